@@ -1,0 +1,45 @@
+"""Domain exceptions of the gate.
+
+Every message names the object, the condition, what was seen last and what to try next.
+Names say the policy: a ``ConfigError`` is the user's input and retrying will not help; a
+``ClusterError`` is the cluster's state.
+"""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base class: a gate step could not be carried out."""
+
+
+class ConfigError(GateError):
+    """Bad input (options, profiles, manifests, golden file). Nothing was changed on the cluster."""
+
+
+class ClusterError(GateError):
+    """The cluster could not be reached or refused a request."""
+
+
+class ClusterUnreachable(ClusterError):
+    """The API server did not answer."""
+
+
+class LockHeld(ClusterError):
+    """Another gate holds the target's lease."""
+
+
+class RolloutFailed(ClusterError):
+    """The new release cannot become ready (crash loop, image missing, deadline exceeded...)."""
+
+    def __init__(self, message: str, *, reason: str, pod: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.pod = pod
+
+
+class RolloutTimeout(RolloutFailed):
+    """The gate's own deadline passed before the rollout finished."""
+
+
+class RollbackFailed(ClusterError):
+    """Restoring the snapshot, or proving it healthy, failed."""
