@@ -1,0 +1,1 @@
+"""pytest entry point of rolloutgate (options, hooks, fixture wiring). Work in progress."""
