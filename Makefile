@@ -1,0 +1,61 @@
+# Entry points of the project. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+DEV := devcluster
+TAGS := v1 v2 crash unready wrong slow
+IMAGE_REPO := rolloutgate/iris
+
+.PHONY: help deps k8s docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
+        images load-images python-deps gate test lint bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+deps:  ## install the Debian packages the cluster and image builds need
+	$(DEV)/deps.sh
+
+k8s: deps  ## build Kubernetes and etcd from the Go module proxy (cached by version)
+	$(DEV)/build-k8s.sh
+
+docker-up: deps  ## start dockerd for image builds
+	$(DEV)/docker-up.sh
+
+cluster-up: k8s  ## start the local single-node cluster; kubeconfig in .cluster/kubeconfig
+	$(DEV)/cluster-up.sh
+
+cluster-down:  ## stop every process of the local cluster and remove its network state
+	$(DEV)/cluster-down.sh
+
+cluster-status:  ## say what runs
+	$(DEV)/cluster-status.sh
+
+cluster-clean: cluster-down  ## also remove etcd data, certificates and imported images
+	rm -rf "$${ROLLOUTGATE_STATE_DIR:-/var/lib/rolloutgate}"/{etcd,pki,conf,containerd,kubelet,images,cni}
+	rm -rf .cluster
+
+load-image:  ## move a Docker image into the cluster: make load-image IMAGE=repo:tag
+	@test -n "$(IMAGE)" || { echo "usage: make load-image IMAGE=repo:tag" >&2; exit 2; }
+	$(DEV)/load-image.sh $(IMAGE)
+
+images: docker-up  ## build every tag of the example model image
+	$(MAKE) -C examples/iris images
+
+load-images: images  ## load every example tag into the cluster
+	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS))
+
+python-deps:  ## install the package and test tools
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+gate: cluster-up load-images python-deps  ## run the gate on the example model: v1, then v2
+	$(PYTHON) -m pytest --cluster=local --image-tag=v1
+	$(PYTHON) -m pytest --cluster=local --image-tag=v2
+
+test: cluster-up load-images python-deps  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
+	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e
+
+lint:  ## ruff and mypy
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+
+bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes bench/results.json
+	$(PYTHON) -m bench

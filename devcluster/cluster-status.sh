@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Says which components of the local cluster run, and the node's state when the API answers.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+up=0
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy dockerd; do
+    if pid_alive "$c"; then
+        printf '%-24s running (pid %s)\n' "$c" "$(<"$pids/$c.pid")"
+        up=$((up + 1))
+    else
+        printf '%-24s stopped\n' "$c"
+    fi
+done
+if pid_alive kube-apiserver; then
+    "$k8s_bin/kubectl" --kubeconfig "$state/conf/admin.kubeconfig" get nodes -o wide 2>&1
+fi
+((up > 0)) || exit 3
