@@ -133,7 +133,9 @@ wait_for containerd 60 ctr --address "$cri_sock" version
 
 # The sandbox image: made from Debian's static catatonit, since no registry is reachable.
 if ! ctr --address "$cri_sock" -n k8s.io images check "name==$PAUSE_IMAGE" | grep -q complete; then
-    python3 "$here/pause_image.py" "$PAUSE_IMAGE" /usr/bin/catatonit "$state/pause.tar"
+    [[ -x /usr/bin/catatonit ]] || die "/usr/bin/catatonit missing; run 'make deps'"
+    python3 "$here/image_archive.py" --tag "$PAUSE_IMAGE" --user 65535:65535 \
+        --file /usr/bin/catatonit:/catatonit --output "$state/pause.tar" -- /catatonit -P
     ctr --address "$cri_sock" -n k8s.io images import "$state/pause.tar" >/dev/null
     log "imported $PAUSE_IMAGE (catatonit -P)"
 fi

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 packages=(
     containerd runc containernetworking-plugins iptables conntrack openssl curl
-    docker.io catatonit debootstrap iproute2 socat ethtool
+    docker.io catatonit busybox-static debootstrap iproute2 socat ethtool
 )
 missing=()
 for p in "${packages[@]}"; do

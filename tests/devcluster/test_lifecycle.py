@@ -1,0 +1,47 @@
+"""cluster-up is idempotent; cluster-down stops everything and cluster-up works again."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from clusterkit import CRI_SOCKET, DEVCLUSTER, Kubectl, k8s_bin
+
+STATE = Path("/var/lib/rolloutgate")
+
+
+def run(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(DEVCLUSTER / script)], capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def pids() -> dict[str, str]:
+    return {p.stem: p.read_text().strip() for p in (STATE / "pids").glob("*.pid")}
+
+
+def cluster_processes() -> list[str]:
+    pattern = f"{CRI_SOCKET}|{k8s_bin()}/|{STATE}/conf/"
+    out = subprocess.run(["pgrep", "-a", "-f", pattern], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+def test_cluster_up_twice_leaves_the_same_healthy_cluster(cluster: object) -> None:
+    before = pids()
+    proc = run("cluster-up.sh", timeout=180)
+    assert "already running" in proc.stderr
+    assert pids() == before
+    assert "Ready" in Kubectl()("get", "nodes")
+
+
+def test_cluster_down_stops_everything_and_up_works_again(cluster: object) -> None:
+    run("cluster-down.sh", timeout=180)
+    assert cluster_processes() == []
+    assert "rg0" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
+    status = subprocess.run([str(DEVCLUSTER / "cluster-status.sh")], capture_output=True)
+    assert status.returncode == 3
+
+    run("cluster-up.sh", timeout=300)
+    Kubectl()("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s", timeout=70)

@@ -1,0 +1,136 @@
+"""The local cluster runs real workloads: rollouts, services, image errors, crash loops."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import urllib.request
+
+from clusterkit import Kubectl, versions
+
+
+def deployment(
+    name: str,
+    image: str,
+    *,
+    replicas: int = 1,
+    command: list[str] | None = None,
+    pull_policy: str = "Never",
+) -> str:
+    container: dict[str, object] = {
+        "name": "web",
+        "image": image,
+        "imagePullPolicy": pull_policy,
+        "ports": [{"containerPort": 8080, "name": "http"}],
+    }
+    if command:
+        container["command"] = command
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [container], "terminationGracePeriodSeconds": 1},
+                },
+            },
+        }
+    )
+
+
+def test_node_is_ready_and_reports_the_pinned_version(cluster: object) -> None:
+    k = Kubectl()
+    nodes = json.loads(k("get", "nodes", "-o", "json"))["items"]
+    assert len(nodes) == 1
+    ready = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}["Ready"]
+    assert ready == "True"
+    server = json.loads(k("version", "-o", "json"))["serverVersion"]
+    assert server["gitVersion"] == versions()["K8S_VERSION"]
+
+
+def test_three_replicas_become_available_and_the_service_answers_port_forward(
+    kubectl: Kubectl, test_image: str
+) -> None:
+    kubectl("apply", "-f", "-", stdin=deployment("web", test_image, replicas=3))
+    kubectl("expose", "deployment", "web", "--port=8080", "--target-port=http")
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
+    status = json.loads(kubectl("get", "deployment", "web", "-o", "json"))["status"]
+    assert status["availableReplicas"] == 3
+
+    # Port 0: kubectl picks a free local port and says which.
+    proc = subprocess.Popen(
+        kubectl.argv("port-forward", "service/web", ":8080"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", first)
+        assert match, f"unexpected port-forward output: {first!r}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{match[1]}/", timeout=10) as resp:
+            assert resp.read().decode() == "hello from rolloutgate\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_service_ip_answers_from_inside_a_pod(kubectl: Kubectl, test_image: str) -> None:
+    # Pod → ClusterIP crosses kube-proxy's iptables rules; exec crosses API server → kubelet.
+    kubectl("apply", "-f", "-", stdin=deployment("web", test_image))
+    kubectl("expose", "deployment", "web", "--port=80", "--target-port=http")
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
+    ip = kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+    body = kubectl(
+        "exec", "deployment/web", "--", "/bin/busybox", "wget", "-qO-", "-T", "5", f"http://{ip}/"
+    )
+    assert body == "hello from rolloutgate\n"
+
+
+def test_missing_image_blocks_the_rollout_and_undo_restores_the_old_replicaset(
+    kubectl: Kubectl, test_image: str
+) -> None:
+    kubectl("apply", "-f", "-", stdin=deployment("web", test_image, replicas=2))
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
+    kubectl("set", "image", "deployment/web", "web=rolloutgate/busybox:never-built")
+    kubectl(
+        "wait",
+        "pod",
+        "-l",
+        "app=web",
+        "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ErrImageNeverPull",
+        "--timeout=90s",
+        timeout=100,
+    )
+    kubectl("rollout", "undo", "deployment/web")
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
+    pods = json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
+    running = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert {c["image"] for p in running for c in p["spec"]["containers"]} == {test_image}
+    assert all(p["status"]["phase"] == "Running" for p in running)
+
+
+def test_container_exiting_non_zero_reaches_crashloopbackoff(
+    kubectl: Kubectl, test_image: str
+) -> None:
+    command = ["/bin/busybox", "sh", "-c", "echo going down; exit 3"]
+    kubectl("apply", "-f", "-", stdin=deployment("crash", test_image, command=command))
+    kubectl(
+        "wait",
+        "pod",
+        "-l",
+        "app=crash",
+        "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=CrashLoopBackOff",
+        "--timeout=120s",
+        timeout=130,
+    )
+    pod = json.loads(kubectl("get", "pods", "-l", "app=crash", "-o", "json"))["items"][0]
+    last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert last["exitCode"] == 3
+    assert kubectl("logs", pod["metadata"]["name"], "--previous").strip() == "going down"
