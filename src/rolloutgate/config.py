@@ -1,0 +1,475 @@
+"""The gate's settings, and where each one came from.
+
+Each setting is resolved, first found wins: command-line option → environment variable
+``ROLLOUTGATE_<NAME>`` → the cluster profile ``[tool.rolloutgate.clusters.<cluster>]`` → the
+project table ``[tool.rolloutgate]`` → the default below. Every default users tune lives here.
+
+Converters raise ``argparse.ArgumentTypeError`` naming the accepted format, so the same function
+serves as an option's ``type=`` (argparse turns it into a usage error) and checks values read
+from the environment and from pyproject.toml (``resolve`` turns those into ``ConfigError``s
+naming where the value came from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rolloutgate.errors import ConfigError
+
+ENV_PREFIX = "ROLLOUTGATE_"
+KIND = "kind"  # --cluster value for a throwaway kind cluster (pytest-kind)
+
+# Docker's tag grammar (distribution/reference): at most 128 characters.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# A namespace name is an RFC 1123 label.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters: str (or a TOML value) -> value, or ArgumentTypeError naming the accepted format.
+
+
+def image_tag(value: object) -> str:
+    """A Docker image tag: ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``."""
+    text = str(value)
+    if not _TAG.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid image tag {text!r}: a tag is 1-128 characters of letters, digits, "
+            "'_', '.' and '-', not starting with '.' or '-' (e.g. v2, 1.4.0-rc1)"
+        )
+    return text
+
+
+def seconds(value: object) -> float:
+    """A positive number of seconds."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid timeout {value!r}: expected a number of seconds > 0 (e.g. 300 or 90.5)"
+        )
+    return number
+
+
+def count(value: object) -> int:
+    """A whole number >= 0."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if number < 0 or isinstance(value, bool):
+        raise argparse.ArgumentTypeError(
+            f"invalid count {value!r}: expected a whole number >= 0 (e.g. 0 or 3)"
+        )
+    return number
+
+
+def namespace(value: object) -> str:
+    """A Kubernetes namespace name (an RFC 1123 label)."""
+    text = str(value)
+    if not _LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid namespace {text!r}: expected at most 63 lower-case letters, digits and "
+            "'-', starting and ending with a letter or digit (e.g. iris-staging)"
+        )
+    return text
+
+
+def url(value: object) -> str:
+    """An http(s) URL with a host; no trailing slash."""
+    text = str(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"invalid URL {text!r}: expected http://HOST[:PORT][/PATH] or https://..."
+        )
+    return text.rstrip("/")
+
+
+def name(value: object) -> str:
+    """A non-empty name without spaces (cluster profile, kubeconfig context, object name)."""
+    text = str(value)
+    if not text or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"invalid name {text!r}: expected a non-empty name without spaces"
+        )
+    return text
+
+
+def path(value: object) -> str:
+    """A non-empty filesystem path (made absolute by ``resolve``)."""
+    text = str(value)
+    if not text:
+        raise argparse.ArgumentTypeError("invalid path '': expected a file or directory path")
+    return text
+
+
+def flag(value: object) -> bool:
+    """true/false (1/0, yes/no, on/off) from the environment, or a TOML boolean."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(
+        f"invalid boolean {value!r}: expected one of 1/0, true/false, yes/no, on/off"
+    )
+
+
+def images(value: object) -> tuple[str, ...]:
+    """Image names (registry/repository, no tag): a TOML list or a comma-separated string."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = tuple(str(i).strip() for i in items if str(i).strip())
+    if not names or any(":" in n.rsplit("/", 1)[-1] or "@" in n for n in names):
+        raise argparse.ArgumentTypeError(
+            f"invalid image names {value!r}: expected image names without tag or digest, "
+            'e.g. ["rolloutgate/iris"] or rolloutgate/iris,registry.example/other'
+        )
+    return names
+
+
+def port(value: object) -> int | str:
+    """A Service port: a number 1-65535 or a port name."""
+    text = str(value)
+    if text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    if _LABEL.fullmatch(text) and not text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid port {value!r}: expected a port number 1-65535 or a Service port name"
+    )
+
+
+def http_path(value: object) -> str:
+    """An URL path starting with '/'; ``{model}`` is replaced by the golden file's model."""
+    text = str(value)
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"invalid HTTP path {text!r}: expected a path starting with '/', "
+            "e.g. /v2/models/{model}/ready"
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings.
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Deadline of each phase, in seconds."""
+
+    lock: float = 120.0
+    rollout: float = 300.0
+    endpoint: float = 60.0
+    rollback: float = 300.0
+
+
+@dataclass(frozen=True)
+class HealthPaths:
+    """Health endpoints; V2 (Open Inference Protocol) paths unless configured."""
+
+    live: str = "/v2/health/live"
+    ready: str = "/v2/health/ready"
+    model_ready: str = "/v2/models/{model}/ready"
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Everything a gate run needs to know, resolved once per session.
+
+    ``cluster is None`` means no gate was asked for: the project's own tests run without one.
+    ``sources`` maps each setting's name to where its value came from (for the report header).
+    """
+
+    cluster: str | None
+    kind: bool
+    kubeconfig: Path | None
+    context: str | None
+    namespace: str
+    image_tag: str | None
+    images: tuple[str, ...] | None
+    manifests: Path
+    golden: Path
+    endpoint_url: str | None
+    service: str | None
+    port: int | str | None
+    timeouts: Timeouts
+    max_restarts: int
+    rollback: bool
+    dry_run: bool
+    report: Path
+    health: HealthPaths
+    request_timeout: float
+    lock_name: str | None
+    rootdir: Path
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a cluster was given, i.e. the gate may deploy."""
+        return self.cluster is not None
+
+    @property
+    def target(self) -> str:
+        """Human-readable target, e.g. ``staging (context staging-admin, namespace iris)``."""
+        context = "kind cluster" if self.kind else f"context {self.context or '(current)'}"
+        return f"{self.cluster} ({context}, namespace {self.namespace})"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is looked up. ``key`` is its dotted name in the pyproject tables."""
+
+    key: str
+    convert: Callable[[object], Any]
+    default: Any = None
+    option: str | None = None  # the argparse dest, if the setting has an option
+    profile: bool = True  # may a cluster profile set it?
+    project: bool = True  # may [tool.rolloutgate] set it?
+    is_path: bool = False
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.replace(".", "_").upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + (self.option or "").removeprefix("rolloutgate_").replace("_", "-")
+
+
+# The one table of settings and their defaults. Option dests are prefixed so that no other
+# plugin's option can clash with them.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("kubeconfig", path, None, option="kubeconfig", is_path=True),
+    Setting("context", name, None, option="rolloutgate_context"),
+    Setting("namespace", namespace, "default", option="rolloutgate_namespace"),
+    Setting("image_tag", image_tag, None, option="rolloutgate_image_tag", project=False),
+    Setting("images", images, None),
+    Setting("manifests", path, "manifests", option="rolloutgate_manifests", is_path=True),
+    Setting("golden", path, "golden.json", option="rolloutgate_golden", is_path=True),
+    Setting("endpoint_url", url, None, option="rolloutgate_endpoint_url"),
+    Setting("service", name, None),
+    Setting("port", port, None),
+    Setting("timeouts.lock", seconds, Timeouts.lock, option="rolloutgate_lock_timeout"),
+    Setting("timeouts.rollout", seconds, Timeouts.rollout, option="rolloutgate_rollout_timeout"),
+    Setting("timeouts.endpoint", seconds, Timeouts.endpoint, option="rolloutgate_endpoint_timeout"),
+    Setting("timeouts.rollback", seconds, Timeouts.rollback, option="rolloutgate_rollback_timeout"),
+    Setting("timeouts.request", seconds, 10.0),
+    Setting("max_restarts", count, 2, option="rolloutgate_max_restarts"),
+    Setting("rollback", flag, True, option="rolloutgate_rollback"),
+    Setting("dry_run", flag, False, option="rolloutgate_dry_run", profile=False, project=False),
+    Setting("report", path, "reports/gate.json", option="rolloutgate_report", is_path=True),
+    Setting("health.live", http_path, HealthPaths.live),
+    Setting("health.ready", http_path, HealthPaths.ready),
+    Setting("health.model_ready", http_path, HealthPaths.model_ready),
+    Setting("lock_name", name, None),
+)
+
+
+def read_pyproject(rootdir: Path) -> dict[str, Any]:
+    """The ``[tool.rolloutgate]`` table of ``rootdir/pyproject.toml`` ({} without one)."""
+    file = rootdir / "pyproject.toml"
+    if not file.is_file():
+        return {}
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{file} cannot be read as TOML: {e}") from e
+    table = data.get("tool", {}).get("rolloutgate", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{file}: [tool.rolloutgate] must be a table")
+    return table
+
+
+def _lookup(table: Mapping[str, Any], dotted: str) -> Any:
+    """``table["a"]["b"]`` for ``"a.b"``; None where any part is missing."""
+    value: Any = table
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def resolve(
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    rootdir: Path,
+    invocation_dir: Path,
+    list_contexts: Callable[[str | None], list[str]],
+) -> GateConfig:
+    """Resolve every setting; ConfigError names the bad value, where it came from and what fits.
+
+    ``options`` maps option dests to values (None: not given). ``list_contexts(kubeconfig)``
+    returns the kubeconfig's context names; it is only called when a cluster is given.
+    """
+    profiles = tool.get("clusters", {})
+    if not isinstance(profiles, Mapping):
+        raise ConfigError("[tool.rolloutgate.clusters] must be a table of cluster profiles")
+    sources: dict[str, str] = {}
+
+    cluster = options.get("rolloutgate_cluster")
+    sources["cluster"] = "--cluster"
+    if cluster is None and env.get(ENV_PREFIX + "CLUSTER"):
+        cluster = _convert(name, env[ENV_PREFIX + "CLUSTER"], f"env {ENV_PREFIX}CLUSTER")
+        sources["cluster"] = f"env {ENV_PREFIX}CLUSTER"
+    if cluster is None:
+        sources["cluster"] = "not given"
+    profile = profiles.get(cluster) if cluster is not None else None
+    if profile is not None and not isinstance(profile, Mapping):
+        raise ConfigError(f"[tool.rolloutgate.clusters.{cluster}] must be a table")
+
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting, options, env, profile, cluster, tool, rootdir, invocation_dir
+        )
+
+    kind = False
+    if cluster is not None and profile is None:
+        # Not a profile: a kubeconfig context, else a throwaway kind cluster.
+        kubeconfig = values["kubeconfig"]
+        known = _contexts_or_none(list_contexts, kubeconfig)
+        if not isinstance(known, ConfigError) and cluster in known:
+            if values["context"] not in (None, cluster):
+                raise ConfigError(
+                    f"--cluster {cluster} names a kubeconfig context, and the context is also "
+                    f"set to {values['context']!r} ({sources['context']}); give one of them"
+                )
+            values["context"], sources["context"] = cluster, "--cluster (kubeconfig context)"
+        elif cluster == KIND:
+            kind = True
+            sources["context"] = "kind cluster (pytest-kind)"
+        else:
+            raise ConfigError(
+                f"unknown cluster {cluster!r} ({sources['cluster']}): it is neither a profile "
+                f"in {rootdir / 'pyproject.toml'} [tool.rolloutgate.clusters.NAME], nor a context "
+                f"in kubeconfig {kubeconfig or '(default)'}, nor 'kind'. "
+                f"Profiles: {_names(profiles)}; contexts: {_names(known)}"
+            )
+    elif cluster is not None and values["context"] is not None:
+        known = _contexts_or_none(list_contexts, values["kubeconfig"])
+        if isinstance(known, ConfigError) or values["context"] not in known:
+            raise ConfigError(
+                f"kubeconfig context {values['context']!r} ({sources['context']}) not found "
+                f"in kubeconfig {values['kubeconfig'] or '(default)'} "
+                f"({sources['kubeconfig']}). Contexts: {_names(known)}; "
+                f"profiles: {_names(profiles)}"
+            )
+    if cluster is None:
+        sources["context"] = "no cluster"
+
+    return GateConfig(
+        cluster=cluster,
+        kind=kind,
+        kubeconfig=values["kubeconfig"],
+        context=values["context"],
+        namespace=values["namespace"],
+        image_tag=values["image_tag"],
+        images=values["images"],
+        manifests=values["manifests"],
+        golden=values["golden"],
+        endpoint_url=values["endpoint_url"],
+        service=values["service"],
+        port=values["port"],
+        timeouts=Timeouts(
+            lock=values["timeouts.lock"],
+            rollout=values["timeouts.rollout"],
+            endpoint=values["timeouts.endpoint"],
+            rollback=values["timeouts.rollback"],
+        ),
+        max_restarts=values["max_restarts"],
+        rollback=values["rollback"],
+        dry_run=values["dry_run"],
+        report=values["report"],
+        health=HealthPaths(
+            live=values["health.live"],
+            ready=values["health.ready"],
+            model_ready=values["health.model_ready"],
+        ),
+        request_timeout=values["timeouts.request"],
+        lock_name=values["lock_name"],
+        rootdir=rootdir,
+        sources=sources,
+    )
+
+
+def _resolve_one(
+    setting: Setting,
+    options: Mapping[str, Any],
+    env: Mapping[str, str],
+    profile: Mapping[str, Any] | None,
+    cluster: str | None,
+    tool: Mapping[str, Any],
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[Any, str]:
+    """(value, source) of one setting; paths from pyproject are relative to the rootdir."""
+    found: Any = None
+    if setting.option is not None and options.get(setting.option) is not None:
+        found, source, base = options[setting.option], setting.flag, invocation_dir
+        if setting.option == "kubeconfig":
+            source = "--kubeconfig"
+    elif env.get(setting.env, "") != "":
+        source, base = f"env {setting.env}", invocation_dir
+        found = _convert(setting.convert, env[setting.env], source)
+    elif setting.profile and profile is not None and _lookup(profile, setting.key) is not None:
+        source, base = f"profile {cluster}", rootdir
+        found = _convert(setting.convert, _lookup(profile, setting.key), source, setting.key)
+    elif setting.project and _lookup(tool, setting.key) is not None:
+        source, base = "[tool.rolloutgate]", rootdir
+        found = _convert(setting.convert, _lookup(tool, setting.key), source, setting.key)
+    else:
+        found, source, base = setting.default, "default", rootdir
+    if setting.is_path and found is not None:
+        found = (base / Path(str(found)).expanduser()).resolve()
+    return found, source
+
+
+def _convert(
+    convert: Callable[[object], Any], value: object, source: str, key: str | None = None
+) -> Any:
+    try:
+        return convert(value)
+    except argparse.ArgumentTypeError as e:
+        where = f"{source}, key {key!r}" if key else source
+        raise ConfigError(f"{where}: {e}") from e
+
+
+def _contexts_or_none(
+    list_contexts: Callable[[str | None], list[str]], kubeconfig: Path | None
+) -> list[str] | ConfigError:
+    """The kubeconfig's contexts, or why they cannot be read."""
+    try:
+        return list_contexts(str(kubeconfig) if kubeconfig else None)
+    except ConfigError as e:
+        return e
+
+
+def _names(names: Iterable[str] | ConfigError) -> str:
+    if isinstance(names, ConfigError):
+        return f"none readable ({names})"
+    listed = sorted(names)
+    return ", ".join(listed) if listed else "(none)"
+
+
+def environ() -> dict[str, str]:
+    """The ``ROLLOUTGATE_*`` part of the environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
