@@ -43,3 +43,7 @@ class RolloutTimeout(RolloutFailed):
 
 class RollbackFailed(ClusterError):
     """Restoring the snapshot, or proving it healthy, failed."""
+
+
+class UnknownKind(ConfigError):
+    """A manifest's kind (or apiVersion) is not served by the API server."""

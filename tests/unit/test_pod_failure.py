@@ -1,0 +1,141 @@
+"""Fail-fast rules on the new ReplicaSet's pods."""
+
+from __future__ import annotations
+
+import pytest
+
+from rolloutgate.rollout import is_ready, not_ready_reason, pod_failure
+
+from .k8s_objects import container, pod
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "InvalidImageName",
+    ],
+)
+def test_waiting_reasons_that_fail(reason: str) -> None:
+    message = f"kubelet says {reason}"
+    p = pod(
+        container_statuses=[container(state={"waiting": {"reason": reason, "message": message}})]
+    )
+    assert pod_failure(p, max_restarts=3) == (reason, f"container model: {message}")
+
+
+@pytest.mark.parametrize("reason", ["ContainerCreating", "PodInitializing"])
+def test_waiting_reasons_that_are_progress(reason: str) -> None:
+    p = pod(container_statuses=[container(state={"waiting": {"reason": reason}})])
+    assert pod_failure(p, max_restarts=3) is None
+
+
+def test_running_pod_is_not_a_failure() -> None:
+    p = pod(phase="Running", container_statuses=[container(state={"running": {}})])
+    assert pod_failure(p, max_restarts=3) is None
+
+
+def test_pod_without_statuses_is_not_a_failure() -> None:
+    assert pod_failure(pod(), max_restarts=0) is None
+
+
+def test_oom_killed_now() -> None:
+    state = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    p = pod(container_statuses=[container(state=state)])
+    reason, message = pod_failure(p, max_restarts=3) or ("", "")
+    assert reason == "OOMKilled"
+    assert "exit code 137" in message
+
+
+def test_oom_killed_before_a_crash_loop_names_the_oom() -> None:
+    p = pod(
+        container_statuses=[
+            container(
+                restarts=1,
+                state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                lastState={"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+            )
+        ]
+    )
+    assert (pod_failure(p, max_restarts=3) or ("",))[0] == "OOMKilled"
+
+
+def test_error_exit_is_not_yet_a_failure() -> None:
+    # Before the kubelet backs off, a crash is an ordinary restart.
+    state = {"terminated": {"reason": "Error", "exitCode": 1}}
+    p = pod(container_statuses=[container(state=state)])
+    assert pod_failure(p, max_restarts=3) is None
+
+
+def test_restarts_over_the_threshold() -> None:
+    p = pod(
+        container_statuses=[
+            container(
+                restarts=4,
+                state={"running": {}},
+                lastState={"terminated": {"reason": "Error", "exitCode": 2}},
+            )
+        ]
+    )
+    reason, message = pod_failure(p, max_restarts=3) or ("", "")
+    assert reason == "TooManyRestarts"
+    assert "restarted 4 times (more than 3)" in message
+    assert "Error (code 2)" in message
+
+
+def test_restarts_at_the_threshold_pass() -> None:
+    p = pod(container_statuses=[container(restarts=3, state={"running": {}})])
+    assert pod_failure(p, max_restarts=3) is None
+
+
+def test_init_container_failure_counts() -> None:
+    p = pod()
+    p["status"]["initContainerStatuses"] = [
+        container("fetch-model", state={"waiting": {"reason": "ErrImageNeverPull", "message": "x"}})
+    ]
+    assert pod_failure(p, max_restarts=3) == ("ErrImageNeverPull", "container fetch-model: x")
+
+
+def test_unschedulable() -> None:
+    cond = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/1 nodes are available: 1 Insufficient memory.",
+    }
+    reason, message = pod_failure(pod(conditions=[cond]), max_restarts=3) or ("", "")
+    assert reason == "Unschedulable"
+    assert "Insufficient memory" in message
+
+
+def test_not_yet_scheduled_without_unschedulable_reason_waits() -> None:
+    cond = {"type": "PodScheduled", "status": "False", "reason": "SchedulerError"}
+    assert pod_failure(pod(conditions=[cond]), max_restarts=3) is None
+
+
+def test_failed_phase_names_its_reason() -> None:
+    p = pod(phase="Failed", reason="Evicted", message="The node was low on resource: memory.")
+    assert pod_failure(p, max_restarts=3) == (
+        "Evicted",
+        "pod failed: The node was low on resource: memory.",
+    )
+
+
+def test_not_ready_reason_names_the_failing_probe() -> None:
+    p = pod(phase="Running", container_statuses=[container(state={"running": {}})])
+    text = not_ready_reason(p, "Readiness probe failed: HTTP probe failed with statuscode: 503")
+    assert text == (
+        "pod iris-7c9f-abcde: container model not ready (readiness probe failing: "
+        "Readiness probe failed: HTTP probe failed with statuscode: 503)"
+    )
+    assert not is_ready(p)
+
+
+def test_ready_condition() -> None:
+    p = pod(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
+    assert is_ready(p)

@@ -1,0 +1,120 @@
+"""kubectl rollout status rules, in kubectl's order, on recorded status shapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rolloutgate.errors import RolloutFailed
+from rolloutgate.rollout import Verdict, deployment_status, selector_string
+
+from .k8s_objects import deployment
+
+DEADLINE = {
+    "type": "Progressing",
+    "status": "False",
+    "reason": "ProgressDeadlineExceeded",
+    "message": 'ReplicaSet "iris-7c9f" has timed out progressing.',
+}
+PROGRESSING = {
+    "type": "Progressing",
+    "status": "True",
+    "reason": "ReplicaSetUpdated",
+    "message": 'ReplicaSet "iris-7c9f" is progressing.',
+}
+
+
+def test_complete_rollout_is_done() -> None:
+    verdict = deployment_status(deployment(), "2")
+    assert verdict == Verdict(True, "deployment iris rolled out: 3/3 available")
+
+
+def test_unobserved_generation_waits_even_if_counts_look_done() -> None:
+    # The counts belong to the previous spec until the controller observed the new one.
+    verdict = deployment_status(deployment(generation=3, observed=2), "2")
+    assert not verdict.done
+    assert "generation 3, observed 2" in verdict.message
+
+
+def test_unobserved_generation_is_checked_before_the_deadline_condition() -> None:
+    dep = deployment(generation=3, observed=2, conditions=[DEADLINE])
+    assert not deployment_status(dep, "2").done
+
+
+def test_progress_deadline_exceeded_fails_with_its_reason() -> None:
+    with pytest.raises(RolloutFailed) as info:
+        deployment_status(deployment(updated=1, available=0, conditions=[DEADLINE]), "2")
+    assert info.value.reason == "ProgressDeadlineExceeded"
+    assert "600 s" in str(info.value)
+    assert "has timed out progressing" in str(info.value)
+
+
+def test_progressing_condition_that_is_not_the_deadline_does_not_fail() -> None:
+    assert not deployment_status(deployment(updated=1, conditions=[PROGRESSING]), "2").done
+
+
+def test_fewer_updated_than_desired_waits() -> None:
+    verdict = deployment_status(deployment(updated=1, total=4, available=3), "2")
+    assert verdict == Verdict(False, "1/3 replicas updated")
+
+
+def test_old_replicas_terminating_waits() -> None:
+    verdict = deployment_status(deployment(updated=3, total=4, available=3), "2")
+    assert verdict == Verdict(False, "1 old replicas pending termination")
+
+
+def test_updated_but_not_available_waits() -> None:
+    verdict = deployment_status(deployment(updated=3, total=3, available=2), "2")
+    assert verdict == Verdict(False, "2/3 updated replicas available")
+
+
+def test_missing_replicas_defaults_to_one() -> None:
+    dep = deployment(replicas=None, updated=1, total=1, available=1)
+    assert deployment_status(dep, "2").done
+    dep = deployment(replicas=None, updated=0, total=1, available=1)
+    assert deployment_status(dep, "2") == Verdict(False, "0/1 replicas updated")
+
+
+def test_missing_status_fields_count_as_zero() -> None:
+    dep = deployment()
+    dep["status"] = {"observedGeneration": 2}
+    assert deployment_status(dep, "2") == Verdict(False, "0/3 replicas updated")
+
+
+def test_revision_changed_under_us_fails_before_anything_else() -> None:
+    # Even a complete rollout is not ours when another actor bumped the revision.
+    with pytest.raises(RolloutFailed) as info:
+        deployment_status(deployment(revision="3"), "2")
+    assert info.value.reason == "RevisionChanged"
+    assert "from 2 to 3" in str(info.value)
+
+
+def test_unpinned_revision_accepts_any() -> None:
+    assert deployment_status(deployment(revision="7"), None).done
+
+
+def test_recorded_sequence_of_a_rolling_update() -> None:
+    """A v1 -> v2 rolling update of 3 replicas (maxSurge 1), as the watch delivers it."""
+    sequence = [
+        (deployment(generation=2, observed=1, updated=0, total=3, available=3), False),
+        (deployment(updated=1, total=4, available=3), False),
+        (deployment(updated=2, total=4, available=3), False),
+        (deployment(updated=3, total=4, available=3), False),
+        (deployment(updated=3, total=3, available=2), False),
+        (deployment(updated=3, total=3, available=3), True),
+    ]
+    assert [deployment_status(dep, "2").done for dep, _ in sequence] == [d for _, d in sequence]
+
+
+def test_selector_string_covers_labels_and_expressions() -> None:
+    selector = {
+        "matchLabels": {"app": "iris", "tier": "model"},
+        "matchExpressions": [
+            {"key": "track", "operator": "In", "values": ["stable", "canary"]},
+            {"key": "legacy", "operator": "DoesNotExist"},
+            {"key": "team", "operator": "Exists"},
+            {"key": "env", "operator": "NotIn", "values": ["dev"]},
+        ],
+    }
+    assert selector_string(selector) == (
+        "app=iris,tier=model,track in (stable,canary),!legacy,team,env notin (dev)"
+    )
