@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import requests
 
@@ -168,7 +168,7 @@ def _expected(raw: object, where: str, bad: Callable[[str, str], ConfigError]) -
     return Expected(name=out_name, data=tuple(_flatten(data)), **tolerances)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
