@@ -1,0 +1,285 @@
+"""One gate per target: a coordination.k8s.io/v1 Lease in the target namespace.
+
+The Lease records who holds it (user@host/pid-N/random) and until when (renewTime +
+leaseDurationSeconds). An expired lease may be taken over, so a crashed gate blocks the next one
+for at most the duration. Writes are optimistic: every update carries the resourceVersion that
+was read, and a 409 means another gate won the race.
+
+The holder must either renew the lease (`renew`, or the `keep` background thread) or choose a
+duration longer than the gate's whole run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from rolloutgate import kube
+from rolloutgate.errors import ClusterError, LockHeld
+
+Obj = dict[str, Any]
+
+API_VERSION = "coordination.k8s.io/v1"
+KIND = "Lease"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "rolloutgate"}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A lease this process holds."""
+
+    name: str
+    namespace: str
+    holder: str
+    duration_s: int
+
+
+def lease_name(deployment: str) -> str:
+    """The lease guarding a Deployment: `rolloutgate-<deployment>`."""
+    return f"rolloutgate-{deployment}"
+
+
+def default_holder() -> str:
+    """user@host/pid-N/random: who holds it, and unique even for two gates in one process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some CI containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}/pid-{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _micro_time(t: datetime) -> str:
+    """The API's MicroTime format."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def expiry(lease: Obj) -> datetime | None:
+    """When the holder's claim ends: renewTime (else acquireTime) + leaseDurationSeconds."""
+    spec = lease.get("spec") or {}
+    renewed = _parse_time(spec.get("renewTime")) or _parse_time(spec.get("acquireTime"))
+    duration = spec.get("leaseDurationSeconds")
+    if renewed is None or not isinstance(duration, int):
+        return None
+    return renewed + timedelta(seconds=duration)
+
+
+def describe(lease: Obj, now: datetime | None = None) -> str:
+    """'held by X since T, expires at E (in N s)' for messages."""
+    spec = lease.get("spec") or {}
+    ends = expiry(lease)
+    now = now or _now()
+    when = "no expiry recorded"
+    if ends is not None:
+        left = (ends - now).total_seconds()
+        when = (
+            f"expires {_micro_time(ends)} (in {left:.0f} s)"
+            if left > 0
+            else f"expired {_micro_time(ends)} ({-left:.0f} s ago)"
+        )
+    return (
+        f"held by {spec.get('holderIdentity') or '(nobody)'} since "
+        f"{spec.get('acquireTime') or '?'}, renewed {spec.get('renewTime') or '?'}, {when}"
+    )
+
+
+def is_free(lease: Obj, now: datetime) -> bool:
+    """Nobody holds it, or the holder's claim has expired."""
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    ends = expiry(lease)
+    return not holder or ends is None or ends <= now
+
+
+def _body(name: str, namespace: str, holder: str, duration_s: int, rv: str | None) -> Obj:
+    now = _micro_time(_now())
+    metadata: Obj = {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)}
+    if rv is not None:
+        metadata["resourceVersion"] = rv
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration_s,
+            "acquireTime": now,
+            "renewTime": now,
+        },
+    }
+
+
+def acquire(
+    api: ApiClient, namespace: str, name: str, *, holder: str, duration_s: int, deadline: float
+) -> Lease:
+    """Take the lease, waiting (a watch on it) until it is free or expired, up to `deadline`.
+
+    LockHeld names the holder and when its claim expires. Expiry is judged on both the recorded
+    renewTime and this process's own observation (a lease not renewed for `duration_s` since we
+    first saw it), so clock skew between gates cannot extend a dead gate's claim for ever.
+    """
+    seen_rv: str | None = None
+    seen_at = time.monotonic()
+    while True:
+        with kube.cluster_errors(f"reading lease {namespace}/{name}"):
+            live = kube.get(api, API_VERSION, KIND, name, namespace)
+        if live is None:
+            if _try_write(api, namespace, name, holder, duration_s, None):
+                return Lease(name, namespace, holder, duration_s)
+            continue
+        rv = str(live["metadata"]["resourceVersion"])
+        if rv != seen_rv:
+            seen_rv, seen_at = rv, time.monotonic()
+        unchanged_for = time.monotonic() - seen_at
+        lease_duration = (live.get("spec") or {}).get("leaseDurationSeconds") or duration_s
+        ours = (live.get("spec") or {}).get("holderIdentity") == holder
+        if ours or is_free(live, _now()) or unchanged_for >= lease_duration:
+            if _try_write(api, namespace, name, holder, duration_s, rv):
+                return Lease(name, namespace, holder, duration_s)
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockHeld(
+                f"lease {namespace}/{name} is {describe(live)}. Another gate is deploying this "
+                "target: wait for it, or if it is gone, let the lease expire or delete it "
+                f"(kubectl -n {namespace} delete lease {name})"
+            )
+        waits = [remaining, lease_duration - unchanged_for]
+        ends = expiry(live)
+        if ends is not None:
+            waits.append((ends - _now()).total_seconds())
+        _wait_for_change(api, namespace, name, rv, min(waits))
+
+
+def _try_write(
+    api: ApiClient, namespace: str, name: str, holder: str, duration_s: int, rv: str | None
+) -> bool:
+    """Create (rv None) or take over (replace at rv) the lease; False if another gate won."""
+    body = _body(name, namespace, holder, duration_s, rv)
+    try:
+        if rv is None:
+            kube.create(api, body, namespace, field_manager="rolloutgate")
+        else:
+            kube.replace(api, body, namespace, field_manager="rolloutgate")
+    except ApiException as e:
+        if e.status == 409:
+            return False
+        raise ClusterError(
+            f"writing lease {namespace}/{name}: {e.status} {kube.message_of(e)}"
+        ) from e
+    return True
+
+
+def _wait_for_change(api: ApiClient, namespace: str, name: str, rv: str, seconds: float) -> None:
+    """Block until the lease changes or `seconds` pass (a watch; returns early on any event)."""
+    watcher = kube.new_watcher()
+    try:
+        with kube.cluster_errors(f"watching lease {namespace}/{name}"):
+            for _kind, _obj in kube.watch(
+                api,
+                API_VERSION,
+                KIND,
+                namespace,
+                resource_version=rv,
+                timeout_s=max(1, math.ceil(seconds)),
+                watcher=watcher,
+                field_selector=f"metadata.name={name}",
+            ):
+                return
+    except ClusterError as e:
+        # An expired resourceVersion (410) only means: read the lease again.
+        if not isinstance(e.__cause__, ApiException) or e.__cause__.status != 410:
+            raise
+    finally:
+        kube.stop_watcher(watcher)
+
+
+def renew(api: ApiClient, lease: Lease) -> None:
+    """Push the lease's renewTime to now. LockHeld if another gate took it meanwhile."""
+    where = f"lease {lease.namespace}/{lease.name}"
+    with kube.cluster_errors(f"renewing {where}"):
+        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+    holder = ((live or {}).get("spec") or {}).get("holderIdentity")
+    if live is None or holder != lease.holder:
+        raise LockHeld(
+            f"{where} was lost: now {describe(live) if live else 'deleted'}; the gate ran longer "
+            "than the lease duration without renewing it"
+        )
+    live["spec"]["renewTime"] = _micro_time(_now())
+    try:
+        kube.replace(api, live, lease.namespace, field_manager="rolloutgate")
+    except ApiException as e:
+        raise LockHeld(f"{where} changed while renewing it: {kube.message_of(e)}") from e
+
+
+def release(api: ApiClient, lease: Lease) -> None:
+    """Delete the lease if it is still ours; leave another gate's lease alone."""
+    with kube.cluster_errors(f"releasing lease {lease.namespace}/{lease.name}"):
+        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+        if live is None or (live.get("spec") or {}).get("holderIdentity") != lease.holder:
+            return
+        try:
+            kube.delete(
+                api,
+                API_VERSION,
+                KIND,
+                lease.name,
+                lease.namespace,
+                propagation="Background",
+                resource_version=str(live["metadata"]["resourceVersion"]),
+            )
+        except ApiException as e:
+            if e.status != 409:  # 409: changed hands since we read it, so no longer ours
+                raise
+
+
+@contextmanager
+def keep(api: ApiClient, lease: Lease, *, every_s: float | None = None) -> Iterator[list[str]]:
+    """Renew the lease from a background thread while the block runs.
+
+    Renews every third of the duration by default. Yields a list that collects renewal errors
+    (a lost lease): the caller decides whether that fails the run.
+    """
+    interval = every_s if every_s is not None else max(1.0, lease.duration_s / 3)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def loop() -> None:
+        # Event.wait is the timer: it returns at once when the block ends.
+        while not stop.wait(interval):
+            try:
+                renew(api, lease)
+            except (ClusterError, ApiException) as e:
+                errors.append(str(e))
+
+    thread = threading.Thread(target=loop, name=f"rolloutgate-lease-{lease.name}", daemon=True)
+    thread.start()
+    try:
+        yield errors
+    finally:
+        stop.set()
+        thread.join(timeout=kube.REQUEST_TIMEOUT_S)
