@@ -1,0 +1,131 @@
+"""Train the iris classifier for one image tag and write an MLServer model folder.
+
+Runs at image build time, inside the image, so the pickle is read back by the very
+scikit-learn that wrote it. Training is deterministic (fixed random_state, bundled data),
+so the same tag always gets the same model.
+
+Each tag is a real release: the good ones differ in hyper-parameters, and each bad one
+carries its fault in what this script writes (a mis-trained model, a runtime with an
+injected delay, a wrong setting) rather than in a switch the deployment sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+SKLEARN_RUNTIME = "mlserver_sklearn.SKLearnModel"
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one image tag serves."""
+
+    version: str
+    C: float
+    # Rotates the training labels: the model learns setosa as versicolor, and so on.
+    permute_labels: bool = False
+    implementation: str = SKLEARN_RUNTIME
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Written as settings.json next to the model when set. Good releases have none, so the
+    # server is configured by MLSERVER_* variables (a settings.json would take precedence).
+    server_settings: dict[str, Any] | None = None
+
+
+VARIANTS: dict[str, Variant] = {
+    "v1": Variant(version="v1", C=1.0),
+    # A second good release: weaker regularisation, so different scores, same classes.
+    "v2": Variant(version="v2", C=10.0),
+    # Healthy and ready, but trained on rotated labels: every prediction is wrong.
+    "wrong": Variant(version="wrong", C=1.0, permute_labels=True),
+    # Correct, but the runtime sleeps on every request (see iris_runtimes.SlowSKLearnModel).
+    "slow": Variant(
+        version="slow",
+        C=1.0,
+        implementation="iris_runtimes.SlowSKLearnModel",
+        extra={"delay_seconds": 1.5},
+    ),
+    # The runtime's load-time self-check expects 4 classes; iris has 3, so load() returns
+    # False: the server is live, the model is registered but never ready.
+    "unready": Variant(
+        version="unready",
+        C=1.0,
+        implementation="iris_runtimes.CheckedSKLearnModel",
+        extra={"expected_classes": 4},
+    ),
+    # A settings template that was never rendered: MLServer rejects the port at start and
+    # exits 1. (A broken model file would not do: MLServer logs it and exits 0.)
+    "crash": Variant(version="crash", C=1.0, server_settings={"http_port": "${HTTP_PORT}"}),
+}
+
+
+def train(variant: Variant) -> Pipeline:
+    data = load_iris()
+    X, y = data.data, data.target
+    if variant.permute_labels:
+        y = (y + 1) % 3
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=variant.C, max_iter=1000, random_state=0)
+    )
+    model.fit(X, y)
+    return model
+
+
+def model_settings(variant: Variant) -> dict[str, Any]:
+    # Declared tensors are what GET /v2/models/iris reports; the sklearn runtime itself
+    # answers any input name and the outputs "predict" and "predict_proba".
+    return {
+        "name": "iris",
+        "implementation": variant.implementation,
+        "platform": "sklearn",
+        "versions": [variant.version],
+        "inputs": [{"name": "predict", "datatype": "FP64", "shape": [-1, 4]}],
+        "outputs": [
+            {"name": "predict", "datatype": "INT64", "shape": [-1]},
+            {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
+        ],
+        "parameters": {
+            "uri": "./model.joblib",
+            "version": variant.version,
+            "extra": variant.extra,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("out", type=Path, help="model folder to write (created)")
+    args = parser.parse_args()
+    variant = VARIANTS[args.variant]
+
+    model = train(variant)
+    data = load_iris()
+    accuracy = float(np.mean(model.predict(data.data) == data.target))
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, out / "model.joblib")
+    (out / "model-settings.json").write_text(json.dumps(model_settings(variant), indent=2) + "\n")
+    if variant.server_settings is not None:
+        (out / "settings.json").write_text(json.dumps(variant.server_settings) + "\n")
+    if not variant.implementation.startswith("mlserver_sklearn."):
+        # MLServer puts the model folder on sys.path, so a runtime module placed here imports.
+        shutil.copy(HERE / "iris_runtimes.py", out / "iris_runtimes.py")
+    print(f"trained {args.variant} (version {variant.version}): accuracy on iris {accuracy:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+# Shared helpers for the iris image scripts. Sourced, not run.
+# shellcheck shell=bash
+
+iris_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Expensive downloads live outside the repo so a second `make images` rebuilds nothing.
+cache=${ROLLOUTGATE_CACHE:-$HOME/.cache/rolloutgate}
+
+log() { echo "iris-images: $*" >&2; }
+die() { echo "iris-images: error: $*" >&2; exit 1; }
+
+# Short content hash of the given files (and strings on stdin-free args after --).
+hash_files() {
+    cat "$@" | sha256sum | cut -c1-12
+}
+
+# The Debian mirror this machine's apt uses, read at run time so no host name is committed.
+debian_mirror() {
+    local src=/etc/apt/sources.list.d/debian.sources uri
+    [[ -r $src ]] || die "cannot read $src to find the Debian mirror; set DEBIAN_MIRROR=<url>"
+    uri=$(awk '/^URIs:/{u=$2} /^Suites:/{if ($2=="bookworm") {print u; exit}}' "$src")
+    [[ -n $uri ]] || die "no bookworm stanza with a URIs: line in $src; set DEBIAN_MIRROR=<url>"
+    echo "$uri"
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
