@@ -177,6 +177,7 @@ class Timeouts:
     rollout: float = 300.0
     endpoint: float = 60.0
     rollback: float = 300.0
+    lease: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeouts.endpoint", seconds, Timeouts.endpoint, option="rolloutgate_endpoint_timeout"),
     Setting("timeouts.rollback", seconds, Timeouts.rollback, option="rolloutgate_rollback_timeout"),
     Setting("timeouts.request", seconds, 10.0),
+    # A crashed gate's lease expires after this long; a live gate renews it every third of it.
+    Setting("timeouts.lease", seconds, 60.0),
     Setting("max_restarts", count, 2, option="rolloutgate_max_restarts"),
     Setting("rollback", flag, True, option="rolloutgate_rollback"),
     Setting("dry_run", flag, False, option="rolloutgate_dry_run", profile=False, project=False),
@@ -394,6 +397,7 @@ def resolve(
             rollout=values["timeouts.rollout"],
             endpoint=values["timeouts.endpoint"],
             rollback=values["timeouts.rollback"],
+            lease=values["timeouts.lease"],
         ),
         max_restarts=values["max_restarts"],
         rollback=values["rollback"],

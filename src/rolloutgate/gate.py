@@ -1,0 +1,308 @@
+"""The gate's steps, as the plugin's fixtures call them.
+
+Each function here is one step over the cluster layer (``kube``, ``apply``, ``lock``,
+``snapshot``, ``rollback``, ``rollout``, ``endpoint``, ``diagnostics``); the fixtures in
+``plugin.py`` only wire them to pytest. Nothing here asserts: checks are the suite's tests,
+except the rollback's own verification, which must run after the tests are over.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from rolloutgate import kube, manifests, rollback, rollout, snapshot
+from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError, GateError, RollbackFailed
+from rolloutgate.report import GateRun, Progress
+from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
+
+Obj = dict[str, Any]
+FIELD_MANAGER = "rolloutgate"
+
+
+def prepare(cfg: GateConfig) -> list[Obj]:
+    """The manifests with the image tag set. Local only: bad input fails before any API call."""
+    if not cfg.manifests.is_dir():
+        raise ConfigError(
+            f"manifest directory {cfg.manifests} does not exist "
+            f"({cfg.sources.get('manifests')}); set --manifests DIR or [tool.rolloutgate] manifests"
+        )
+    objs = manifests.load(cfg.manifests)
+    if not manifests.workloads(objs):
+        raise ConfigError(
+            f"no Deployment in {cfg.manifests}: the gate deploys and verifies Deployments"
+        )
+    if cfg.image_tag is not None:
+        objs = manifests.set_image_tag(objs, cfg.image_tag, cfg.images)
+    return objs
+
+
+def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
+    """UnknownKind for a kind the server does not serve, before anything is created."""
+    for obj in objs:
+        kube.resource(api, str(obj.get("apiVersion")), str(obj.get("kind")))
+
+
+def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
+    """Create the namespace if it is missing (and ``create``); True if this call created it."""
+    with kube.cluster_errors(f"reading namespace {name}"):
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    if not create:
+        return False
+    body: Obj = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "rolloutgate"}},
+    }
+    with kube.cluster_errors(f"creating namespace {name}"):
+        kube.create(api, body, None, field_manager=FIELD_MANAGER)
+    return True
+
+
+def lock_name(cfg: GateConfig, objs: list[Obj]) -> str:
+    """One lease per target: ``rolloutgate-<first Deployment>`` unless configured."""
+    if cfg.lock_name:
+        return cfg.lock_name
+    return f"rolloutgate-{manifests.workloads(objs)[0]['metadata']['name']}"
+
+
+def change_cause(cfg: GateConfig, holder: str) -> str:
+    tag = cfg.image_tag or "as in the manifests"
+    return f"rolloutgate: image tag {tag} ({holder})"
+
+
+def wait_rollouts(
+    api: ApiClient,
+    cfg: GateConfig,
+    deployments: list[Obj],
+    *,
+    deadline: float,
+    write: Callable[[str], None],
+    pin: bool,
+) -> list[Obj]:
+    """Wait for every Deployment; ``pin``: to the generation the apply returned."""
+    finals = []
+    for dep in deployments:
+        name = dep["metadata"]["name"]
+        generation = dep["metadata"].get("generation") if pin else None
+        finals.append(
+            rollout.wait(
+                api,
+                cfg.namespace,
+                name,
+                deadline=deadline,
+                max_restarts=cfg.max_restarts,
+                on_progress=Progress(write, f"rollout {name}"),
+                generation=generation,
+            )
+        )
+    return finals
+
+
+def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
+    """The Service the endpoint goes through: configured, else the manifests' only one."""
+    services = [o for o in objs if o.get("kind") == "Service"]
+    name = cfg.service
+    if name is None:
+        if len(services) != 1:
+            found = ", ".join(s["metadata"]["name"] for s in services) or "none"
+            raise ConfigError(
+                f"cannot tell which Service serves the model (Services in {cfg.manifests}: "
+                f"{found}); set [tool.rolloutgate] service = NAME, or --endpoint-url"
+            )
+        name = services[0]["metadata"]["name"]
+    if cfg.port is not None:
+        return name, cfg.port
+    svc = next((s for s in services if s["metadata"]["name"] == name), None)
+    ports = ((svc or {}).get("spec") or {}).get("ports") or []
+    if not ports:
+        raise ConfigError(
+            f"Service {name} has no port in {cfg.manifests}; set [tool.rolloutgate] port"
+        )
+    return name, ports[0].get("name") or ports[0]["port"]
+
+
+@contextmanager
+def open_endpoint(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
+) -> Iterator[str]:
+    """The base URL of the release: the configured endpoint URL, else a port-forward."""
+    if cfg.endpoint_url is not None:
+        yield cfg.endpoint_url
+        return
+    from rolloutgate import endpoint  # the port-forward machinery only when needed
+
+    service, port = service_and_port(cfg, objs)
+    with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
+        yield url
+
+
+def release_pods(api: ApiClient, namespace: str, deployment: Obj) -> list[Obj]:
+    """The pods of the Deployment's current ReplicaSet (the one with its revision)."""
+    revision = rollout.revision_of(deployment)
+    selector = rollout.selector_string(deployment["spec"]["selector"])
+    name = deployment["metadata"]["name"]
+    with kube.cluster_errors(f"listing ReplicaSets of deployment {namespace}/{name}"):
+        sets = kube.list_objects(api, "apps/v1", "ReplicaSet", namespace, label_selector=selector)
+    owned = [
+        rs
+        for rs in sets.get("items") or []
+        if any(o.get("uid") == deployment["metadata"].get("uid") for o in _owners(rs))
+        and rollout.revision_of(rs) == revision
+    ]
+    if not owned:
+        return []
+    pod_hash = (owned[0]["metadata"].get("labels") or {}).get("pod-template-hash")
+    if pod_hash:
+        selector = f"{selector},pod-template-hash={pod_hash}"
+    with kube.cluster_errors(f"listing pods of deployment {namespace}/{name}"):
+        pods = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+    return [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
+
+
+def _owners(obj: Obj) -> list[Obj]:
+    return list(obj.get("metadata", {}).get("ownerReferences") or [])
+
+
+def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str:
+    """Events, pod states, logs, rollout history of each Deployment, as text.
+
+    Never raises: diagnostics accompany a failure and must not replace it.
+    """
+    try:
+        from rolloutgate import diagnostics
+    except ImportError as e:  # the cluster layer's module may not exist yet in a checkout
+        return f"diagnostics unavailable: {e}"
+    parts = []
+    for dep in manifests.workloads(objs):
+        name = dep["metadata"]["name"]
+        try:
+            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, name)))
+        except (GateError, OSError, ValueError, KeyError) as e:
+            parts.append(f"diagnostics of deployment {cfg.namespace}/{name} unavailable: {e}")
+    return "\n".join(parts)
+
+
+def roll_back(
+    api: ApiClient,
+    cfg: GateConfig,
+    run: GateRun,
+    snap: snapshot.Snapshot,
+    objs: list[Obj],
+    golden: Golden | None,
+    write: Callable[[str], None],
+) -> None:
+    """Restore the snapshot, wait for it, and prove it healthy; the outcome goes in ``run``.
+
+    RollbackFailed when the restore, its rollout or its checks fail. A first deploy (nothing
+    existed) is verified by the objects being gone.
+    """
+    rb = run.rollback
+    rb.attempted = True
+    deadline = time.monotonic() + cfg.timeouts.rollback
+    previous = snap.tag()
+    write(f"rollback: restoring the snapshot taken before apply (previous tag {previous})")
+    try:
+        with run.phase("rollback"):
+            rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+        if snap.first_deploy:
+            left = _still_present(api, cfg.namespace, objs)
+            if left:
+                raise RollbackFailed(f"first deploy: objects still present: {', '.join(left)}")
+            rb.verified = True
+            rb.outcome = "first deploy: removed what it created, verified gone"
+            return
+        restored = [
+            live
+            for _manifest, live in snap.objects
+            if live is not None and live.get("kind") == "Deployment"
+        ]
+        with run.phase("rollback_rollout"):
+            wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+        with run.phase("rollback_verify"):
+            problems = _verify_endpoint(api, cfg, objs, golden, deadline)
+    except RollbackFailed as e:
+        rb.outcome = f"rollback to {previous} FAILED: {e}"
+        raise
+    except GateError as e:
+        rb.outcome = f"rollback to {previous} FAILED: {e}"
+        raise RollbackFailed(rb.outcome) from e
+    if problems:
+        rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)
+        raise RollbackFailed(rb.outcome)
+    rb.verified = True
+    checks = "health and golden checks" if golden else "health checks"
+    rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
+
+
+def _verify_endpoint(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
+) -> list[str]:
+    with open_endpoint(api, cfg, objs, deadline=deadline) as url:
+        model = golden.model if golden else ""
+        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
+        wait_answering(client, deadline=deadline)
+        if golden is not None:
+            return verify(client, golden)
+        problems = []
+        for check in (client.live, client.ready):
+            response = check()
+            if not response.ok:
+                problems.append(f"health: {describe(response)}")
+        return problems
+
+
+def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:
+    """Objects of the manifests that exist and are not being deleted."""
+    left = []
+    for obj in objs:
+        with kube.cluster_errors(f"reading {kube.ref(obj)}"):
+            live = kube.get(api, obj["apiVersion"], obj["kind"], obj["metadata"]["name"], namespace)
+        if live is not None and not live["metadata"].get("deletionTimestamp"):
+            left.append(kube.ref(obj))
+    return left
+
+
+@contextmanager
+def signals_deferred(write: Callable[[str], None]) -> Iterator[None]:
+    """Keep Ctrl+C and SIGTERM from cutting a rollback short; say so when one arrives.
+
+    A half-done rollback is the worst state to leave a service in. SIGKILL still ends the run.
+    Signal handlers can only be set from the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        write(
+            f"rolloutgate: {signal.Signals(signum).name} received during rollback; "
+            "finishing the rollback first (SIGKILL aborts it)"
+        )
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def relative(path: Path | None, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (shorter header lines)."""
+    if path is None:
+        return "(default)"
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
