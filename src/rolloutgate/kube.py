@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from kubernetes.dynamic.exceptions import (
     ResourceNotUniqueError,
 )
 from kubernetes.dynamic.resource import Resource
+from kubernetes.stream import portforward
 from kubernetes.watch import Watch
 
 from rolloutgate.errors import ClusterError, ClusterUnreachable, ConfigError, UnknownKind
@@ -336,6 +338,32 @@ def watch(
         raw = event.get("raw_object")
         if isinstance(raw, dict):
             yield str(event.get("type")), raw
+
+
+class PortForwardStream:
+    """One port-forward websocket to one pod port, seen as a socket (the client's own relay)."""
+
+    def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
+        self.port = port
+        self._pf = portforward(
+            client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
+            pod,
+            namespace,
+            ports=str(port),
+        )
+
+    def socket(self) -> socket.socket:
+        """The local end (an AF_UNIX socket pair end wrapped by the client)."""
+        sock: socket.socket = self._pf.socket(self.port)
+        return sock
+
+    def error(self) -> str | None:
+        """What the kubelet reported on the port's error channel, if anything."""
+        err = self._pf.error(self.port)
+        return str(err) if err else None
+
+    def close(self) -> None:
+        self._pf.close()
 
 
 def new_watcher() -> Watch:

@@ -1,0 +1,216 @@
+"""Reach a Service's pods from the gate's host: a port-forward made with the Python client.
+
+A small thread-based TCP relay listens on 127.0.0.1 (never another address) on an ephemeral
+port; each accepted connection gets its own port-forward websocket to one ready pod behind the
+Service, so `requests` can use a plain http:// URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from rolloutgate import kube
+from rolloutgate.errors import ClusterError
+from rolloutgate.rollout import is_ready, selector_string
+
+Obj = dict[str, Any]
+
+LOCALHOST = "127.0.0.1"
+_CHUNK = 64 * 1024
+
+
+def service_port(service: Obj, port: int | str) -> int | str:
+    """The targetPort behind Service port `port` (its number or name). Pure.
+
+    Returns a number, or a container port name to resolve on the pod. ClusterError when the
+    Service has no such port.
+    """
+    ports = (service.get("spec") or {}).get("ports") or []
+    for p in ports:
+        if port in (p.get("port"), p.get("name")) or str(port) == str(p.get("port")):
+            target = p.get("targetPort", p.get("port"))
+            return int(target) if isinstance(target, int) or str(target).isdigit() else str(target)
+    name = (service.get("metadata") or {}).get("name")
+    known = ", ".join(f"{p.get('name') or '-'}:{p.get('port')}" for p in ports) or "none"
+    raise ClusterError(f"service {name} has no port {port!r}; its ports (name:port): {known}")
+
+
+def container_port(pod: Obj, target: int | str) -> int:
+    """A numeric targetPort as is; a named one looked up in the pod's container ports. Pure."""
+    if isinstance(target, int):
+        return target
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("name") == target:
+                return int(p["containerPort"])
+    pod_name = (pod.get("metadata") or {}).get("name")
+    raise ClusterError(f"pod {pod_name} has no container port named {target!r}")
+
+
+def pick_pod(pods: list[Obj]) -> Obj | None:
+    """A ready pod that is not being deleted, the newest first. Pure."""
+    ready = [
+        p for p in pods if is_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    ready.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
+    return ready[-1] if ready else None
+
+
+def _ready_pod(api: ApiClient, namespace: str, service: Obj, deadline: float) -> Obj:
+    """A ready pod behind the Service, watching for one until `deadline`."""
+    name = service["metadata"]["name"]
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        raise ClusterError(f"service {namespace}/{name} has no selector: no pods to forward to")
+    labels = selector_string({"matchLabels": selector})
+    watcher = kube.new_watcher()
+    pods: dict[str, Obj] = {}
+    try:
+        while True:
+            listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=labels)
+            pods = {p["metadata"]["name"]: p for p in listing.get("items") or []}
+            rv = str(listing["metadata"]["resourceVersion"])
+            while (chosen := pick_pod(list(pods.values()))) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ClusterError(
+                        f"no ready pod behind service {namespace}/{name} (selector {labels}); "
+                        f"pods seen: {', '.join(pods) or 'none'}"
+                    )
+                for event_type, pod in kube.watch(
+                    api,
+                    "v1",
+                    "Pod",
+                    namespace,
+                    resource_version=rv,
+                    timeout_s=max(1, math.ceil(remaining)),
+                    watcher=watcher,
+                    label_selector=labels,
+                ):
+                    rv = str(pod["metadata"].get("resourceVersion") or rv)
+                    if event_type == "DELETED":
+                        pods.pop(pod["metadata"]["name"], None)
+                    elif event_type != "BOOKMARK":
+                        pods[pod["metadata"]["name"]] = pod
+                    if pick_pod(list(pods.values())) is not None:
+                        break
+            return chosen
+    except ApiException as e:
+        raise ClusterError(
+            f"finding a ready pod behind service {namespace}/{name}: {kube.message_of(e)}"
+        ) from e
+    finally:
+        kube.stop_watcher(watcher)
+
+
+class _Relay:
+    """Accept on 127.0.0.1:<ephemeral>, relay each connection through its own port-forward."""
+
+    def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
+        self.api, self.namespace, self.pod, self.port = api, namespace, pod, port
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind((LOCALHOST, 0))
+        self.server.listen(16)
+        self.local_port: int = self.server.getsockname()[1]
+        self.closed = threading.Event()
+        self.errors: list[str] = []
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._accept, name=f"rolloutgate-forward-{pod}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _addr = self.server.accept()
+            except OSError:  # the listening socket was closed: we are shutting down
+                return
+            threading.Thread(
+                target=self._serve, args=(conn,), name="rolloutgate-forward-conn", daemon=True
+            ).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            stream = kube.PortForwardStream(self.api, self.namespace, self.pod, self.port)
+        except ApiException as e:
+            self.errors.append(f"port-forward to pod {self.pod}:{self.port}: {e.reason}")
+            conn.close()
+            return
+        remote = stream.socket()
+        with self._lock:
+            self._open.update((conn, remote))
+        try:
+            self._pipe(conn, remote)
+        finally:
+            error = stream.error()
+            if error:
+                self.errors.append(f"pod {self.pod}:{self.port}: {error.strip()}")
+            with self._lock:
+                self._open.difference_update((conn, remote))
+            for s in (conn, remote):
+                with contextlib.suppress(OSError):
+                    s.close()
+            stream.close()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while not self.closed.is_set():
+            # The timeout only lets the loop notice `closed`; data wakes select at once.
+            readable, _, _ = select.select([a, b], [], [], 0.5)
+            for src in readable:
+                try:
+                    data = src.recv(_CHUNK)
+                except OSError:
+                    return
+                if not data:
+                    return
+                peers[src].sendall(data)
+
+    def close(self) -> None:
+        self.closed.set()
+        with contextlib.suppress(OSError):
+            self.server.close()
+        with self._lock:
+            for s in list(self._open):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
+
+
+@contextmanager
+def port_forward(
+    api: ApiClient, namespace: str, service: str, port: int | str, *, deadline: float
+) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" forwarding to a ready pod behind `service`.
+
+    `port` is the Service's port number or name; its targetPort is resolved on the pod. Waits
+    (watch) until `deadline` for a ready pod. The relay is closed on exit.
+    """
+    with kube.cluster_errors(f"reading service {namespace}/{service}"):
+        svc = kube.get(api, "v1", "Service", service, namespace)
+    if svc is None:
+        raise ClusterError(f"service {namespace}/{service} does not exist")
+    target = service_port(svc, port)
+    pod = _ready_pod(api, namespace, svc, deadline)
+    relay = _Relay(api, namespace, pod["metadata"]["name"], container_port(pod, target))
+    relay.start()
+    try:
+        yield f"http://{LOCALHOST}:{relay.local_port}"
+    finally:
+        relay.close()
