@@ -93,7 +93,7 @@ def model_settings(variant: Variant) -> dict[str, Any]:
         "versions": [variant.version],
         "inputs": [{"name": "predict", "datatype": "FP64", "shape": [-1, 4]}],
         "outputs": [
-            {"name": "predict", "datatype": "INT64", "shape": [-1]},
+            {"name": "predict", "datatype": "INT64", "shape": [-1, 1]},
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3]},
         ],
         "parameters": {
