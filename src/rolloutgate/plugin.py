@@ -339,7 +339,7 @@ def pytest_runtest_makereport(
     if rep.failed and run.applied:
         if run.diagnostics is None and API in item.config.stash:
             # Collected at the first failure: the failing pods are gone after a rollback.
-            run.diagnostics = _diagnostics(item.config)
+            run.diagnostics = _diagnostics(item.config, item.config.stash[API])
         if run.diagnostics:
             rep.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
     return rep
@@ -361,12 +361,10 @@ def _outcome(rep: pytest.TestReport) -> TestOutcome:
     return TestOutcome(rep.nodeid, outcome, round(rep.duration, 3), message[:500])
 
 
-def _diagnostics(config: pytest.Config) -> str:
+def _diagnostics(config: pytest.Config, api: ApiClient) -> str:
     from rolloutgate import gate
 
-    return gate.collect_diagnostics(
-        config.stash[API], config.stash[CONFIG], config.stash.get(MANIFESTS, [])
-    )
+    return gate.collect_diagnostics(api, config.stash[CONFIG], config.stash.get(MANIFESTS, []))
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -674,7 +672,7 @@ def _finish_release(
         return
     rb.needed = True
     if run.diagnostics is None:
-        run.diagnostics = _diagnostics(config)
+        run.diagnostics = _diagnostics(config, api)
     if not cfg.rollback:
         rb.enabled = False
         rb.outcome = (
