@@ -113,9 +113,11 @@ def _probe(configuration: client.Configuration, timeout: float) -> None:
         try:
             client.VersionApi(probe).get_code(_request_timeout=timeout)
         except urllib3.exceptions.HTTPError as e:
+            # MaxRetryError wraps the real cause (connection refused, timeout, TLS...).
+            cause = getattr(e, "reason", None) or e
             raise ClusterUnreachable(
-                f"API server {host} did not answer /version within {timeout:g} s ({e}); "
-                "is the cluster running and the kubeconfig's server address right?"
+                f"API server {host} did not answer /version (timeout {timeout:g} s): {cause}; "
+                "is the cluster running, and is the kubeconfig's server address right?"
             ) from e
         except ApiException as e:
             if e.status == 0:  # the client's wrapper for a transport failure
