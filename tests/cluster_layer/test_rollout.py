@@ -71,7 +71,8 @@ def test_image_never_built_fails_fast_on_its_own_reason(
     with pytest.raises(RolloutFailed) as info:
         rollout.wait(api, namespace, "web", deadline=started + 120, max_restarts=0)
     assert info.value.reason == "ErrImageNeverPull"
-    assert info.value.pod and info.value.pod.startswith("web-")
+    assert info.value.pod
+    assert info.value.pod.startswith("web-")
     assert info.value.pod in str(info.value)
     assert "never-built" in str(info.value)  # the kubelet's message names the image
     assert time.monotonic() - started < 60

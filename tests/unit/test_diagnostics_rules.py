@@ -75,7 +75,8 @@ def test_render_shows_states_logs_history_and_events() -> None:
         }
     )
     assert "deployment ml/iris" in text
-    assert "rev 2: iris:v2" in text and "cause: gate v2" in text
+    assert "rev 2: iris:v2" in text
+    assert "cause: gate v2" in text
     assert "waiting: CrashLoopBackOff (back-off 20s); last terminated: Error exit 3" in text
     assert "    | boom" in text
     assert "Warning BackOff Pod/iris-7c9f-abcde x3" in text
