@@ -240,43 +240,63 @@ class Setting:
     convert: Callable[[object], Any]
     default: Any = None
     option: str | None = None  # the argparse dest, if the setting has an option
+    flag: str | None = None  # the option as typed, for the header
+    env_name: str | None = None  # default: from the flag (--rollout-timeout: ROLLOUT_TIMEOUT)
     profile: bool = True  # may a cluster profile set it?
     project: bool = True  # may [tool.rolloutgate] set it?
     is_path: bool = False
 
     @property
     def env(self) -> str:
-        return ENV_PREFIX + self.key.replace(".", "_").upper()
+        base = self.env_name or (self.flag or self.key).lstrip("-").replace("-", "_")
+        return ENV_PREFIX + base.replace(".", "_").upper()
 
-    @property
-    def flag(self) -> str:
-        return "--" + (self.option or "").removeprefix("rolloutgate_").replace("_", "-")
+
+def _opt(key: str, convert: Callable[[object], Any], default: Any, flag: str, **kw: Any) -> Setting:
+    """A setting with an option of the rolloutgate group (dest ``rolloutgate_<flag>``)."""
+    dest = "rolloutgate_" + flag.lstrip("-").replace("-", "_")
+    return Setting(key, convert, default, option=dest, flag=flag, **kw)
 
 
 # The one table of settings and their defaults. Option dests are prefixed so that no other
 # plugin's option can clash with them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("kubeconfig", path, None, option="kubeconfig", is_path=True),
-    Setting("context", name, None, option="rolloutgate_context"),
-    Setting("namespace", namespace, "default", option="rolloutgate_namespace"),
-    Setting("image_tag", image_tag, None, option="rolloutgate_image_tag", project=False),
+    # --kubeconfig is pytest-kind's option (see plugin.py); the gate reads it.
+    Setting("kubeconfig", path, None, option="kubeconfig", flag="--kubeconfig", is_path=True),
+    _opt("context", name, None, "--context"),
+    _opt("namespace", namespace, "default", "--namespace"),
+    _opt("image_tag", image_tag, None, "--image-tag", project=False),
     Setting("images", images, None),
-    Setting("manifests", path, "manifests", option="rolloutgate_manifests", is_path=True),
-    Setting("golden", path, "golden.json", option="rolloutgate_golden", is_path=True),
-    Setting("endpoint_url", url, None, option="rolloutgate_endpoint_url"),
+    _opt("manifests", path, "manifests", "--manifests", is_path=True),
+    _opt("golden", path, "golden.json", "--golden", is_path=True),
+    _opt("endpoint_url", url, None, "--endpoint-url"),
     Setting("service", name, None),
     Setting("port", port, None),
-    Setting("timeouts.lock", seconds, Timeouts.lock, option="rolloutgate_lock_timeout"),
-    Setting("timeouts.rollout", seconds, Timeouts.rollout, option="rolloutgate_rollout_timeout"),
-    Setting("timeouts.endpoint", seconds, Timeouts.endpoint, option="rolloutgate_endpoint_timeout"),
-    Setting("timeouts.rollback", seconds, Timeouts.rollback, option="rolloutgate_rollback_timeout"),
-    Setting("timeouts.request", seconds, 10.0),
+    _opt("timeouts.lock", seconds, Timeouts.lock, "--lock-timeout"),
+    _opt("timeouts.rollout", seconds, Timeouts.rollout, "--rollout-timeout"),
+    _opt("timeouts.endpoint", seconds, Timeouts.endpoint, "--endpoint-timeout"),
+    _opt("timeouts.rollback", seconds, Timeouts.rollback, "--rollback-timeout"),
+    Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
-    Setting("timeouts.lease", seconds, 60.0),
-    Setting("max_restarts", count, 2, option="rolloutgate_max_restarts"),
-    Setting("rollback", flag, True, option="rolloutgate_rollback"),
-    Setting("dry_run", flag, False, option="rolloutgate_dry_run", profile=False, project=False),
-    Setting("report", path, "reports/gate.json", option="rolloutgate_report", is_path=True),
+    Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
+    _opt("max_restarts", count, 2, "--max-restarts"),
+    Setting(
+        "rollback",
+        flag,
+        True,
+        option="rolloutgate_rollback",
+        flag="--no-rollback",
+        env_name="ROLLBACK",
+    ),
+    _opt("dry_run", flag, False, "--dry-run", profile=False, project=False),
+    Setting(
+        "report",
+        path,
+        "reports/gate.json",
+        option="rolloutgate_report",
+        flag="--gate-report",
+        is_path=True,
+    ),
     Setting("health.live", http_path, HealthPaths.live),
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
@@ -428,9 +448,7 @@ def _resolve_one(
     """(value, source) of one setting; paths from pyproject are relative to the rootdir."""
     found: Any = None
     if setting.option is not None and options.get(setting.option) is not None:
-        found, source, base = options[setting.option], setting.flag, invocation_dir
-        if setting.option == "kubeconfig":
-            source = "--kubeconfig"
+        found, source, base = options[setting.option], str(setting.flag), invocation_dir
     elif env.get(setting.env, "") != "":
         source, base = f"env {setting.env}", invocation_dir
         found = _convert(setting.convert, env[setting.env], source)
