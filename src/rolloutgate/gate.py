@@ -22,7 +22,7 @@ from kubernetes.client import ApiClient
 from rolloutgate import kube, manifests, rollback, rollout, snapshot
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RollbackFailed
-from rolloutgate.report import GateRun, Progress
+from rolloutgate.report import GateRun
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
 
 Obj = dict[str, Any]
@@ -102,7 +102,7 @@ def wait_rollouts(
                 name,
                 deadline=deadline,
                 max_restarts=cfg.max_restarts,
-                on_progress=Progress(write, f"rollout {name}"),
+                on_progress=write,  # its lines already read `rollout NAME: 2/3 ready, 12 s`
                 generation=generation,
             )
         )
@@ -234,8 +234,8 @@ def roll_back(
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
-    except GateError as e:
-        rb.outcome = f"rollback to {previous} FAILED: {e}"
+    except Exception as e:  # whatever broke, the outcome must be recorded
+        rb.outcome = f"rollback to {previous} FAILED: {type(e).__name__}: {e}"
         raise RollbackFailed(rb.outcome) from e
     if problems:
         rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,22 +229,3 @@ def append_step_summary(run: GateRun, env: dict[str, str] | None = None) -> Path
         f.write(markdown(run))
     return Path(target)
 
-
-class Progress:
-    """Live progress lines during long waits: ``rollout iris: 2/3 ready, 12 s``.
-
-    ``write`` puts one line on the terminal; repeated identical messages are dropped so a
-    chatty watch does not flood the log.
-    """
-
-    def __init__(self, write: Callable[[str], None], what: str) -> None:
-        self._write = write
-        self._what = what
-        self._start = time.monotonic()
-        self._last: str | None = None
-
-    def __call__(self, message: str) -> None:
-        if message == self._last:
-            return
-        self._last = message
-        self._write(f"{self._what}: {message}, {time.monotonic() - self._start:.0f} s")
