@@ -19,9 +19,9 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube, manifests, rollback, rollout, snapshot
+from rolloutgate import diagnostics, endpoint, kube, manifests, rollback, rollout, snapshot
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, GateError, RollbackFailed
+from rolloutgate.errors import ConfigError, RollbackFailed
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
 
@@ -140,8 +140,6 @@ def open_endpoint(
     if cfg.endpoint_url is not None:
         yield cfg.endpoint_url
         return
-    from rolloutgate import endpoint  # the port-forward machinery only when needed
-
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
         yield url
@@ -179,17 +177,16 @@ def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str
 
     Never raises: diagnostics accompany a failure and must not replace it.
     """
-    try:
-        from rolloutgate import diagnostics
-    except ImportError as e:  # the cluster layer's module may not exist yet in a checkout
-        return f"diagnostics unavailable: {e}"
     parts = []
     for dep in manifests.workloads(objs):
         name = dep["metadata"]["name"]
         try:
             parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, name)))
-        except (GateError, OSError, ValueError, KeyError) as e:
-            parts.append(f"diagnostics of deployment {cfg.namespace}/{name} unavailable: {e}")
+        except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+            parts.append(
+                f"diagnostics of deployment {cfg.namespace}/{name} unavailable: "
+                f"{type(e).__name__}: {e}"
+            )
     return "\n".join(parts)
 
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from rolloutgate import apply, gate, kube, lock, manifests, report, snapshot
 from rolloutgate import config as cfgmod
-from rolloutgate import report
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.report import GateRun, TestOutcome
@@ -34,9 +34,6 @@ from rolloutgate.smoke import Case, Golden, V2Client, load_golden, wait_answerin
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from testinfra.host import Host  # type: ignore[import-untyped]
-
-    from rolloutgate.lock import Lease
-    from rolloutgate.snapshot import Snapshot
 
 Obj = dict[str, Any]
 
@@ -197,8 +194,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
     options["kubeconfig"] = getattr(config.option, "kubeconfig", None)
     try:
-        from rolloutgate import kube
-
         gate_config = cfgmod.resolve(
             options,
             env=cfgmod.environ(),
@@ -241,7 +236,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return f"{value} ({src.get(key, 'default')})"
 
     root = cfg.rootdir
-    from rolloutgate.gate import relative
 
     context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
     lines = [
@@ -257,14 +251,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         + ", ".join(
             [
                 f"image tag {show(cfg.image_tag or 'as in the manifests', 'image_tag')}",
-                f"manifests {show(relative(cfg.manifests, root), 'manifests')}",
-                f"golden {show(relative(cfg.golden, root), 'golden')}",
+                f"manifests {show(gate.relative(cfg.manifests, root), 'manifests')}",
+                f"golden {show(gate.relative(cfg.golden, root), 'golden')}",
             ]
         ),
     ]
     extras = []
     if cfg.kubeconfig is not None:
-        extras.append(f"kubeconfig {show(relative(cfg.kubeconfig, root), 'kubeconfig')}")
+        extras.append(f"kubeconfig {show(gate.relative(cfg.kubeconfig, root), 'kubeconfig')}")
     if cfg.endpoint_url:
         extras.append(f"endpoint {show(cfg.endpoint_url, 'endpoint_url')}")
     if cfg.dry_run:
@@ -340,8 +334,10 @@ def pytest_runtest_makereport(
         if run.diagnostics is None and API in item.config.stash:
             # Collected at the first failure: the failing pods are gone after a rollback.
             run.diagnostics = _diagnostics(item.config, item.config.stash[API])
-        if run.diagnostics:
-            rep.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
+        names = {name for name, _ in item.user_properties}
+        if run.diagnostics and DIAGNOSTICS_PROPERTY not in names:
+            # JUnit XML takes properties from the item (its teardown report), as record_property.
+            item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
     return rep
 
 
@@ -356,13 +352,13 @@ def _outcome(rep: pytest.TestReport) -> TestOutcome:
     if rep.failed:
         crash = getattr(rep.longrepr, "reprcrash", None)
         message = getattr(crash, "message", None) or rep.longreprtext.strip().splitlines()[-1]
+        message = message.removeprefix("Failed: ")  # pytest.fail's prefix says nothing here
     elif rep.skipped and isinstance(rep.longrepr, tuple):
         message = str(rep.longrepr[2])
     return TestOutcome(rep.nodeid, outcome, round(rep.duration, 3), message[:500])
 
 
 def _diagnostics(config: pytest.Config, api: ApiClient) -> str:
-    from rolloutgate import gate
 
     return gate.collect_diagnostics(api, config.stash[CONFIG], config.stash.get(MANIFESTS, []))
 
@@ -439,7 +435,10 @@ def _writer(config: pytest.Config) -> Callable[[str], None]:
 def _fail(e: GateError) -> NoReturn:
     """Fail a fixture with the domain error's message only: the traceback would be noise."""
     __tracebackhide__ = True
-    pytest.fail(f"{type(e).__name__}: {e}", pytrace=False)
+    failure = pytest.fail.Exception(f"{type(e).__name__}: {e}", pytrace=False)
+    # The domain error is the whole story; pytest would otherwise print it twice.
+    failure.__suppress_context__ = True
+    raise failure
 
 
 def _run(request: pytest.FixtureRequest) -> GateRun:
@@ -477,7 +476,6 @@ def rolloutgate_manifests(
 ) -> list[Obj]:
     """Session. The manifests as they will be applied: loaded, image tag set. No cluster call,
     so bad input fails here before anything changes."""
-    from rolloutgate import gate
 
     try:
         objs = gate.prepare(rolloutgate_config)
@@ -493,7 +491,6 @@ def rolloutgate_api(
 ) -> Iterator[ApiClient]:
     """Session. A ``kubernetes.client.ApiClient`` for the target, checked with /version.
     ``--cluster=kind`` creates a throwaway cluster through pytest-kind's ``kind_cluster``."""
-    from rolloutgate import kube
 
     run, cfg = _run(request), rolloutgate_config
     kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
@@ -521,7 +518,6 @@ def rolloutgate_namespace(
 ) -> str:
     """Session. The namespace name; created if missing (kept afterwards: deleting a namespace is
     slow and would block the next run). In a dry run nothing is created."""
-    from rolloutgate import gate
 
     run, cfg = _run(request), rolloutgate_config
     try:
@@ -542,10 +538,9 @@ def rolloutgate_lock(
     rolloutgate_namespace: str,
     rolloutgate_config: GateConfig,
     rolloutgate_manifests: list[Obj],
-) -> Iterator[Lease | None]:
+) -> Iterator[lock.Lease | None]:
     """Session. The target's ``coordination.k8s.io/v1`` Lease, held (and renewed) for the whole
     run and released at the end; None in a dry run, which changes nothing."""
-    from rolloutgate import gate, lock
 
     run, cfg = _run(request), rolloutgate_config
     if cfg.dry_run:
@@ -583,11 +578,10 @@ def rolloutgate_snapshot(
     rolloutgate_api: ApiClient,
     rolloutgate_namespace: str,
     rolloutgate_manifests: list[Obj],
-    rolloutgate_lock: Lease | None,
-) -> Snapshot:
+    rolloutgate_lock: lock.Lease | None,
+) -> snapshot.Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import snapshot
 
     run = _run(request)
     try:
@@ -606,7 +600,7 @@ def rolloutgate_release(
     rolloutgate_api: ApiClient,
     rolloutgate_namespace: str,
     rolloutgate_manifests: list[Obj],
-    rolloutgate_snapshot: Snapshot,
+    rolloutgate_snapshot: snapshot.Snapshot,
     rolloutgate_config: GateConfig,
 ) -> list[Obj]:
     """Session. Validates every manifest (server-side dry-run), then applies them all and
@@ -615,7 +609,6 @@ def rolloutgate_release(
     Teardown: if any test failed or errored, or the run was interrupted, restores the snapshot,
     waits for it and re-runs the health and golden checks; a failing rollback fails the session.
     """
-    from rolloutgate import apply, gate, lock
 
     run, cfg, api = _run(request), rolloutgate_config, rolloutgate_api
     objs = rolloutgate_manifests
@@ -626,7 +619,6 @@ def rolloutgate_release(
         if cfg.dry_run:
             with run.phase("diff"):
                 run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
-            write(run.dry_run_diff or "rolloutgate: dry run: no changes")
     except GateError as e:
         _fail(e)
     if cfg.dry_run:
@@ -658,12 +650,11 @@ def rolloutgate_release(
 def _finish_release(
     config: pytest.Config,
     api: ApiClient,
-    snap: Snapshot,
+    snap: snapshot.Snapshot,
     objs: list[Obj],
     write: Callable[[str], None],
 ) -> None:
     __tracebackhide__ = True
-    from rolloutgate import gate
 
     run, cfg = config.stash[RUN], config.stash[CONFIG]
     rb = run.rollback
@@ -703,7 +694,6 @@ def rolloutgate_rollout(
     """Session. Waits until every applied Deployment has rolled out the revision this run
     created (``kubectl rollout status`` rules, fail-fast on broken pods); returns the final
     Deployments. Deadline: ``--rollout-timeout``."""
-    from rolloutgate import gate, manifests
 
     run, cfg = _run(request), rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.rollout
@@ -732,7 +722,6 @@ def rolloutgate_endpoint(
     """Session. Base URL of the new release (``str``): ``--endpoint-url`` / the profile's
     ``endpoint_url``, else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
-    from rolloutgate import gate
 
     run, cfg = _run(request), rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.endpoint
@@ -776,7 +765,6 @@ def rolloutgate_pods(
 ) -> list[Obj]:
     """Function. The pods of the new release (every rolled-out Deployment's current
     ReplicaSet), read fresh for each test."""
-    from rolloutgate import gate
 
     try:
         return [

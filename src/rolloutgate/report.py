@@ -108,7 +108,8 @@ class GateRun:
         if failures:
             first = failures[0]
             more = f" (+{len(failures) - 1} more failing)" if len(failures) > 1 else ""
-            return f"{first.nodeid}: {first.message or first.outcome}{more}"
+            what = (first.message or first.outcome).strip().splitlines()[0]
+            return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
         if self.config.dry_run:
             return "dry run: every manifest passed the server-side dry-run; nothing was applied"
