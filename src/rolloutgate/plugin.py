@@ -64,6 +64,7 @@ GATE_FIXTURES = frozenset(
     }
 )
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
+INTERRUPTS = "rolloutgate-interrupts"  # name of the registered _InterruptRecorder
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,11 +207,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from e
     config.stash[CONFIG] = gate_config
     if gate_config.enabled:
-        config.stash[RUN] = GateRun(gate_config)
+        run = GateRun(gate_config)
+        config.stash[RUN] = run
+        config.pluginmanager.register(_InterruptRecorder(run), INTERRUPTS)
         _install_sigterm(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.pluginmanager.get_plugin(INTERRUPTS)
+    if recorder is not None:
+        config.pluginmanager.unregister(recorder)
     if SIGTERM in config.stash and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, config.stash[SIGTERM])
 
@@ -363,25 +369,18 @@ def _diagnostics(config: pytest.Config, api: ApiClient) -> str:
     return gate.collect_diagnostics(api, config.stash[CONFIG], config.stash.get(MANIFESTS, []))
 
 
-def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    # Called before session teardown, so the rollback sees the interruption.
-    run = _current_run()
-    if run is not None:
+class _InterruptRecorder:
+    """pytest_keyboard_interrupt gets no config: this object carries the run to it.
+
+    pytest calls the hook before session teardown, so the rollback sees the interruption.
+    """
+
+    def __init__(self, run: GateRun) -> None:
+        self.run = run
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         text = str(excinfo.value) or "Ctrl+C"
-        run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
-
-
-_RUNS: list[GateRun] = []  # the keyboard-interrupt hook gets no config; see pytest_sessionstart
-
-
-def _current_run() -> GateRun | None:
-    return _RUNS[-1] if _RUNS else None
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    run = session.config.stash.get(RUN, None)
-    if run is not None:
-        _RUNS.append(run)
+        self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
 
 
 @pytest.hookimpl(trylast=True)
@@ -390,8 +389,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN, None)
     if run is None:
         return
-    if run in _RUNS:
-        _RUNS.remove(run)
     run.finished = time.time()
     run.exit_status = int(session.exitstatus)
     try:

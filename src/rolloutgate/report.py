@@ -229,4 +229,3 @@ def append_step_summary(run: GateRun, env: dict[str, str] | None = None) -> Path
     with open(target, "a", encoding="utf-8") as f:
         f.write(markdown(run))
     return Path(target)
-
