@@ -7,6 +7,7 @@ must not pass just because the gate shares a bug with them.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import socket
 import statistics
@@ -170,9 +171,10 @@ def load_golden() -> dict[str, Any]:
 
 
 def _close(got: float, want: float, abs_tol: float | None, rel_tol: float | None) -> bool:
+    # The documented golden semantics: exact without tolerances, else math.isclose.
     if abs_tol is None and rel_tol is None:
         return got == want
-    return abs(got - want) <= max(abs_tol or 0.0, (rel_tol or 0.0) * abs(want))
+    return math.isclose(got, want, abs_tol=abs_tol or 0.0, rel_tol=rel_tol or 0.0)
 
 
 def golden_failures(url: str, golden: dict[str, Any]) -> list[str]:
