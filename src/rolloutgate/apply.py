@@ -26,6 +26,14 @@ FIELD_MANAGER = "rolloutgate"
 _INPUT_ERRORS = {400, 404, 409, 422}
 
 
+def _is_input_error(e: ApiException) -> bool:
+    """Whether a failed dry-run blames the manifest rather than the cluster."""
+    if e.status in _INPUT_ERRORS:
+        return True
+    # Server-side apply answers a field of the wrong type with a 500 (the patch cannot be typed).
+    return e.status == 500 and "failed to create typed patch object" in kube.message_of(e)
+
+
 def _placed(api: ApiClient, namespace: str, obj: Obj) -> Obj:
     """A copy of `obj` placed in `namespace` when its kind is namespaced.
 
@@ -61,7 +69,7 @@ def validate(api: ApiClient, namespace: str, objs: list[Obj]) -> None:
         except ConfigError as e:
             problems.append(f"{kube.ref(obj)} ({obj.get('apiVersion')}): {e}")
         except ApiException as e:
-            if e.status not in _INPUT_ERRORS:
+            if not _is_input_error(e):
                 raise ClusterError(
                     f"dry-run of {kube.ref(obj)} in {namespace}: {e.status} {kube.message_of(e)}"
                 ) from e

@@ -7,6 +7,7 @@ ReplicaSet's pods, under one deadline.
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
@@ -285,11 +286,15 @@ class _WatchThread(threading.Thread):
 class _Rollout:
     """What the wait has seen so far."""
 
+    api: ApiClient
     name: str
     namespace: str
     max_restarts: int
     generation: int | None
     started: float
+    deadline: float
+    events: queue.Queue[_Event] = field(default_factory=queue.Queue)
+    threads: list[_WatchThread] = field(default_factory=list)
     dep: Obj = field(default_factory=dict)
     revision: str | None = None
     pod_hash: str | None = None
@@ -312,6 +317,24 @@ class _Rollout:
         elapsed = time.monotonic() - self.started
         return f"rollout {self.name}: {ready}/{self.replicas()} ready, {elapsed:.0f} s"
 
+    def start_watch(self, api_version: str, kind: str, **selectors: str) -> None:
+        thread = _WatchThread(
+            self.api, api_version, kind, self.namespace, self.events, self.deadline, **selectors
+        )
+        self.threads.append(thread)
+        thread.start()
+
+    def start_pod_watch(self) -> None:
+        """Watch the pods of the new ReplicaSet: the Deployment's selector and its hash."""
+        selector = selector_string(_get(self.dep, "spec", "selector") or {})
+        if self.pod_hash:
+            selector = ",".join(s for s in (selector, f"{POD_TEMPLATE_HASH}={self.pod_hash}") if s)
+        self.start_watch("v1", "Pod", label_selector=selector)
+
+    def stop(self) -> None:
+        for thread in self.threads:
+            thread.stop()
+
 
 def wait(
     api: ApiClient,
@@ -330,55 +353,35 @@ def wait(
     ReplicaSet cannot become ready, with the kubelet's message and the log tail; RolloutTimeout
     naming what was still missing when `deadline` (a time.monotonic() value) passed.
     """
-    state = _Rollout(name, namespace, max_restarts, generation, time.monotonic())
+    state = _Rollout(api, name, namespace, max_restarts, generation, time.monotonic(), deadline)
     first = kube.get(api, "apps/v1", "Deployment", name, namespace)
     if first is None:
         raise RolloutFailed(
             f"deployment {namespace}/{name} does not exist; was it applied?", reason="NotFound"
         )
-    events: queue.Queue[_Event] = queue.Queue()
-    events.put(_Event("Deployment", "ADDED", first))
-    threads = [
-        _WatchThread(
-            api,
-            "apps/v1",
-            "Deployment",
-            namespace,
-            events,
-            deadline,
-            field_selector=f"metadata.name={name}",
-        )
-    ]
-    threads[0].start()
+    state.events.put(_Event("Deployment", "ADDED", first))
+    state.start_watch("apps/v1", "Deployment", field_selector=f"metadata.name={name}")
     last_report = 0.0
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _timeout(api, state)
+                raise _timeout(state)
             try:
-                event = events.get(timeout=min(remaining, PROGRESS_EVERY_S))
+                event = state.events.get(timeout=min(remaining, PROGRESS_EVERY_S))
             except queue.Empty:
                 event = None
-            if event is not None and _handle(api, state, event, threads, events, deadline):
+            if event is not None and _handle(state, event):
                 return state.dep
             now = time.monotonic()
             if on_progress and now - last_report >= PROGRESS_EVERY_S:
                 on_progress(state.progress())
                 last_report = now
     finally:
-        for t in threads:
-            t.stop()
+        state.stop()
 
 
-def _handle(
-    api: ApiClient,
-    state: _Rollout,
-    event: _Event,
-    threads: list[_WatchThread],
-    events: queue.Queue[_Event],
-    deadline: float,
-) -> bool:
+def _handle(state: _Rollout, event: _Event) -> bool:
     """Apply one event to the state; True when the rollout is done."""
     if event.type == "ERROR":
         raise ClusterError(
@@ -394,7 +397,7 @@ def _handle(
         if _get(event.obj, "metadata", "labels", POD_TEMPLATE_HASH) == state.pod_hash:
             failure = pod_failure(event.obj, max_restarts=state.max_restarts)
             if failure:
-                raise _pod_failed(api, state, event.obj, *failure)
+                raise _pod_failed(state, event.obj, *failure)
         return False
     if event.type == "DELETED":
         raise RolloutFailed(
@@ -404,47 +407,60 @@ def _handle(
     state.dep = event.obj
     if state.generation is None:
         state.generation = _int(_get(event.obj, "metadata", "generation"))
-    if state.revision is None:
-        # Right after an apply the controller may not have bumped the revision yet: only a
-        # status that observed our generation carries the revision our apply created.
-        if _int(_get(event.obj, "status", "observedGeneration")) < state.generation:
-            state.verdict = Verdict(False, "waiting for the spec update to be observed")
-            return False
-        state.revision = revision_of(event.obj)
-        state.pod_hash = _new_pod_hash(api, state)
-        threads.append(_pod_watch(api, state, events, deadline))
-        threads[-1].start()
+    if state.revision is None and not _pin(state):
+        return False
     state.verdict = deployment_status(event.obj, state.revision)
     return state.verdict.done
 
 
-def _new_pod_hash(api: ApiClient, state: _Rollout) -> str | None:
-    """pod-template-hash of the ReplicaSet the Deployment owns with the pinned revision."""
-    uid = _get(state.dep, "metadata", "uid")
+def _pin(state: _Rollout) -> bool:
+    """Pin the revision (and pod-template-hash) of the rollout our apply started, once known.
+
+    Right after an apply the controller may not have acted yet. observedGeneration is not
+    enough: a change of replicas and template together is first synced as a scaling event,
+    which records our generation while the old revision is still current. Our rollout is the
+    ReplicaSet whose template is the Deployment's, once the Deployment carries its revision.
+    """
+    dep = state.dep
+    if _int(_get(dep, "status", "observedGeneration")) < (state.generation or 0):
+        state.verdict = Verdict(False, "waiting for the spec update to be observed")
+        return False
     listing = kube.list_objects(
-        api,
+        state.api,
         "apps/v1",
         "ReplicaSet",
         state.namespace,
-        label_selector=selector_string(_get(state.dep, "spec", "selector") or {}),
+        label_selector=selector_string(_get(dep, "spec", "selector") or {}),
     )
-    for rs in listing.get("items") or []:
+    rs = new_replicaset(dep, listing.get("items") or [])
+    if rs is None or revision_of(rs) != revision_of(dep):
+        state.verdict = Verdict(False, "waiting for the new ReplicaSet to be created")
+        return False
+    state.revision = revision_of(rs)
+    hash_label = _get(rs, "metadata", "labels", POD_TEMPLATE_HASH)
+    state.pod_hash = str(hash_label) if hash_label is not None else None
+    state.start_pod_watch()
+    return True
+
+
+def new_replicaset(dep: Obj, replicasets: list[Obj]) -> Obj | None:
+    """The ReplicaSet the Deployment owns whose pod template is the Deployment's. Pure.
+
+    As the controller matches them: templates equal but for the pod-template-hash label.
+    """
+    uid = _get(dep, "metadata", "uid")
+    want = _get(dep, "spec", "template") or {}
+    for rs in replicasets:
         owners = _get(rs, "metadata", "ownerReferences") or []
-        if any(o.get("uid") == uid for o in owners) and revision_of(rs) == state.revision:
-            value = _get(rs, "metadata", "labels", POD_TEMPLATE_HASH)
-            return str(value) if value is not None else None
+        if not any(o.get("uid") == uid and o.get("controller") for o in owners):
+            continue
+        template = copy.deepcopy(_get(rs, "spec", "template") or {})
+        labels = _get(template, "metadata", "labels")
+        if isinstance(labels, dict):
+            labels.pop(POD_TEMPLATE_HASH, None)
+        if template == want:
+            return rs
     return None
-
-
-def _pod_watch(
-    api: ApiClient, state: _Rollout, events: queue.Queue[_Event], deadline: float
-) -> _WatchThread:
-    selector = selector_string(_get(state.dep, "spec", "selector") or {})
-    if state.pod_hash:
-        selector = ",".join(s for s in (selector, f"{POD_TEMPLATE_HASH}={state.pod_hash}") if s)
-    return _WatchThread(
-        api, "v1", "Pod", state.namespace, events, deadline, label_selector=selector
-    )
 
 
 def selector_string(selector: Obj) -> str:
@@ -463,13 +479,15 @@ def selector_string(selector: Obj) -> str:
     return ",".join(parts)
 
 
-def _pod_failed(api: ApiClient, state: _Rollout, pod: Obj, reason: str, message: str) -> Exception:
+def _pod_failed(state: _Rollout, pod: Obj, reason: str, message: str) -> Exception:
     pod_name = str(_get(pod, "metadata", "name"))
     container = _failing_container(pod)
     # A crash loop's current container has not started yet: the crash is in the previous log.
     previous = reason in {"CrashLoopBackOff", "OOMKilled", "TooManyRestarts"}
     tail = (
-        log_tail(api, state.namespace, pod_name, container, previous=previous) if container else ""
+        log_tail(state.api, state.namespace, pod_name, container, previous=previous)
+        if container
+        else ""
     )
     text = (
         f"rollout {state.name} (revision {state.revision}) failed: pod {pod_name}: {reason}: "
@@ -533,7 +551,7 @@ def _event_time(event: Obj) -> str:
     )
 
 
-def _timeout(api: ApiClient, state: _Rollout) -> RolloutTimeout:
+def _timeout(state: _Rollout) -> RolloutTimeout:
     elapsed = time.monotonic() - state.started
     new = state.new_pods()
     ready = sum(1 for p in new if is_ready(p))
@@ -543,7 +561,7 @@ def _timeout(api: ApiClient, state: _Rollout) -> RolloutTimeout:
             continue
         pod_name = str(_get(pod, "metadata", "name"))
         try:
-            probe = probe_message(api, state.namespace, pod_name)
+            probe = probe_message(state.api, state.namespace, pod_name)
         except (ApiException, ClusterError):
             probe = None
         parts.append(not_ready_reason(pod, probe))

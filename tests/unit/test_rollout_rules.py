@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from rolloutgate.errors import RolloutFailed
-from rolloutgate.rollout import Verdict, deployment_status, selector_string
+from rolloutgate.rollout import Verdict, deployment_status, new_replicaset, selector_string
 
 from .k8s_objects import deployment
 
@@ -118,3 +120,30 @@ def test_selector_string_covers_labels_and_expressions() -> None:
     assert selector_string(selector) == (
         "app=iris,tier=model,track in (stable,canary),!legacy,team,env notin (dev)"
     )
+
+
+def owned_rs(name: str, template: dict, *, uid: str = "dep-uid", hash_: str = "h1") -> dict:  # type: ignore[type-arg]
+    labelled = copy.deepcopy(template)
+    labelled.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = hash_
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"app": "iris", "pod-template-hash": hash_},
+            "ownerReferences": [{"uid": uid, "controller": True, "kind": "Deployment"}],
+            "annotations": {"deployment.kubernetes.io/revision": "1"},
+        },
+        "spec": {"template": labelled},
+    }
+
+
+def test_new_replicaset_matches_the_template_ignoring_the_hash_label() -> None:
+    v1 = {"metadata": {"labels": {"app": "iris"}}, "spec": {"containers": [{"image": "iris:v1"}]}}
+    v2 = copy.deepcopy(v1)
+    v2["spec"]["containers"][0]["image"] = "iris:v2"
+    dep = deployment()
+    dep["metadata"]["uid"] = "dep-uid"
+    dep["spec"]["template"] = v2
+    old, new = owned_rs("iris-1", v1, hash_="h1"), owned_rs("iris-2", v2, hash_="h2")
+    foreign = owned_rs("other", v2, uid="someone-else", hash_="h3")
+    assert new_replicaset(dep, [foreign, old, new]) is new
+    assert new_replicaset(dep, [foreign, old]) is None  # not created yet: keep waiting
