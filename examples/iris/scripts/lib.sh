@@ -8,10 +8,6 @@ cache=${ROLLOUTGATE_CACHE:-$HOME/.cache/rolloutgate}
 log() { echo "iris-images: $*" >&2; }
 die() { echo "iris-images: error: $*" >&2; exit 1; }
 
-# Short content hash of the given files (and strings on stdin-free args after --).
-hash_files() {
-    cat "$@" | sha256sum | cut -c1-12
-}
 
 # The Debian mirror this machine's apt uses, read at run time so no host name is committed.
 debian_mirror() {
