@@ -16,6 +16,15 @@ bin=$cache/k8s/$K8S_VERSION/bin
 cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 stamp=$bin/.complete-$K8S_VERSION-etcd-$ETCD_VERSION
 
+# crictl lets cluster-down stop pod sandboxes through the CRI (so CNI tears their network down).
+# Its module has no replace directives, so a plain `go install` works.
+if [[ ! -x $bin/crictl ]]; then
+    echo "build-k8s: building crictl $CRICTL_VERSION"
+    mkdir -p "$bin"
+    GOBIN=$bin CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
+        "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+fi
+
 if [[ -f $stamp ]]; then
     echo "build-k8s: $K8S_VERSION and etcd $ETCD_VERSION already in $bin"
     exit 0

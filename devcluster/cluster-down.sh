@@ -50,7 +50,9 @@ stop etcd
 
 # Mounts the kubelet and the CRI made (projected tokens, sandbox /dev/shm, network namespaces).
 for root in "$state/kubelet" "$run"; do
-    grep -o " $root[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -o " $root/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
 done
 for ns in /run/netns/cni-*; do
     [[ -e $ns ]] || continue

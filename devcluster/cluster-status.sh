@@ -3,11 +3,13 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# Exit status: 0 all components run, 3 none, 1 some (a broken cluster: cluster-up repairs it).
+cluster=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 up=0
-for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy dockerd; do
+for c in "${cluster[@]}" dockerd; do
     if pid_alive "$c"; then
         printf '%-24s running (pid %s)\n' "$c" "$(<"$pids/$c.pid")"
-        up=$((up + 1))
+        [[ $c == dockerd ]] || up=$((up + 1))
     else
         printf '%-24s stopped\n' "$c"
     fi
@@ -15,4 +17,6 @@ done
 if pid_alive kube-apiserver; then
     "$k8s_bin/kubectl" --kubeconfig "$state/conf/admin.kubeconfig" get nodes -o wide 2>&1
 fi
-((up > 0)) || exit 3
+((up == ${#cluster[@]})) && exit 0
+((up == 0)) && exit 3
+exit 1

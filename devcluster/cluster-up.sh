@@ -53,7 +53,7 @@ start etcd "$k8s_bin/etcd" --name local --data-dir "$state/etcd" \
 wait_for etcd 60 curl -fsS http://127.0.0.1:2381/health
 
 # --- kube-apiserver, with an audit log (Metadata level) so benchmarks can count requests.
-cat >"$conf/audit-policy.yaml" <<YAML
+write_file "$conf/audit-policy.yaml" <<YAML
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -93,7 +93,7 @@ wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 
 # --- containerd with the CRI plugin; its own socket, so Docker's containerd stays separate.
-cat >"$conf/containerd.toml" <<TOML
+write_file "$conf/containerd.toml" <<TOML
 version = 2
 root = "$state/containerd"
 state = "$run/containerd/state"
@@ -101,6 +101,9 @@ state = "$run/containerd/state"
   address = "$cri_sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  # The VM withholds CAP_SYS_RESOURCE, so runc cannot lower a sandbox's oom_score_adj to the
+  # kubelet's -998 (it fails with "can't get final child's PID from pipe"). Clamp instead.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -112,7 +115,7 @@ state = "$run/containerd/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$state/cni/net.d"
 TOML
-cat >"$state/cni/net.d/10-rolloutgate.conflist" <<JSON
+write_file "$state/cni/net.d/10-rolloutgate.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "rolloutgate",
@@ -145,7 +148,7 @@ sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1 || true
 
 # --- kubelet. cgroup v1 + cgroupfs; image GC and disk eviction effectively off, because images
 # cannot be pulled back once collected (there is no registry).
-cat >"$conf/kubelet.yaml" <<YAML
+write_file "$conf/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -168,7 +171,7 @@ start kubelet "$k8s_bin/kubelet" --config="$conf/kubelet.yaml" \
     --kubeconfig="$conf/kubelet.kubeconfig" --root-dir="$state/kubelet" \
     --hostname-override="$node" --node-ip="$node_ip"
 
-cat >"$conf/kube-proxy.yaml" <<YAML
+write_file "$conf/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -179,10 +182,13 @@ clientConnection: {kubeconfig: "$conf/kube-proxy.kubeconfig"}
 conntrack: {maxPerCore: 0}
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
+nodePortAddresses: ["primary"]
 YAML
 start kube-proxy "$k8s_bin/kube-proxy" --config="$conf/kube-proxy.yaml"
 
 admin=(kubectl --kubeconfig "$conf/admin.kubeconfig")
+# The node object may still say Ready from before a restart: ask the kubelet itself first.
+wait_for kubelet 120 curl -fsS http://127.0.0.1:10248/healthz
 wait_for kubelet 120 "${admin[@]}" wait --for=condition=Ready "node/$node" --timeout=2s
 wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 wait_for kube-controller-manager 60 "${admin[@]}" get serviceaccount default -n default

@@ -61,3 +61,12 @@ start() {
     echo $! >"$pids/$name.pid"
     log "started $name (pid $!)"
 }
+
+# write_file PATH: write stdin to PATH only when the content differs. kube-proxy exits when its
+# config file changes, so a second cluster-up must not touch an unchanged file.
+write_file() {
+    local path=$1 tmp
+    tmp=$(mktemp "$path.XXXXXX")
+    cat >"$tmp"
+    if cmp -s "$tmp" "$path"; then rm -f "$tmp"; else mv "$tmp" "$path"; fi
+}

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 DEVCLUSTER = REPO / "devcluster"
@@ -54,3 +59,16 @@ class Kubectl:
         if proc.returncode != 0:
             pytest.fail(f"kubectl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc.stdout
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout: float) -> T:
+    """Poll `check` until it returns a value; fail naming `what` after `timeout` seconds."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(1)

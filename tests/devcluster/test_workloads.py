@@ -7,7 +7,7 @@ import re
 import subprocess
 import urllib.request
 
-from clusterkit import Kubectl, versions
+from clusterkit import Kubectl, versions, wait_until
 
 
 def deployment(
@@ -87,10 +87,12 @@ def test_service_ip_answers_from_inside_a_pod(kubectl: Kubectl, test_image: str)
     kubectl("expose", "deployment", "web", "--port=80", "--target-port=http")
     kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
     ip = kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
-    body = kubectl(
-        "exec", "deployment/web", "--", "/bin/busybox", "wget", "-qO-", "-T", "5", f"http://{ip}/"
-    )
-    assert body == "hello from rolloutgate\n"
+    # busybox's wget crashes in a static glibc build (NSS); nc speaks plain HTTP/1.0 instead.
+    request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 5 {ip} 80"
+    body = kubectl("exec", "deployment/web", "--", "/bin/busybox", "sh", "-c", request)
+    lines = body.replace("\r", "").splitlines()
+    assert lines[0] == "HTTP/1.1 200 OK"
+    assert lines[-2:] == ["", "hello from rolloutgate"]
 
 
 def test_missing_image_blocks_the_rollout_and_undo_restores_the_old_replicaset(
@@ -99,15 +101,16 @@ def test_missing_image_blocks_the_rollout_and_undo_restores_the_old_replicaset(
     kubectl("apply", "-f", "-", stdin=deployment("web", test_image, replicas=2))
     kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
     kubectl("set", "image", "deployment/web", "web=rolloutgate/busybox:never-built")
-    kubectl(
-        "wait",
-        "pod",
-        "-l",
-        "app=web",
-        "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ErrImageNeverPull",
-        "--timeout=90s",
-        timeout=100,
-    )
+
+    def never_pull() -> str | None:
+        pods = json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
+        for pod in pods:
+            for status in pod["status"].get("containerStatuses", []):
+                if (status["state"].get("waiting") or {}).get("reason") == "ErrImageNeverPull":
+                    return str(pod["metadata"]["name"])
+        return None
+
+    wait_until("a new pod in ErrImageNeverPull", never_pull, timeout=90)
     kubectl("rollout", "undo", "deployment/web")
     kubectl("rollout", "status", "deployment/web", "--timeout=120s", timeout=130)
     pods = json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
