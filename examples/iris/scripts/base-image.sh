@@ -10,7 +10,9 @@ suite=bookworm
 # python3 is all the service needs at run time: the venv is made with --without-pip and filled
 # from wheels by a pip wheel, so neither python3-venv nor python3-pip is in the image.
 packages=python3
-key=$(printf '%s\n' "$suite" "$packages" | cat - "$0" | sha256sum | cut -c1-12)
+# Bump when the way the root filesystem is made changes (trimming below, debootstrap options).
+revision=1
+key=$(printf '%s\n' "$suite" "$packages" "$revision" | sha256sum | cut -c1-12)
 image=rolloutgate/debian:$suite-$key
 tarball=$cache/rootfs/$suite-$key.tar
 
@@ -38,8 +40,9 @@ if [[ ! -s $tarball ]]; then
         "$root"/usr/share/locale/* "$root"/var/log/* "$root"/tmp/* "$root"/root/.cache
     find "$root/usr/lib/python3.11" -name __pycache__ -prune -exec rm -rf {} +
     # Sorted, owner-neutral tar so the same packages give the same bytes where debootstrap allows.
-    tar --numeric-owner --sort=name -C "$root" -cf "$tarball.tmp" .
-    mv "$tarball.tmp" "$tarball"
+    # Written inside the private work dir and renamed: a concurrent build never sees half a tar.
+    tar --numeric-owner --sort=name -C "$root" -cf "$work/rootfs.tar" .
+    mv "$work/rootfs.tar" "$tarball"
 fi
 
 log "docker import $tarball as $image"
