@@ -120,7 +120,13 @@ def deployment_status(dep: Obj, revision: str | None) -> Verdict:
 
 
 def pod_failure(pod: Obj, *, max_restarts: int) -> tuple[str, str] | None:
-    """(reason, message) when a pod of the new release cannot become ready, else None."""
+    """(reason, message) when a pod of the new release cannot become ready, else None.
+
+    A pod being deleted is no verdict: scaled-down pods end Failed when their process exits on
+    SIGTERM, and a rollback to an older template reuses the ReplicaSet such pods belong to.
+    """
+    if _get(pod, "metadata", "deletionTimestamp"):
+        return None
     statuses = (_get(pod, "status", "initContainerStatuses") or []) + (
         _get(pod, "status", "containerStatuses") or []
     )
@@ -309,7 +315,9 @@ class _Rollout:
         return [
             p
             for p in self.pods.values()
-            if self.pod_hash and _get(p, "metadata", "labels", POD_TEMPLATE_HASH) == self.pod_hash
+            if self.pod_hash
+            and _get(p, "metadata", "labels", POD_TEMPLATE_HASH) == self.pod_hash
+            and not _get(p, "metadata", "deletionTimestamp")
         ]
 
     def progress(self) -> str:

@@ -139,3 +139,12 @@ def test_not_ready_reason_names_the_failing_probe() -> None:
 def test_ready_condition() -> None:
     p = pod(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
     assert is_ready(p)
+
+
+def test_pod_being_deleted_is_no_verdict() -> None:
+    # A scaled-down pod whose process exited non-zero on SIGTERM.
+    p = pod(phase="Failed", reason="Failed", message="Failed")
+    p["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    assert pod_failure(p, max_restarts=0) is None
+    del p["metadata"]["deletionTimestamp"]
+    assert pod_failure(p, max_restarts=0) is not None
