@@ -1,0 +1,100 @@
+"""The cluster layer end to end on the example model (rolloutgate/iris), one replica for speed.
+
+v1 → crash fails fast on CrashLoopBackOff, the snapshot is restored exactly and v1 answers
+again through the port-forward; an unready release times out naming the failing probe.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kubernetes.client import ApiClient
+
+from rolloutgate import apply, endpoint, kube, manifests, rollback, rollout, snapshot
+from rolloutgate.errors import RolloutFailed, RolloutTimeout
+
+from .conftest import REPO
+
+MANIFESTS = REPO / "fixtures" / "manifests"
+
+
+@pytest.fixture(scope="module")
+def iris_tags(api: ApiClient) -> set[str]:
+    nodes = kube.list_objects(api, "v1", "Node", None)["items"]
+    names = {
+        n
+        for node in nodes
+        for i in node["status"].get("images") or []
+        for n in i.get("names") or []
+    }
+    tags = {n.rsplit(":", 1)[1] for n in names if n.startswith("docker.io/rolloutgate/iris:")}
+    if not {"v1", "crash", "unready"} <= tags or not Path(MANIFESTS).is_dir():
+        pytest.skip("example images not loaded in the cluster: run `make load-images`")
+    return tags
+
+
+def release(tag: str) -> list[dict[str, Any]]:
+    objs = manifests.set_image_tag(manifests.load(MANIFESTS), tag, ["rolloutgate/iris"])
+    for dep in manifests.workloads(objs):
+        dep["spec"]["replicas"] = 1
+    return objs
+
+
+def deploy(api: ApiClient, namespace: str, tag: str) -> int:
+    objs = release(tag)
+    apply.validate(api, namespace, objs)
+    applied = apply.apply(api, namespace, objs, change_cause=f"gate {tag}")
+    return int(manifests.workloads(applied)[0]["metadata"]["generation"])
+
+
+def test_crash_fails_fast_and_the_restored_v1_answers(
+    api: ApiClient, namespace: str, iris_tags: set[str]
+) -> None:
+    generation = deploy(api, namespace, "v1")
+    rollout.wait(
+        api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2,
+        generation=generation,
+    )  # fmt: skip
+    snap = snapshot.take(api, namespace, release("crash"))
+    assert snap.tag() == "v1"
+
+    generation = deploy(api, namespace, "crash")
+    started = time.monotonic()
+    with pytest.raises(RolloutFailed) as info:
+        rollout.wait(
+            api, namespace, "iris", deadline=started + 300, max_restarts=5,
+            generation=generation,
+        )  # fmt: skip
+    assert info.value.reason == "CrashLoopBackOff"
+    assert time.monotonic() - started < 120  # not the 600 s progress deadline
+    assert "last log lines of container model (previous)" in str(info.value)
+
+    rollback.restore(api, namespace, snap, deadline=time.monotonic() + 60)
+    live = rollout.wait(api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2)
+    before = snap.live("Deployment", "iris")
+    assert before is not None
+    assert live["spec"]["template"] == before["spec"]["template"]
+    assert live["spec"]["replicas"] == before["spec"]["replicas"]
+    assert live["metadata"]["annotations"]["kubernetes.io/change-cause"] == "gate v1"
+    with endpoint.port_forward(
+        api, namespace, "iris", "http", deadline=time.monotonic() + 30
+    ) as url:
+        assert requests.get(f"{url}/v2/health/ready", timeout=10).status_code == 200
+
+
+def test_unready_times_out_naming_the_probe(
+    api: ApiClient, namespace: str, iris_tags: set[str]
+) -> None:
+    generation = deploy(api, namespace, "unready")
+    with pytest.raises(RolloutTimeout) as info:
+        rollout.wait(
+            api, namespace, "iris", deadline=time.monotonic() + 40, max_restarts=2,
+            generation=generation,
+        )  # fmt: skip
+    text = str(info.value)
+    assert "0/1 new pods ready" in text
+    assert "container model not ready (readiness probe failing: Readiness probe failed" in text
