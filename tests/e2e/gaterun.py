@@ -1,0 +1,164 @@
+"""Runs the gate as a user would — `python -m pytest --cluster=local ...` in the repo — and reads
+what it left: exit code, output, JSON report, and the live objects through kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECONFIG = REPO / ".cluster" / "kubeconfig"
+CRI_SOCKET = "/run/rolloutgate/containerd/containerd.sock"
+K8S_VERSION = next(
+    line.split("=", 1)[1].strip()
+    for line in (REPO / "devcluster" / "versions.env").read_text().splitlines()
+    if line.startswith("K8S_VERSION=")
+)
+KUBECTL = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
+KUBECTL = KUBECTL / "k8s" / K8S_VERSION / "bin" / "kubectl"
+# Annotations the controller owns; they legitimately change on every rollout and rollback.
+CONTROLLER_ANNOTATIONS = {"deployment.kubernetes.io/revision"}
+
+
+@dataclass
+class Result:
+    returncode: int
+    output: str
+    report: dict[str, Any]
+
+
+def kubectl(*args: str, namespace: str | None = None, timeout: float = 60) -> str:
+    __tracebackhide__ = True
+    argv = [str(KUBECTL), "--kubeconfig", str(KUBECONFIG)]
+    if namespace:
+        argv += ["--namespace", namespace]
+    proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc.stdout
+
+
+def gate_argv(namespace: str, report: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--cluster=local",
+        f"--namespace={namespace}",
+        f"--gate-report={report}",
+        *args,
+    ]
+
+
+def run_gate(
+    namespace: str,
+    report: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> Result:
+    """Run one gate to its end (under a deadline) and return what it said."""
+    report.unlink(missing_ok=True)
+    proc = subprocess.run(
+        gate_argv(namespace, report, *args),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return Result(proc.returncode, proc.stdout + proc.stderr, data)
+
+
+class RunningGate:
+    """A gate started in the background, to be read line by line and signalled."""
+
+    def __init__(self, namespace: str, report: Path, *args: str) -> None:
+        report.unlink(missing_ok=True)
+        self.report = report
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            gate_argv(namespace, report, *args),
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_for_line(self, needle: str, timeout: float) -> str:
+        """Read output until a line contains `needle`; fail after `timeout` seconds."""
+        __tracebackhide__ = True
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line:
+                self.lines.append(line)
+                if needle in line:
+                    return line
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        pytest.fail(f"gate never printed {needle!r}; output so far:\n{''.join(self.lines)}")
+
+    def terminate_and_wait(self, timeout: float) -> Result:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> Result:
+        out, _ = self.proc.communicate(timeout=timeout)
+        data = json.loads(self.report.read_text()) if self.report.exists() else {}
+        return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)
+
+
+def deployment_state(namespace: str, name: str = "iris") -> dict[str, Any]:
+    """What a rollback must restore exactly: template, replicas, our annotations and labels."""
+    dep = json.loads(kubectl("get", "deployment", name, "-o", "json", namespace=namespace))
+    annotations = {
+        k: v
+        for k, v in dep["metadata"].get("annotations", {}).items()
+        if k not in CONTROLLER_ANNOTATIONS
+    }
+    return {
+        "template": dep["spec"]["template"],
+        "replicas": dep["spec"]["replicas"],
+        "annotations": annotations,
+        "labels": dep["metadata"].get("labels", {}),
+    }
+
+
+def namespace_objects(namespace: str) -> dict[str, str]:
+    """Every object of the kinds the gate touches, by kind/name → resourceVersion."""
+    items = json.loads(
+        kubectl("get", "deployments,replicasets,services,leases", "-o", "json", namespace=namespace)
+    )["items"]
+    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+def live_pods_ready_with(namespace: str, tag: str) -> bool:
+    pods = json.loads(
+        kubectl(
+            "get", "pods", "-l", "app.kubernetes.io/name=iris", "-o", "json", namespace=namespace
+        )
+    )["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    images = {c["image"] for p in live for c in p["spec"]["containers"]}
+    ready = all(
+        {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True"
+        for p in live
+    )
+    return bool(live) and ready and images == {f"rolloutgate/iris:{tag}"}
