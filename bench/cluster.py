@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
 
 REPO = Path(__file__).resolve().parent.parent
 KUBECONFIG = REPO / ".cluster" / "kubeconfig"
@@ -46,7 +47,9 @@ def connect() -> ApiClient:
 def new_namespace(api: ApiClient, label: str) -> str:
     """Create `bench-<random>`; the label says which case it serves."""
     name = f"bench-{secrets.token_hex(4)}"
-    body = {"metadata": {"name": name, "labels": {"rolloutgate-bench/case": label}}}
+    body = client.V1Namespace(
+        metadata=client.V1ObjectMeta(name=name, labels={"rolloutgate-bench/case": label})
+    )
     client.CoreV1Api(api).create_namespace(body, _request_timeout=REQUEST_TIMEOUT_S)
     return name
 
@@ -66,7 +69,7 @@ def wait_namespaces_gone(api: ApiClient, names: list[str], timeout_s: float) -> 
     left = list(names)
     while left and time.monotonic() < deadline:
         live = {
-            ns.metadata.name
+            ns.metadata.name if ns.metadata else ""
             for ns in client.CoreV1Api(api).list_namespace(_request_timeout=REQUEST_TIMEOUT_S).items
         }
         left = [n for n in left if n in live]
@@ -116,18 +119,15 @@ def write_manifests(objs: list[Obj], directory: Path) -> Path:
 
 def apply(api: ApiClient, namespace: str, objs: list[Obj]) -> None:
     """Server-side apply as the benchmark's own field manager (force: a setup owns what it sets)."""
+    dyn = DynamicClient(api)  # type: ignore[no-untyped-call]
     for obj in objs:
-        kind = obj["kind"]
-        plural = {"Deployment": "deployments", "Service": "services"}[kind]
-        group = "/apis/apps/v1" if kind == "Deployment" else "/api/v1"
-        name = obj["metadata"]["name"]
-        api.call_api(
-            f"{group}/namespaces/{namespace}/{plural}/{name}",
-            "PATCH",
-            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            header_params={"Content-Type": "application/apply-patch+yaml"},
+        res = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        dyn.server_side_apply(  # type: ignore[no-untyped-call]
+            res,
             body=obj,
-            auth_settings=["BearerToken"],
+            namespace=namespace,
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
             _request_timeout=REQUEST_TIMEOUT_S,
         )
 
@@ -136,7 +136,7 @@ def deployment(api: ApiClient, namespace: str) -> Obj:
     dep = client.AppsV1Api(api).read_namespaced_deployment(
         DEPLOYMENT, namespace, _request_timeout=REQUEST_TIMEOUT_S
     )
-    result: Obj = api.sanitize_for_serialization(dep)
+    result: Obj = api.sanitize_for_serialization(dep)  # type: ignore[no-untyped-call]
     return result
 
 
