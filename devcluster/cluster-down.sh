@@ -12,7 +12,7 @@ cri_sock=$run/containerd/containerd.sock
 stop() {
     local name=$1 pid deadline
     if pid_alive "$name"; then
-        pid=$(<"$pids/$name.pid")
+        pid=$(pid_of "$name")
         kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + 20))
         while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.2; done

@@ -8,7 +8,7 @@ cluster=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd k
 up=0
 for c in "${cluster[@]}" dockerd; do
     if pid_alive "$c"; then
-        printf '%-24s running (pid %s)\n' "$c" "$(<"$pids/$c.pid")"
+        printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"
         [[ $c == dockerd ]] || up=$((up + 1))
     else
         printf '%-24s stopped\n' "$c"

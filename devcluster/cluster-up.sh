@@ -20,6 +20,15 @@ node=${NODE_NAME:-$(hostname -s | tr '[:upper:]' '[:lower:]')}
 node_ip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 [[ -n $node_ip ]] || die "no IPv4 default route; the kubelet needs a non-loopback node IP"
 export NODE_NAME=$node
+
+# Pid files but no process of the cluster: the last run was killed (a session or CI job ended,
+# a reboot). Its pods' mounts, network namespaces, bridge and IP allocations are still there;
+# clear them the way cluster-down does before starting afresh.
+if compgen -G "$pids/*.pid" >/dev/null && ! pid_alive etcd && ! pid_alive containerd &&
+    ! pid_alive kubelet; then
+    log "cleaning up after a cluster that was not stopped with cluster-down"
+    "$here/cluster-down.sh"
+fi
 "$here/pki.sh"
 
 pki=$state/pki

@@ -17,14 +17,22 @@ pids=$state/pids
 log() { echo "devcluster: $*" >&2; }
 die() { echo "devcluster: error: $*" >&2; exit 1; }
 
-# Is the process recorded in pid file $1 alive (and not a zombie)?
+# start_time PID: the process's start time in clock ticks since boot (field 22 of its stat).
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+
+# Is the process recorded in pid file $1 alive (and not a zombie)? The pid file also records the
+# process's start time: after a reboot or a killed session the pid may belong to another process.
 pid_alive() {
-    local f=$pids/$1.pid pid
+    local f=$pids/$1.pid pid started
     [[ -f $f ]] || return 1
-    pid=$(<"$f")
+    { read -r pid; read -r started; } <"$f" || true
     [[ -n $pid && -d /proc/$pid ]] || return 1
+    [[ -z ${started:-} || $(start_time "$pid") == "$started" ]] || return 1
     [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]
 }
+
+# pid_of NAME: the pid recorded for NAME.
+pid_of() { head -n1 "$pids/$1.pid"; }
 
 # wait_for NAME SECONDS CMD...: run CMD until it succeeds; on timeout name the component and show
 # the end of its log.
@@ -52,13 +60,13 @@ start() {
     local name=$1
     shift
     if pid_alive "$name"; then
-        log "$name already running (pid $(<"$pids/$name.pid"))"
+        log "$name already running (pid $(pid_of "$name"))"
         return 0
     fi
     mkdir -p "$logs" "$pids"
     # setsid: the component must outlive the shell that started it and not get its signals.
     setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
-    echo $! >"$pids/$name.pid"
+    printf '%s\n%s\n' $! "$(start_time $!)" >"$pids/$name.pid"
     log "started $name (pid $!)"
 }
 
