@@ -15,6 +15,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from threading import Semaphore
 from typing import Any
 
 from bench import audit, cluster, overhead, scenarios, summary, tools
@@ -87,6 +88,10 @@ def _log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
+# Failure cases whose pods start at the same time (the waits themselves all overlap).
+SETUP_SLOTS = 3
+
+
 def run_once(
     api: Any, settings: scenarios.Settings, args: argparse.Namespace, index: int
 ) -> list[dict[str, Any]]:
@@ -96,20 +101,32 @@ def run_once(
         r = scenarios.good(api, settings, n, crash_after=True)
         _log(f"  {r.get('error') or 'done'}")
         results.append(r)
+        _partial(args.output, r)
     if not args.skip_failures:
         cases = [(t, d) for t in BAD_TAGS for d in DEADLINES_S]
         _log(f"run {index + 1}/{args.runs}: {len(cases)} failure cases at once (twin namespaces)")
         # Side by side: the waits are long (up to the cap) and mostly idle, so they overlap.
+        slots = Semaphore(SETUP_SLOTS)
         with ThreadPoolExecutor(max_workers=len(cases)) as pool:
-            futures = [pool.submit(scenarios.failure, api, settings, t, d) for t, d in cases]
+            futures = [pool.submit(scenarios.failure, api, settings, t, d, slots) for t, d in cases]
             for f in futures:
                 r = f.result()
                 _log(f"  {r['tag']} {r['deadline_s']} s: {r.get('error') or 'done'}")
                 results.append(r)
+                _partial(args.output, r)
     return results
 
 
+def _partial(output: Path, result: dict[str, Any]) -> None:
+    """Every case's raw result as soon as it is done, so a stopped run keeps what it measured."""
+    path = output.with_suffix(".partial.jsonl")
+    with path.open("a") as f:
+        f.write(json.dumps(result, default=str) + "\n")
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--resummarize"] and len(argv) == 2:
+        return resummarize(Path(argv[1]))
     args = parse(argv)
     started = time.time()
     api = cluster.connect()
@@ -125,14 +142,11 @@ def main(argv: list[str]) -> int:
         results.extend(run_once(api, settings, args, i))
     namespaces = _namespaces(results)
     _log(f"counting requests in the audit log for {len(namespaces)} namespaces")
-    counts = audit.count(mark, set(namespaces)) if mark else {}
+    splits = summary.audit_splits(results)
+    counts = audit.count(mark, set(namespaces), splits) if mark else {}
     _log(f"pytest start-up, {args.startup_runs} runs per variant")
     startup = overhead.startup(args.startup_runs)
-    fig = summary.collect(results, counts)
-    for name, values in startup.items():
-        for v in values:
-            fig.add(f"startup/pytest --co, empty dir/{name}", v)
-    stats = fig.stats()
+    stats = _figures(results, counts, startup)
     left = cluster.wait_namespaces_gone(api, namespaces, NAMESPACE_CLEANUP_S)
     info["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
     out = {
@@ -145,6 +159,7 @@ def main(argv: list[str]) -> int:
         "figures": stats,
         "results": results,
         "audit": counts,
+        "startup": startup,
         "namespaces_left": left,
         "workdir": str(settings.workdir),
     }
@@ -158,6 +173,30 @@ def main(argv: list[str]) -> int:
     if left:
         print(f"namespaces not yet deleted: {', '.join(left)}")
     return 1 if errors else 0
+
+
+def _figures(
+    results: list[dict[str, Any]], counts: dict[str, Any], startup: dict[str, list[float]]
+) -> dict[str, dict[str, Any]]:
+    fig = summary.collect(results, counts)
+    for name, values in startup.items():
+        for v in values:
+            fig.add(f"startup/pytest --co, empty dir/{name}", v)
+    return fig.stats()
+
+
+def resummarize(path: Path) -> int:
+    """Count the audit log again for a finished run's namespaces and rebuild its figures."""
+    out = json.loads(path.read_text())
+    results = out["results"]
+    counts = audit.count(
+        audit.since_start(out["started"]), set(_namespaces(results)), summary.audit_splits(results)
+    )
+    startup = {name.split("/")[-1]: [] for name in out["figures"] if name.startswith("startup/")}
+    out["audit"], out["figures"] = counts, _figures(results, counts, out.get("startup", startup))
+    path.write_text(json.dumps(out, indent=1, default=str))
+    print(summary.table(out["figures"]))
+    return 0
 
 
 def _namespaces(results: list[dict[str, Any]]) -> list[str]:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Semaphore
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -30,6 +31,7 @@ FAILURE_KINDS = {
     "unready": {"event:Unhealthy"},
 }
 HELM_INSTALL_TIMEOUT_S = 60
+FAILURE_REPLICAS = 1
 # After a capped verdict the gate still rolls back and re-checks: let it, under this deadline.
 GATE_AFTER_VERDICT_S = 180
 
@@ -247,10 +249,18 @@ def _signal(sig: Signal | None, api_time: float | None) -> dict[str, Any] | None
     return {"watch": sig.seen, "api": api_time, "kind": sig.kind, "what": sig.what[:200]}
 
 
-def failure(api: ApiClient, settings: Settings, tag: str, deadline_s: int) -> dict[str, Any]:
+def failure(
+    api: ApiClient, settings: Settings, tag: str, deadline_s: int, setup_slots: Semaphore
+) -> dict[str, Any]:
     """A bad tag at progress deadline `deadline_s`: the gate in one namespace, kubectl and Helm
-    in its twin, started together."""
-    variant = cluster.Variant(3, deadline_s)
+    in its twin, started together.
+
+    One replica: with maxSurge 1 / maxUnavailable 0 a failing rollout starts exactly one new pod
+    whatever the count, so the count only changes the setup; and six cases x two namespaces x 3
+    MLServer pods starting at once do not start on 2 cores (liveness probes kill them first).
+    `setup_slots` bounds how many cases start their pods at the same time.
+    """
+    variant = cluster.Variant(FAILURE_REPLICAS, deadline_s)
     gate_ns = cluster.new_namespace(api, f"{tag}-{deadline_s}-gate")
     base_ns = cluster.new_namespace(api, f"{tag}-{deadline_s}-base")
     result: dict[str, Any] = {
@@ -258,10 +268,11 @@ def failure(api: ApiClient, settings: Settings, tag: str, deadline_s: int) -> di
         "namespaces": {"gate": gate_ns, "base": base_ns},
     }  # fmt: skip
     try:
-        # The gate's namespace needs no Helm release: the benchmark applies v1 itself.
-        cluster.apply(api, gate_ns, cluster.render(variant, "v1"))
-        chart = _setup(api, settings, base_ns, variant)
-        cluster.wait_rolled_out(api, gate_ns, setup_timeout_s(3))
+        with setup_slots:
+            # The gate's namespace needs no Helm release: the benchmark applies v1 itself.
+            cluster.apply(api, gate_ns, cluster.render(variant, "v1"))
+            chart = _setup(api, settings, base_ns, variant)
+            cluster.wait_rolled_out(api, gate_ns, setup_timeout_s(FAILURE_REPLICAS))
         manifests = cluster.write_manifests(
             cluster.render(variant, "v1"), settings.workdir / gate_ns / "m"
         )

@@ -60,6 +60,15 @@ def _tool(fig: Figures, prefix: str, tool: dict[str, Any] | None) -> None:
     fig.add(f"{prefix}", tool.get("latency_s"), bool(tool.get("capped")))
 
 
+def audit_splits(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Where the good case's second gate run (crash) starts, per namespace."""
+    return {
+        r["namespace"]: r["crash_after"]["gate"]["started"]
+        for r in results
+        if r.get("case") == "good" and r.get("crash_after", {}).get("gate")
+    }
+
+
 def collect(results: list[dict[str, Any]], audit: dict[str, dict[str, Any]]) -> Figures:
     fig = Figures()
     for r in results:
@@ -96,6 +105,9 @@ def _good(fig: Figures, r: dict[str, Any], audit: dict[str, dict[str, Any]]) -> 
     if crash:
         _tool(fig, f"detect/crash after v2, gate only/{n} replicas", crash["gate"])
         fig.add(f"rollback/crash after v2/{n} replicas", crash["gate"].get("rollback_s"))
+        q = f"requests/crash after v2, gate only/{n} replicas"
+        fig.add(f"{q}/gate, client (all)", crash["gate"].get("client_requests"))
+        fig.add(f"{q}/gate, audit (namespaced)", counts.get("gate@after", {}).get("requests"))
 
 
 def _failure(fig: Figures, r: dict[str, Any], audit: dict[str, dict[str, Any]]) -> None:
