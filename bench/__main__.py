@@ -192,8 +192,11 @@ def resummarize(path: Path) -> int:
     counts = audit.count(
         audit.since_start(out["started"]), set(_namespaces(results)), summary.audit_splits(results)
     )
-    startup = {name.split("/")[-1]: [] for name in out["figures"] if name.startswith("startup/")}
-    out["audit"], out["figures"] = counts, _figures(results, counts, out.get("startup", startup))
+    old = out["figures"]
+    figures = _figures(results, counts, out.get("startup", {}))
+    # Runs written before raw start-up times were kept: keep their start-up figures as they are.
+    figures.update({k: v for k, v in old.items() if k.startswith("startup/") and k not in figures})
+    out["audit"], out["figures"] = counts, dict(sorted(figures.items()))
     path.write_text(json.dumps(out, indent=1, default=str))
     print(summary.table(out["figures"]))
     return 0
