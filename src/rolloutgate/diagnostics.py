@@ -7,6 +7,7 @@ recorded in `errors`, since diagnostics run while something is already going wro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -212,10 +213,18 @@ def event_time(event: Obj) -> str:
     )
 
 
+def _sort_key(event: Obj) -> datetime:
+    # Events carry Time ("...:46Z") or MicroTime ("...:46.712040Z"): compare them as instants.
+    try:
+        return datetime.fromisoformat(event_time(event).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def events_for(events: list[Obj], names: set[Any], limit: int = MAX_EVENTS) -> list[Obj]:
     """The last `limit` events about the named objects, oldest first. Pure."""
     picked = [e for e in events if _g(e, "involvedObject", "name") in names]
-    picked.sort(key=event_time)
+    picked.sort(key=_sort_key)
     return [
         {
             "time": event_time(e),

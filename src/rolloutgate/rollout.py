@@ -40,6 +40,11 @@ WAITING_FAILURES = frozenset(
     }
 )
 
+# Failures where no container process ever ran, so no log exists.
+_NEVER_STARTED = frozenset(
+    {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName", "Unschedulable"}
+)
+
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
 
@@ -492,6 +497,8 @@ def _pod_failed(state: _Rollout, pod: Obj, reason: str, message: str) -> Excepti
     container = _failing_container(pod)
     # A crash loop's current container has not started yet: the crash is in the previous log.
     previous = reason in {"CrashLoopBackOff", "OOMKilled", "TooManyRestarts"}
+    if reason in _NEVER_STARTED:
+        container = None  # no process ever ran: there is no log to show
     tail = (
         log_tail(state.api, state.namespace, pod_name, container, previous=previous)
         if container

@@ -41,8 +41,14 @@ def test_events_are_filtered_sorted_and_limited() -> None:
     evs = [
         event("web-1", "2024-01-01T00:00:03Z", "BackOff"),
         event("other", "2024-01-01T00:00:01Z", "Pulled"),
-        event("web-1", "2024-01-01T00:00:02Z", "Started"),
-        event("web-1", "2024-01-01T00:00:01Z", "Created"),
+        event("web-1", "2024-01-01T00:00:02.500000Z", "Started"),
+        event("web-1", "2024-01-01T00:00:02Z", "Created"),
+    ]
+    # Time and MicroTime mixed: 00:00:02 comes before 00:00:02.5 (as text it would not).
+    assert [e["reason"] for e in events_for(evs, {"web-1"}, limit=3)] == [
+        "Created",
+        "Started",
+        "BackOff",
     ]
     picked = events_for(evs, {"web-1"}, limit=2)
     assert [e["reason"] for e in picked] == ["Started", "BackOff"]
@@ -70,7 +76,9 @@ def test_render_shows_states_logs_history_and_events() -> None:
             "deployment": {"name": "iris", "revision": "2", "conditions": []},
             "history": history([rs("iris-a", "2", "iris:v2", "gate v2")]),
             "pods": [summary],
-            "events": events_for([event("iris-7c9f-abcde", "t1", "BackOff")], {"iris-7c9f-abcde"}),
+            "events": events_for(
+                [event("iris-7c9f-abcde", "2024-01-01T00:00:01Z", "BackOff")], {"iris-7c9f-abcde"}
+            ),
             "errors": ["could not read events: forbidden"],
         }
     )
