@@ -1,11 +1,13 @@
 """Fixtures for the example-image tests: run rolloutgate/iris tags under docker.
 
 These tests build nothing: `make -C examples/iris images` does. Without docker or without
-the images they skip, saying which.
+the images they skip, saying which — except under ROLLOUTGATE_REQUIRE_CLUSTER=1 (set by
+.ci/run), where that is a failure: CI must never pass by skipping.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -27,12 +29,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _missing(message: str) -> None:
+    if os.environ.get("ROLLOUTGATE_REQUIRE_CLUSTER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def iris_docker() -> None:
     """Session: skips the test when docker cannot run containers here."""
     problem = docker_problem()
     if problem:
-        pytest.skip(f"needs docker: {problem}")
+        _missing(f"needs docker: {problem}")
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +49,7 @@ def iris_image(iris_docker: None) -> Callable[[str], str]:
 
     def need(tag: str) -> str:
         if not image_exists(tag):
-            pytest.skip(f"image {IMAGE}:{tag} not built; {BUILD_HINT}")
+            _missing(f"image {IMAGE}:{tag} not built; {BUILD_HINT}")
         return f"{IMAGE}:{tag}"
 
     return need
