@@ -90,7 +90,11 @@ def wait_rollouts(
     write: Callable[[str], None],
     pin: bool,
 ) -> list[Obj]:
-    """Wait for every Deployment; ``pin``: to the generation the apply returned."""
+    """Wait for every Deployment; ``pin``: to the generation the apply returned.
+
+    Without ``pin`` (a rollback's wait) a leftover ProgressDeadlineExceeded condition of the
+    failed release is not a verdict; the rollback's own deadline bounds the wait.
+    """
     finals = []
     for dep in deployments:
         name = dep["metadata"]["name"]
@@ -104,6 +108,7 @@ def wait_rollouts(
                 max_restarts=cfg.max_restarts,
                 on_progress=write,  # its lines already read `rollout NAME: 2/3 ready, 12 s`
                 generation=generation,
+                progress_deadline=pin,
             )
         )
     return finals

@@ -76,12 +76,13 @@ def revision_of(obj: Obj) -> str | None:
     return str(value) if value is not None else None
 
 
-def deployment_status(dep: Obj, revision: str | None) -> Verdict:
+def deployment_status(dep: Obj, revision: str | None, *, progress_deadline: bool = True) -> Verdict:
     """kubectl rollout status rules, in kubectl's order, for one observed Deployment.
 
     `revision` pins the rollout this gate created: any other revision means another actor
     rolled the Deployment meanwhile. Raises RolloutFailed for a revision change
-    (reason "RevisionChanged") and for ProgressDeadlineExceeded.
+    (reason "RevisionChanged") and, unless `progress_deadline` is False, for
+    ProgressDeadlineExceeded.
     """
     name = _get(dep, "metadata", "name") or "?"
     if revision is not None:
@@ -101,7 +102,8 @@ def deployment_status(dep: Obj, revision: str | None) -> Verdict:
             f"waiting for the spec update to be observed (generation {generation}, "
             f"observed {observed})",
         )
-    for cond in _get(dep, "status", "conditions") or []:
+    conditions = (_get(dep, "status", "conditions") or []) if progress_deadline else []
+    for cond in conditions:
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             deadline = _get(dep, "spec", "progressDeadlineSeconds")
             raise RolloutFailed(
@@ -173,6 +175,17 @@ def _container_failure(cs: Obj, max_restarts: int) -> tuple[str, str] | None:
         return "TooManyRestarts", (
             f"container {name} restarted {restarts} times (more than {max_restarts}){why}"
         )
+    # A new pod's container that exited non-zero and is not ready is crashing now: waiting for
+    # the kubelet's CrashLoopBackOff costs a second start-up and back-off for no new information.
+    if not cs.get("ready"):
+        for state_key in ("state", "lastState"):
+            terminated = _get(cs, state_key, "terminated")
+            if isinstance(terminated, dict) and _int(terminated.get("exitCode")) != 0:
+                return "CrashLoopBackOff", (
+                    f"container {name} exited with code {terminated.get('exitCode')} "
+                    f"({terminated.get('reason') or 'Error'}) and is not ready; the kubelet "
+                    "restarts it into CrashLoopBackOff"
+                )
     return None
 
 
@@ -304,6 +317,7 @@ class _Rollout:
     generation: int | None
     started: float
     deadline: float
+    progress_deadline: bool = True
     events: queue.Queue[_Event] = field(default_factory=queue.Queue)
     threads: list[_WatchThread] = field(default_factory=list)
     dep: Obj = field(default_factory=dict)
@@ -358,6 +372,7 @@ def wait(
     max_restarts: int,
     on_progress: Callable[[str], None] | None = None,
     generation: int | None = None,
+    progress_deadline: bool = True,
 ) -> Obj:
     """Wait until Deployment `name` has rolled out the revision this run created.
 
@@ -365,8 +380,21 @@ def wait(
     first). Returns the final Deployment. RolloutFailed (reason, pod) as soon as a pod of the new
     ReplicaSet cannot become ready, with the kubelet's message and the log tail; RolloutTimeout
     naming what was still missing when `deadline` (a time.monotonic() value) passed.
+
+    `progress_deadline=False` ignores a ProgressDeadlineExceeded condition: a Deployment just
+    restored by a rollback still carries the failed release's condition until the controller
+    sees progress, and kubectl's rule would fail the healthy release on it.
     """
-    state = _Rollout(api, name, namespace, max_restarts, generation, time.monotonic(), deadline)
+    state = _Rollout(
+        api,
+        name,
+        namespace,
+        max_restarts,
+        generation,
+        time.monotonic(),
+        deadline,
+        progress_deadline,
+    )
     first = kube.get(api, "apps/v1", "Deployment", name, namespace)
     if first is None:
         raise RolloutFailed(
@@ -422,7 +450,9 @@ def _handle(state: _Rollout, event: _Event) -> bool:
         state.generation = _int(_get(event.obj, "metadata", "generation"))
     if state.revision is None and not _pin(state):
         return False
-    state.verdict = deployment_status(event.obj, state.revision)
+    state.verdict = deployment_status(
+        event.obj, state.revision, progress_deadline=state.progress_deadline
+    )
     return state.verdict.done
 
 

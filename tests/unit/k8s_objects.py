@@ -55,10 +55,10 @@ def pod(*, container_statuses: list[Obj] | None = None, **status: Any) -> Obj:
     return body
 
 
-def container(name: str = "model", restarts: int = 0, **state: Obj) -> Obj:
+def container(name: str = "model", restarts: int = 0, *, ready: bool = False, **state: Obj) -> Obj:
     return {
         "name": name,
-        "ready": False,
+        "ready": ready,
         "restartCount": restarts,
         "image": "rolloutgate/iris:v2",
         "state": state.get("state", {"waiting": {"reason": "ContainerCreating"}}),

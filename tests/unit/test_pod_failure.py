@@ -65,10 +65,34 @@ def test_oom_killed_before_a_crash_loop_names_the_oom() -> None:
     assert (pod_failure(p, max_restarts=3) or ("",))[0] == "OOMKilled"
 
 
-def test_error_exit_is_not_yet_a_failure() -> None:
-    # Before the kubelet backs off, a crash is an ordinary restart.
+def test_error_exit_before_ready_fails_at_once() -> None:
+    # Waiting for CrashLoopBackOff would cost a second start-up and the kubelet's back-off.
     state = {"terminated": {"reason": "Error", "exitCode": 1}}
     p = pod(container_statuses=[container(state=state)])
+    reason, message = pod_failure(p, max_restarts=3) or ("", "")
+    assert reason == "CrashLoopBackOff"
+    assert "exited with code 1 (Error) and is not ready" in message
+
+
+def test_error_exit_seen_as_last_state_of_a_restarted_container_fails() -> None:
+    last = {"terminated": {"reason": "Error", "exitCode": 3}}
+    p = pod(container_statuses=[container(restarts=1, state={"running": {}}, lastState=last)])
+    assert (pod_failure(p, max_restarts=3) or ("",))[0] == "CrashLoopBackOff"
+
+
+def test_clean_exit_before_ready_is_not_a_crash() -> None:
+    state = {"terminated": {"reason": "Completed", "exitCode": 0}}
+    p = pod(container_statuses=[container(state=state)])
+    assert pod_failure(p, max_restarts=3) is None
+
+
+def test_earlier_error_exit_of_a_ready_container_is_left_to_the_restart_threshold() -> None:
+    last = {"terminated": {"reason": "Error", "exitCode": 1}}
+    p = pod(
+        container_statuses=[
+            container(restarts=1, ready=True, state={"running": {}}, lastState=last)
+        ]
+    )
     assert pod_failure(p, max_restarts=3) is None
 
 

@@ -50,6 +50,14 @@ def test_progress_deadline_exceeded_fails_with_its_reason() -> None:
     assert "has timed out progressing" in str(info.value)
 
 
+def test_progress_deadline_is_ignored_when_asked() -> None:
+    # A rollback's wait: the restored Deployment still carries the failed release's condition.
+    dep = deployment(updated=3, total=4, available=3, conditions=[DEADLINE])
+    verdict = deployment_status(dep, "2", progress_deadline=False)
+    assert verdict == Verdict(False, "1 old replicas pending termination")
+    assert deployment_status(deployment(conditions=[DEADLINE]), "2", progress_deadline=False).done
+
+
 def test_progressing_condition_that_is_not_the_deadline_does_not_fail() -> None:
     assert not deployment_status(deployment(updated=1, conditions=[PROGRESSING]), "2").done
 
