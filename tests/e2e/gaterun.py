@@ -126,7 +126,8 @@ class RunningGate:
 
 
 def deployment_state(namespace: str, name: str = "iris") -> dict[str, Any]:
-    """What a rollback must restore exactly: template, replicas, our annotations and labels."""
+    """What a rollback must restore exactly: the whole spec, annotations (but the controller's)
+    and labels."""
     dep = json.loads(kubectl("get", "deployment", name, "-o", "json", namespace=namespace))
     annotations = {
         k: v
@@ -134,8 +135,7 @@ def deployment_state(namespace: str, name: str = "iris") -> dict[str, Any]:
         if k not in CONTROLLER_ANNOTATIONS
     }
     return {
-        "template": dep["spec"]["template"],
-        "replicas": dep["spec"]["replicas"],
+        "spec": dep["spec"],
         "annotations": annotations,
         "labels": dep["metadata"].get("labels", {}),
     }

@@ -3,10 +3,14 @@ it; afterwards the live Deployment equals the snapshot taken before the gate ran
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
-from gaterun import deployment_state, live_pods_ready_with, run_gate
+from gaterun import REPO, deployment_state, kubectl, live_pods_ready_with, run_gate
+
+MANIFESTS = REPO / "fixtures" / "manifests"
 
 
 def test_first_deploy_of_v1_passes(v1_release: dict, e2e_namespace: str) -> None:
@@ -66,3 +70,42 @@ def test_bad_release_fails_on_its_cause_and_rolls_back_to_v1_verified(
 
     assert deployment_state(e2e_namespace) == before
     assert live_pods_ready_with(e2e_namespace, "v1")
+
+
+def test_release_past_a_short_progress_deadline_rolls_back_and_verifies(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
+    # The failed release leaves ProgressDeadlineExceeded on the Deployment; the rollback's wait
+    # must not hold that against the restored v1. With one replica the controller sees no
+    # progress in the restore (updated replicas stay 1) and keeps the condition for a while.
+    manifests = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, manifests)
+    deployment = manifests / "deployment.yaml"
+    text = deployment.read_text()
+    assert "progressDeadlineSeconds: 600" in text
+    assert "replicas: 3" in text
+    text = text.replace("progressDeadlineSeconds: 600", "progressDeadlineSeconds: 15")
+    deployment.write_text(text.replace("replicas: 3", "replicas: 1"))
+    namespace = f"e2e-deadline-{uuid.uuid4().hex[:8]}"
+    try:
+        first = run_gate(
+            namespace, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={manifests}"
+        )
+        assert first.returncode == 0, first.output[-4000:]
+        before = deployment_state(namespace)
+
+        result = run_gate(
+            namespace,
+            tmp_path / "gate.json",
+            "--image-tag=unready",
+            f"--manifests={manifests}",
+            "--rollout-timeout=120",
+        )
+
+        assert result.returncode == 1, result.output[-4000:]
+        assert "exceeded its progress deadline" in result.report["cause"], result.report["cause"]
+        assert result.report["rollback"]["verified"] is True, result.report["rollback"]
+        assert deployment_state(namespace) == before
+        assert live_pods_ready_with(namespace, "v1")
+    finally:
+        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
