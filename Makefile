@@ -57,5 +57,5 @@ lint:  ## ruff and mypy
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
 
-bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes bench/results.json
+bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes reports/bench.json
 	$(PYTHON) -m bench
