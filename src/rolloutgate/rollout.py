@@ -45,6 +45,9 @@ _NEVER_STARTED = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName", "Unschedulable"}
 )
 
+# log_tail's answer when there is no log, so callers can tell it from a log.
+NO_LOG = "(no log: "
+
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
 
@@ -525,15 +528,12 @@ def selector_string(selector: Obj) -> str:
 def _pod_failed(state: _Rollout, pod: Obj, reason: str, message: str) -> Exception:
     pod_name = str(_get(pod, "metadata", "name"))
     container = _failing_container(pod)
-    # A crash loop's current container has not started yet: the crash is in the previous log.
-    previous = reason in {"CrashLoopBackOff", "OOMKilled", "TooManyRestarts"}
+    previous = _crash_in_previous_log(pod, container, reason)
     if reason in _NEVER_STARTED:
         container = None  # no process ever ran: there is no log to show
-    tail = (
-        log_tail(state.api, state.namespace, pod_name, container, previous=previous)
-        if container
-        else ""
-    )
+    tail = ""
+    if container:
+        tail, previous = _crash_log(state, pod_name, container, previous)
     text = (
         f"rollout {state.name} (revision {state.revision}) failed: pod {pod_name}: {reason}: "
         f"{message}"
@@ -542,6 +542,44 @@ def _pod_failed(state: _Rollout, pod: Obj, reason: str, message: str) -> Excepti
         which = "previous" if previous else "current"
         text += f"\nlast log lines of container {container} ({which}):\n{tail}"
     return RolloutFailed(text, reason=reason, pod=pod_name)
+
+
+def _crash_log(
+    state: _Rollout, pod: str, container: str, previous: bool, *, within_s: float = 5.0
+) -> tuple[str, bool]:
+    """The log tail of the crashed instance, and whether it came from the previous one.
+
+    The kubelet's idea of which instance is "previous" lags the pod status, and it removes a
+    dead instance (and its log) soon after restarting it: ask for the other instance too, and
+    again for a few seconds, before settling for the "no log" note.
+    """
+    deadline = min(time.monotonic() + within_s, state.deadline)
+    while True:
+        for prev in (previous, not previous):
+            tail = log_tail(state.api, state.namespace, pod, container, previous=prev)
+            # The kubelet answers 200 with this text for an instance it already removed.
+            if tail and not tail.startswith((NO_LOG, "unable to retrieve container logs")):
+                return tail, prev
+        if time.monotonic() >= deadline:
+            return tail, previous
+        time.sleep(0.5)
+
+
+def _crash_in_previous_log(pod: Obj, container: str | None, reason: str) -> bool:
+    """Whether the crash is in the previous instance's log rather than the current one's.
+
+    A container that has just exited is still the current instance; once the kubelet restarted
+    it (or backs off before doing so), the crashed instance is the previous one.
+    """
+    if reason not in {"CrashLoopBackOff", "OOMKilled", "TooManyRestarts"}:
+        return False
+    statuses = (_get(pod, "status", "initContainerStatuses") or []) + (
+        _get(pod, "status", "containerStatuses") or []
+    )
+    for cs in statuses:
+        if cs.get("name") == container:
+            return not isinstance(_get(cs, "state", "terminated"), dict)
+    return True
 
 
 def _failing_container(pod: Obj) -> str | None:
@@ -570,7 +608,7 @@ def log_tail(
             _request_timeout=10,
         )
     except ApiException as e:
-        return f"(no log: {kube.message_of(e)})"
+        return f"{NO_LOG}{kube.message_of(e)})"
     return str(text).rstrip()
 
 

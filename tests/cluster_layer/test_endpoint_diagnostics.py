@@ -48,6 +48,12 @@ def test_diagnostics_of_a_crash_loop(api: ApiClient, namespace: str, test_image:
     apply.apply(api, namespace, [deployment("web", test_image, command=crash)], change_cause="bad")
     with pytest.raises(RolloutFailed):
         rollout.wait(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=10)
+    # The gate fails at the first crash; let the kubelet get to its back-off so the diagnostics
+    # of a real crash loop (state, previous log, BackOff event) are what is checked.
+    deadline = time.monotonic() + 90
+    while "CrashLoopBackOff" not in diagnostics.render(diagnostics.collect(api, namespace, "web")):
+        assert time.monotonic() < deadline, "pod never reached CrashLoopBackOff"
+        time.sleep(1)
     diag = diagnostics.collect(api, namespace, "web", log_lines=10)
     assert diag["errors"] == []
     assert diag["history"][0]["change_cause"] == "bad"

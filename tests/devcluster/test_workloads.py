@@ -136,4 +136,16 @@ def test_container_exiting_non_zero_reaches_crashloopbackoff(
     pod = json.loads(kubectl("get", "pods", "-l", "app=crash", "-o", "json"))["items"][0]
     last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["exitCode"] == 3
-    assert kubectl("logs", pod["metadata"]["name"], "--previous").strip() == "going down"
+
+    # Between a crash and the kubelet's garbage collection of older instances, the log of the
+    # instance `--previous` names can briefly be unavailable: ask again within a deadline.
+    def previous_log() -> str | None:
+        proc = subprocess.run(
+            kubectl.argv("logs", pod["metadata"]["name"], "--previous"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+    assert wait_until("the previous instance's log", previous_log, timeout=60) == "going down"
