@@ -137,15 +137,18 @@ def test_container_exiting_non_zero_reaches_crashloopbackoff(
     last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["exitCode"] == 3
 
-    # Between a crash and the kubelet's garbage collection of older instances, the log of the
-    # instance `--previous` names can briefly be unavailable: ask again within a deadline.
-    def previous_log() -> str | None:
-        proc = subprocess.run(
-            kubectl.argv("logs", pod["metadata"]["name"], "--previous"),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+    # The crashed instance is "current" while the kubelet backs off and "previous" once it has
+    # restarted; the kubelet also removes older dead instances. Ask for both, within a deadline.
+    def crash_log() -> str | None:
+        for extra in ((), ("--previous",)):
+            proc = subprocess.run(
+                kubectl.argv("logs", pod["metadata"]["name"], *extra),
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if proc.returncode == 0 and proc.stdout.strip() == "going down":
+                return proc.stdout.strip()
+        return None
 
-    assert wait_until("the previous instance's log", previous_log, timeout=60) == "going down"
+    assert wait_until("the crashed instance's log", crash_log, timeout=60) == "going down"
