@@ -7,7 +7,6 @@ recorded in `errors`, since diagnostics run while something is already going wro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -15,7 +14,14 @@ from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
 from rolloutgate.errors import ClusterError
-from rolloutgate.rollout import POD_TEMPLATE_HASH, REVISION, log_tail, selector_string
+from rolloutgate.rollout import (
+    POD_TEMPLATE_HASH,
+    REVISION,
+    event_instant,
+    event_time,
+    log_tail,
+    selector_string,
+)
 
 Obj = dict[str, Any]
 
@@ -204,27 +210,10 @@ def _logs(api: ApiClient, namespace: str, pod: Obj, lines: int) -> Obj:
     return out
 
 
-def event_time(event: Obj) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or _g(event, "metadata", "creationTimestamp")
-        or ""
-    )
-
-
-def _sort_key(event: Obj) -> datetime:
-    # Events carry Time ("...:46Z") or MicroTime ("...:46.712040Z"): compare them as instants.
-    try:
-        return datetime.fromisoformat(event_time(event).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-
-
 def events_for(events: list[Obj], names: set[Any], limit: int = MAX_EVENTS) -> list[Obj]:
     """The last `limit` events about the named objects, oldest first. Pure."""
     picked = [e for e in events if _g(e, "involvedObject", "name") in names]
-    picked.sort(key=_sort_key)
+    picked.sort(key=event_instant)
     return [
         {
             "time": event_time(e),

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -621,17 +622,27 @@ def probe_message(api: ApiClient, namespace: str, pod: str) -> str | None:
         namespace,
         field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod},reason=Unhealthy",
     )
-    items = sorted(events.get("items") or [], key=_event_time)
+    items = sorted(events.get("items") or [], key=event_instant)
     return str(items[-1].get("message", "")).strip() if items else None
 
 
-def _event_time(event: Obj) -> str:
+def event_time(event: Obj) -> str:
+    """When an event last happened, as the API gave it."""
     return str(
         event.get("lastTimestamp")
         or event.get("eventTime")
         or _get(event, "metadata", "creationTimestamp")
         or ""
     )
+
+
+def event_instant(event: Obj) -> datetime:
+    """event_time as an instant: events carry Time ("...:46Z") or MicroTime ("...:46.712040Z"),
+    which do not sort correctly as text."""
+    try:
+        return datetime.fromisoformat(event_time(event).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _timeout(state: _Rollout) -> RolloutTimeout:
