@@ -214,3 +214,15 @@ def port_forward(
         yield f"http://{LOCALHOST}:{relay.local_port}"
     finally:
         relay.close()
+
+
+@contextmanager
+def pod_forward(api: ApiClient, namespace: str, pod: str, port: int) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" relaying to `pod`:`port` directly, no Service
+    needed (the canary's arms have none). The relay is closed on exit."""
+    relay = _Relay(api, namespace, pod, port)
+    relay.start()
+    try:
+        yield f"http://{LOCALHOST}:{relay.local_port}"
+    finally:
+        relay.close()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from rolloutgate import apply, gate, kube, lock, manifests, report, snapshot
+from rolloutgate import apply, canary_config, gate, kube, lock, manifests, report, snapshot
 from rolloutgate import config as cfgmod
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
@@ -177,7 +177,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="rolloutgate_canary",
         action="store_true",
         default=False,
-        help="Not yet supported: canary comparison against the stable release.",
+        help="Judge the candidate --image-tag against the live release side by side (fresh "
+        "baseline and canary arms, same traffic; predictions, latency, errors); the live "
+        "release is not touched. Exit 0 pass, 1 fail, 6 marginal, 7 inconclusive "
+        "(docs/canary.md).",
+    )
+    add(
+        "--promote",
+        dest="rolloutgate_promote",
+        action="store_const",
+        const=True,
+        default=None,
+        help="With --canary: on a Pass only, release the candidate with the normal gate.",
+    )
+    add(
+        "--keep-arms",
+        dest="rolloutgate_keep_arms",
+        action="store_const",
+        const=True,
+        default=None,
+        help="With --canary: keep the baseline and canary arms for debugging.",
+    )
+    add(
+        "--request-set",
+        dest="rolloutgate_request_set",
+        metavar="FILE",
+        type=cfgmod.path,
+        help="With --canary: JSON Lines requests (optionally labelled) sent to both arms "
+        "besides the golden cases.",
+    )
+    add(
+        "--canary-requests",
+        dest="rolloutgate_canary_requests",
+        metavar="N",
+        type=canary_config.positive_count,
+        help="With --canary: measured requests per arm (default: 200).",
+    )
+    add(
+        "--canary-report",
+        dest="rolloutgate_canary_report",
+        metavar="PATH",
+        type=cfgmod.path,
+        help="With --canary: where the JSON canary report goes (default: reports/canary.json).",
     )
 
 
@@ -186,11 +227,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("rolloutgate_canary", False):
-        raise pytest.UsageError(
-            "--canary is not yet supported: the gate deploys and verifies one release. "
-            "Run without --canary (see docs/gate.md)."
-        )
     options = {k: v for k, v in vars(config.option).items() if k.startswith("rolloutgate_")}
     # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
     options["kubeconfig"] = getattr(config.option, "kubeconfig", None)
@@ -206,11 +242,34 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
     config.stash[CONFIG] = gate_config
+    if options.get("rolloutgate_canary"):
+        _configure_canary(config, gate_config, options)
+        return
     if gate_config.enabled:
         run = GateRun(gate_config)
         config.stash[RUN] = run
         config.pluginmanager.register(_InterruptRecorder(run), INTERRUPTS)
         _install_sigterm(config)
+
+
+def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str, Any]) -> None:
+    """--canary: the canary plugin replaces the gate suite's items (canary_plugin.py)."""
+    from rolloutgate.canary_plugin import CanaryPlugin, check_options
+
+    try:
+        ccfg = canary_config.resolve(
+            options,
+            env=cfgmod.environ(),
+            tool=cfgmod.read_pyproject(config.rootpath),
+            cluster=cfg.cluster,
+            rootdir=config.rootpath,
+            invocation_dir=config.invocation_params.dir,
+        )
+        check_options(cfg)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.pluginmanager.register(CanaryPlugin(config, cfg, ccfg), "rolloutgate-canary")
+    _install_sigterm(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
