@@ -1,9 +1,9 @@
 """Write the iris request set for the canary (fixtures/requests/iris.jsonl): one labelled V2
 request per row of the iris data set, asking for both outputs (label and scores).
 
-    python examples/iris/scripts/request_set.py > fixtures/requests/iris.jsonl        # with sklearn
-    python examples/iris/scripts/request_set.py --csv iris.csv > ...                  # scikit-learn's
-                                                                                  # bundled CSV
+    python examples/iris/scripts/request_set.py > fixtures/requests/iris.jsonl   # with sklearn
+    python examples/iris/scripts/request_set.py --csv iris.csv > ...   # sklearn's bundled CSV
+
 Deterministic: same data, same order, same file.
 """
 
