@@ -217,6 +217,11 @@ def execute(
         raise
     except GateError as e:
         run.judgement = error_judgement(f"{type(e).__name__}: {e}")
+    except Exception as e:
+        # A bug or an unexpected client error: the run is inconclusive and says why; the
+        # traceback still reaches the test report.
+        run.judgement = error_judgement(f"internal error: {type(e).__name__}: {e}")
+        raise
     finally:
         run.finished = time.time()
     return run
@@ -418,13 +423,18 @@ def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: fl
     """Delete both arms (whatever run created them) and watch until they are gone."""
     for arm in ARMS:
         name = run.arms[arm]
-        with kube.cluster_errors(f"deleting deployment {namespace}/{name}"):
-            existed = kube.delete(
-                api, "apps/v1", "Deployment", name, namespace, propagation="Foreground"
-            )
-            if not existed:
-                continue
-            gone = _wait_gone(api, "apps/v1", "Deployment", name, namespace, deadline)
+        try:
+            with kube.cluster_errors(f"deleting deployment {namespace}/{name}"):
+                existed = kube.delete(
+                    api, "apps/v1", "Deployment", name, namespace, propagation="Foreground"
+                )
+                if not existed:
+                    continue
+                gone = _wait_gone(api, "apps/v1", "Deployment", name, namespace, deadline)
+        except GateError as e:
+            # The other arm must still be deleted; the failure is reported, not swallowed.
+            run.cleanup.append(f"deployment {name}: NOT deleted: {e}")
+            continue
         run.cleanup.append(
             f"deployment {name} deleted" if gone else f"deployment {name}: still terminating"
         )

@@ -146,6 +146,9 @@ class _Relay:
             ).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        # Without it, a response relayed in two writes (headers, body) waits for the client's
+        # delayed ACK (Nagle): ~40 ms added to a quarter of requests, measured by the canary.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             stream = kube.PortForwardStream(self.api, self.namespace, self.pod, self.port)
         except ApiException as e:

@@ -347,8 +347,14 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
+        # The client's stream() swaps ApiClient.request for the websocket one during the call
+        # and puts back what it found: two streams opened at once on one ApiClient (a relay
+        # serving two connections) can leave the websocket request installed for good, and
+        # every later API call of the gate fails with "Missing required parameter `ports`".
+        # A private ApiClient per stream keeps the shared one untouched.
+        self._api = ApiClient(configuration=api.configuration)
         self._pf = portforward(
-            client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
+            client.CoreV1Api(self._api).connect_get_namespaced_pod_portforward,
             pod,
             namespace,
             ports=str(port),
@@ -366,6 +372,7 @@ class PortForwardStream:
 
     def close(self) -> None:
         self._pf.close()
+        self._api.close()  # type: ignore[no-untyped-call]
 
 
 def new_watcher() -> Watch:
