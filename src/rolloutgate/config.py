@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from rolloutgate.errors import ConfigError
 from rolloutgate.objects import IMAGE_TAG
@@ -87,6 +85,8 @@ def namespace(value: object) -> str:
 
 def url(value: object) -> str:
     """An http(s) URL with a host; no trailing slash."""
+    from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
+
     text = str(value)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -418,6 +418,8 @@ def read_pyproject(rootdir: Path) -> dict[str, Any]:
     file = rootdir / "pyproject.toml"
     if not file.is_file():
         return {}
+    import tomllib  # lazily: plugin start-up costs every pytest run
+
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:

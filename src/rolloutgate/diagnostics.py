@@ -39,7 +39,7 @@ def collect(api: ApiClient, namespace: str, workload: Obj, *, log_lines: int = 5
         errors, viewer.kind, lambda: kube.get(api, viewer.api_version, viewer.kind, name, namespace)
     )
     if live is None:
-        errors.append(f"{viewer.kind} {namespace}/{name} does not exist")
+        errors.append(f"{viewer.kind.lower()} {namespace}/{name} does not exist")
         return diag
     diag["workload"] = viewer.summary(live)
     found = _try(errors, "rollout history", lambda: viewer.history(api, namespace, live))

@@ -52,6 +52,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_endpoint",
         "rolloutgate_v2",
         "rolloutgate_pods",
+        "rolloutgate_workload_pods",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
@@ -344,24 +345,33 @@ def rolloutgate_v2(
 
 
 @pytest.fixture
-def rolloutgate_pods(
+def rolloutgate_workload_pods(
     request: pytest.FixtureRequest,
     rolloutgate_api: ApiClient,
     rolloutgate_rollout: list[Obj],
     rolloutgate_config: GateConfig,
-) -> list[Obj]:
-    """Function. The pods of the new release (every rolled-out workload's current revision),
-    read fresh for each test."""
+) -> dict[str, list[Obj]]:
+    """Function. The pods of each rolled-out workload's current revision, keyed by
+    ``Kind/name``, read fresh for each test."""
     from rolloutgate import gate
+    from rolloutgate.objects import ref
 
     try:
-        return [
-            pod
+        return {
+            ref(workload): gate.release_pods(
+                rolloutgate_api, rolloutgate_config.namespace, workload
+            )
             for workload in rolloutgate_rollout
-            for pod in gate.release_pods(rolloutgate_api, rolloutgate_config.namespace, workload)
-        ]
+        }
     except GateError as e:
         fail(e)
+
+
+@pytest.fixture
+def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Obj]:
+    """Function. The pods of the new release (every rolled-out workload's current revision),
+    read fresh for each test."""
+    return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
 
 
 @pytest.fixture

@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from rolloutgate import report
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.objects import Obj
-from rolloutgate.report import GateRun, TestOutcome
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from rolloutgate.report import GateRun, Outcome, TestOutcome
     from rolloutgate.smoke import Golden
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
@@ -47,7 +46,12 @@ class GateHooks:
         self.config = config
         self.cfg = cfg
         self.gate_fixtures = gate_fixtures
-        self.run: GateRun | None = GateRun(cfg) if cfg.enabled else None
+        self.run: GateRun | None = None
+        if cfg.enabled:
+            # Imported only for a gate run: a run that deploys nothing pays nothing for it.
+            from rolloutgate.report import GateRun
+
+            self.run = GateRun(cfg)
         self.api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         self.manifests: list[Obj] = []
@@ -208,6 +212,8 @@ class GateHooks:
         run = self.run
         if run is None:
             return
+        from rolloutgate import report
+
         run.finished = time.time()
         run.exit_status = int(session.exitstatus)
         try:
@@ -243,8 +249,10 @@ def fail(e: GateError) -> NoReturn:
 
 
 def _outcome(rep: pytest.TestReport) -> TestOutcome:
+    from rolloutgate.report import TestOutcome
+
     if rep.failed:
-        outcome: report.Outcome = "failed" if rep.when == "call" else "error"
+        outcome: Outcome = "failed" if rep.when == "call" else "error"
     elif rep.skipped:
         outcome = "skipped"
     else:

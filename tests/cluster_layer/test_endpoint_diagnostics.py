@@ -69,4 +69,4 @@ def test_diagnostics_of_a_crash_loop(api: ApiClient, namespace: str, test_image:
 def test_diagnostics_of_a_missing_deployment(api: ApiClient, namespace: str) -> None:
     diag = diagnostics.collect(api, namespace, workload_ref("nope"))
     assert diag["errors"] == [f"deployment {namespace}/nope does not exist"]
-    assert "(!) Deployment" in diagnostics.render(diag)
+    assert "(!) deployment" in diagnostics.render(diag)
