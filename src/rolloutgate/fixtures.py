@@ -10,8 +10,8 @@ against docs/gate.md)::
 ``rolloutgate_v2`` is the endpoint's client (no change of its own), ``rolloutgate_replicas`` a
 client per replica. ``rolloutgate_release`` registers the end of the release before it applies
 anything: at session end, if any test failed or errored (setup errors of gate fixtures
-included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
-and golden checks against it.
+included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits
+for it and re-runs the health and golden checks against it.
 
 The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
 pytest run that uses none of them nothing but this module.
