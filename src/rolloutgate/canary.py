@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +39,13 @@ from rolloutgate.canary_judge import ARMS, METRICS, Arm, Judgement, Metric, Obse
 from rolloutgate.canary_traffic import Traffic, items_of, load_request_set, plan
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RolloutFailed
+from rolloutgate.objects import name_of
 from rolloutgate.rollback import _wait_gone  # the gate's own "watch until deleted"
 from rolloutgate.smoke import EndpointUnreachable, Golden, V2Client, describe, wait_answering
+from rolloutgate.workloads import image_names, template_images, workloads
 
 Obj = dict[str, Any]
 
-FIELD_MANAGER = "rolloutgate-canary"
 OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
@@ -103,7 +104,7 @@ def arm_deployment(
     """A copy of Deployment ``dep`` as an arm: ``<name>-<arm>``, own labels only (so no
     Service selecting the release selects it), ``replicas``, image tag ``tag``."""
     name = dep["metadata"]["name"]
-    body = manifests.set_image_tag([copy.deepcopy(dep)], tag, images)[0]
+    body = manifests.set_image_tag([copy.deepcopy(dep)], tag, images or image_names([dep]))[0]
     labels = arm_labels(name, arm)
     meta = body.setdefault("metadata", {})
     meta["name"] = f"{name}-{arm}"
@@ -116,12 +117,6 @@ def arm_deployment(
     template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
     template_meta["labels"] = {**labels, RUN_LABEL: run_id}
     return body
-
-
-def selects(service: Obj, labels: Mapping[str, str]) -> bool:
-    """Whether a Service's selector matches pods with ``labels`` (an empty one selects none)."""
-    selector = (service.get("spec") or {}).get("selector") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def live_tag(live: Obj, images: tuple[str, ...] | None) -> str | None:
@@ -166,7 +161,7 @@ def execute(
     try:
         objs = gate.prepare(cfg)
         request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
-        deps = manifests.workloads(objs)
+        deps = workloads(objs)
         if len(deps) != 1:
             raise ConfigError(
                 f"the canary compares one Deployment; {cfg.manifests} has {len(deps)}: "
@@ -175,7 +170,7 @@ def execute(
         dep = deps[0]
         name = dep["metadata"]["name"]
         run.candidate_tag = cfg.image_tag
-        with run.phase("live"), kube.cluster_errors(f"reading deployment {ns}/{name}"):
+        with run.phase("live"):
             live = kube.get(api, "apps/v1", "Deployment", name, ns)
         if live is None:
             run.obs.arm_failure["baseline"] = (
@@ -187,7 +182,7 @@ def execute(
         run.baseline_tag = live_tag(live, cfg.images)
         if run.baseline_tag is None:
             raise ConfigError(
-                f"the live deployment {ns}/{name} runs {manifests.image_of(live)}: no tag to "
+                f"the live deployment {ns}/{name} runs {template_images(live)}: no tag to "
                 "start a baseline arm from (images pinned by digest are not supported)"
             )
         run.obs.same_model = (
@@ -251,11 +246,11 @@ def _with_arms(
         for arm in ARMS
     }
     run.arms = {arm: bodies[arm]["metadata"]["name"] for arm in ARMS}
-    with kube.cluster_errors(f"listing services in {ns}"):
-        services = kube.list_objects(api, "v1", "Service", ns).get("items") or []
+    services = kube.list_objects(api, "v1", "Service", ns).get("items") or []
     for arm, body in bodies.items():
         pod_labels = body["spec"]["template"]["metadata"]["labels"]
-        hits = [s["metadata"]["name"] for s in services if selects(s, pod_labels)]
+        pod = {"metadata": {"labels": pod_labels}}
+        hits = [name_of(s) for s in services if endpoint.selects(s, pod)]
         if hits:
             raise ConfigError(
                 f"service(s) {', '.join(hits)} in {ns} would select the {arm} arm's pods "
@@ -281,7 +276,6 @@ def _with_arms(
                 ns,
                 [bodies["baseline"], bodies["canary"]],
                 change_cause=f"rolloutgate canary run {run.run_id}",
-                field_manager=FIELD_MANAGER,
             )
         finals = _wait_arms(api, cfg, applied, write, run)
         if finals is not None:
@@ -318,16 +312,14 @@ def _wait_arms(
     finals: dict[Arm, Obj] = {}
     with run.phase("rollout"):
         for arm in ("canary", "baseline"):
-            obj = by_arm[arm]
             try:
-                finals[arm] = rollout.wait(
+                (finals[arm],) = rollout.wait(
                     api,
                     cfg.namespace,
-                    obj["metadata"]["name"],
+                    [by_arm[arm]],
                     deadline=deadline,
                     max_restarts=cfg.max_restarts,
                     on_progress=write,
-                    generation=obj["metadata"].get("generation"),
                 )
             except RolloutFailed as e:
                 run.obs.arm_failure[arm] = f"{e.reason}: {e}"
@@ -361,12 +353,10 @@ def _measure(
                     run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
                     return
                 number = endpoint.container_port(pod, port)
-                urls[arm] = stack.enter_context(
-                    endpoint.pod_forward(api, ns, pod["metadata"]["name"], number)
-                )
+                urls[arm] = stack.enter_context(endpoint.pod_forward(api, ns, name_of(pod), number))
                 problem = _health(urls[arm], golden.model, cfg, deadline)
                 if problem:
-                    run.obs.arm_failure[arm] = f"health of pod {pod['metadata']['name']}: {problem}"
+                    run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
                     return
         before = {arm: pod_restarts(pods[arm]) for arm in ARMS}
         rng = random.Random(ccfg.seed)
@@ -424,13 +414,12 @@ def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: fl
     for arm in ARMS:
         name = run.arms[arm]
         try:
-            with kube.cluster_errors(f"deleting deployment {namespace}/{name}"):
-                existed = kube.delete(
-                    api, "apps/v1", "Deployment", name, namespace, propagation="Foreground"
-                )
-                if not existed:
-                    continue
-                gone = _wait_gone(api, "apps/v1", "Deployment", name, namespace, deadline)
+            existed = kube.delete(
+                api, "apps/v1", "Deployment", name, namespace, propagation="Foreground"
+            )
+            if not existed:
+                continue
+            gone = _wait_gone(api, "apps/v1", "Deployment", name, namespace, deadline)
         except GateError as e:
             # The other arm must still be deleted; the failure is reported, not swallowed.
             run.cleanup.append(f"deployment {name}: NOT deleted: {e}")

@@ -109,26 +109,75 @@ _T = Thresholds()
 _R = RunDefaults()
 
 
-def _c(key: str, convert: Any, default: Any, flag: str | None = None, **kw: Any) -> Setting:
-    """A canary setting; with a flag its option dest is ``rolloutgate_<flag>``."""
-    option = "rolloutgate_" + flag.lstrip("-").replace("-", "_") if flag else None
-    return Setting(f"canary.{key}", convert, default, option=option, flag=flag, **kw)
+def _c(
+    key: str,
+    convert: Any,
+    default: Any,
+    flag: str | None = None,
+    help: str = "",
+    **kw: Any,
+) -> Setting:
+    """A canary setting; with a flag it is an option of the gate's group (dest
+    ``rolloutgate_<flag>``), defined by plugin.py with the gate's own options."""
+    return Setting(f"canary.{key}", convert, default, flag, help, **kw)
 
 
 SETTINGS: tuple[Setting, ...] = (
     _c("replicas", positive_count, _R.replicas),
-    _c("requests", positive_count, _R.requests, "--canary-requests"),
+    _c(
+        "requests",
+        positive_count,
+        _R.requests,
+        "--canary-requests",
+        "With --canary: measured requests per arm",
+        metavar="N",
+    ),
     _c("warmup", cfgmod.count, _R.warmup),
     _c("concurrency", positive_count, _R.concurrency),
     _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
     _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
-    _c("request_set", cfgmod.path, None, "--request-set", is_path=True),
+    _c(
+        "request_set",
+        cfgmod.path,
+        None,
+        "--request-set",
+        "With --canary: JSON Lines requests (optionally labelled) sent to both arms besides "
+        "the golden cases",
+        metavar="FILE",
+        is_path=True,
+    ),
     _c("label_output", cfgmod.name, None),
     _c("same_model", cfgmod.flag, None),
     _c("seed", cfgmod.count, None),
-    _c("keep_arms", cfgmod.flag, False, "--keep-arms", profile=False, project=False),
-    _c("promote", cfgmod.flag, False, "--promote", profile=False, project=False),
-    _c("report", cfgmod.path, _R.report, "--canary-report", is_path=True),
+    _c(
+        "keep_arms",
+        cfgmod.flag,
+        False,
+        "--keep-arms",
+        "With --canary: keep the baseline and canary arms for debugging",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    _c(
+        "promote",
+        cfgmod.flag,
+        False,
+        "--promote",
+        "With --canary: on a Pass only, release the candidate with the normal gate",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    _c(
+        "report",
+        cfgmod.path,
+        _R.report,
+        "--canary-report",
+        "With --canary: where the JSON canary report goes",
+        metavar="PATH",
+        is_path=True,
+    ),
     _c("html", cfgmod.path, _R.html, is_path=True),
     _c("history", cfgmod.path, _R.history, is_path=True),
     # The judgement's thresholds.

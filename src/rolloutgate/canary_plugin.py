@@ -10,10 +10,13 @@ every item then reports its metric. The session's exit status is the verdict's
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 import pytest
 
@@ -89,6 +92,22 @@ class CanaryPlugin:
         self._done = False
         self._error: BaseException | None = None
         self.data: dict[str, Any] | None = None
+        self._sigterm: Any = None
+
+    def install_sigterm(self) -> None:
+        """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt, so the arms are deleted."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+            raise KeyboardInterrupt("SIGTERM")
+
+        self._sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def pytest_unconfigure(self) -> None:
+        if self._sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
 
     # -- collection ------------------------------------------------------------------------
 

@@ -8,23 +8,18 @@ Service, so `requests` can use a plain http:// URL.
 from __future__ import annotations
 
 import contextlib
-import math
+import itertools
 import select
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
 from rolloutgate.errors import ClusterError
-from rolloutgate.rollout import is_ready, selector_string
-
-Obj = dict[str, Any]
+from rolloutgate.objects import Obj, is_deleting, is_ready, name_of, selector_string
 
 LOCALHOST = "127.0.0.1"
 _CHUNK = 64 * 1024
@@ -60,65 +55,50 @@ def container_port(pod: Obj, target: int | str) -> int:
 
 def pick_pod(pods: list[Obj]) -> Obj | None:
     """A ready pod that is not being deleted, the newest first. Pure."""
-    ready = [
-        p for p in pods if is_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")
-    ]
+    ready = [p for p in pods if is_ready(p) and not is_deleting(p)]
     ready.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
     return ready[-1] if ready else None
 
 
 def _ready_pod(api: ApiClient, namespace: str, service: Obj, deadline: float) -> Obj:
     """A ready pod behind the Service, watching for one until `deadline`."""
-    name = service["metadata"]["name"]
+    name = name_of(service)
     selector = (service.get("spec") or {}).get("selector") or {}
     if not selector:
         raise ClusterError(f"service {namespace}/{name} has no selector: no pods to forward to")
     labels = selector_string({"matchLabels": selector})
-    watcher = kube.new_watcher()
     pods: dict[str, Obj] = {}
+    watch = kube.Watch(api, "v1", "Pod", namespace, deadline=deadline, label_selector=labels)
     try:
-        while True:
-            listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=labels)
-            pods = {p["metadata"]["name"]: p for p in listing.get("items") or []}
-            rv = str(listing["metadata"]["resourceVersion"])
-            while (chosen := pick_pod(list(pods.values()))) is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ClusterError(
-                        f"no ready pod behind service {namespace}/{name} (selector {labels}); "
-                        f"pods seen: {', '.join(pods) or 'none'}"
-                    )
-                for event_type, pod in kube.watch(
-                    api,
-                    "v1",
-                    "Pod",
-                    namespace,
-                    resource_version=rv,
-                    timeout_s=max(1, math.ceil(remaining)),
-                    watcher=watcher,
-                    label_selector=labels,
-                ):
-                    rv = str(pod["metadata"].get("resourceVersion") or rv)
-                    if event_type == "DELETED":
-                        pods.pop(pod["metadata"]["name"], None)
-                    elif event_type != "BOOKMARK":
-                        pods[pod["metadata"]["name"]] = pod
-                    if pick_pod(list(pods.values())) is not None:
-                        break
-            return chosen
-    except ApiException as e:
-        raise ClusterError(
-            f"finding a ready pod behind service {namespace}/{name}: {kube.message_of(e)}"
-        ) from e
+        for event in watch:
+            if event.type == kube.SYNCED:
+                continue
+            if event.type == "DELETED":
+                pods.pop(name_of(event.obj), None)
+            else:
+                pods[name_of(event.obj)] = event.obj
+            chosen = pick_pod(list(pods.values()))
+            if chosen is not None:
+                return chosen
     finally:
-        kube.stop_watcher(watcher)
+        watch.stop()
+    trouble = f"; API trouble: {watch.last_error}" if watch.last_error else ""
+    raise ClusterError(
+        f"no ready pod behind service {namespace}/{name} (selector {labels}); "
+        f"pods seen: {', '.join(pods) or 'none'}{trouble}"
+    )
 
 
 class _Relay:
-    """Accept on 127.0.0.1:<ephemeral>, relay each connection through its own port-forward."""
+    """Accept on 127.0.0.1:<ephemeral>, relay each connection through its own port-forward.
 
-    def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
-        self.api, self.namespace, self.pod, self.port = api, namespace, pod, port
+    With several pods, connections go to them in turn, as a Service's do (per connection).
+    """
+
+    def __init__(self, api: ApiClient, namespace: str, targets: list[tuple[str, int]]) -> None:
+        self.api, self.namespace, self.targets = api, namespace, targets
+        self._next = itertools.cycle(targets)
+        pod = targets[0][0] if len(targets) == 1 else f"{len(targets)}-pods"
         self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.server.bind((LOCALHOST, 0))
@@ -149,10 +129,12 @@ class _Relay:
         # Without it, a response relayed in two writes (headers, body) waits for the client's
         # delayed ACK (Nagle): ~40 ms added to a quarter of requests, measured by the canary.
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            pod, port = next(self._next)
         try:
-            stream = kube.PortForwardStream(self.api, self.namespace, self.pod, self.port)
-        except ApiException as e:
-            self.errors.append(f"port-forward to pod {self.pod}:{self.port}: {e.reason}")
+            stream = kube.PortForwardStream(self.api, self.namespace, pod, port)
+        except ClusterError as e:
+            self.errors.append(f"port-forward to pod {pod}:{port}: {e}")
             conn.close()
             return
         remote = stream.socket()
@@ -163,7 +145,7 @@ class _Relay:
         finally:
             error = stream.error()
             if error:
-                self.errors.append(f"pod {self.pod}:{self.port}: {error.strip()}")
+                self.errors.append(f"pod {pod}:{port}: {error.strip()}")
             with self._lock:
                 self._open.difference_update((conn, remote))
             for s in (conn, remote):
@@ -196,22 +178,42 @@ class _Relay:
         self._thread.join(timeout=5)
 
 
+def _service(api: ApiClient, namespace: str, service: str, deadline: float) -> Obj:
+    svc = kube.retry(lambda: kube.get(api, "v1", "Service", service, namespace), deadline=deadline)
+    if svc is None:
+        raise ClusterError(f"service {namespace}/{service} does not exist")
+    return svc
+
+
+def selects(service: Obj, pod: Obj) -> bool:
+    """Whether the Service's selector selects the pod. Pure."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
 @contextmanager
 def port_forward(
     api: ApiClient, namespace: str, service: str, port: int | str, *, deadline: float
 ) -> Iterator[str]:
-    """Yield "http://127.0.0.1:<local port>" forwarding to a ready pod behind `service`.
+    """Yield "http://127.0.0.1:<local port>" forwarding to the ready pods behind `service`.
 
-    `port` is the Service's port number or name; its targetPort is resolved on the pod. Waits
-    (watch) until `deadline` for a ready pod. The relay is closed on exit.
+    `port` is the Service's port number or name; its targetPort is resolved on each pod. Waits
+    (watch) until `deadline` for a ready pod; new connections go to the pods ready then, in
+    turn. The relay is closed on exit.
     """
-    with kube.cluster_errors(f"reading service {namespace}/{service}"):
-        svc = kube.get(api, "v1", "Service", service, namespace)
-    if svc is None:
-        raise ClusterError(f"service {namespace}/{service} does not exist")
+    svc = _service(api, namespace, service, deadline)
     target = service_port(svc, port)
-    pod = _ready_pod(api, namespace, svc, deadline)
-    relay = _Relay(api, namespace, pod["metadata"]["name"], container_port(pod, target))
+    first = _ready_pod(api, namespace, svc, deadline)
+    listing = kube.list_objects(
+        api,
+        "v1",
+        "Pod",
+        namespace,
+        label_selector=selector_string({"matchLabels": svc["spec"]["selector"]}),
+    )
+    ready = [p for p in listing.get("items") or [] if is_ready(p) and not is_deleting(p)] or [first]
+    relay = _Relay(api, namespace, [(name_of(p), container_port(p, target)) for p in ready])
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"
@@ -220,10 +222,37 @@ def port_forward(
 
 
 @contextmanager
+def pod_forwards(
+    api: ApiClient,
+    namespace: str,
+    service: str,
+    port: int | str,
+    pods: list[Obj],
+    *,
+    deadline: float,
+) -> Iterator[dict[str, str]]:
+    """Yield {pod name: "http://127.0.0.1:<port>"}: one relay per pod that `service` selects,
+    each straight to that pod (not through the Service), to check every replica."""
+    svc = _service(api, namespace, service, deadline)
+    target = service_port(svc, port)
+    relays: dict[str, _Relay] = {}
+    try:
+        for pod in pods:
+            if selects(svc, pod):
+                relay = _Relay(api, namespace, [(name_of(pod), container_port(pod, target))])
+                relays[name_of(pod)] = relay
+                relay.start()
+        yield {name: f"http://{LOCALHOST}:{r.local_port}" for name, r in relays.items()}
+    finally:
+        for relay in relays.values():
+            relay.close()
+
+
+@contextmanager
 def pod_forward(api: ApiClient, namespace: str, pod: str, port: int) -> Iterator[str]:
     """Yield "http://127.0.0.1:<local port>" relaying to `pod`:`port` directly, no Service
     needed (the canary's arms have none). The relay is closed on exit."""
-    relay = _Relay(api, namespace, pod, port)
+    relay = _Relay(api, namespace, [(pod, port)])
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"

