@@ -244,7 +244,7 @@ def judge_golden(obs: Observations) -> Metric:
     golden = {i.id: i for i in obs.items.values() if i.golden is not None}
     if not golden:
         return Metric("golden", "nodata", "no golden cases", critical=True)
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []  # (item, what was wrong)
     checked = 0
     for s in obs.samples:
         if s.arm != "canary" or s.item not in golden:
@@ -252,17 +252,17 @@ def judge_golden(obs: Observations) -> Metric:
         checked += 1
         if not s.ok:
             what = f"HTTP {s.status}" if s.status is not None else s.outcome
-            problems.append(f"{s.item}: {what} {s.error}".rstrip())
+            problems.append((s.item, f"{what} {s.error}".rstrip()))
     answers = first_answers(obs, "canary")
     for item_id, item in golden.items():
         if item_id in answers:
             assert item.golden is not None
-            problems += [f"{item_id}: {p}" for p in compare(item.golden, answers[item_id])]
+            problems += [(item_id, p) for p in compare(item.golden, answers[item_id])]
     unanswered = [i for i in golden if i not in answers]
-    failing = sorted({p.split(":", 1)[0] for p in problems})
+    failing = sorted({i for i, _ in problems})
     figures = {"cases": len(golden), "requests": checked, "failing": failing}
     if problems:
-        distinct = list(dict.fromkeys(problems))
+        distinct = list(dict.fromkeys(f"{i}: {p}" for i, p in problems))
         shown = "; ".join(distinct[:5])
         more = f" (+{len(distinct) - 5} more)" if len(distinct) > 5 else ""
         return Metric(

@@ -20,8 +20,8 @@ from rolloutgate.canary_judge import (
 from rolloutgate.smoke import Expected
 
 GOLDEN = {
-    "g-setosa": ((0,), [5.1, 3.5, 1.4, 0.2]),
-    "g-virginica": ((2,), [6.3, 3.3, 6.0, 2.5]),
+    "golden:setosa": ((0,), [5.1, 3.5, 1.4, 0.2]),
+    "golden:virginica": ((2,), [6.3, 3.3, 6.0, 2.5]),
 }
 
 
@@ -150,19 +150,19 @@ def test_much_slower_canary_is_critical() -> None:
 
 
 def test_wrong_golden_case_is_critical_and_named() -> None:
-    result = judge(observations(canary_label={"g-setosa": 1}))
+    result = judge(observations(canary_label={"golden:setosa": 1}))
     golden = result.metric("golden")
     assert golden.verdict == "fail"
-    assert golden.figures["failing"] == ["g-setosa"]
-    assert "g-setosa: output 'predict'" in golden.reason
+    assert golden.figures["failing"] == ["golden:setosa"]
+    assert "golden:setosa: output 'predict'" in golden.reason
     assert result.verdict == "fail"
     assert result.score == 0.0
 
 
 def test_any_error_on_a_golden_case_is_critical() -> None:
-    result = judge(observations(canary_status={"g-virginica": 500}))
+    result = judge(observations(canary_status={"golden:virginica": 500}))
     assert result.metric("golden").verdict == "fail"
-    assert "g-virginica: HTTP 500" in result.metric("golden").reason
+    assert "golden:virginica: HTTP 500" in result.metric("golden").reason
     assert result.verdict == "fail"
 
 
