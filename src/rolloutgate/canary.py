@@ -363,7 +363,8 @@ def _measure(
         schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
         write(
             f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
-            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}"
+            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over "
+            f"at least {ccfg.min_duration:g} s"
         )
         traffic = Traffic(
             urls,
@@ -373,6 +374,7 @@ def _measure(
             request_timeout=cfg.request_timeout,
             max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
             seed=ccfg.seed,
+            min_duration=ccfg.min_duration,
             progress=write,
         )
         with run.phase("traffic"):
