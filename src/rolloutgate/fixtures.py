@@ -90,11 +90,14 @@ def rolloutgate_manifests(
     from rolloutgate import gate
 
     try:
-        objs = gate.prepare(rolloutgate_config)
+        rendered = gate.prepare(rolloutgate_config)
     except ConfigError as e:
         fail(e)
-    _state(request).manifests = objs
-    return objs
+    state = _state(request)
+    state.manifests = rendered.objects
+    if state.run is not None:
+        state.run.manifest_source = rendered.source
+    return rendered.objects
 
 
 @pytest.fixture(scope="session")
@@ -199,12 +202,13 @@ def rolloutgate_snapshot(
 ) -> Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import snapshot
+    from rolloutgate import gate, snapshot
 
     run = _state(request).require_run()
     try:
         with run.phase("snapshot"):
             snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
+        gate.check_live(snap)
     except GateError as e:
         fail(e)
     run.previous_tag = snap.tag()
@@ -258,6 +262,8 @@ def rolloutgate_release(
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
     run.applied = True
+    if not_waited := gate.not_waited(objs):
+        run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"):
             holder = lock.default_holder()
