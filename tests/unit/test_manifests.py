@@ -228,7 +228,7 @@ def test_source_kinds_are_detected(tmp_path: Path) -> None:
 
 def test_a_missing_tool_is_named_with_the_setting(tmp_path: Path) -> None:
     write(tmp_path, "kustomization.yaml", "resources: []")
-    with pytest.raises(ConfigError, match="needs '/nonexistent/kubectl'.*ROLLOUTGATE_KUBECTL"):
+    with pytest.raises(ConfigError, match=r"needs '/nonexistent/kubectl'.*ROLLOUTGATE_KUBECTL"):
         render(tmp_path, kubectl="/nonexistent/kubectl")
 
 
