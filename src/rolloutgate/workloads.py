@@ -109,7 +109,22 @@ def template_images(obj: Obj) -> dict[str, str]:
     }
 
 
-class DeploymentViewer:
+class _Viewer:
+    """What every kind shares: pods are selected by spec.selector (plus the revision's labels),
+    images come from the pod template."""
+
+    def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str:
+        selector = selector_string(at(obj, "spec", "selector") or {})
+        extra = ",".join(
+            f"{k}={v}" for k, v in sorted((revision.pod_labels if revision else {}).items())
+        )
+        return ",".join(s for s in (selector, extra) if s)
+
+    def images(self, obj: Obj) -> dict[str, str]:
+        return template_images(obj)
+
+
+class DeploymentViewer(_Viewer):
     """apps/v1 Deployment: ReplicaSets carry revisions, pods carry the pod-template-hash."""
 
     kind: ClassVar[str] = "Deployment"
@@ -220,16 +235,6 @@ class DeploymentViewer:
         pod_hash = at(rs, "metadata", "labels", self.POD_TEMPLATE_HASH)
         labels = {self.POD_TEMPLATE_HASH: str(pod_hash)} if pod_hash is not None else {}
         return Revision(self.revision_of(rs), labels), ""
-
-    def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str:
-        selector = selector_string(at(obj, "spec", "selector") or {})
-        extra = ",".join(
-            f"{k}={v}" for k, v in sorted((revision.pod_labels if revision else {}).items())
-        )
-        return ",".join(s for s in (selector, extra) if s)
-
-    def images(self, obj: Obj) -> dict[str, str]:
-        return template_images(obj)
 
     def problems(self, obj: Obj) -> list[str]:
         if at(obj, "spec", "paused") is True:
@@ -348,23 +353,13 @@ def _observed(
     return None
 
 
-class _RevisionedViewer:
+class _RevisionedViewer(_Viewer):
     """Kinds whose revisions are ControllerRevisions and whose pods carry the revision's hash in
     the `controller-revision-hash` label (StatefulSet, DaemonSet)."""
 
     kind: ClassVar[str]
     api_version: ClassVar[str] = "apps/v1"
     REVISION_HASH: ClassVar[str] = "controller-revision-hash"
-
-    def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str:
-        selector = selector_string(at(obj, "spec", "selector") or {})
-        extra = ",".join(
-            f"{k}={v}" for k, v in sorted((revision.pod_labels if revision else {}).items())
-        )
-        return ",".join(s for s in (selector, extra) if s)
-
-    def images(self, obj: Obj) -> dict[str, str]:
-        return template_images(obj)
 
     def problems(self, obj: Obj) -> list[str]:
         return _rolling_update_only(self.kind, obj)
