@@ -30,7 +30,7 @@ import pytest
 
 from rolloutgate import apply, gate
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
-from rolloutgate.plugin import API, PHASE_REPORTS
+from rolloutgate.hooks import PHASE_REPORTS, STATE
 from rolloutgate.snapshot import Snapshot
 
 LOG = Path(__file__).parent / "calls.log"
@@ -85,7 +85,7 @@ def _fake_cluster():
 @pytest.fixture(scope="session")
 def rolloutgate_api(_fake_cluster, request):
     api = object()
-    request.config.stash[API] = api  # as the real fixture does: diagnostics need it
+    request.config.stash[STATE].api = api  # as the real fixture does: diagnostics need it
     return api
 
 
