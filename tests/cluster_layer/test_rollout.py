@@ -40,7 +40,7 @@ def test_rollout_of_two_replicas_completes_and_reports_progress(
     assert dep["metadata"]["annotations"]["kubernetes.io/change-cause"] == "test"
     assert dep["metadata"]["annotations"][DeploymentViewer.REVISION] == "1"
     assert lines, "no progress line"
-    assert lines[0].startswith("rollout web: ")
+    assert lines[0].startswith("rollout Deployment/web: ")
 
 
 def test_second_revision_is_pinned_and_waited_for(
