@@ -6,7 +6,7 @@ TAGS := v1 v2 crash unready wrong slow
 IMAGE_REPO := rolloutgate/iris
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
-        images load-images python-deps gate test lint bench
+        images load-images python-deps gate test lint bench kind-image
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ cluster-clean: cluster-down  ## also remove etcd data, certificates and imported
 load-image:  ## move a Docker image into the cluster: make load-image IMAGE=repo:tag
 	@test -n "$(IMAGE)" || { echo "usage: make load-image IMAGE=repo:tag" >&2; exit 2; }
 	$(DEV)/load-image.sh $(IMAGE)
+
+kind-image: k8s docker-up  ## kind + an offline kind node image for --cluster=kind (cached; docs/kind.md)
+	$(DEV)/kind/build-tools.sh
+	$(DEV)/kind/node-image.sh
 
 images: docker-up  ## build every tag of the example model image
 	$(MAKE) -C examples/iris images

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -115,16 +115,46 @@ def rolloutgate_api(
     kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
     context = cfg.context
     if cfg.kind:
-        cluster = request.getfixturevalue("kind_cluster")
+        cluster = _kind_cluster(request)
         kubeconfig, context = str(cluster.kubeconfig_path), None
     try:
         with run.phase("connect"):
             api = kube.connect(kubeconfig, context, timeout=cfg.request_timeout)
+        if cfg.kind:
+            from rolloutgate import kindcluster
+
+            # The node must be Ready and hold the manifests' images: it reaches no registry.
+            with run.phase("kind"):
+                kindcluster.prepare(
+                    api,
+                    str(cluster.kind_path),
+                    cluster.name,
+                    rolloutgate_manifests,
+                    timeout=cfg.timeouts.rollout,
+                )
     except GateError as e:
         fail(e)
     state.api, state.connection = api, (kubeconfig, context)
     yield api
     api.close()  # type: ignore[no-untyped-call]
+
+
+def _kind_cluster(request: pytest.FixtureRequest) -> Any:
+    """pytest-kind's cluster (created, or reused when one of that name runs); a failed
+    `kind create cluster` is a ClusterError with kind's exit code, not a traceback."""
+    import subprocess
+
+    from rolloutgate.errors import ClusterError
+
+    try:
+        return request.getfixturevalue("kind_cluster")
+    except subprocess.CalledProcessError as e:
+        fail(
+            ClusterError(
+                f"`{' '.join(map(str, e.cmd))}` exited {e.returncode} (its output is above); "
+                "if the node container exited, `docker logs <name>-control-plane` says why"
+            )
+        )
 
 
 @pytest.fixture(scope="session")
