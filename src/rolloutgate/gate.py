@@ -18,9 +18,19 @@ from types import FrameType
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import diagnostics, endpoint, kube, lock, manifests, rollback, rollout, snapshot
+from rolloutgate import (
+    credentials,
+    diagnostics,
+    endpoint,
+    kube,
+    lock,
+    manifests,
+    rollback,
+    rollout,
+    snapshot,
+)
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
@@ -43,6 +53,7 @@ def prepare(cfg: GateConfig) -> list[Obj]:
         # Without configured names, every image the workloads' containers use gets the tag.
         images = cfg.images or image_names(objs)
         objs = manifests.set_image_tag(objs, cfg.image_tag, images)
+    credentials.check(cfg)  # a missing token fails here, before anything changes
     return objs
 
 
@@ -53,8 +64,16 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    if kube.get(api, "v1", "Namespace", name, None) is not None:
+    """Create the namespace if it is missing (and ``create``); True if this call created it.
+
+    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
+    a RoleBinding exists only inside an existing namespace, so being bound at all means it
+    exists, and a missing one would fail the next call with 404 anyway.
+    """
+    try:
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    except Forbidden:
         return False
     if not create:
         return False
@@ -129,8 +148,9 @@ def open_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
 ) -> Iterator[str]:
     """The base URL of the release: the configured endpoint URL, else a port-forward."""
-    if cfg.endpoint_url is not None:
-        yield cfg.endpoint_url
+    url = credentials.endpoint_url(cfg)
+    if url is not None:
+        yield url  # without its userinfo: the session (``v2_client``) carries the credentials
         return
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
@@ -249,21 +269,39 @@ def roll_back(
     rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
 
 
+def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+    """The V2 client of the checks, the endpoint wait and the rollback's verification alike:
+    one session with the configured headers and the endpoint URL's credentials."""
+    return V2Client(
+        url,
+        model,
+        timeout=cfg.request_timeout,
+        health=cfg.health,
+        session=credentials.session(cfg),
+    )
+
+
 def _verify_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
 ) -> list[str]:
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        model = golden.model if golden else ""
-        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
-        wait_answering(client, deadline=deadline)
-        if golden is not None:
-            return verify(client, golden)
-        problems = []
-        for check in (client.live, client.ready):
-            response = check()
-            if not response.ok:
-                problems.append(f"health: {describe(response)}")
-        return problems
+        client = v2_client(cfg, url, golden.model if golden else "")
+        try:
+            return _verify(client, golden, deadline)
+        finally:
+            client.session.close()
+
+
+def _verify(client: V2Client, golden: Golden | None, deadline: float) -> list[str]:
+    wait_answering(client, deadline=deadline)
+    if golden is not None:
+        return verify(client, golden)
+    problems = []
+    for check in (client.live, client.ready):
+        response = check()
+        if not response.ok:
+            problems.append(f"health: {describe(response)}")
+    return problems
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

@@ -140,7 +140,12 @@ class GateHooks:
         if cfg.kubeconfig is not None:
             extras.append(f"kubeconfig {show(_relative(cfg.kubeconfig, root), 'kubeconfig')}")
         if cfg.endpoint_url:
-            extras.append(f"endpoint {show(cfg.endpoint_url, 'endpoint_url')}")
+            from rolloutgate.redact import url  # the userinfo is a credential: never shown
+
+            extras.append(f"endpoint {show(url(cfg.endpoint_url), 'endpoint_url')}")
+        if cfg.headers:
+            names = ", ".join(f"{h.name} ({h.origin})" for h in cfg.headers)
+            extras.append(f"headers {names} ({src.get('headers')})")
         if cfg.dry_run:
             extras.append("DRY RUN: nothing will be applied")
         if not cfg.rollback:

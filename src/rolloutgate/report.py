@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from rolloutgate import redact
 from rolloutgate.config import GateConfig
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
@@ -131,7 +133,7 @@ class GateRun:
                 "kind": cfg.kind,
                 "context": cfg.context,
                 "namespace": cfg.namespace,
-                "endpoint_url": cfg.endpoint_url,
+                "endpoint_url": redact.url(cfg.endpoint_url) if cfg.endpoint_url else None,
             },
             "image_tag": cfg.image_tag,
             "previous_tag": self.previous_tag,
@@ -190,8 +192,8 @@ def markdown(run: GateRun) -> str:
     rows = [
         ("cause", run.cause),
         ("target", cfg.target),
-        ("image tag", f"`{cfg.image_tag or 'as in the manifests'}`"),
-        ("previous tag", f"`{run.previous_tag}`" if run.previous_tag else "none"),
+        ("image tag", _code(cfg.image_tag or "as in the manifests")),
+        ("previous tag", _code(run.previous_tag) if run.previous_tag else "none"),
     ]
     if run.failed:
         rows.append(("rollback", run.rollback.outcome))
@@ -202,18 +204,32 @@ def markdown(run: GateRun) -> str:
     out += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if run.failures:
         out += ["", "**Failing checks**", ""]
-        out += [f"- `{t.nodeid}` ({t.outcome}): {_cell(t.message)}" for t in run.failures]
+        out += [f"- {_code(t.nodeid)} ({t.outcome}): {_cell(t.message)}" for t in run.failures]
     if run.diagnostics:
-        out += [
-            "",
-            "<details><summary>Diagnostics</summary>",
-            "",
-            "```",
-            run.diagnostics,
-            "```",
-            "</details>",
-        ]
+        out += ["", "<details><summary>Diagnostics</summary>", "", *fenced(run.diagnostics)]
+        out += ["</details>"]
     return "\n".join(out) + "\n"
+
+
+def _backtick_run(text: str) -> int:
+    """The longest run of backticks in `text`."""
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def fenced(text: str) -> list[str]:
+    """`text` as a fenced code block no line of it can close: the fence is longer than any
+    run of backticks inside (CommonMark closes a fence only with one at least as long).
+    Log excerpts are text written by someone else's program."""
+    fence = "`" * max(3, _backtick_run(text) + 1)
+    return [fence, text, fence]
+
+
+def _code(text: str) -> str:
+    """Inline code that a backtick inside cannot end (a longer delimiter, padded when the text
+    starts or ends with a backtick, as CommonMark strips one space on each side)."""
+    delimiter = "`" * (_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{delimiter}{pad}{text}{pad}{delimiter}"
 
 
 def _cell(text: str) -> str:
