@@ -181,7 +181,11 @@ def port_forward(
         raise ClusterError(f"service {namespace}/{service} does not exist")
     target = service_port(svc, port)
     pod = _ready_pod(api, namespace, svc, deadline)
-    relay = _Relay(api, namespace, name_of(pod), container_port(pod, target))
+    number = container_port(pod, target)
+    # One stream opened here, before the relay: a refusal (a missing right on pods/portforward)
+    # is then an error naming it, not a connection reset inside the HTTP checks.
+    kube.PortForwardStream(api, namespace, name_of(pod), number).close()
+    relay = _Relay(api, namespace, name_of(pod), number)
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"

@@ -36,12 +36,16 @@ class Result:
     report: dict[str, Any]
 
 
-def kubectl(*args: str, namespace: str | None = None, timeout: float = 60) -> str:
+def kubectl(
+    *args: str, namespace: str | None = None, timeout: float = 60, stdin: str | None = None
+) -> str:
     __tracebackhide__ = True
     argv = [str(KUBECTL), "--kubeconfig", str(KUBECONFIG)]
     if namespace:
         argv += ["--namespace", namespace]
-    proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [*argv, *args], capture_output=True, text=True, timeout=timeout, input=stdin
+    )
     if proc.returncode != 0:
         pytest.fail(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc.stdout
