@@ -5,12 +5,13 @@ against docs/gate.md)::
 
     rolloutgate_config → rolloutgate_manifests → rolloutgate_api → rolloutgate_namespace
       → rolloutgate_lock → rolloutgate_snapshot → rolloutgate_release → rolloutgate_rollout
-      → rolloutgate_endpoint → rolloutgate_v2
+      → rolloutgate_endpoint → rolloutgate_replicas
 
-``rolloutgate_release`` registers the end of the release before it applies anything: at session
-end, if any test failed or errored (setup errors of gate fixtures included) or the run was
-interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
-and golden checks against it.
+``rolloutgate_v2`` is the endpoint's client (no change of its own), ``rolloutgate_replicas`` a
+client per replica. ``rolloutgate_release`` registers the end of the release before it applies
+anything: at session end, if any test failed or errored (setup errors of gate fixtures
+included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits
+for it and re-runs the health and golden checks against it.
 
 The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
 pytest run that uses none of them nothing but this module.
@@ -52,6 +53,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_endpoint",
         "rolloutgate_v2",
         "rolloutgate_pods",
+        "rolloutgate_replicas",
         "rolloutgate_workload_pods",
         "rolloutgate_pod_host",
         "rolloutgate_case",
@@ -340,6 +342,44 @@ def rolloutgate_v2(
     client = gate.v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden.model)
     yield client
     client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_replicas(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_endpoint: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_golden: Golden,
+    rolloutgate_config: GateConfig,
+) -> Iterator[dict[str, V2Client]]:
+    """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
+    name, each through its own port-forward straight to that pod: health and golden checks ask
+    every replica, not the one the Service happens to pick. Their sessions carry the
+    configured headers and the endpoint URL's credentials."""
+    from rolloutgate import gate
+    from rolloutgate.smoke import wait_answering
+
+    cfg = rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.endpoint
+    with ExitStack() as stack:
+        try:
+            urls = stack.enter_context(
+                gate.open_replicas(
+                    rolloutgate_api, cfg, rolloutgate_manifests, rolloutgate_rollout,
+                    deadline=deadline,
+                )
+            )  # fmt: skip
+            clients = {
+                pod: gate.v2_client(cfg, url, rolloutgate_golden.model) for pod, url in urls.items()
+            }
+            for client in clients.values():
+                stack.callback(client.session.close)
+                wait_answering(client, deadline=deadline)
+        except GateError as e:
+            fail(e)
+        yield clients
 
 
 @pytest.fixture

@@ -157,6 +157,19 @@ def open_endpoint(
         yield url
 
 
+@contextmanager
+def open_replicas(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], live: list[Obj], *, deadline: float
+) -> Iterator[dict[str, str]]:
+    """A base URL per pod of the release's current revision behind the model's Service: a
+    port-forward straight to each pod, so every replica is checked, not only the one a
+    connection happens to reach."""
+    service, port = service_and_port(cfg, objs)
+    pods = [p for w in live for p in release_pods(api, cfg.namespace, w)]
+    with endpoint.pod_forwards(api, cfg.namespace, service, port, pods, deadline=deadline) as urls:
+        yield urls
+
+
 def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
     """The pods of the workload's current revision."""
     return viewer_for(workload).release_pods(api, namespace, workload)
@@ -252,9 +265,9 @@ def roll_back(
             return
         restored = [live for _manifest, live in snap.objects if live is not None]
         with run.phase("rollback_rollout"):
-            wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
         with run.phase("rollback_verify"):
-            problems = _verify_endpoint(api, cfg, objs, golden, deadline)
+            problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -282,26 +295,40 @@ def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
 
 
 def _verify_endpoint(
-    api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    live: list[Obj],
+    golden: Golden | None,
+    deadline: float,
 ) -> list[str]:
+    """The restored release's problems ([] = healthy): the endpoint answers its health checks,
+    and every replica passes health and golden checks on its own."""
+    model = golden.model if golden else ""
+    problems: list[str] = []
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        client = v2_client(cfg, url, golden.model if golden else "")
+        client = v2_client(cfg, url, model)
         try:
-            return _verify(client, golden, deadline)
+            wait_answering(client, deadline=deadline)
+            problems += [f"endpoint {p}" for p in _health(client)]
         finally:
             client.session.close()
-
-
-def _verify(client: V2Client, golden: Golden | None, deadline: float) -> list[str]:
-    wait_answering(client, deadline=deadline)
-    if golden is not None:
-        return verify(client, golden)
-    problems = []
-    for check in (client.live, client.ready):
-        response = check()
-        if not response.ok:
-            problems.append(f"health: {describe(response)}")
+    with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
+        if not urls:
+            problems.append("no pod of the restored release behind the Service")
+        for pod, pod_url in urls.items():
+            client = v2_client(cfg, pod_url, model)
+            try:
+                wait_answering(client, deadline=deadline)
+                found = verify(client, golden) if golden is not None else _health(client)
+            finally:
+                client.session.close()
+            problems += [f"pod {pod}: {p}" for p in found]
     return problems
+
+
+def _health(client: V2Client) -> list[str]:
+    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:
