@@ -210,8 +210,10 @@ def api_errors(verb: str, what: str) -> Iterator[None]:
             raise ClusterUnreachable(f"{verb} {what}: API server did not answer: {e}") from e
         text = f"{verb} {what}: {status} {message}"
         if status == 403:
+            # `verb` may say more than RBAC's verb ("patch (server-side apply dry-run)").
+            rbac_verb = verb.split(" ", 1)[0]
             raise Forbidden(
-                f"{text}. The gate's credentials lack this permission: grant `{verb}` on it "
+                f"{text}. The gate's credentials lack this permission: grant `{rbac_verb}` on it "
                 "(docs/rbac.md lists every permission the gate needs)",
                 status=status,
             ) from e

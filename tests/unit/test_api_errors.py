@@ -38,3 +38,10 @@ def test_a_refused_websocket_handshake_is_forbidden_naming_verb_resource_and_nam
 def test_no_answer_at_all_stays_unreachable() -> None:
     with pytest.raises(ClusterUnreachable), kube.api_errors("get", "pods ns/x"):
         raise ApiException(status=0, reason="Connection refused")
+
+
+def test_the_advice_names_the_rbac_verb() -> None:
+    refused = ApiException(status=403, reason="Forbidden")
+    with pytest.raises(Forbidden) as e, kube.api_errors("patch (server-side apply)", "x ns/y"):
+        raise refused
+    assert "grant `patch` on it" in str(e.value)
