@@ -231,13 +231,15 @@ class GateHooks:
         run = self.run
         if run is None:
             return
+        from rolloutgate.redact import urls_in  # a URL quoted in a message keeps no userinfo
+
         tr = terminalreporter
         tr.section("rolloutgate")
         for line in run.summary_lines():
-            tr.write_line(line)
+            tr.write_line(urls_in(line))
         if run.failed and run.diagnostics:
             tr.section("rolloutgate diagnostics", sep="-")
-            tr.write_line(run.diagnostics)
+            tr.write_line(urls_in(run.diagnostics))
         if run.dry_run_diff is not None:
             tr.section("rolloutgate dry-run diff", sep="-")
             tr.write_line(run.dry_run_diff or "(no changes)")

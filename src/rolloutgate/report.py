@@ -180,7 +180,10 @@ def _iso(t: float) -> str:
 
 def write_json(run: GateRun, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    # Userinfo is stripped where URLs are made; this catches one that came in a message (a
+    # suite's own assertion quoting a URL).
+    text = redact.urls_in(json.dumps(run.to_json(), indent=2))
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 _ICON = {"pass": "✅", "fail": "❌", "rolled-back": "↩️"}
@@ -243,5 +246,5 @@ def append_step_summary(run: GateRun, env: dict[str, str] | None = None) -> Path
     if not target:
         return None
     with open(target, "a", encoding="utf-8") as f:
-        f.write(markdown(run))
+        f.write(redact.urls_in(markdown(run)))
     return Path(target)

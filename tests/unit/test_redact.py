@@ -108,3 +108,16 @@ def test_inline_code_survives_backticks_in_a_test_id() -> None:
     run.record(report.TestOutcome("t.py::test[`x`]", "failed", 0.1, "boom"))
     md = report.markdown(run)
     assert "- ``t.py::test[`x`]`` (failed): boom" in md
+
+
+def test_reports_strip_userinfo_from_urls_in_messages(tmp_path) -> None:
+    run = report.GateRun(gate_config())
+    message = "GET https://ci:hunter2@model.example/v2 -> 401"
+    run.record(report.TestOutcome("t.py::test_health", "failed", 0.1, message))
+    report.write_json(run, tmp_path / "gate.json")
+    summary = tmp_path / "summary.md"
+    report.append_step_summary(run, {"GITHUB_STEP_SUMMARY": str(summary)})
+    for path in (tmp_path / "gate.json", summary):
+        text = path.read_text()
+        assert "hunter2" not in text
+        assert "https://model.example/v2" in text
