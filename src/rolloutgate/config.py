@@ -84,16 +84,71 @@ def namespace(value: object) -> str:
 
 
 def url(value: object) -> str:
-    """An http(s) URL with a host; no trailing slash."""
+    """An http(s) URL with a host; no trailing slash. Its userinfo (``user:password@``) is
+    kept for the requests and never shown (``redact.url``)."""
     from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
 
     text = str(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc.rpartition("@")[2]:
+        from rolloutgate import redact
+
         raise argparse.ArgumentTypeError(
-            f"invalid URL {text!r}: expected http://HOST[:PORT][/PATH] or https://..."
+            f"invalid URL {redact.url(text)!r}: expected http://HOST[:PORT][/PATH] or https://..."
         )
     return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header for the endpoint. ``source`` is ``env:NAME`` (read from the
+    environment), ``file:PATH`` (a file's content, trailing newline dropped) or the value itself;
+    it is never shown (``repr`` hides it), only ``origin`` is."""
+
+    name: str
+    source: str = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        """Where the value comes from, for messages: ``env MODEL_TOKEN``, never the value."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "env" and ref:
+            return f"env {ref}"
+        if kind == "file" and ref:
+            return f"file {ref}"
+        return "a value written in the settings"
+
+
+# RFC 9110 token characters: a header name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def headers(value: object) -> tuple[Header, ...]:
+    """Request headers: a TOML table, or a JSON object in the environment; each value is
+    ``env:NAME``, ``file:PATH`` or a literal. Messages name headers, never values."""
+    import json  # lazily: plugin start-up costs every pytest run
+
+    table = value
+    if isinstance(value, str):
+        try:
+            table = json.loads(value)
+        except ValueError:
+            table = None
+    accepted = (
+        'expected a table of header names to "env:VARIABLE", "file:PATH" or a value, e.g. '
+        'headers = {Authorization = "env:MODEL_TOKEN"} (in the environment as JSON: '
+        '{"Authorization": "env:MODEL_TOKEN"})'
+    )
+    if not isinstance(table, dict):
+        raise argparse.ArgumentTypeError(f"invalid headers (values not shown): {accepted}")
+    found: list[Header] = []
+    for key, source in table.items():
+        if not _TOKEN.fullmatch(str(key)) or not isinstance(source, str):
+            raise argparse.ArgumentTypeError(
+                f"invalid header {str(key)[:40]!r} (value not shown): {accepted}"
+            )
+        found.append(Header(str(key), source))
+    return tuple(found)
 
 
 def name(value: object) -> str:
@@ -216,6 +271,7 @@ class GateConfig:
     manifests: Path
     golden: Path
     endpoint_url: str | None
+    headers: tuple[Header, ...]
     service: str | None
     port: int | str | None
     timeouts: Timeouts
@@ -361,6 +417,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Reach the release at this URL (e.g. a staging ingress) instead of a port-forward",
         metavar="URL",
     ),
+    # Request headers of the checks, the endpoint wait and the rollback's verification; values
+    # from the environment or files (credentials), never shown.
+    Setting("headers", headers, None),
     Setting("service", name, None),
     Setting("port", port, None),
     *(
@@ -540,6 +599,7 @@ def resolve(
         manifests=values["manifests"],
         golden=values["golden"],
         endpoint_url=values["endpoint_url"],
+        headers=values["headers"] or (),
         service=values["service"],
         port=values["port"],
         timeouts=Timeouts(

@@ -113,6 +113,14 @@ class _Relay:
         )
 
     def start(self) -> None:
+        # One stream opened first: a refusal (a missing right on pods/portforward) is then an
+        # error naming verb, resource and namespace, not a connection reset in the HTTP checks.
+        pod, port = self.targets[0]
+        try:
+            kube.PortForwardStream(self.api, self.namespace, pod, port).close()
+        except ClusterError:
+            self.close()
+            raise
         self._thread.start()
 
     def _accept(self) -> None:

@@ -342,10 +342,11 @@ def rolloutgate_endpoint(
     rolloutgate_config: GateConfig,
 ) -> Iterator[str]:
     """Session. Base URL of the new release (``str``): ``--endpoint-url`` / the profile's
-    ``endpoint_url``, else a port-forward to a ready pod of the Service. Waits until it answers
+    ``endpoint_url`` (without its userinfo: ``rolloutgate_v2``'s session carries credentials),
+    else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
     from rolloutgate import gate
-    from rolloutgate.smoke import V2Client, wait_answering
+    from rolloutgate.smoke import wait_answering
 
     run, cfg = _state(request).require_run(), rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.endpoint
@@ -357,7 +358,8 @@ def rolloutgate_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
                     )
                 )
-                probe = V2Client(url, "", timeout=cfg.request_timeout, health=cfg.health)
+                probe = gate.v2_client(cfg, url, "")
+                stack.callback(probe.session.close)
                 wait_answering(probe, deadline=deadline)
         except GateError as e:
             fail(e)
@@ -369,15 +371,11 @@ def rolloutgate_v2(
     rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
 ) -> Iterator[V2Client]:
     """Session. A V2 (Open Inference Protocol) client (``rolloutgate.smoke.V2Client``) for the
-    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``."""
-    from rolloutgate.smoke import V2Client
+    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``;
+    its session carries the configured headers and the endpoint URL's credentials."""
+    from rolloutgate import gate
 
-    client = V2Client(
-        rolloutgate_endpoint,
-        rolloutgate_golden.model,
-        timeout=rolloutgate_config.request_timeout,
-        health=rolloutgate_config.health,
-    )
+    client = gate.v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden.model)
     yield client
     client.session.close()
 
@@ -394,9 +392,10 @@ def rolloutgate_replicas(
 ) -> Iterator[dict[str, V2Client]]:
     """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
     name, each through its own port-forward straight to that pod: health and golden checks ask
-    every replica, not the one the Service happens to pick."""
+    every replica, not the one the Service happens to pick. Their sessions carry the
+    configured headers and the endpoint URL's credentials."""
     from rolloutgate import gate
-    from rolloutgate.smoke import V2Client, wait_answering
+    from rolloutgate.smoke import wait_answering
 
     cfg = rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.endpoint
@@ -409,10 +408,7 @@ def rolloutgate_replicas(
                 )
             )  # fmt: skip
             clients = {
-                pod: V2Client(
-                    url, rolloutgate_golden.model, timeout=cfg.request_timeout, health=cfg.health
-                )
-                for pod, url in urls.items()
+                pod: gate.v2_client(cfg, url, rolloutgate_golden.model) for pod, url in urls.items()
             }
             for client in clients.values():
                 stack.callback(client.session.close)

@@ -18,9 +18,19 @@ from types import FrameType
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import diagnostics, endpoint, kube, lock, manifests, rollback, rollout, snapshot
+from rolloutgate import (
+    credentials,
+    diagnostics,
+    endpoint,
+    kube,
+    lock,
+    manifests,
+    rollback,
+    rollout,
+    snapshot,
+)
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
@@ -62,6 +72,7 @@ def prepare(cfg: GateConfig) -> manifests.Rendered:
             objs = manifests.set_image_tag(
                 objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
             )
+    credentials.check(cfg)  # a missing token fails here, before anything changes
     return manifests.Rendered(objs, rendered.source)
 
 
@@ -90,8 +101,16 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    if kube.get(api, "v1", "Namespace", name, None) is not None:
+    """Create the namespace if it is missing (and ``create``); True if this call created it.
+
+    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
+    a RoleBinding exists only inside an existing namespace, so being bound at all means it
+    exists, and a missing one would fail the next call with 404 anyway.
+    """
+    try:
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    except Forbidden:
         return False
     if not create:
         return False
@@ -166,8 +185,9 @@ def open_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
 ) -> Iterator[str]:
     """The base URL of the release: the configured endpoint URL, else a port-forward."""
-    if cfg.endpoint_url is not None:
-        yield cfg.endpoint_url
+    url = credentials.endpoint_url(cfg)
+    if url is not None:
+        yield url  # without its userinfo: the session (``v2_client``) carries the credentials
         return
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
@@ -304,6 +324,18 @@ def roll_back(
     rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
 
 
+def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+    """The V2 client of the checks, the endpoint wait and the rollback's verification alike:
+    one session with the configured headers and the endpoint URL's credentials."""
+    return V2Client(
+        url,
+        model,
+        timeout=cfg.request_timeout,
+        health=cfg.health,
+        session=credentials.session(cfg),
+    )
+
+
 def _verify_endpoint(
     api: ApiClient,
     cfg: GateConfig,
@@ -317,19 +349,22 @@ def _verify_endpoint(
     model = golden.model if golden else ""
     problems: list[str] = []
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
-        wait_answering(client, deadline=deadline)
-        for check in (client.live, client.ready):
-            response = check()
-            if not response.ok:
-                problems.append(f"endpoint health: {describe(response)}")
+        client = v2_client(cfg, url, model)
+        try:
+            wait_answering(client, deadline=deadline)
+            problems += [f"endpoint {p}" for p in _health(client)]
+        finally:
+            client.session.close()
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
         for pod, pod_url in urls.items():
-            client = V2Client(pod_url, model, timeout=cfg.request_timeout, health=cfg.health)
-            wait_answering(client, deadline=deadline)
-            found = verify(client, golden) if golden is not None else _health(client)
+            client = v2_client(cfg, pod_url, model)
+            try:
+                wait_answering(client, deadline=deadline)
+                found = verify(client, golden) if golden is not None else _health(client)
+            finally:
+                client.session.close()
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
 
