@@ -242,6 +242,9 @@ class Timeouts:
     endpoint: float = 60.0
     rollback: float = 300.0
     lease: float = 60.0
+    # How long a single API step (snapshot, dry-run, apply, record, diagnostics) keeps retrying
+    # a restarting or overloaded API server before it gives up.
+    api: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,7 @@ class GateConfig:
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    recover: bool = False
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
     kubectl: str = "kubectl"
@@ -441,6 +445,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
     Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
+    # A restarting API server is waited for this long by each step that has no deadline of its own.
+    Setting("timeouts.api", seconds, Timeouts.api, env_name="API_TIMEOUT"),
     Setting(
         "max_restarts",
         count,
@@ -466,6 +472,17 @@ SETTINGS: tuple[Setting, ...] = (
         "--dry-run",
         "Validate every manifest with a server-side dry-run and print the diff against the "
         "live objects; apply nothing and skip the checks that need a release",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    Setting(
+        "recover",
+        flag,
+        False,
+        "--recover",
+        "Deploy nothing: restore the last release a gate verified (from the release record in "
+        "the cluster) and verify it, e.g. after a gate was killed",
         const=True,
         profile=False,
         project=False,
@@ -608,10 +625,12 @@ def resolve(
             endpoint=values["timeouts.endpoint"],
             rollback=values["timeouts.rollback"],
             lease=values["timeouts.lease"],
+            api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
+        recover=values["recover"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],

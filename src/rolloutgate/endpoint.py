@@ -12,6 +12,7 @@ import itertools
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +24,8 @@ from rolloutgate.objects import Obj, is_deleting, is_ready, name_of, selector_st
 
 LOCALHOST = "127.0.0.1"
 _CHUNK = 64 * 1024
+# How long one relayed connection waits for the API server to open its port-forward stream.
+FORWARD_RETRY_S = 10.0
 
 
 def service_port(service: Obj, port: int | str) -> int | str:
@@ -137,7 +140,13 @@ class _Relay:
         with self._lock:
             pod, port = next(self._next)
         try:
-            stream = kube.PortForwardStream(self.api, self.namespace, pod, port)
+            # A restarting API server cannot open the stream for a moment: retry briefly, so a
+            # request made then is slow rather than failed.
+            stream = kube.retry(
+                lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
+                deadline=time.monotonic() + FORWARD_RETRY_S,
+                stopped=self.closed,
+            )
         except ClusterError as e:
             self.errors.append(f"port-forward to pod {pod}:{port}: {e}")
             conn.close()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import NoReturn
 
 from kubernetes.client import ApiClient
 
@@ -25,14 +26,15 @@ from rolloutgate import (
     kube,
     lock,
     manifests,
+    record,
     rollback,
     rollout,
     snapshot,
 )
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, Forbidden, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
-from rolloutgate.report import GateRun
+from rolloutgate.report import GateRun, Rollback
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
@@ -215,18 +217,28 @@ def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
 def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str:
     """Events, pod states, logs, rollout history of each workload, as text.
 
-    Never raises: diagnostics accompany a failure and must not replace it.
+    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
+    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
     """
     parts = []
-    for workload in workloads(objs):
-        try:
-            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, workload)))
-        except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
-            parts.append(
-                f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
-                f"{type(e).__name__}: {e}"
-            )
+    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
+        for workload in workloads(objs):
+            parts.append(_diagnostics_of(api, cfg, workload))
     return "\n".join(parts)
+
+
+# How long the diagnostics of a failure wait for a restarting API server, all calls together.
+DIAGNOSTICS_PATIENCE_S = 20.0
+
+
+def _diagnostics_of(api: ApiClient, cfg: GateConfig, workload: Obj) -> str:
+    try:
+        return diagnostics.render(diagnostics.collect(api, cfg.namespace, workload))
+    except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+        return (
+            f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
+            f"{type(e).__name__}: {e}"
+        )
 
 
 def finish_release(
@@ -237,6 +249,9 @@ def finish_release(
     objs: list[Obj],
     golden: Callable[[], Golden],
     write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> None:
     """The end of an applied release: nothing to do when the run passed; else roll back
     (unless disabled) and verify, recording the outcome in ``run.rollback``.
@@ -244,13 +259,23 @@ def finish_release(
     An interrupted run restores first (a cancelled CI job may be killed seconds later);
     a failed run has its diagnostics collected before the failing pods are replaced.
     ``golden`` loads the golden cases (ConfigError: the rollback is checked without them).
-    RollbackFailed when the restore or its checks fail.
+    ``tracker``: the release record, updated at each step; a lost lease skips the restore
+    (LockLost: another gate owns the target). ``checkpoint`` writes the report as it is
+    (rollback in progress) before the restore. RollbackFailed when the restore or its checks
+    fail.
     """
     rb = run.rollback
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
     if not run.failed:
         rb.outcome = "not needed"
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.verified("verified", objs, cfg.image_tag)
         return
     rb.needed = True
+    if tracker is not None and tracker.lost:
+        _lock_lost(rb, tracker, write)
     if run.diagnostics is None and run.interrupted is None:
         run.diagnostics = collect_diagnostics(api, cfg, objs)
     if not cfg.rollback:
@@ -258,6 +283,9 @@ def finish_release(
         rb.outcome = (
             f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
         )
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.step("left-failed")
         return
     try:
         cases: Golden | None = golden()
@@ -265,10 +293,38 @@ def finish_release(
         cases = None
         run.notes.append(f"rollback checked without golden cases: {e}")
     with signals_deferred(write):
+        deadline = time.monotonic() + cfg.timeouts.rollback
         try:
-            roll_back(api, cfg, run, snap, objs, cases, write)
+            with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+                if tracker is not None:
+                    try:
+                        tracker.ensure_held()  # read fresh: never restore over another gate
+                    except LockLost:
+                        _lock_lost(rb, tracker, write)
+                    tracker.step("rolling-back")
+                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                if checkpoint is not None:
+                    checkpoint()
+                try:
+                    roll_back(api, cfg, run, snap, objs, cases, write)
+                except RollbackFailed:
+                    if tracker is not None:
+                        tracker.step("rollback-failed")
+                    raise
+                if tracker is not None:
+                    restored = [live for _manifest, live in snap.objects if live is not None]
+                    tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
+    rb.outcome = (
+        f"skipped: {tracker.lost_reason}. Another gate owns the target now: restoring this "
+        "gate's snapshot would overwrite its release"
+    )
+    write(f"rolloutgate: rollback {rb.outcome}")
+    raise LockLost(f"lease lost: {tracker.lost_reason}; rollback skipped, target left as it is")
 
 
 def roll_back(
@@ -309,7 +365,7 @@ def roll_back(
         with run.phase("rollback_rollout"):
             live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
         with run.phase("rollback_verify"):
-            problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
+            problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -336,7 +392,7 @@ def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
     )
 
 
-def _verify_endpoint(
+def verify_endpoint(
     api: ApiClient,
     cfg: GateConfig,
     objs: list[Obj],

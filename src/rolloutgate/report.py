@@ -61,7 +61,12 @@ class GateRun:
     applied: bool = False
     created_namespace: bool = False
     interrupted: str | None = None
+    # Why this gate's lease was lost (another gate owns the target: nothing more is changed).
+    lock_lost: str | None = None
     rollback: Rollback = field(default_factory=Rollback)
+    # The restore of the last verified release before anything else (--recover, or an
+    # unfinished release left by a gate that is gone).
+    recovery: Rollback | None = None
     diagnostics: str | None = None
     dry_run_diff: str | None = None
     exit_status: int | None = None
@@ -94,7 +99,7 @@ class GateRun:
     @property
     def failed(self) -> bool:
         """Whether the release must not stay: a test failed or errored, or the run was stopped."""
-        return bool(self.failures) or self.interrupted is not None
+        return bool(self.failures) or self.interrupted is not None or self.lock_lost is not None
 
     @property
     def verdict(self) -> Verdict:
@@ -105,6 +110,11 @@ class GateRun:
     @property
     def cause(self) -> str:
         """One line saying why the verdict is what it is."""
+        if self.lock_lost is not None:
+            return (
+                f"lease lost ({self.lock_lost}): another gate owns the target, this gate "
+                "stopped changing it and did not roll back"
+            )
         if self.interrupted is not None:
             return f"interrupted ({self.interrupted})"
         failures = self.failures
@@ -114,6 +124,8 @@ class GateRun:
             what = (first.message or first.outcome).strip().splitlines()[0]
             return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
+        if self.recovery is not None and self.config.recover:
+            return f"recovery: {self.recovery.outcome}"
         if self.config.dry_run:
             return "dry run: every manifest passed the server-side dry-run; nothing was applied"
         return f"{counts['passed']} checks passed, {counts['skipped']} skipped"
@@ -152,6 +164,8 @@ class GateRun:
             },
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
+            "lock_lost": self.lock_lost,
+            "recovery": vars(self.recovery) if self.recovery is not None else None,
             "diagnostics": self.diagnostics,
             "dry_run_diff": self.dry_run_diff,
             "exit_status": self.exit_status,
@@ -169,6 +183,9 @@ class GateRun:
         ]
         if self.manifest_source:
             lines.append(f"manifests: {self.manifest_source}")
+        if self.recovery is not None:
+            lines.append(f"recovery: {self.recovery.outcome}")
+            lines += [f"  {a}" for a in self.recovery.actions]
         if self.failed:
             lines.append(f"rollback: {self.rollback.outcome}")
             lines += [f"  {a}" for a in self.rollback.actions]
@@ -202,6 +219,8 @@ def markdown(run: GateRun) -> str:
         ("image tag", _code(cfg.image_tag or "as in the manifests")),
         ("previous tag", _code(run.previous_tag) if run.previous_tag else "none"),
     ]
+    if run.recovery is not None:
+        rows.append(("recovery", run.recovery.outcome))
     if run.failed:
         rows.append(("rollback", run.rollback.outcome))
     counts = run.counts()
