@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from testinfra.host import Host  # type: ignore[import-untyped]
 
     from rolloutgate.lock import Lease
+    from rolloutgate.podhistory import Restarts
     from rolloutgate.smoke import Case, Golden, V2Client
     from rolloutgate.snapshot import Snapshot
 
@@ -53,6 +54,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_v2",
         "rolloutgate_pods",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
@@ -258,6 +260,8 @@ def rolloutgate_release(
     run.applied = True
     try:
         with run.phase("apply"):
+            # Only what happens to the pods from here on is held against the release.
+            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, objs)
             holder = lock.default_holder()
             return apply.apply(
                 api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
@@ -290,6 +294,7 @@ def rolloutgate_rollout(
                 deadline=deadline,
                 write=state.writer(),
                 pin=True,
+                baseline=run.baseline,
             )
     except GateError as e:
         fail(e)
@@ -372,6 +377,19 @@ def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Ob
     """Function. The pods of the new release (every rolled-out workload's current revision),
     read fresh for each test."""
     return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
+
+
+@pytest.fixture
+def rolloutgate_restarts(
+    request: pytest.FixtureRequest, rolloutgate_pods: list[Obj]
+) -> list[Restarts]:
+    """Function. The new release's containers that exited since the apply
+    (``rolloutgate.podhistory.Restarts``: pod, container, exits, last termination); exits
+    from before the apply (pods that existed already) are not counted."""
+    from rolloutgate.podhistory import Baseline, restarts_since
+
+    baseline = _state(request).require_run().baseline or Baseline.empty()
+    return restarts_since(rolloutgate_pods, baseline)
 
 
 @pytest.fixture

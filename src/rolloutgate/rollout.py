@@ -20,10 +20,16 @@ from kubernetes.client import ApiClient
 from rolloutgate import kube, pods
 from rolloutgate.errors import ClusterError, RolloutFailed, RolloutTimeout
 from rolloutgate.objects import Obj, as_int, at, is_deleting, is_ready, name_of
+from rolloutgate.podhistory import Baseline
+from rolloutgate.podjudge import UNSCHEDULABLE_GRACE_S, PodJudge
 from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_for
 
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
+# How often pods are judged again while a grace runs out (unschedulable, never ready).
+TICK_S = 1.0
+# The feed's target for the namespace's pod events (they belong to no one workload).
+EVENTS = ""
 
 
 @dataclass
@@ -54,10 +60,13 @@ class _Target:
             and not is_deleting(p)
         ]
 
-    def progress(self) -> str:
-        ready = sum(1 for p in self.new_pods() if is_ready(p))
+    def progress(self, notes: dict[str, str] | None = None) -> str:
+        new = self.new_pods()
+        ready = sum(1 for p in new if is_ready(p))
         state = "done" if self.done else self.status.message
-        return f"{ready}/{self.viewer.replicas(self.obj)} ready ({state})"
+        waiting = sorted({(notes or {}).get(name_of(p), "") for p in new} - {""})
+        why = f"; {'; '.join(waiting)}" if waiting and not self.done else ""
+        return f"{ready}/{self.viewer.replicas(self.obj)} ready ({state}{why})"
 
 
 @dataclass
@@ -106,6 +115,9 @@ def wait(
     max_restarts: int,
     on_progress: Callable[[str], None] | None = None,
     pinned: bool = True,
+    baseline: Baseline | None = None,
+    ready_grace: float | None = None,
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE_S,
 ) -> list[Obj]:
     """Wait until every workload in `objs` has rolled out; returns them as last seen.
 
@@ -118,8 +130,21 @@ def wait(
     kubelet's message and the log tail; RolloutTimeout naming what was still missing when
     `deadline` (a time.monotonic() value) passed. API errors that retrying can cure (no
     answer, 429, 5xx) are retried until the deadline.
+
+    Pods are judged by ``podjudge.PodJudge``: on what happened since ``baseline`` (the
+    workloads' pods listed just before the apply or restore; None: every pod's whole life),
+    ``max_restarts`` exits per container, unschedulable pods against the autoscaler's events
+    (``unschedulable_grace``), and, when ``ready_grace`` is set, servers answering "not ready".
     """
     started = time.monotonic()
+    judge = PodJudge(
+        api,
+        namespace,
+        max_restarts=max_restarts,
+        baseline=baseline,
+        ready_grace=ready_grace,
+        unschedulable_grace=unschedulable_grace,
+    )
     targets = {
         t.key: t
         for t in (
@@ -160,23 +185,36 @@ def wait(
                     on_retry=on_retry,
                 ),
             )
-        last_report = 0.0
+        last_report = last_tick = 0.0
+        events_watched = False
         while not all(t.done for t in targets.values()):
+            if judge.wants_events and not events_watched:
+                # Started when first needed: its list delivers the events from before.
+                events_watched = True
+                feed.start(EVENTS, "event", _events_watch(api, namespace, deadline, on_retry))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _timeout(api, namespace, targets, started, feed.last_error())
+            every = TICK_S if judge.pending() else PROGRESS_EVERY_S
             try:
-                item: _Event | None = feed.events.get(timeout=min(remaining, PROGRESS_EVERY_S))
+                item: _Event | None = feed.events.get(timeout=min(remaining, every))
             except queue.Empty:
                 item = None
-            if item is not None:
-                _handle(api, namespace, targets[item.target], item, feed, max_restarts, pinned,
+            if item is not None and item.target == EVENTS:
+                _handle_event(api, namespace, targets, item, judge, deadline)
+            elif item is not None:
+                _handle(api, namespace, targets[item.target], item, feed, judge, pinned,
                         deadline, on_retry)  # fmt: skip
             now = time.monotonic()
+            if judge.pending() and now - last_tick >= TICK_S:
+                last_tick = now
+                for t in targets.values():
+                    for pod in t.new_pods() if not t.done else []:
+                        _judge(api, namespace, t, pod, judge, deadline)
             if on_progress and now - last_report >= PROGRESS_EVERY_S:
                 elapsed = now - started
                 for t in targets.values():
-                    on_progress(f"rollout {t.key}: {t.progress()}, {elapsed:.0f} s")
+                    on_progress(f"rollout {t.key}: {t.progress(judge.notes)}, {elapsed:.0f} s")
                 last_report = now
         return [t.obj for t in targets.values()]
     finally:
@@ -198,13 +236,58 @@ def _throttled(write: Callable[[str], None] | None) -> Callable[[str], None] | N
     return note
 
 
+def _events_watch(
+    api: ApiClient, namespace: str, deadline: float, on_retry: Callable[[str], None] | None
+) -> kube.Watch:
+    return kube.Watch(
+        api,
+        "v1",
+        "Event",
+        namespace,
+        deadline=deadline,
+        field_selector="involvedObject.kind=Pod",
+        on_retry=on_retry,
+    )
+
+
+def _handle_event(
+    api: ApiClient,
+    namespace: str,
+    targets: dict[str, _Target],
+    item: _Event,
+    judge: PodJudge,
+    deadline: float,
+) -> None:
+    """A pod event (probe answer, autoscaler decision): judge that pod again."""
+    if item.error is not None:
+        raise ClusterError(f"watching pod events in {namespace} failed: {item.error}") from (
+            item.error
+        )
+    event = item.event
+    if event is None or event.type == kube.SYNCED:
+        return
+    name = judge.on_event(event.obj, deleted=event.type == "DELETED")
+    for t in targets.values():
+        pod = t.pods.get(name or "")
+        if pod is not None and not t.done and pod in t.new_pods():
+            _judge(api, namespace, t, pod, judge, deadline)
+
+
+def _judge(
+    api: ApiClient, namespace: str, t: _Target, pod: Obj, judge: PodJudge, deadline: float
+) -> None:
+    failure = judge.judge(pod)
+    if failure:
+        raise _pod_failed(api, namespace, t, pod, *failure, deadline=deadline)
+
+
 def _handle(
     api: ApiClient,
     namespace: str,
     t: _Target,
     item: _Event,
     feed: _Feed,
-    max_restarts: int,
+    judge: PodJudge,
     pinned: bool,
     deadline: float,
     on_retry: Callable[[str], None] | None,
@@ -221,12 +304,11 @@ def _handle(
         pod_name = name_of(event.obj)
         if event.type == "DELETED":
             t.pods.pop(pod_name, None)
+            judge.forget(event.obj)
             return
         t.pods[pod_name] = event.obj
         if t.revision is not None and event.obj in t.new_pods() and not t.done:
-            failure = pods.pod_failure(event.obj, max_restarts=max_restarts)
-            if failure:
-                raise _pod_failed(api, namespace, t, event.obj, *failure, deadline=deadline)
+            _judge(api, namespace, t, event.obj, judge, deadline)
         return
     if event.type == "DELETED":
         raise RolloutFailed(

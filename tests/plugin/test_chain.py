@@ -58,6 +58,7 @@ def test_chain_names_every_session_step() -> None:
     per_test = {
         "rolloutgate_pods",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
