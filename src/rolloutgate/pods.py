@@ -140,11 +140,20 @@ def not_ready_reason(pod: Obj, probe_message: str | None = None) -> str:
 
 
 def log_tail(
-    api: ApiClient, namespace: str, pod: str, container: str, *, previous: bool, lines: int = 20
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    container: str,
+    *,
+    previous: bool,
+    lines: int = 20,
+    timeout: float = kube.LOG_TIMEOUT_S,
 ) -> str:
     """The last `lines` of a container's log, or a note saying why there is none."""
     try:
-        return kube.pod_log(api, namespace, pod, container, previous=previous, lines=lines)
+        return kube.pod_log(
+            api, namespace, pod, container, previous=previous, lines=lines, timeout=timeout
+        )
     except ClusterError as e:
         return f"{NO_LOG}{e})"
 
