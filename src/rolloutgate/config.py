@@ -279,6 +279,8 @@ class GateConfig:
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
+    ready_grace: float | None
+    unschedulable_grace: float
     rollback: bool
     dry_run: bool
     report: Path
@@ -450,10 +452,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_restarts",
         count,
-        2,
+        0,
         "--max-restarts",
-        "Fail the rollout when a new pod's container restarted more than N times",
+        "Exits a new pod's container may have since the apply, ready or not, while the release "
+        "still passes; the next one fails the rollout at once (0: its first non-zero exit)",
         metavar="N",
+    ),
+    Setting(
+        "ready_grace",
+        seconds,
+        None,
+        "--ready-grace",
+        "Fail the rollout when a new pod's server has answered its readiness probe with an "
+        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
+        "cover the model's load time",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "unschedulable_grace",
+        seconds,
+        30.0,
+        "--unschedulable-grace",
+        "How long an unschedulable new pod waits for an autoscaler to announce a scale-up "
+        "before the rollout fails",
+        metavar="SECONDS",
     ),
     Setting(
         "rollback",
@@ -628,6 +650,8 @@ def resolve(
             api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
+        ready_grace=values["ready_grace"],
+        unschedulable_grace=values["unschedulable_grace"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
         recover=values["recover"],

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from testinfra.host import Host  # type: ignore[import-untyped]
 
     from rolloutgate.lock import Lease
+    from rolloutgate.podhistory import Restarts
     from rolloutgate.record import Tracker
     from rolloutgate.smoke import Case, Golden, V2Client
     from rolloutgate.snapshot import Snapshot
@@ -60,6 +61,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_pods",
         "rolloutgate_replicas",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
@@ -387,6 +389,8 @@ def rolloutgate_release(
         run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"), _patience(request, cfg.timeouts.api):
+            # Only what happens to the pods from here on is held against the release.
+            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, objs)
             holder = tracker.lease.holder if tracker is not None else lock.default_holder()
             applied = apply.apply(
                 api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
@@ -422,6 +426,7 @@ def rolloutgate_rollout(
                 deadline=deadline,
                 write=state.writer(),
                 pin=True,
+                baseline=run.baseline,
             )
         tracker = _tracker(request)
         if tracker is not None:
@@ -546,6 +551,19 @@ def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Ob
     """Function. The pods of the new release (every rolled-out workload's current revision),
     read fresh for each test."""
     return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
+
+
+@pytest.fixture
+def rolloutgate_restarts(
+    request: pytest.FixtureRequest, rolloutgate_pods: list[Obj]
+) -> list[Restarts]:
+    """Function. The new release's containers that exited since the apply
+    (``rolloutgate.podhistory.Restarts``: pod, container, exits, last termination); exits
+    from before the apply (pods that existed already) are not counted."""
+    from rolloutgate.podhistory import Baseline, restarts_since
+
+    baseline = _state(request).require_run().baseline or Baseline.empty()
+    return restarts_since(rolloutgate_pods, baseline)
 
 
 @pytest.fixture

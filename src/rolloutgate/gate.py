@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
 from typing import NoReturn
 
@@ -34,6 +35,7 @@ from rolloutgate import (
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
+from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
@@ -145,9 +147,10 @@ def wait_rollouts(
     deadline: float,
     write: Callable[[str], None],
     pin: bool,
+    baseline: Baseline | None = None,
 ) -> list[Obj]:
     """Wait for every workload among `objs` at once; ``pin``: to the generation the apply
-    returned (see ``rollout.wait``)."""
+    returned; ``baseline``: the pods before the apply or restore (see ``rollout.wait``)."""
     return rollout.wait(
         api,
         cfg.namespace,
@@ -156,7 +159,23 @@ def wait_rollouts(
         max_restarts=cfg.max_restarts,
         on_progress=write,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
         pinned=pin,
+        baseline=baseline,
+        ready_grace=cfg.ready_grace,
+        unschedulable_grace=cfg.unschedulable_grace,
     )
+
+
+def pod_baseline(api: ApiClient, namespace: str, objs: list[Obj]) -> Baseline:
+    """The workloads' pods (every revision) as they are now: taken just before the apply or
+    the restore, so that only what happens afterwards is held against the release."""
+    taken = datetime.now(UTC)
+    found: dict[str, Obj] = {}
+    for workload in workloads(objs):
+        selector = viewer_for(workload).pod_selector(workload)
+        listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+        for pod in listing.get("items") or []:
+            found[str(pod.get("metadata", {}).get("uid"))] = pod
+    return Baseline.of(found.values(), taken)
 
 
 def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
@@ -348,6 +367,8 @@ def roll_back(
     write(f"rollback: restoring the snapshot taken before apply (previous tag {previous})")
     try:
         with run.phase("rollback"):
+            # The restored release is judged on what happens after the restore only.
+            baseline = pod_baseline(api, cfg.namespace, objs)
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
             for _manifest, before in snap.objects:
                 if before is not None and is_workload(before):
@@ -363,7 +384,9 @@ def roll_back(
             return
         restored = [live for _manifest, live in snap.objects if live is not None]
         with run.phase("rollback_rollout"):
-            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+            live = wait_rollouts(
+                api, cfg, restored, deadline=deadline, write=write, pin=False, baseline=baseline
+            )
         with run.phase("rollback_verify"):
             problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
     except RollbackFailed as e:

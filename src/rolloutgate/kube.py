@@ -823,10 +823,22 @@ class PortForwardStream:
         self._pf.close()
 
 
+# A log request goes through the kubelet, which may hold it while it restarts the container.
+LOG_TIMEOUT_S = 10.0
+
+
 def pod_log(
-    api: ApiClient, namespace: str, pod: str, container: str, *, previous: bool, lines: int
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    container: str,
+    *,
+    previous: bool,
+    lines: int,
+    timeout: float = LOG_TIMEOUT_S,
 ) -> str:
-    """The last `lines` of a container's log (ApiError when the kubelet has none)."""
+    """The last `lines` of a container's log (ApiError when the kubelet has none; no answer
+    within `timeout` seconds is ClusterUnreachable)."""
     which = "previous " if previous else ""
 
     def call() -> str:
@@ -837,7 +849,7 @@ def pod_log(
                 container=container,
                 previous=previous,
                 tail_lines=lines,
-                _request_timeout=10,
+                _request_timeout=timeout,
             )
         return str(text).rstrip()
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from rolloutgate import redact
 from rolloutgate.config import GateConfig
+from rolloutgate.podhistory import Baseline
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -71,6 +72,8 @@ class GateRun:
     dry_run_diff: str | None = None
     exit_status: int | None = None
     notes: list[str] = field(default_factory=list)
+    # The workloads' pods just before the apply: what happened before is not this release's.
+    baseline: Baseline | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
