@@ -70,9 +70,11 @@ def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
 def in_cluster(kubeconfig: str | None) -> bool:
     """No kubeconfig anywhere, but a ServiceAccount token: the gate runs in a pod (Tekton,
     GitLab's Kubernetes executor, Argo Workflows) and uses the in-cluster configuration."""
-    if kubeconfig or os.environ.get("KUBECONFIG"):
+    if kubeconfig:
         return False
-    if _kubeconfig_paths(None)[0].is_file():
+    # As kubectl: a $KUBECONFIG list whose files are all missing loads an empty config, and an
+    # empty config in a pod falls back to the in-cluster one.
+    if any(p.is_file() for p in _kubeconfig_paths(None)):
         return False
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
 
