@@ -216,6 +216,7 @@ class GateConfig:
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    restart_on_config_change: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -410,6 +411,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    Setting(
+        "restart_on_config_change",
+        flag,
+        False,
+        "--restart-on-config-change",
+        "When the release changes a ConfigMap or Secret a workload uses but not the workload, "
+        "restart it as `kubectl rollout restart` does (else the gate only warns)",
+        const=True,
+    ),
 )
 
 
@@ -540,6 +550,7 @@ def resolve(
         request_timeout=values["timeouts.request"],
         lock_name=values["lock_name"],
         rootdir=rootdir,
+        restart_on_config_change=values["restart_on_config_change"],
         sources=sources,
     )
 

@@ -140,6 +140,9 @@ def rolloutgate_namespace(
             run.created_namespace = gate.ensure_namespace(
                 rolloutgate_api, cfg.namespace, create=not cfg.dry_run
             )
+            if cfg.dry_run:
+                state = _state(request)
+                state.namespace_exists = gate.namespace_exists(rolloutgate_api, cfg.namespace)
     except GateError as e:
         fail(e)
     return cfg.namespace
@@ -226,24 +229,31 @@ def rolloutgate_release(
     interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
     a failing rollback fails the session.
     """
-    from rolloutgate import apply, gate, lock
+    from rolloutgate import gate, lock
 
     state = _state(request)
     run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
     objs = rolloutgate_manifests
     write = state.writer()
+    exists = state.namespace_exists
     try:
+        with run.phase("plan"):
+            planned = gate.plan_release(
+                api, cfg, objs, rolloutgate_snapshot, write, namespace_exists=exists
+            )
+        run.notes.extend(planned.notes)
         with run.phase("validate"):
-            apply.validate(api, rolloutgate_namespace, objs)
-        if cfg.dry_run:
-            with run.phase("diff"):
-                run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
+            notes, run.dry_run_diff = gate.validate_release(
+                api, cfg, planned.objects, namespace_exists=exists, diff=cfg.dry_run
+            )
+        run.notes.extend(notes)
     except GateError as e:
         fail(e)
     if cfg.dry_run:
         pytest.skip(
-            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied; "
-            "the diff is in the terminal summary"
+            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied"
+            + ("" if exists else f"; namespace {cfg.namespace} would be created")
+            + "; the diff is in the terminal summary"
         )
 
     def finish() -> None:
@@ -258,10 +268,7 @@ def rolloutgate_release(
     run.applied = True
     try:
         with run.phase("apply"):
-            holder = lock.default_holder()
-            return apply.apply(
-                api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
-            )
+            return gate.apply_release(api, cfg, planned, lock.default_holder())
     except GateError as e:
         fail(e)
 

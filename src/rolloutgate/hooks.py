@@ -55,6 +55,8 @@ class GateHooks:
         self.api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         self.manifests: list[Obj] = []
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
         self._golden: Golden | None = None
         self._sigterm: Any = None
 

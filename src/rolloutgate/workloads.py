@@ -65,6 +65,10 @@ class StatusViewer(Protocol):
 
     def replicas(self, obj: Obj) -> int: ...
 
+    def paused(self, obj: Obj) -> bool | None:
+        """True/False as the object says (a paused rollout never starts), None: not set."""
+        ...
+
     def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str: ...
 
     def images(self, obj: Obj) -> dict[str, str]:
@@ -110,6 +114,10 @@ class DeploymentViewer:
     def replicas(self, obj: Obj) -> int:
         value = at(obj, "spec", "replicas")
         return value if isinstance(value, int) else 1  # the API's default
+
+    def paused(self, obj: Obj) -> bool | None:
+        value = at(obj, "spec", "paused")
+        return value if isinstance(value, bool) else None
 
     def status(
         self, obj: Obj, revision: Revision | None, *, progress_deadline: bool = True
