@@ -46,12 +46,15 @@ class DryRun:
 
 
 def temporary_name(name: str) -> str:
-    """A name of the same length (63 at most for a label) that no live object has. Pure but
-    for the random suffix; keeps the original's characters where it can, so a name the server
-    rejects is mostly still rejected."""
+    """A name no live object has, as valid or invalid as `name`. Random but for that.
+
+    The original's start is kept and a random suffix added (``-`` and 6 hex digits end it with
+    a letter or digit); near the 63-character limit of a label the suffix replaces the end, so
+    the length the server checks is the original's.
+    """
     suffix = "-" + secrets.token_hex(3)
-    if len(name) <= len(suffix):
-        return secrets.token_hex(len(name))[: len(name)] if name else name
+    if len(name) + len(suffix) <= 63:
+        return name + suffix
     return name[: len(name) - len(suffix)] + suffix
 
 

@@ -120,6 +120,11 @@ class GateHooks:
 
         root = cfg.rootdir
         context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
+        if not cfg.kind and cfg.context is None:
+            from rolloutgate import kube  # a gate run imports it next anyway
+
+            if kube.in_cluster(str(cfg.kubeconfig) if cfg.kubeconfig else None):
+                context = "(none: in-cluster configuration, the pod's ServiceAccount)"
         lines = [
             "rolloutgate: "
             + ", ".join(
