@@ -682,13 +682,22 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
-        with api_errors("create", f"pods/portforward {namespace}/{pod}"):
-            self._pf = portforward(
-                client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
-                pod,
-                namespace,
-                ports=str(port),
-            )
+        # The client's stream() swaps the ApiClient's `request` for a websocket one while it
+        # connects: on the shared client, a request another thread makes meanwhile (the lock's
+        # renewal, a watch's relist) would go to the websocket code and fail ("Missing required
+        # parameter `ports`"). A client of its own per stream, sharing the configuration.
+        self._client = ApiClient(configuration=api.configuration)
+        try:
+            with api_errors("create", f"pods/portforward {namespace}/{pod}"):
+                self._pf = portforward(
+                    client.CoreV1Api(self._client).connect_get_namespaced_pod_portforward,
+                    pod,
+                    namespace,
+                    ports=str(port),
+                )
+        except BaseException:
+            self._client.close()  # type: ignore[no-untyped-call]
+            raise
 
     def socket(self) -> socket.socket:
         """The local end (an AF_UNIX socket pair end wrapped by the client)."""
@@ -701,7 +710,10 @@ class PortForwardStream:
         return str(err) if err else None
 
     def close(self) -> None:
-        self._pf.close()
+        try:
+            self._pf.close()
+        finally:
+            self._client.close()  # type: ignore[no-untyped-call]
 
 
 def pod_log(

@@ -17,7 +17,9 @@ def _phase(namespace: str) -> str:
     return kubectl("get", "pod", "gate", "-o", "jsonpath={.status.phase}", namespace=namespace)
 
 
-def test_gate_runs_from_a_pod_with_the_in_cluster_configuration(tmp_path: Path) -> None:
+def test_gate_runs_from_a_pod_with_the_in_cluster_configuration(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
     deps = incluster.dependencies()  # built once (about 40 s, 111 MB), then cached
     with fresh_namespace("e2e-runner") as runner, fresh_namespace("e2e-incl") as target:
         project = tmp_path / "project"

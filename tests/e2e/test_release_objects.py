@@ -50,7 +50,7 @@ def _terminating_or_gone(kind: str, name: str, ns: str | None = None) -> bool:
 
 
 def test_namespace_manifest_and_partly_preexisting_release_roll_back_cleanly(
-    tmp_path: Path,
+    e2e_cluster: None, tmp_path: Path
 ) -> None:
     with fresh_namespace("e2e-objs") as ns:
         extra = f"{ns}-extra"
@@ -115,7 +115,9 @@ spec:
 """
 
 
-def test_two_deployments_fail_within_seconds_when_the_second_crashes(tmp_path: Path) -> None:
+def test_two_deployments_fail_within_seconds_when_the_second_crashes(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
     # One Deployment that crashes, then the same crash as the second of two Deployments whose
     # first one is healthy but slow to become ready (a model loading): the verdict must not
     # wait for the first one.
@@ -137,7 +139,7 @@ def test_two_deployments_fail_within_seconds_when_the_second_crashes(tmp_path: P
     assert both_s < 60, both_s
 
 
-def test_dry_run_into_a_namespace_that_does_not_exist(tmp_path: Path) -> None:
+def test_dry_run_into_a_namespace_that_does_not_exist(e2e_cluster: None, tmp_path: Path) -> None:
     with fresh_namespace("e2e-dry") as ns:
         target = manifests(tmp_path / "m", replicas=1)
         started = time.monotonic()

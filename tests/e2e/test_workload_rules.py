@@ -45,7 +45,7 @@ def _wait_replicas(namespace: str, want: int, timeout: float) -> dict[str, Any]:
         time.sleep(1)
 
 
-def test_hpa_keeps_the_replica_count_through_releases(tmp_path: Path) -> None:
+def test_hpa_keeps_the_replica_count_through_releases(e2e_cluster: None, tmp_path: Path) -> None:
     with fresh_namespace("e2e-hpa") as ns:
         # A release without HPA: the gate applies (and owns) spec.replicas = 1.
         plain = manifests(tmp_path / "plain", replicas=1)
@@ -75,7 +75,9 @@ def test_hpa_keeps_the_replica_count_through_releases(tmp_path: Path) -> None:
         assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "rolloutgate/iris:v1"
 
 
-def test_paused_deployment_is_refused_before_anything_is_applied(tmp_path: Path) -> None:
+def test_paused_deployment_is_refused_before_anything_is_applied(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
     with fresh_namespace("e2e-paused") as ns:
         plain = manifests(tmp_path / "plain", replicas=1)
         first = run_gate(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={plain}")
@@ -124,7 +126,9 @@ def _pod_names(namespace: str) -> set[str]:
     return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
 
 
-def test_config_only_change_is_said_loudly_or_restarts_on_request(tmp_path: Path) -> None:
+def test_config_only_change_is_said_loudly_or_restarts_on_request(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
     with fresh_namespace("e2e-config") as ns:
         target = tmp_path / "m"
         manifests(target, replicas=1, config=CONFIG.format(level="INFO"))
