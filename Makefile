@@ -5,7 +5,7 @@ DEV := devcluster
 TAGS := v1 v2 crash unready wrong slow
 IMAGE_REPO := rolloutgate/iris
 
-.PHONY: help deps k8s docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
+.PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
         images load-images python-deps gate test lint bench
 
 help:  ## list the targets
@@ -16,6 +16,9 @@ deps:  ## install the Debian packages the cluster and image builds need
 
 k8s: deps  ## build Kubernetes and etcd from the Go module proxy (cached by version)
 	$(DEV)/build-k8s.sh
+
+helm: deps  ## build helm from the Go module proxy (cached by version): chart sources, benchmark
+	$(DEV)/build-helm.sh
 
 docker-up: deps  ## start dockerd for image builds
 	$(DEV)/docker-up.sh
@@ -50,7 +53,7 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-test: cluster-up load-images python-deps  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
+test: cluster-up load-images python-deps helm  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
 	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e
 
 lint:  ## ruff, mypy and the layering contract (docs/architecture.md)

@@ -5,12 +5,13 @@ against docs/gate.md)::
 
     rolloutgate_config → rolloutgate_manifests → rolloutgate_api → rolloutgate_namespace
       → rolloutgate_lock → rolloutgate_snapshot → rolloutgate_release → rolloutgate_rollout
-      → rolloutgate_endpoint → rolloutgate_v2
+      → rolloutgate_endpoint → rolloutgate_replicas
 
-``rolloutgate_release`` registers the end of the release before it applies anything: at session
-end, if any test failed or errored (setup errors of gate fixtures included) or the run was
-interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
-and golden checks against it.
+``rolloutgate_v2`` is the endpoint's client (no change of its own), ``rolloutgate_replicas`` a
+client per replica. ``rolloutgate_release`` registers the end of the release before it applies
+anything: at session end, if any test failed or errored (setup errors of gate fixtures
+included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits
+for it and re-runs the health and golden checks against it.
 
 The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
 pytest run that uses none of them nothing but this module.
@@ -52,6 +53,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_endpoint",
         "rolloutgate_v2",
         "rolloutgate_pods",
+        "rolloutgate_replicas",
         "rolloutgate_workload_pods",
         "rolloutgate_pod_host",
         "rolloutgate_case",
@@ -88,11 +90,14 @@ def rolloutgate_manifests(
     from rolloutgate import gate
 
     try:
-        objs = gate.prepare(rolloutgate_config)
+        rendered = gate.prepare(rolloutgate_config)
     except ConfigError as e:
         fail(e)
-    _state(request).manifests = objs
-    return objs
+    state = _state(request)
+    state.manifests = rendered.objects
+    if state.run is not None:
+        state.run.manifest_source = rendered.source
+    return rendered.objects
 
 
 @pytest.fixture(scope="session")
@@ -200,12 +205,13 @@ def rolloutgate_snapshot(
 ) -> Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import snapshot
+    from rolloutgate import gate, snapshot
 
     run = _state(request).require_run()
     try:
         with run.phase("snapshot"):
             snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
+        gate.check_live(snap)
     except GateError as e:
         fail(e)
     run.previous_tag = snap.tag()
@@ -266,6 +272,8 @@ def rolloutgate_release(
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
     run.applied = True
+    if not_waited := gate.not_waited(objs):
+        run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"):
             return gate.apply_release(api, cfg, planned, lock.default_holder())
@@ -349,6 +357,46 @@ def rolloutgate_v2(
     )
     yield client
     client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_replicas(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_endpoint: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_golden: Golden,
+    rolloutgate_config: GateConfig,
+) -> Iterator[dict[str, V2Client]]:
+    """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
+    name, each through its own port-forward straight to that pod: health and golden checks ask
+    every replica, not the one the Service happens to pick."""
+    from rolloutgate import gate
+    from rolloutgate.smoke import V2Client, wait_answering
+
+    cfg = rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.endpoint
+    with ExitStack() as stack:
+        try:
+            urls = stack.enter_context(
+                gate.open_replicas(
+                    rolloutgate_api, cfg, rolloutgate_manifests, rolloutgate_rollout,
+                    deadline=deadline,
+                )
+            )  # fmt: skip
+            clients = {
+                pod: V2Client(
+                    url, rolloutgate_golden.model, timeout=cfg.request_timeout, health=cfg.health
+                )
+                for pod, url in urls.items()
+            }
+            for client in clients.values():
+                stack.callback(client.session.close)
+                wait_answering(client, deadline=deadline)
+        except GateError as e:
+            fail(e)
+        yield clients
 
 
 @pytest.fixture

@@ -37,26 +37,63 @@ from rolloutgate.errors import ConfigError, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
-from rolloutgate.workloads import image_names, kinds_text, viewer_for, workloads
+from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
-def prepare(cfg: GateConfig) -> list[Obj]:
-    """The manifests with the image tag set. Local only: bad input fails before any API call."""
+def prepare(cfg: GateConfig) -> manifests.Rendered:
+    """The manifests rendered from their source, with the image tag set. Local only: bad
+    input fails before any API call."""
     if not cfg.manifests.is_dir():
         raise ConfigError(
             f"manifest directory {cfg.manifests} does not exist "
             f"({cfg.sources.get('manifests')}); set --manifests DIR or [tool.rolloutgate] manifests"
         )
-    objs = manifests.apply_order(manifests.load(cfg.manifests))
-    if not workloads(objs):
+    rendered = manifests.render(
+        cfg.manifests,
+        values=cfg.values,
+        release=cfg.helm_release,
+        namespace=cfg.namespace,
+        kubectl=cfg.kubectl,
+        helm=cfg.helm,
+    )
+    objs = manifests.apply_order(rendered.objects)
+    found = workloads(objs)
+    if not found:
         raise ConfigError(
             f"no {kinds_text()} in {cfg.manifests}: the gate deploys and verifies those kinds"
         )
+    problems = [p for w in found for p in viewer_for(w).problems(w)]
+    if problems:
+        raise ConfigError("; ".join(problems) + "; nothing was applied")
     if cfg.image_tag is not None:
-        # Without configured names, every image the workloads' containers use gets the tag.
-        images = cfg.images or image_names(objs)
-        objs = manifests.set_image_tag(objs, cfg.image_tag, images)
-    return objs
+        # Without configured names, every image the workloads' containers use gets the tag,
+        # on the workloads only: a migration Job that shares the image keeps its own tag (its
+        # template is immutable). Configured names retag every kind that uses them.
+        if cfg.images:
+            objs = manifests.set_image_tag(objs, cfg.image_tag, cfg.images)
+        else:
+            objs = manifests.set_image_tag(
+                objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
+            )
+    return manifests.Rendered(objs, rendered.source)
+
+
+def check_live(snap: snapshot.Snapshot) -> None:
+    """ConfigError when a live workload cannot be rolled out as it is (e.g. paused), before
+    anything is applied."""
+    problems = [
+        p
+        for _manifest, live in snap.objects
+        if live is not None and is_workload(live)
+        for p in viewer_for(live).problems(live)
+    ]
+    if problems:
+        raise ConfigError("live: " + "; ".join(problems) + "; nothing was applied")
+
+
+def not_waited(objs: list[Obj]) -> list[str]:
+    """The objects the gate applies but does not wait for (not a workload kind it knows)."""
+    return [ref(o) for o in objs if not is_workload(o)]
 
 
 def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
@@ -209,6 +246,19 @@ def open_endpoint(
         yield url
 
 
+@contextmanager
+def open_replicas(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], live: list[Obj], *, deadline: float
+) -> Iterator[dict[str, str]]:
+    """A base URL per pod of the release's current revision behind the model's Service: a
+    port-forward straight to each pod, so every replica is checked, not only the one a
+    connection happens to reach."""
+    service, port = service_and_port(cfg, objs)
+    pods = [p for w in live for p in release_pods(api, cfg.namespace, w)]
+    with endpoint.pod_forwards(api, cfg.namespace, service, port, pods, deadline=deadline) as urls:
+        yield urls
+
+
 def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
     """The pods of the workload's current revision."""
     return viewer_for(workload).release_pods(api, namespace, workload)
@@ -299,6 +349,11 @@ def roll_back(
     try:
         with run.phase("rollback"):
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+            for _manifest, before in snap.objects:
+                if before is not None and is_workload(before):
+                    rb.actions += viewer_for(before).after_restore(
+                        api, cfg.namespace, before, deadline=deadline
+                    )
             left = _still_present(api, cfg.namespace, snap.created())
         if left:
             raise RollbackFailed(f"objects this release created are still present: {left}")
@@ -306,12 +361,12 @@ def roll_back(
         problems: list[str] = []
         if restored:
             with run.phase("rollback_rollout"):
-                wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+                live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
             checks = "rollout of " + ", ".join(ref(w) for w in restored)
             missing = _endpoint_restored(cfg, objs, snap)
             if missing is None:
                 with run.phase("rollback_verify"):
-                    problems = _verify_endpoint(api, cfg, objs, golden, deadline)
+                    problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
                 checks = "health and golden checks" if golden else "health checks"
             else:
                 run.notes.append(f"rollback: endpoint not checked: {missing}")
@@ -349,20 +404,37 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
 
 
 def _verify_endpoint(
-    api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    live: list[Obj],
+    golden: Golden | None,
+    deadline: float,
 ) -> list[str]:
+    """The restored release's problems ([] = healthy): the endpoint answers its health checks,
+    and every replica passes health and golden checks on its own."""
+    model = golden.model if golden else ""
+    problems: list[str] = []
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        model = golden.model if golden else ""
         client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
         wait_answering(client, deadline=deadline)
-        if golden is not None:
-            return verify(client, golden)
-        problems = []
         for check in (client.live, client.ready):
             response = check()
             if not response.ok:
-                problems.append(f"health: {describe(response)}")
-        return problems
+                problems.append(f"endpoint health: {describe(response)}")
+    with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
+        if not urls:
+            problems.append("no pod of the restored release behind the Service")
+        for pod, pod_url in urls.items():
+            client = V2Client(pod_url, model, timeout=cfg.request_timeout, health=cfg.health)
+            wait_answering(client, deadline=deadline)
+            found = verify(client, golden) if golden is not None else _health(client)
+            problems += [f"pod {pod}: {p}" for p in found]
+    return problems
+
+
+def _health(client: V2Client) -> list[str]:
+    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

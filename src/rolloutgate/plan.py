@@ -1,7 +1,5 @@
 """What the release will do to each workload, decided before anything is validated or applied.
 
-- A paused workload (live, or paused by the manifests) is refused: its rollout would never
-  start, and the gate would wait for its whole deadline.
 - A workload an HPA scales (``autoscale``) is applied without ``spec.replicas``.
 - A ConfigMap or Secret the manifests change, used by a workload the release does not change
   (env, envFrom, volumes, projected volumes), is a release the pods will not see: they keep
@@ -24,11 +22,11 @@ from datetime import UTC, datetime
 from kubernetes.client import ApiClient
 
 from rolloutgate import autoscale, kube
-from rolloutgate.errors import ApiError, ConfigError
+from rolloutgate.errors import ApiError
 from rolloutgate.manifests import containers, pod_specs
 from rolloutgate.objects import Obj, at, name_of, ref
 from rolloutgate.snapshot import Snapshot
-from rolloutgate.workloads import is_workload, viewer_for, workloads
+from rolloutgate.workloads import is_workload
 
 # What `kubectl rollout restart` writes on the pod template to roll every pod.
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -54,8 +52,8 @@ def make(
     restart_on_config_change: bool,
     namespace_exists: bool = True,
 ) -> Plan:
-    """The plan for `objs` against the snapshot. ConfigError for a paused workload."""
-    refuse_paused(objs, snap, namespace)
+    """The plan for `objs` against the snapshot (paused workloads were refused before, by
+    their viewers' ``problems``: ``gate.prepare`` and ``gate.check_live``)."""
     hpas = [o for o in objs if o.get("kind") == autoscale.HPA_KIND]
     if namespace_exists:
         hpas += autoscale.live_hpas(api, namespace)
@@ -71,29 +69,6 @@ def make(
     if changed:
         _config_only(api, namespace, plan, snap, changed, restart_on_config_change)
     return plan
-
-
-def refuse_paused(objs: list[Obj], snap: Snapshot, namespace: str) -> None:
-    """ConfigError naming every paused workload and how to resume it. Pure."""
-    problems = []
-    for obj in workloads(objs):
-        viewer = viewer_for(obj)
-        wanted = viewer.paused(obj)
-        live = snap.live(str(obj["kind"]), name_of(obj))
-        resume = f"kubectl rollout resume {str(obj['kind']).lower()}/{name_of(obj)} -n {namespace}"
-        if wanted is True:
-            problems.append(
-                f"{ref(obj)} sets spec.paused: true in the manifests: its rollout would never "
-                "start; remove spec.paused"
-            )
-        elif wanted is None and live is not None and viewer.paused(live):
-            problems.append(
-                f"{ref(obj)} is paused in namespace {namespace} (kubectl rollout pause): the "
-                f"release would never roll out; resume it first (`{resume}`) or set "
-                "spec.paused: false in the manifest"
-            )
-    if problems:
-        raise ConfigError("paused workloads; nothing was applied:\n  - " + "\n  - ".join(problems))
 
 
 def config_refs(obj: Obj) -> set[tuple[str, str]]:

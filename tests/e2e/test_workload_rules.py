@@ -89,7 +89,7 @@ def test_paused_deployment_is_refused_before_anything_is_applied(
         live = run_gate(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={plain}")
         took = time.monotonic() - started
         assert live.returncode != 0, live.output[-4000:]
-        assert "Deployment/iris is paused in namespace" in live.output, live.output[-4000:]
+        assert "live: deployment iris is paused" in live.output, live.output[-4000:]
         assert "kubectl rollout resume deployment/iris" in live.output
         assert live.report["applied"] is False
         assert get("deployment", "iris", ns)["metadata"]["resourceVersion"] == before
@@ -99,7 +99,8 @@ def test_paused_deployment_is_refused_before_anything_is_applied(
         edit_deployment(plain, lambda d: d["spec"].__setitem__("paused", True))
         in_manifest = run_gate(ns, tmp_path / "v2b.json", "--image-tag=v2", f"--manifests={plain}")
         assert in_manifest.returncode != 0, in_manifest.output[-4000:]
-        assert "sets spec.paused: true in the manifests" in in_manifest.output
+        assert "deployment iris is paused: a rollout would never progress" in in_manifest.output
+        assert "live: deployment" not in in_manifest.output  # refused from the manifest alone
         assert in_manifest.report["applied"] is False
 
 

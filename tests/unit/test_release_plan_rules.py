@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 
 from rolloutgate import autoscale, dryrun, plan
-from rolloutgate.errors import ConfigError
 from rolloutgate.manifests import apply_order
 from rolloutgate.snapshot import Snapshot
 
@@ -86,34 +85,6 @@ def test_plan_strips_replicas_of_hpa_targets_only() -> None:
     assert made.autoscaled == {"Deployment/iris": "iris-hpa"}
     assert "replicas" not in made.objects[0]["spec"]
     assert made.objects[1]["spec"]["replicas"] == 3
-
-
-# -- paused --------------------------------------------------------------------------------------
-
-
-def test_paused_in_the_manifest_is_refused() -> None:
-    dep = deployment()
-    dep["spec"]["paused"] = True
-    with pytest.raises(ConfigError, match=r"Deployment/iris sets spec.paused: true"):
-        plan.refuse_paused([dep], snap(), "ml")
-
-
-def test_paused_live_is_refused_naming_the_resume_command() -> None:
-    live = deployment()
-    live["spec"]["paused"] = True
-    with pytest.raises(
-        ConfigError,
-        match=r"paused in namespace ml.*kubectl rollout resume deployment/iris -n ml",
-    ):
-        plan.refuse_paused([deployment()], snap((deployment(), live)), "ml")
-
-
-def test_paused_live_but_resumed_by_the_manifest_is_accepted() -> None:
-    live = deployment()
-    live["spec"]["paused"] = True
-    dep = deployment()
-    dep["spec"]["paused"] = False
-    plan.refuse_paused([dep], snap((dep, live)), "ml")
 
 
 # -- configuration -------------------------------------------------------------------------------
