@@ -293,6 +293,7 @@ class GateConfig:
     helm_release: str | None = None
     kubectl: str = "kubectl"
     helm: str = "helm"
+    restart_on_config_change: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -529,6 +530,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("helm_release", name, None),
     Setting("kubectl", path, "kubectl"),
     Setting("helm", path, "helm"),
+    Setting(
+        "restart_on_config_change",
+        flag,
+        False,
+        "--restart-on-config-change",
+        "When the release changes a ConfigMap or Secret a workload uses but not the workload, "
+        "restart it as `kubectl rollout restart` does (else the gate only warns)",
+        const=True,
+    ),
 )
 
 
@@ -668,6 +678,7 @@ def resolve(
         kubectl=values["kubectl"],
         helm=values["helm"],
         rootdir=rootdir,
+        restart_on_config_change=values["restart_on_config_change"],
         sources=sources,
     )
 

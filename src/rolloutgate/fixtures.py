@@ -195,6 +195,9 @@ def rolloutgate_namespace(
             run.created_namespace = gate.ensure_namespace(
                 rolloutgate_api, cfg.namespace, create=not cfg.dry_run
             )
+            if cfg.dry_run:
+                state = _state(request)
+                state.namespace_exists = gate.namespace_exists(rolloutgate_api, cfg.namespace)
     except GateError as e:
         fail(e)
     return cfg.namespace
@@ -332,7 +335,7 @@ def rolloutgate_release(
     interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
     a failing rollback fails the session.
     """
-    from rolloutgate import apply, gate, lock
+    from rolloutgate import gate, lock
 
     state = _state(request)
     run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
@@ -344,25 +347,32 @@ def rolloutgate_release(
             "recovery run (--recover): the last verified release was restored and verified; "
             "nothing new is deployed"
         )
+    exists = state.namespace_exists
     try:
+        with run.phase("plan"), _patience(request, cfg.timeouts.api):
+            planned = gate.plan_release(
+                api, cfg, objs, rolloutgate_snapshot, write, namespace_exists=exists
+            )
+        run.notes.extend(planned.notes)
         with run.phase("validate"), _patience(request, cfg.timeouts.api):
-            apply.validate(api, rolloutgate_namespace, objs)
-        if cfg.dry_run:
-            with run.phase("diff"), _patience(request, cfg.timeouts.api):
-                run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
+            notes, run.dry_run_diff = gate.validate_release(
+                api, cfg, planned.objects, namespace_exists=exists, diff=cfg.dry_run
+            )
+        run.notes.extend(notes)
         if tracker is not None and not cfg.dry_run:
             # Written before anything changes: a gate killed from here on leaves a record the
             # next gate recovers from.
             with _patience(request, cfg.timeouts.api):
                 tracker.ensure_held()
-                tracker.begin(cfg.image_tag, rolloutgate_snapshot, objs)
+                tracker.begin(cfg.image_tag, rolloutgate_snapshot, planned.objects)
             tracker.interrupt_on_loss = True
     except GateError as e:
         fail(e)
     if cfg.dry_run:
         pytest.skip(
-            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied; "
-            "the diff is in the terminal summary"
+            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied"
+            + ("" if exists else f"; namespace {cfg.namespace} would be created")
+            + "; the diff is in the terminal summary"
         )
 
     def finish() -> None:
@@ -390,11 +400,9 @@ def rolloutgate_release(
     try:
         with run.phase("apply"), _patience(request, cfg.timeouts.api):
             # Only what happens to the pods from here on is held against the release.
-            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, objs)
+            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, planned.objects)
             holder = tracker.lease.holder if tracker is not None else lock.default_holder()
-            applied = apply.apply(
-                api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
-            )
+            applied = gate.apply_release(api, cfg, planned, holder)
             if tracker is not None:
                 tracker.step("rolling-out")
             return applied

@@ -55,6 +55,8 @@ class GateHooks:
         self.api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         self.manifests: list[Obj] = []
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
         self._golden: Golden | None = None
         self._sigterm: Any = None
         self._sigint: Any = None
@@ -138,6 +140,11 @@ class GateHooks:
 
         root = cfg.rootdir
         context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
+        if not cfg.kind and cfg.context is None:
+            from rolloutgate import kube  # a gate run imports it next anyway
+
+            if kube.in_cluster(str(cfg.kubeconfig) if cfg.kubeconfig else None):
+                context = "(none: in-cluster configuration, the pod's ServiceAccount)"
         lines = [
             "rolloutgate: "
             + ", ".join(

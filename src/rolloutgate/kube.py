@@ -71,9 +71,11 @@ def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
 def in_cluster(kubeconfig: str | None) -> bool:
     """No kubeconfig anywhere, but a ServiceAccount token: the gate runs in a pod (Tekton,
     GitLab's Kubernetes executor, Argo Workflows) and uses the in-cluster configuration."""
-    if kubeconfig or os.environ.get("KUBECONFIG"):
+    if kubeconfig:
         return False
-    if _kubeconfig_paths(None)[0].is_file():
+    # As kubectl: a $KUBECONFIG list whose files are all missing loads an empty config, and an
+    # empty config in a pod falls back to the in-cluster one.
+    if any(p.is_file() for p in _kubeconfig_paths(None)):
         return False
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
 
@@ -799,15 +801,24 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
-        # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY, kubectl's
-        # fallback, is a POST: `create`).
-        with api_errors("get", f"pods/portforward {namespace}/{pod}"):
-            self._pf = portforward(
-                client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
-                pod,
-                namespace,
-                ports=str(port),
-            )
+        # The client's stream() swaps the ApiClient's `request` for a websocket one while it
+        # connects: on the shared client, a request another thread makes meanwhile (the lock's
+        # renewal, a watch's relist) would go to the websocket code and fail ("Missing required
+        # parameter `ports`"). A client of its own per stream, sharing the configuration.
+        self._client = ApiClient(configuration=api.configuration)
+        try:
+            # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY,
+            # kubectl's fallback, is a POST: `create`).
+            with api_errors("get", f"pods/portforward {namespace}/{pod}"):
+                self._pf = portforward(
+                    client.CoreV1Api(self._client).connect_get_namespaced_pod_portforward,
+                    pod,
+                    namespace,
+                    ports=str(port),
+                )
+        except BaseException:
+            self._client.close()  # type: ignore[no-untyped-call]
+            raise
 
     def socket(self) -> socket.socket:
         """The local end (an AF_UNIX socket pair end wrapped by the client)."""
@@ -820,7 +831,10 @@ class PortForwardStream:
         return str(err) if err else None
 
     def close(self) -> None:
-        self._pf.close()
+        try:
+            self._pf.close()
+        finally:
+            self._client.close()  # type: ignore[no-untyped-call]
 
 
 # A log request goes through the kubelet, which may hold it while it restarts the container.

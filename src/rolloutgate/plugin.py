@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from rolloutgate import cmdline
 from rolloutgate import config as cfgmod
 from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
@@ -51,6 +52,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    # The earliest moment the plugin's options are known, and before conftest files are loaded
+    # from a rootdir that may be the wrong one (cmdline.py explains the trap).
+    message = cmdline.rootdir_moved(early_config, args)
+    if message is not None:
+        raise pytest.UsageError(message)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("rolloutgate_canary", False):
         raise pytest.UsageError(
@@ -71,6 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
+    how = cmdline.distributed(config) if gate_config.enabled else None
+    if how is not None:
+        raise pytest.UsageError(cmdline.xdist_message(how))
     if gate_config.kind:
         _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
