@@ -683,6 +683,35 @@ def resolve(
     )
 
 
+def resolve_settings(
+    settings: Iterable[Setting],
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, sources) of further settings (the canary's), by the rules of ``resolve``."""
+    profiles = tool.get("clusters", {})
+    profile = profiles.get(cluster) if isinstance(profiles, Mapping) and cluster else None
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting,
+            options,
+            env,
+            profile if isinstance(profile, Mapping) else None,
+            cluster,
+            tool,
+            rootdir,
+            invocation_dir,
+        )
+    return values, sources
+
+
 def _resolve_one(
     setting: Setting,
     options: Mapping[str, Any],

@@ -137,6 +137,9 @@ class _Relay:
             ).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        # Without it, a response relayed in two writes (headers, body) waits for the client's
+        # delayed ACK (Nagle): ~40 ms added to a quarter of requests, measured by the canary.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             pod, port = next(self._next)
         try:
@@ -260,3 +263,15 @@ def pod_forwards(
     finally:
         for relay in relays.values():
             relay.close()
+
+
+@contextmanager
+def pod_forward(api: ApiClient, namespace: str, pod: str, port: int) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" relaying to `pod`:`port` directly, no Service
+    needed (the canary's arms have none). The relay is closed on exit."""
+    relay = _Relay(api, namespace, [(pod, port)])
+    relay.start()
+    try:
+        yield f"http://{LOCALHOST}:{relay.local_port}"
+    finally:
+        relay.close()
