@@ -19,11 +19,21 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import diagnostics, endpoint, kube, manifests, rollback, rollout, snapshot
+from rolloutgate import (
+    cases,
+    diagnostics,
+    endpoint,
+    kube,
+    manifests,
+    rollback,
+    rollout,
+    snapshot,
+)
+from rolloutgate.cases import Golden
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, RollbackFailed
 from rolloutgate.report import GateRun
-from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
+from rolloutgate.smoke import describe, wait_answering
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "rolloutgate"
@@ -250,17 +260,19 @@ def roll_back(
 def _verify_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
 ) -> list[str]:
-    with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        model = golden.model if golden else ""
-        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
+    with (
+        open_endpoint(api, cfg, objs, deadline=deadline) as url,
+        cases.client_for(url, golden, cfg) as client,
+    ):
         wait_answering(client, deadline=deadline)
         if golden is not None:
-            return verify(client, golden)
+            return cases.verify(client, golden)
+        # Without a golden file there is no model name: the server-wide checks only.
         problems = []
-        for check in (client.live, client.ready):
-            response = check()
-            if not response.ok:
-                problems.append(f"health: {describe(response)}")
+        for name in ("live", "ready"):
+            response = client.health_check(name)
+            if response is not None and not response.ok:
+                problems.append(f"health {name}: {describe(response)}")
         return problems
 
 

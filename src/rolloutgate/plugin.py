@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from rolloutgate import apply, gate, kube, lock, manifests, report, snapshot
+from rolloutgate import apply, cases, gate, kube, lock, manifests, report, snapshot
 from rolloutgate import config as cfgmod
+from rolloutgate.cases import Case, Golden
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.report import GateRun, TestOutcome
-from rolloutgate.smoke import Case, Golden, V2Client, load_golden, wait_answering
+from rolloutgate.smoke import V2Client, wait_answering
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -65,6 +66,9 @@ GATE_FIXTURES = frozenset(
 )
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
 INTERRUPTS = "rolloutgate-interrupts"  # name of the registered _InterruptRecorder
+
+# Fixtures of the protocol-neutral HTTP checks (rolloutgate_http, rolloutgate_metrics).
+pytest_plugins = ["rolloutgate.http_fixtures"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +303,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _golden(config: pytest.Config) -> Golden:
     if GOLDEN not in config.stash:
-        config.stash[GOLDEN] = load_golden(config.stash[CONFIG].golden)
+        config.stash[GOLDEN] = cases.load(config.stash[CONFIG].golden)
     return config.stash[GOLDEN]
 
 
@@ -460,7 +464,7 @@ def rolloutgate_config(pytestconfig: pytest.Config) -> GateConfig:
 
 @pytest.fixture(scope="session")
 def rolloutgate_golden(pytestconfig: pytest.Config) -> Golden:
-    """Session. The parsed golden file (``rolloutgate.smoke.Golden``)."""
+    """Session. The parsed golden file (``rolloutgate.cases.Golden``)."""
     try:
         return _golden(pytestconfig)
     except ConfigError as e:
@@ -730,8 +734,12 @@ def rolloutgate_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
                     )
                 )
-                probe = V2Client(url, "", timeout=cfg.request_timeout, health=cfg.health)
-                wait_answering(probe, deadline=deadline)
+                try:
+                    golden: Golden | None = _golden(request.config)
+                except ConfigError:
+                    golden = None  # reported by the tests that use it
+                with cases.client_for(url, golden, cfg) as probe:
+                    wait_answering(probe, deadline=deadline)
         except GateError as e:
             _fail(e)
         yield url
@@ -813,7 +821,7 @@ def rolloutgate_pod_host(
 
 @pytest.fixture
 def rolloutgate_case(request: pytest.FixtureRequest) -> Case:
-    """Function. One golden case (``rolloutgate.smoke.Case``); tests taking it run once per case
+    """Function. One golden case (``rolloutgate.cases.Case``); tests taking it run once per case
     of the golden file (parametrized by the plugin, ids = case names)."""
     case = getattr(request, "param", None)
     if not isinstance(case, Case):

@@ -1,0 +1,218 @@
+"""The HTTP checks against loopback servers of each preset: v2, v1 (TF-Serving), plain.
+
+The suite's own tests (tests/smoke) run through pytester against a plain ``POST /predict``
+server, with ``rolloutgate_endpoint`` pointed at it: no cluster, the checks only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from rolloutgate import cases
+from rolloutgate.cases import HttpClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Speaks the three presets for one model, ``wine``: class = round(first feature) % 3."""
+
+    state: ClassVar[dict[str, Any]] = {}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _classes(self, rows: list[list[float]]) -> list[int]:
+        shift = 1 if self.state.get("wrong") else 0
+        self.state["predicted"] = self.state.get("predicted", 0) + len(rows)
+        return [(round(r[0]) + shift) % 3 for r in rows]
+
+    def do_GET(self) -> None:
+        ready = self.state.get("ready", True)
+        if self.path == "/healthz":
+            self._send(200, {"status": "alive"})
+        elif self.path == "/readyz":
+            self._send(200 if ready else 503, {"ready": ready})
+        elif self.path == "/v1/models/wine":
+            state = "AVAILABLE" if ready else "LOADING"
+            self._send(200 if ready else 503, {"model_version_status": [{"state": state}]})
+        elif self.path in ("/v2/health/live", "/v2/health/ready", "/v2/models/wine/ready"):
+            self._send(200 if ready or self.path.endswith("live") else 400, {})
+        else:
+            self._send(404, {"error": f"no route {self.path}"})
+
+    def do_POST(self) -> None:
+        self.state.setdefault("headers", []).append(dict(self.headers))
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path in ("/predict", "/v1/models/wine:predict"):
+            rows = body.get("instances")
+            if not isinstance(rows, list):
+                self._send(400, {"error": "instances must be a list of rows"})
+                return
+            classes = self._classes(rows)
+            if self.path == "/predict":
+                proba = [[1.0 if c == k else 0.0 for k in range(3)] for c in classes]
+                self._send(200, {"predictions": classes, "probabilities": proba})
+            else:
+                self._send(200, {"predictions": classes})
+        elif self.path == "/v2/models/wine/infer":
+            data = body["inputs"][0]["data"]
+            self._send(200, {"outputs": [{"name": "predict", "data": self._classes([data])}]})
+        else:
+            self._send(404, {"error": f"no route {self.path}"})
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Function. (base URL, state) of a server on 127.0.0.1 speaking v2, v1 and plain."""
+    state: dict[str, Any] = {}
+    handler = type("Handler", (_Handler,), {"state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def golden_of(protocol: str) -> dict[str, Any]:
+    if protocol == "v2":
+        return {
+            "model": "wine",
+            "cases": [
+                {
+                    "name": "two",
+                    "request": {
+                        "inputs": [
+                            {"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [2.0]}
+                        ]
+                    },
+                    "expect": [{"name": "predict", "data": [2]}],
+                }
+            ],
+        }
+    return {
+        "protocol": protocol,
+        "model": "wine",
+        "cases": [
+            {
+                "name": "batch",
+                "request": {
+                    "body": {"instances": [[0.0], [1.0], [2.0]]},
+                    "headers": {"X-Gate": "rolloutgate"},
+                },
+                "expect": {"status": 200, "values": [{"path": "predictions", "data": [0, 1, 2]}]},
+            },
+            {
+                "name": "refused",
+                "request": {"body": {"rows": []}},
+                "expect": {"status": 400},
+            },
+        ],
+    }
+
+
+def client(tmp_path: Path, url: str, protocol: str) -> tuple[HttpClient, cases.Golden]:
+    path = tmp_path / f"{protocol}.json"
+    path.write_text(json.dumps(golden_of(protocol)))
+    golden = cases.load(path)
+    health = cases.protocols.health_paths(golden.protocol, golden.health, {})
+    return HttpClient(url, model=golden.model, timeout=2, health=health), golden
+
+
+@pytest.mark.parametrize("protocol", ["v2", "v1", "plain"])
+def test_each_preset_verifies_a_good_server_and_names_wrong_answers(
+    server: tuple[str, dict[str, Any]], tmp_path: Path, protocol: str
+) -> None:
+    url, state = server
+    http, golden = client(tmp_path, url, protocol)
+    assert cases.verify(http, golden) == []
+    state["wrong"] = True
+    problems = cases.verify(http, golden)
+    assert len(problems) == 1
+    first = golden.cases[0].name
+    assert problems[0].startswith(f"case {first!r}: ")
+    assert "expected 0 got 1" in problems[0] or "expected 2 got 0" in problems[0]
+    state["ready"] = False
+    problems = cases.verify(http, golden)
+    assert problems
+    assert all(p.startswith("health ") for p in problems)
+
+
+def test_case_headers_are_sent(server: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    url, state = server
+    http, golden = client(tmp_path, url, "plain")
+    cases.verify(http, golden)
+    assert state["headers"][0]["X-Gate"] == "rolloutgate"
+
+
+def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path: Path) -> None:
+    url, _ = server
+    http, golden = client(tmp_path, url, "plain")
+    refused = golden.cases[1]
+    ok = cases.Case("ok", refused.request, status=200, expect=refused.expect)
+    assert cases.check(ok, http.send(ok.request)) == [
+        f"status 400, expected 200: POST {url}/predict -> 400: "
+        '{"error": "instances must be a list of rows"}'
+    ]
+
+
+INNER_CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="session")
+def rolloutgate_endpoint():
+    return {url!r}
+"""
+
+
+@pytest.fixture
+def suite(project: pytest.Pytester, server: tuple[str, dict[str, Any]]) -> pytest.Pytester:
+    """Function. The inner project running the repository's tests/smoke against ``server``."""
+    url, _ = server
+    project.makeconftest(INNER_CONFTEST.format(url=url))
+    (project.path / "golden.json").write_text(
+        json.dumps(
+            {**golden_of("plain"), "latency": {"requests": 5, "p50_ms": 500, "p95_ms": 1000}}
+        )
+    )
+    for name in ("test_health.py", "test_predictions.py"):
+        (project.path / name).write_text((REPO / "tests" / "smoke" / name).read_text())
+    return project
+
+
+def test_suite_passes_a_plain_server(suite: pytest.Pytester) -> None:
+    result = suite.runpytest("--cluster=staging", "-rs")
+    result.assert_outcomes(passed=5, skipped=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*no model_ready check for this server*",
+            "*protocol plain has no model metadata*",
+        ]
+    )
+
+
+def test_suite_fails_wrong_predictions_of_a_plain_server(
+    suite: pytest.Pytester, server: tuple[str, dict[str, Any]]
+) -> None:
+    server[1]["wrong"] = True
+    result = suite.runpytest("--cluster=staging")
+    result.assert_outcomes(passed=4, failed=1, skipped=3)
+    result.stdout.re_match_lines(
+        [r".*case 'batch': predictions \(exact\): \[0\] expected 0 got 1, \[1\] expected 1 got 2"]
+    )
