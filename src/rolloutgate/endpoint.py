@@ -214,3 +214,15 @@ def port_forward(
         yield f"http://{LOCALHOST}:{relay.local_port}"
     finally:
         relay.close()
+
+
+@contextmanager
+def pod_forward(api: ApiClient, namespace: str, pod: Obj, port: int | str) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" forwarding to ``port`` (number or container port
+    name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit."""
+    relay = _Relay(api, namespace, pod["metadata"]["name"], container_port(pod, port))
+    relay.start()
+    try:
+        yield f"http://{LOCALHOST}:{relay.local_port}"
+    finally:
+        relay.close()
