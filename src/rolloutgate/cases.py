@@ -131,8 +131,11 @@ class Golden:
 # The golden file.
 
 
-def load(path: Path) -> Golden:
-    """Parse and check a golden file. ConfigError names the file, the field and the format."""
+def load(path: Path, *, requests_only: bool = False) -> Golden:
+    """Parse and check a golden file. ConfigError names the file, the field and the format.
+
+    ``requests_only``: cases may leave ``expect`` out (a file to record answers for).
+    """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
@@ -142,10 +145,10 @@ def load(path: Path) -> Golden:
             f"golden file {path} is not valid JSON (line {e.lineno}, column {e.colno}: "
             f"{e.msg}); expected {GOLDEN_FORMAT}"
         ) from e
-    return parse(raw, path)
+    return parse(raw, path, requests_only=requests_only)
 
 
-def parse(raw: object, path: Path) -> Golden:
+def parse(raw: object, path: Path, *, requests_only: bool = False) -> Golden:
     """A golden file's JSON content, checked; ``path`` is for messages."""
 
     def bad(where: str, problem: str) -> ConfigError:
@@ -169,7 +172,7 @@ def parse(raw: object, path: Path) -> Golden:
         raise bad('"cases"', "must be a non-empty list")
     cases: list[Case] = []
     for i, c in enumerate(cases_raw):
-        case = _case(c, i, protocol, bad)
+        case = _case(c, i, protocol, bad, requests_only)
         if any(existing.name == case.name for existing in cases):
             raise bad(f"case {case.name!r}.name", "is used twice; case names must be unique")
         cases.append(case)
@@ -191,7 +194,7 @@ def _health(raw: object, bad: Bad) -> dict[str, str | None]:
     return dict(raw)
 
 
-def _case(raw: object, i: int, protocol: Protocol, bad: Bad) -> Case:
+def _case(raw: object, i: int, protocol: Protocol, bad: Bad, requests_only: bool) -> Case:
     where = f"cases[{i}]"
     if not isinstance(raw, dict):
         raise bad(where, "must be an object")
@@ -201,6 +204,8 @@ def _case(raw: object, i: int, protocol: Protocol, bad: Bad) -> Case:
     where = f"case {name!r}"
     request = _request(raw.get("request"), f"{where}.request", protocol, bad)
     status, values = 200, raw.get("expect")
+    if requests_only and values is None:
+        return Case(name=name, request=request)
     if isinstance(values, dict):
         extra = set(values) - {"status", "values"}
         if extra:
