@@ -36,7 +36,10 @@ from pydantic import BaseModel
 log = logging.getLogger("wine")
 
 MODEL_DIR = Path(os.environ.get("WINE_MODEL_DIR", "/opt/wine/model"))
-PORT = int(os.environ.get("WINE_PORT", "8080"))
+# Not WINE_PORT: Kubernetes sets <SERVICE>_PORT=tcp://IP:PORT in every pod of a namespace
+# with a Service of that name (service links), and the Service is called wine. The first
+# deploy of this image read that as its port and crashed; the gate failed it in seconds.
+PORT = int(os.environ.get("WINE_HTTP_PORT", "8080"))
 
 REQUESTS = Counter(
     "wine_prediction_requests",
