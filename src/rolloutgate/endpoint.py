@@ -184,6 +184,10 @@ class _Relay:
 
     def close(self) -> None:
         self.closed.set()
+        # close() alone does not wake a thread blocked in accept() on Linux (the join below
+        # then waits its full timeout); shutdown() does.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.server.close()
         with self._lock:
