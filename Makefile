@@ -57,9 +57,11 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 test: cluster-up load-images python-deps  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
 	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e
 
-lint:  ## ruff and mypy
+lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check src tests conftest.py
 	$(PYTHON) -m mypy
+	lint-imports
 
 bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes reports/bench.json
 	$(PYTHON) -m bench

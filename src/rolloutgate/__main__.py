@@ -146,15 +146,14 @@ def _record(args: argparse.Namespace) -> int:
 
 def _images(api: ApiClient, cfg: config.GateConfig, objs: list[dict[str, Any]]) -> str:
     """``, images a:v1`` of the live workloads (what the answers belong to); '' if unknown."""
-    from rolloutgate import kube, manifests
+    from rolloutgate import kube
+    from rolloutgate.objects import name_of
+    from rolloutgate.workloads import workloads
 
     found = []
-    for obj in manifests.workloads(objs):
+    for obj in workloads(objs):
         try:
-            with kube.cluster_errors(f"reading {kube.ref(obj)}"):
-                live = kube.get(
-                    api, obj["apiVersion"], obj["kind"], obj["metadata"]["name"], cfg.namespace
-                )
+            live = kube.get(api, obj["apiVersion"], obj["kind"], name_of(obj), cfg.namespace)
         except GateError:  # the note is a courtesy; recording goes on without it
             continue
         template = ((live or {}).get("spec") or {}).get("template") or {}

@@ -8,30 +8,31 @@ from __future__ import annotations
 
 import copy
 import difflib
-from typing import Any
 
 import yaml
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
-from rolloutgate.errors import ClusterError, ConfigError
-
-Obj = dict[str, Any]
-
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-FIELD_MANAGER = "rolloutgate"
+from rolloutgate.errors import ApiError, ConfigError
+from rolloutgate.objects import CHANGE_CAUSE, Obj, ref
+from rolloutgate.workloads import is_workload
 
 # Statuses of a dry-run that mean "this manifest is wrong" rather than "the cluster is".
 _INPUT_ERRORS = {400, 404, 409, 422}
 
 
-def _is_input_error(e: ApiException) -> bool:
+def _is_input_error(e: ApiError) -> bool:
     """Whether a failed dry-run blames the manifest rather than the cluster."""
     if e.status in _INPUT_ERRORS:
         return True
     # Server-side apply answers a field of the wrong type with a 500 (the patch cannot be typed).
-    return e.status == 500 and "failed to create typed patch object" in kube.message_of(e)
+    return e.status == 500 and "failed to create typed patch object" in str(e)
+
+
+def _server_message(e: ApiError) -> str:
+    """The API server's own words from an ApiError's message (after the status code)."""
+    cause = e.__cause__
+    return kube.message_of(cause) if cause is not None else str(e)
 
 
 def _placed(api: ApiClient, namespace: str, obj: Obj) -> Obj:
@@ -46,7 +47,7 @@ def _placed(api: ApiClient, namespace: str, obj: Obj) -> Obj:
         declared = meta.get("namespace")
         if declared not in (None, namespace):
             raise ConfigError(
-                f"{kube.ref(obj)} declares namespace {declared!r} but the gate targets "
+                f"{ref(obj)} declares namespace {declared!r} but the gate targets "
                 f"{namespace!r}; remove metadata.namespace from the manifest"
             )
         meta["namespace"] = namespace
@@ -63,17 +64,13 @@ def validate(api: ApiClient, namespace: str, objs: list[Obj]) -> None:
     for obj in objs:
         try:
             placed = _placed(api, namespace, obj)
-            kube.server_side_apply(
-                api, placed, namespace, field_manager=FIELD_MANAGER, dry_run=True
-            )
+            kube.server_side_apply(api, placed, namespace, dry_run=True)
         except ConfigError as e:
-            problems.append(f"{kube.ref(obj)} ({obj.get('apiVersion')}): {e}")
-        except ApiException as e:
+            problems.append(f"{ref(obj)} ({obj.get('apiVersion')}): {e}")
+        except ApiError as e:
             if not _is_input_error(e):
-                raise ClusterError(
-                    f"dry-run of {kube.ref(obj)} in {namespace}: {e.status} {kube.message_of(e)}"
-                ) from e
-            problems.append(f"{kube.ref(obj)}: {kube.message_of(e)}")
+                raise
+            problems.append(f"{ref(obj)}: {_server_message(e)}")
     if problems:
         raise ConfigError(
             f"{len(problems)} of {len(objs)} manifests failed the server-side dry-run in "
@@ -87,23 +84,19 @@ def apply(
     objs: list[Obj],
     *,
     change_cause: str,
-    field_manager: str = FIELD_MANAGER,
 ) -> list[Obj]:
     """Server-side apply of every object (force: the gate owns the fields it sets).
 
-    Deployments get annotation kubernetes.io/change-cause = `change_cause`, which the
+    Workloads get annotation kubernetes.io/change-cause = `change_cause`, which the
     controller copies to the ReplicaSet and `kubectl rollout history` shows. Returns the objects
-    as the server stored them (a Deployment's metadata.generation pins the rollout to wait for).
+    as the server stored them (a workload's metadata.generation pins the rollout to wait for).
     """
     applied: list[Obj] = []
     for obj in objs:
         placed = _placed(api, namespace, obj)
-        if placed.get("kind") == "Deployment":
+        if is_workload(placed):
             placed["metadata"].setdefault("annotations", {})[CHANGE_CAUSE] = change_cause
-        with kube.cluster_errors(f"server-side apply of {kube.ref(obj)} in {namespace}"):
-            applied.append(
-                kube.server_side_apply(api, placed, namespace, field_manager=field_manager)
-            )
+        applied.append(kube.server_side_apply(api, placed, namespace))
     return applied
 
 
@@ -131,19 +124,15 @@ def diff(api: ApiClient, namespace: str, objs: list[Obj]) -> str:
     for obj in objs:
         placed = _placed(api, namespace, obj)
         name = str(placed["metadata"]["name"])
-        where = f"{kube.ref(obj)} in {namespace}"
-        with kube.cluster_errors(f"diff of {where}"):
-            live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
-            after = kube.server_side_apply(
-                api, placed, namespace, field_manager=FIELD_MANAGER, dry_run=True
-            )
+        live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
+        after = kube.server_side_apply(api, placed, namespace, dry_run=True)
         lines = list(
             difflib.unified_diff(
                 _for_diff(live),
                 _for_diff(after),
-                fromfile=f"live/{kube.ref(obj)}" if live else "/dev/null",
-                tofile=f"new/{kube.ref(obj)}",
+                fromfile=f"live/{ref(obj)}" if live else "/dev/null",
+                tofile=f"new/{ref(obj)}",
             )
         )
-        chunks.append("".join(lines) if lines else f"# {kube.ref(obj)}: no change\n")
+        chunks.append("".join(lines) if lines else f"# {ref(obj)}: no change\n")
     return "".join(chunks)

@@ -15,20 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from rolloutgate.errors import ConfigError
+from rolloutgate.objects import IMAGE_TAG
 
 ENV_PREFIX = "ROLLOUTGATE_"
 KIND = "kind"  # --cluster value for a throwaway kind cluster (pytest-kind)
-
-# Docker's tag grammar (distribution/reference): at most 128 characters.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # A namespace name is an RFC 1123 label.
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _TRUE = {"1", "true", "yes", "on"}
@@ -42,7 +38,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 def image_tag(value: object) -> str:
     """A Docker image tag: ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``."""
     text = str(value)
-    if not _TAG.fullmatch(text):
+    if not IMAGE_TAG.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"invalid image tag {text!r}: a tag is 1-128 characters of letters, digits, "
             "'_', '.' and '-', not starting with '.' or '-' (e.g. v2, 1.4.0-rc1)"
@@ -89,6 +85,8 @@ def namespace(value: object) -> str:
 
 def url(value: object) -> str:
     """An http(s) URL with a host; no trailing slash."""
+    from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
+
     text = str(value)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -279,68 +277,179 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class Setting:
-    """How one setting is looked up. ``key`` is its dotted name in the pyproject tables."""
+    """How one setting is looked up, and its option. ``key`` is its dotted name in the pyproject
+    tables; ``flag`` its command-line option (None: no option); ``const`` makes the option a
+    flag that stores it (``--dry-run``)."""
 
     key: str
     convert: Callable[[object], Any]
     default: Any = None
-    option: str | None = None  # the argparse dest, if the setting has an option
-    flag: str | None = None  # the option as typed, for the header
+    flag: str | None = None
+    help: str = ""
+    metavar: str | None = None
+    const: Any = None
     env_name: str | None = None  # default: from the flag (--rollout-timeout: ROLLOUT_TIMEOUT)
     profile: bool = True  # may a cluster profile set it?
     project: bool = True  # may [tool.rolloutgate] set it?
     is_path: bool = False
+    dest: str | None = None  # the argparse dest; default rolloutgate_<flag>
+    define: bool = True  # False: another plugin defines the option, the gate only reads it
+
+    @property
+    def option(self) -> str | None:
+        """The argparse dest of its option, if it has one. Prefixed so that no other plugin's
+        option can clash with it."""
+        if self.dest is not None:
+            return self.dest
+        if self.flag is None:
+            return None
+        return "rolloutgate_" + self.flag.lstrip("-").replace("-", "_")
 
     @property
     def env(self) -> str:
         base = self.env_name or (self.flag or self.key).lstrip("-").replace("-", "_")
         return ENV_PREFIX + base.replace(".", "_").upper()
 
+    @property
+    def help_text(self) -> str:
+        """The option's help, with its default and environment variable."""
+        default = (
+            "" if self.default is None or self.const is not None else f"default: {self.default}; "
+        )
+        return f"{self.help} ({default}env {self.env})."
 
-def _opt(key: str, convert: Callable[[object], Any], default: Any, flag: str, **kw: Any) -> Setting:
-    """A setting with an option of the rolloutgate group (dest ``rolloutgate_<flag>``)."""
-    dest = "rolloutgate_" + flag.lstrip("-").replace("-", "_")
-    return Setting(key, convert, default, option=dest, flag=flag, **kw)
 
+CLUSTER = Setting(
+    "cluster",
+    name,
+    None,
+    "--cluster",
+    "Target: a profile [tool.rolloutgate.clusters.NAME] in pyproject.toml, else a kubeconfig "
+    "context, else 'kind' (a throwaway kind cluster). Gate tests need it",
+    metavar="NAME",
+    profile=False,
+    project=False,
+)
 
-# The one table of settings and their defaults. Option dests are prefixed so that no other
-# plugin's option can clash with them.
+# The one table of settings: defaults, options and their help are all here.
 SETTINGS: tuple[Setting, ...] = (
-    # --kubeconfig is pytest-kind's option (see plugin.py); the gate reads it.
-    Setting("kubeconfig", path, None, option="kubeconfig", flag="--kubeconfig", is_path=True),
-    _opt("context", name, None, "--context"),
-    _opt("namespace", namespace, "default", "--namespace"),
-    _opt("image_tag", image_tag, None, "--image-tag", project=False),
+    # --kubeconfig is pytest-kind's option (a dependency defines it); the gate reads it.
+    Setting(
+        "kubeconfig", path, None, "--kubeconfig", dest="kubeconfig", is_path=True, define=False
+    ),
+    Setting(
+        "context",
+        name,
+        None,
+        "--context",
+        "Kubeconfig context (overrides the profile's). The kubeconfig itself is --kubeconfig "
+        "(an option shared with pytest-kind) or ROLLOUTGATE_KUBECONFIG",
+        metavar="NAME",
+    ),
+    Setting(
+        "namespace",
+        namespace,
+        "default",
+        "--namespace",
+        "Namespace to deploy into; created if missing",
+        metavar="NS",
+    ),
+    Setting(
+        "image_tag",
+        image_tag,
+        None,
+        "--image-tag",
+        "Image tag to deploy, set on the configured images (default: the tags in the "
+        "manifests). Docker tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+        metavar="TAG",
+        project=False,
+    ),
     Setting("images", images, None),
-    _opt("manifests", path, "manifests", "--manifests", is_path=True),
-    _opt("golden", path, "golden.json", "--golden", is_path=True),
-    _opt("endpoint_url", url, None, "--endpoint-url"),
+    Setting(
+        "manifests",
+        path,
+        "manifests",
+        "--manifests",
+        "Directory of Kubernetes manifests (*.yaml, *.yml, *.json) to deploy",
+        metavar="DIR",
+        is_path=True,
+    ),
+    Setting(
+        "golden",
+        path,
+        "golden.json",
+        "--golden",
+        "Golden file of prediction cases and the latency budget (JSON)",
+        metavar="FILE",
+        is_path=True,
+    ),
+    Setting(
+        "endpoint_url",
+        url,
+        None,
+        "--endpoint-url",
+        "Reach the release at this URL (e.g. a staging ingress) instead of a port-forward",
+        metavar="URL",
+    ),
     Setting("service", name, None),
     Setting("port", port, None),
-    _opt("timeouts.lock", seconds, Timeouts.lock, "--lock-timeout"),
-    _opt("timeouts.rollout", seconds, Timeouts.rollout, "--rollout-timeout"),
-    _opt("timeouts.endpoint", seconds, Timeouts.endpoint, "--endpoint-timeout"),
-    _opt("timeouts.rollback", seconds, Timeouts.rollback, "--rollback-timeout"),
+    *(
+        Setting(
+            f"timeouts.{phase}",
+            seconds,
+            getattr(Timeouts, phase),
+            f"--{phase}-timeout",
+            f"Seconds to wait for {what}",
+            metavar="SECONDS",
+        )
+        for phase, what in (
+            ("lock", "another gate's lock on the target"),
+            ("rollout", "the new release to become ready"),
+            ("endpoint", "the endpoint to answer"),
+            ("rollback", "the rollback to be restored and ready"),
+        )
+    ),
     Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
     Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
-    _opt("max_restarts", count, 2, "--max-restarts"),
+    Setting(
+        "max_restarts",
+        count,
+        2,
+        "--max-restarts",
+        "Fail the rollout when a new pod's container restarted more than N times",
+        metavar="N",
+    ),
     Setting(
         "rollback",
         flag,
         True,
-        option="rolloutgate_rollback",
-        flag="--no-rollback",
+        "--no-rollback",
+        "On failure leave the failed release in place for debugging",
+        const=False,
         env_name="ROLLBACK",
+        dest="rolloutgate_rollback",
     ),
-    _opt("dry_run", flag, False, "--dry-run", profile=False, project=False),
+    Setting(
+        "dry_run",
+        flag,
+        False,
+        "--dry-run",
+        "Validate every manifest with a server-side dry-run and print the diff against the "
+        "live objects; apply nothing and skip the checks that need a release",
+        const=True,
+        profile=False,
+        project=False,
+    ),
     Setting(
         "report",
         path,
         "reports/gate.json",
-        option="rolloutgate_report",
-        flag="--gate-report",
+        "--gate-report",
+        "Where to write the JSON gate report",
+        metavar="PATH",
         is_path=True,
+        dest="rolloutgate_report",
     ),
     Setting("health.live", http_path, HealthPaths.live),
     Setting("health.ready", http_path, HealthPaths.ready),
@@ -359,6 +468,8 @@ def read_pyproject(rootdir: Path) -> dict[str, Any]:
     file = rootdir / "pyproject.toml"
     if not file.is_file():
         return {}
+    import tomllib  # lazily: plugin start-up costs every pytest run
+
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -398,11 +509,9 @@ def resolve(
         raise ConfigError("[tool.rolloutgate.clusters] must be a table of cluster profiles")
     sources: dict[str, str] = {}
 
-    cluster = options.get("rolloutgate_cluster")
-    sources["cluster"] = "--cluster"
-    if cluster is None and env.get(ENV_PREFIX + "CLUSTER"):
-        cluster = _convert(name, env[ENV_PREFIX + "CLUSTER"], f"env {ENV_PREFIX}CLUSTER")
-        sources["cluster"] = f"env {ENV_PREFIX}CLUSTER"
+    cluster, sources["cluster"] = _resolve_one(
+        CLUSTER, options, env, None, None, {}, rootdir, invocation_dir
+    )
     if cluster is None:
         sources["cluster"] = "not given"
     profile = profiles.get(cluster) if cluster is not None else None

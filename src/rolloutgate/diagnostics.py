@@ -10,87 +10,56 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
 from rolloutgate.errors import ClusterError
-from rolloutgate.rollout import (
-    POD_TEMPLATE_HASH,
-    REVISION,
-    event_instant,
-    event_time,
-    log_tail,
-    selector_string,
-)
+from rolloutgate.objects import Obj, event_instant, event_time, name_of
+from rolloutgate.objects import at as _g
+from rolloutgate.pods import log_tail, statuses
+from rolloutgate.workloads import viewer_for
 
-Obj = dict[str, Any]
-
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 MAX_EVENTS = 30
 
 
-def _g(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def collect(api: ApiClient, namespace: str, deployment: str, *, log_lines: int = 50) -> Obj:
-    """Diagnostics of one Deployment: a JSON-ready dict (see `render`)."""
+def collect(api: ApiClient, namespace: str, workload: Obj, *, log_lines: int = 50) -> Obj:
+    """Diagnostics of one workload (a manifest or live object): a JSON-ready dict (see
+    `render`)."""
+    viewer = viewer_for(workload)
+    name = name_of(workload)
     diag: Obj = {
         "namespace": namespace,
-        "deployment": {"name": deployment},
+        "workload": {"kind": viewer.kind, "name": name},
         "history": [],
         "pods": [],
         "events": [],
         "errors": [],
     }
     errors: list[str] = diag["errors"]
-    dep = _try(
-        errors, "deployment", lambda: kube.get(api, "apps/v1", "Deployment", deployment, namespace)
+    live = _try(
+        errors, viewer.kind, lambda: kube.get(api, viewer.api_version, viewer.kind, name, namespace)
     )
-    if dep is None:
-        errors.append(f"deployment {namespace}/{deployment} does not exist")
+    if live is None:
+        errors.append(f"{viewer.kind.lower()} {namespace}/{name} does not exist")
         return diag
-    diag["deployment"] = deployment_summary(dep)
-    selector = selector_string(_g(dep, "spec", "selector") or {})
-    rs_list = _try(
-        errors,
-        "replicasets",
-        lambda: kube.list_objects(api, "apps/v1", "ReplicaSet", namespace, label_selector=selector),
-    )
-    owned = [
-        rs
-        for rs in (rs_list or {}).get("items") or []
-        if any(
-            o.get("uid") == _g(dep, "metadata", "uid")
-            for o in _g(rs, "metadata", "ownerReferences") or []
-        )
-    ]
-    diag["history"] = history(owned)
-    revisions = {
-        _g(rs, "metadata", "labels", POD_TEMPLATE_HASH): _g(rs, "metadata", "annotations", REVISION)
-        for rs in owned
-    }
+    diag["workload"] = viewer.summary(live)
+    found = _try(errors, "rollout history", lambda: viewer.history(api, namespace, live))
+    rows, revisions = found if found is not None else ([], {})
+    diag["history"] = rows
     pod_list = _try(
         errors,
         "pods",
-        lambda: kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector),
+        lambda: kube.list_objects(
+            api, "v1", "Pod", namespace, label_selector=viewer.pod_selector(live)
+        ),
     )
     pods = (pod_list or {}).get("items") or []
     for pod in pods:
         summary = pod_summary(pod)
-        summary["revision"] = revisions.get(_g(pod, "metadata", "labels", POD_TEMPLATE_HASH))
+        summary["revision"] = revisions.get(name_of(pod))
         if _failing(pod):
             summary["logs"] = _logs(api, namespace, pod, log_lines)
         diag["pods"].append(summary)
-    names = (
-        {deployment}
-        | {_g(rs, "metadata", "name") for rs in owned}
-        | {_g(p, "metadata", "name") for p in pods}
-    )
+    names = {name} | {row["replicaset"] for row in rows} | {name_of(p) for p in pods}
     event_list = _try(errors, "events", lambda: kube.list_objects(api, "v1", "Event", namespace))
     diag["events"] = events_for((event_list or {}).get("items") or [], names)
     return diag
@@ -99,48 +68,9 @@ def collect(api: ApiClient, namespace: str, deployment: str, *, log_lines: int =
 def _try(errors: list[str], what: str, read: Any) -> Any:
     try:
         return read()
-    except (ApiException, ClusterError) as e:
-        errors.append(
-            f"could not read {what}: {kube.message_of(e) if isinstance(e, ApiException) else e}"
-        )
+    except ClusterError as e:
+        errors.append(f"could not read {what}: {e}")
         return None
-
-
-def deployment_summary(dep: Obj) -> Obj:
-    status = dep.get("status") or {}
-    return {
-        "name": _g(dep, "metadata", "name"),
-        "revision": _g(dep, "metadata", "annotations", REVISION),
-        "generation": _g(dep, "metadata", "generation"),
-        "observedGeneration": status.get("observedGeneration"),
-        "replicas": _g(dep, "spec", "replicas"),
-        "updatedReplicas": status.get("updatedReplicas", 0),
-        "readyReplicas": status.get("readyReplicas", 0),
-        "availableReplicas": status.get("availableReplicas", 0),
-        "conditions": [
-            {k: c.get(k) for k in ("type", "status", "reason", "message")}
-            for c in status.get("conditions") or []
-        ],
-    }
-
-
-def history(replicasets: list[Obj]) -> list[Obj]:
-    """Rollout history from the ReplicaSets a Deployment owns, oldest revision first. Pure."""
-    rows = []
-    for rs in replicasets:
-        containers = _g(rs, "spec", "template", "spec", "containers") or []
-        rev = _g(rs, "metadata", "annotations", REVISION)
-        rows.append(
-            {
-                "revision": int(rev) if str(rev).isdigit() else rev,
-                "replicaset": _g(rs, "metadata", "name"),
-                "images": [c.get("image") for c in containers],
-                "replicas": _g(rs, "spec", "replicas") or 0,
-                "ready": _g(rs, "status", "readyReplicas") or 0,
-                "change_cause": _g(rs, "metadata", "annotations", CHANGE_CAUSE),
-            }
-        )
-    return sorted(rows, key=lambda r: r["revision"] if isinstance(r["revision"], int) else -1)
 
 
 def pod_summary(pod: Obj) -> Obj:
@@ -185,21 +115,14 @@ def _state(state: Any) -> str | None:
 
 
 def _failing(pod: Obj) -> bool:
-    statuses = (_g(pod, "status", "initContainerStatuses") or []) + (
-        _g(pod, "status", "containerStatuses") or []
-    )
-    return not statuses or any(
-        not cs.get("ready") or cs.get("restartCount", 0) > 0 for cs in statuses
-    )
+    found = statuses(pod)
+    return not found or any(not cs.get("ready") or cs.get("restartCount", 0) > 0 for cs in found)
 
 
 def _logs(api: ApiClient, namespace: str, pod: Obj, lines: int) -> Obj:
-    name = str(_g(pod, "metadata", "name"))
+    name = name_of(pod)
     out: Obj = {}
-    statuses = (_g(pod, "status", "initContainerStatuses") or []) + (
-        _g(pod, "status", "containerStatuses") or []
-    )
-    for cs in statuses:
+    for cs in statuses(pod):
         container = str(cs.get("name"))
         entry = {"current": log_tail(api, namespace, name, container, previous=False, lines=lines)}
         if cs.get("restartCount", 0) > 0:
@@ -229,9 +152,10 @@ def events_for(events: list[Obj], names: set[Any], limit: int = MAX_EVENTS) -> l
 
 def render(diag: Obj) -> str:
     """Readable text of `collect`'s result."""
-    dep = diag.get("deployment") or {}
-    out = [f"== diagnostics: deployment {diag.get('namespace')}/{dep.get('name')} =="]
-    out += _render_deployment(dep)
+    workload = diag.get("workload") or {}
+    kind = str(workload.get("kind") or "workload").lower()
+    out = [f"== diagnostics: {kind} {diag.get('namespace')}/{workload.get('name')} =="]
+    out += _render_workload(workload)
     out += _render_history(diag.get("history") or [])
     out += _render_pods(diag.get("pods") or [])
     out += _render_events(diag.get("events") or [])
@@ -243,7 +167,7 @@ def _condition(c: Obj) -> str:
     return f"{c.get('type')}={c.get('status')} {c.get('reason') or ''}: {c.get('message') or ''}"
 
 
-def _render_deployment(dep: Obj) -> list[str]:
+def _render_workload(dep: Obj) -> list[str]:
     if "revision" not in dep:
         return []
     out = [

@@ -8,23 +8,17 @@ Service, so `requests` can use a plain http:// URL.
 from __future__ import annotations
 
 import contextlib
-import math
 import select
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
 from rolloutgate.errors import ClusterError
-from rolloutgate.rollout import is_ready, selector_string
-
-Obj = dict[str, Any]
+from rolloutgate.objects import Obj, is_deleting, is_ready, name_of, selector_string
 
 LOCALHOST = "127.0.0.1"
 _CHUNK = 64 * 1024
@@ -60,58 +54,38 @@ def container_port(pod: Obj, target: int | str) -> int:
 
 def pick_pod(pods: list[Obj]) -> Obj | None:
     """A ready pod that is not being deleted, the newest first. Pure."""
-    ready = [
-        p for p in pods if is_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")
-    ]
+    ready = [p for p in pods if is_ready(p) and not is_deleting(p)]
     ready.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
     return ready[-1] if ready else None
 
 
 def _ready_pod(api: ApiClient, namespace: str, service: Obj, deadline: float) -> Obj:
     """A ready pod behind the Service, watching for one until `deadline`."""
-    name = service["metadata"]["name"]
+    name = name_of(service)
     selector = (service.get("spec") or {}).get("selector") or {}
     if not selector:
         raise ClusterError(f"service {namespace}/{name} has no selector: no pods to forward to")
     labels = selector_string({"matchLabels": selector})
-    watcher = kube.new_watcher()
     pods: dict[str, Obj] = {}
+    watch = kube.Watch(api, "v1", "Pod", namespace, deadline=deadline, label_selector=labels)
     try:
-        while True:
-            listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=labels)
-            pods = {p["metadata"]["name"]: p for p in listing.get("items") or []}
-            rv = str(listing["metadata"]["resourceVersion"])
-            while (chosen := pick_pod(list(pods.values()))) is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ClusterError(
-                        f"no ready pod behind service {namespace}/{name} (selector {labels}); "
-                        f"pods seen: {', '.join(pods) or 'none'}"
-                    )
-                for event_type, pod in kube.watch(
-                    api,
-                    "v1",
-                    "Pod",
-                    namespace,
-                    resource_version=rv,
-                    timeout_s=max(1, math.ceil(remaining)),
-                    watcher=watcher,
-                    label_selector=labels,
-                ):
-                    rv = str(pod["metadata"].get("resourceVersion") or rv)
-                    if event_type == "DELETED":
-                        pods.pop(pod["metadata"]["name"], None)
-                    elif event_type != "BOOKMARK":
-                        pods[pod["metadata"]["name"]] = pod
-                    if pick_pod(list(pods.values())) is not None:
-                        break
-            return chosen
-    except ApiException as e:
-        raise ClusterError(
-            f"finding a ready pod behind service {namespace}/{name}: {kube.message_of(e)}"
-        ) from e
+        for event in watch:
+            if event.type == kube.SYNCED:
+                continue
+            if event.type == "DELETED":
+                pods.pop(name_of(event.obj), None)
+            else:
+                pods[name_of(event.obj)] = event.obj
+            chosen = pick_pod(list(pods.values()))
+            if chosen is not None:
+                return chosen
     finally:
-        kube.stop_watcher(watcher)
+        watch.stop()
+    trouble = f"; API trouble: {watch.last_error}" if watch.last_error else ""
+    raise ClusterError(
+        f"no ready pod behind service {namespace}/{name} (selector {labels}); "
+        f"pods seen: {', '.join(pods) or 'none'}{trouble}"
+    )
 
 
 class _Relay:
@@ -148,8 +122,8 @@ class _Relay:
     def _serve(self, conn: socket.socket) -> None:
         try:
             stream = kube.PortForwardStream(self.api, self.namespace, self.pod, self.port)
-        except ApiException as e:
-            self.errors.append(f"port-forward to pod {self.pod}:{self.port}: {e.reason}")
+        except ClusterError as e:
+            self.errors.append(f"port-forward to pod {self.pod}:{self.port}: {e}")
             conn.close()
             return
         remote = stream.socket()
@@ -206,13 +180,12 @@ def port_forward(
     `port` is the Service's port number or name; its targetPort is resolved on the pod. Waits
     (watch) until `deadline` for a ready pod. The relay is closed on exit.
     """
-    with kube.cluster_errors(f"reading service {namespace}/{service}"):
-        svc = kube.get(api, "v1", "Service", service, namespace)
+    svc = kube.retry(lambda: kube.get(api, "v1", "Service", service, namespace), deadline=deadline)
     if svc is None:
         raise ClusterError(f"service {namespace}/{service} does not exist")
     target = service_port(svc, port)
     pod = _ready_pod(api, namespace, svc, deadline)
-    relay = _Relay(api, namespace, pod["metadata"]["name"], container_port(pod, target))
+    relay = _Relay(api, namespace, name_of(pod), container_port(pod, target))
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"
@@ -224,7 +197,7 @@ def port_forward(
 def pod_forward(api: ApiClient, namespace: str, pod: Obj, port: int | str) -> Iterator[str]:
     """Yield "http://127.0.0.1:<local port>" forwarding to ``port`` (number or container port
     name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit."""
-    relay = _Relay(api, namespace, pod["metadata"]["name"], container_port(pod, port))
+    relay = _Relay(api, namespace, name_of(pod), container_port(pod, port))
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"

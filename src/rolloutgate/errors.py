@@ -21,7 +21,28 @@ class ClusterError(GateError):
 
 
 class ClusterUnreachable(ClusterError):
-    """The API server did not answer."""
+    """The API server did not answer. Transient: a wait retries it until its deadline."""
+
+
+class ApiError(ClusterError):
+    """The API server refused a request; ``status`` is its HTTP status (0: no status).
+
+    The message names the verb and the resource, and carries the server's own message.
+    429 and 5xx are transient (a wait retries them); anything else is not.
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+class Forbidden(ApiError):
+    """403: the gate's credentials lack a permission; the message names verb, resource and
+    namespace (docs/rbac.md lists what the gate needs)."""
 
 
 class LockHeld(ClusterError):

@@ -1,9 +1,10 @@
-"""The gate's steps, as the plugin's fixtures call them.
+"""The gate's steps, as the plugin's fixtures call them, and the end of a release.
 
 Each function here is one step over the cluster layer (``kube``, ``apply``, ``lock``,
 ``snapshot``, ``rollback``, ``rollout``, ``endpoint``, ``diagnostics``); the fixtures in
-``plugin.py`` only wire them to pytest. Nothing here asserts: checks are the suite's tests,
-except the rollback's own verification, which must run after the tests are over.
+``fixtures.py`` only wire them to pytest. Nothing here asserts: checks are the suite's tests,
+except the rollback's own verification, which must run after the tests are over
+(``finish_release``: roll back when the run failed, and prove the restored release healthy).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from kubernetes.client import ApiClient
 
@@ -24,6 +23,7 @@ from rolloutgate import (
     diagnostics,
     endpoint,
     kube,
+    lock,
     manifests,
     rollback,
     rollout,
@@ -32,11 +32,10 @@ from rolloutgate import (
 from rolloutgate.cases import Golden
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, RollbackFailed
+from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import describe, wait_answering
-
-Obj = dict[str, Any]
-FIELD_MANAGER = "rolloutgate"
+from rolloutgate.workloads import image_names, kinds_text, viewer_for, workloads
 
 
 def prepare(cfg: GateConfig) -> list[Obj]:
@@ -47,12 +46,14 @@ def prepare(cfg: GateConfig) -> list[Obj]:
             f"({cfg.sources.get('manifests')}); set --manifests DIR or [tool.rolloutgate] manifests"
         )
     objs = manifests.load(cfg.manifests)
-    if not manifests.workloads(objs):
+    if not workloads(objs):
         raise ConfigError(
-            f"no Deployment in {cfg.manifests}: the gate deploys and verifies Deployments"
+            f"no {kinds_text()} in {cfg.manifests}: the gate deploys and verifies those kinds"
         )
     if cfg.image_tag is not None:
-        objs = manifests.set_image_tag(objs, cfg.image_tag, cfg.images)
+        # Without configured names, every image the workloads' containers use gets the tag.
+        images = cfg.images or image_names(objs)
+        objs = manifests.set_image_tag(objs, cfg.image_tag, images)
     return objs
 
 
@@ -64,26 +65,24 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
     """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    with kube.cluster_errors(f"reading namespace {name}"):
-        if kube.get(api, "v1", "Namespace", name, None) is not None:
-            return False
+    if kube.get(api, "v1", "Namespace", name, None) is not None:
+        return False
     if not create:
         return False
     body: Obj = {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "rolloutgate"}},
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
     }
-    with kube.cluster_errors(f"creating namespace {name}"):
-        kube.create(api, body, None, field_manager=FIELD_MANAGER)
+    kube.create(api, body, None)
     return True
 
 
 def lock_name(cfg: GateConfig, objs: list[Obj]) -> str:
-    """One lease per target: ``rolloutgate-<first Deployment>`` unless configured."""
+    """One lease per target: ``rolloutgate-<first workload>`` unless configured."""
     if cfg.lock_name:
         return cfg.lock_name
-    return f"rolloutgate-{manifests.workloads(objs)[0]['metadata']['name']}"
+    return lock.lease_name(name_of(workloads(objs)[0]))
 
 
 def change_cause(cfg: GateConfig, holder: str) -> str:
@@ -94,34 +93,23 @@ def change_cause(cfg: GateConfig, holder: str) -> str:
 def wait_rollouts(
     api: ApiClient,
     cfg: GateConfig,
-    deployments: list[Obj],
+    objs: list[Obj],
     *,
     deadline: float,
     write: Callable[[str], None],
     pin: bool,
 ) -> list[Obj]:
-    """Wait for every Deployment; ``pin``: to the generation the apply returned.
-
-    Without ``pin`` (a rollback's wait) a leftover ProgressDeadlineExceeded condition of the
-    failed release is not a verdict; the rollback's own deadline bounds the wait.
-    """
-    finals = []
-    for dep in deployments:
-        name = dep["metadata"]["name"]
-        generation = dep["metadata"].get("generation") if pin else None
-        finals.append(
-            rollout.wait(
-                api,
-                cfg.namespace,
-                name,
-                deadline=deadline,
-                max_restarts=cfg.max_restarts,
-                on_progress=write,  # its lines already read `rollout NAME: 2/3 ready, 12 s`
-                generation=generation,
-                progress_deadline=pin,
-            )
-        )
-    return finals
+    """Wait for every workload among `objs` at once; ``pin``: to the generation the apply
+    returned (see ``rollout.wait``)."""
+    return rollout.wait(
+        api,
+        cfg.namespace,
+        workloads(objs),
+        deadline=deadline,
+        max_restarts=cfg.max_restarts,
+        on_progress=write,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
+        pinned=pin,
+    )
 
 
 def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
@@ -160,49 +148,68 @@ def open_endpoint(
         yield url
 
 
-def release_pods(api: ApiClient, namespace: str, deployment: Obj) -> list[Obj]:
-    """The pods of the Deployment's current ReplicaSet (the one with its revision)."""
-    revision = rollout.revision_of(deployment)
-    selector = rollout.selector_string(deployment["spec"]["selector"])
-    name = deployment["metadata"]["name"]
-    with kube.cluster_errors(f"listing ReplicaSets of deployment {namespace}/{name}"):
-        sets = kube.list_objects(api, "apps/v1", "ReplicaSet", namespace, label_selector=selector)
-    owned = [
-        rs
-        for rs in sets.get("items") or []
-        if any(o.get("uid") == deployment["metadata"].get("uid") for o in _owners(rs))
-        and rollout.revision_of(rs) == revision
-    ]
-    if not owned:
-        return []
-    pod_hash = (owned[0]["metadata"].get("labels") or {}).get("pod-template-hash")
-    if pod_hash:
-        selector = f"{selector},pod-template-hash={pod_hash}"
-    with kube.cluster_errors(f"listing pods of deployment {namespace}/{name}"):
-        pods = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
-    return [p for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")]
-
-
-def _owners(obj: Obj) -> list[Obj]:
-    return list(obj.get("metadata", {}).get("ownerReferences") or [])
+def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
+    """The pods of the workload's current revision."""
+    return viewer_for(workload).release_pods(api, namespace, workload)
 
 
 def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str:
-    """Events, pod states, logs, rollout history of each Deployment, as text.
+    """Events, pod states, logs, rollout history of each workload, as text.
 
     Never raises: diagnostics accompany a failure and must not replace it.
     """
     parts = []
-    for dep in manifests.workloads(objs):
-        name = dep["metadata"]["name"]
+    for workload in workloads(objs):
         try:
-            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, name)))
+            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, workload)))
         except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
             parts.append(
-                f"diagnostics of deployment {cfg.namespace}/{name} unavailable: "
+                f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
                 f"{type(e).__name__}: {e}"
             )
     return "\n".join(parts)
+
+
+def finish_release(
+    api: ApiClient,
+    cfg: GateConfig,
+    run: GateRun,
+    snap: snapshot.Snapshot,
+    objs: list[Obj],
+    golden: Callable[[], Golden],
+    write: Callable[[str], None],
+) -> None:
+    """The end of an applied release: nothing to do when the run passed; else roll back
+    (unless disabled) and verify, recording the outcome in ``run.rollback``.
+
+    An interrupted run restores first (a cancelled CI job may be killed seconds later);
+    a failed run has its diagnostics collected before the failing pods are replaced.
+    ``golden`` loads the golden cases (ConfigError: the rollback is checked without them).
+    RollbackFailed when the restore or its checks fail.
+    """
+    rb = run.rollback
+    if not run.failed:
+        rb.outcome = "not needed"
+        return
+    rb.needed = True
+    if run.diagnostics is None and run.interrupted is None:
+        run.diagnostics = collect_diagnostics(api, cfg, objs)
+    if not cfg.rollback:
+        rb.enabled = False
+        rb.outcome = (
+            f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
+        )
+        return
+    try:
+        checks: Golden | None = golden()
+    except ConfigError as e:
+        checks = None
+        run.notes.append(f"rollback checked without golden cases: {e}")
+    with signals_deferred(write):
+        try:
+            roll_back(api, cfg, run, snap, objs, checks, write)
+        finally:
+            write(f"rolloutgate: {rb.outcome}")
 
 
 def roll_back(
@@ -234,11 +241,7 @@ def roll_back(
             rb.verified = True
             rb.outcome = "first deploy: removed what it created, verified gone"
             return
-        restored = [
-            live
-            for _manifest, live in snap.objects
-            if live is not None and live.get("kind") == "Deployment"
-        ]
+        restored = [live for _manifest, live in snap.objects if live is not None]
         with run.phase("rollback_rollout"):
             wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
         with run.phase("rollback_verify"):
@@ -280,10 +283,9 @@ def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]
     """Objects of the manifests that exist and are not being deleted."""
     left = []
     for obj in objs:
-        with kube.cluster_errors(f"reading {kube.ref(obj)}"):
-            live = kube.get(api, obj["apiVersion"], obj["kind"], obj["metadata"]["name"], namespace)
+        live = kube.get(api, obj["apiVersion"], obj["kind"], name_of(obj), namespace)
         if live is not None and not live["metadata"].get("deletionTimestamp"):
-            left.append(kube.ref(obj))
+            left.append(ref(obj))
     return left
 
 
@@ -310,13 +312,3 @@ def signals_deferred(write: Callable[[str], None]) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def relative(path: Path | None, root: Path) -> str:
-    """``path`` relative to ``root`` when inside it (shorter header lines)."""
-    if path is None:
-        return "(default)"
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)

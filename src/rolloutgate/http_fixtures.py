@@ -2,21 +2,23 @@
 
 ``rolloutgate_http`` sends golden cases and health checks to the new release, whatever protocol
 its golden file names (``rolloutgate.protocols``); ``rolloutgate_metrics`` reads the server's
-request counter on each pod of the release (``rolloutgate.metrics``).
+request counter on each pod of the release (``rolloutgate.metrics``). What they need is
+imported inside them: a pytest run that uses neither pays nothing for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from rolloutgate import endpoint, gate
-from rolloutgate.cases import Golden, HttpClient, client_for
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import GateError
-from rolloutgate.metrics import PodMetrics
+from rolloutgate.objects import Obj
+
+if TYPE_CHECKING:
+    from rolloutgate.cases import Golden, HttpClient
+    from rolloutgate.metrics import PodMetrics
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,8 @@ def rolloutgate_http(
     """Session. A ``rolloutgate.cases.HttpClient`` at the release's endpoint: ``send(case
     .request)``, ``health_check(name)``; health paths from the ``health.*`` settings, else the
     golden file, else its protocol's preset. Per-request timeout ``timeouts.request``."""
+    from rolloutgate.cases import client_for
+
     with client_for(rolloutgate_endpoint, rolloutgate_golden, rolloutgate_config) as client:
         yield client
 
@@ -34,8 +38,8 @@ def rolloutgate_http(
 def rolloutgate_metrics(
     request: pytest.FixtureRequest,
     rolloutgate_config: GateConfig,
-    rolloutgate_pods: list[dict[str, Any]],
-    rolloutgate_manifests: list[dict[str, Any]],
+    rolloutgate_pods: list[Obj],
+    rolloutgate_manifests: list[Obj],
 ) -> PodMetrics | None:
     """Function. A ``rolloutgate.metrics.PodMetrics`` reading the ``metrics.counter`` on every
     pod of the new release (``read()``); None when no ``metrics.path`` is configured. The port
@@ -43,6 +47,10 @@ def rolloutgate_metrics(
     cfg = rolloutgate_config
     if cfg.metrics is None:
         return None
+    from rolloutgate import endpoint, gate
+    from rolloutgate.errors import GateError
+    from rolloutgate.metrics import PodMetrics
+
     port = cfg.metrics.port
     if port is None:
         try:

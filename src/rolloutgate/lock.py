@@ -12,7 +12,6 @@ duration longer than the gate's whole run.
 from __future__ import annotations
 
 import getpass
-import math
 import os
 import secrets
 import socket
@@ -22,19 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
-from rolloutgate.errors import ClusterError, LockHeld
-
-Obj = dict[str, Any]
+from rolloutgate.errors import ApiError, ClusterError, LockHeld
+from rolloutgate.objects import MANAGED_BY, Obj, parse_time
 
 API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "rolloutgate"}
 
 
 @dataclass(frozen=True)
@@ -70,19 +65,10 @@ def _micro_time(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def expiry(lease: Obj) -> datetime | None:
     """When the holder's claim ends: renewTime (else acquireTime) + leaseDurationSeconds."""
     spec = lease.get("spec") or {}
-    renewed = _parse_time(spec.get("renewTime")) or _parse_time(spec.get("acquireTime"))
+    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds")
     if renewed is None or not isinstance(duration, int):
         return None
@@ -145,8 +131,9 @@ def acquire(
     seen_rv: str | None = None
     seen_at = time.monotonic()
     while True:
-        with kube.cluster_errors(f"reading lease {namespace}/{name}"):
-            live = kube.get(api, API_VERSION, KIND, name, namespace)
+        live = kube.retry(
+            lambda: kube.get(api, API_VERSION, KIND, name, namespace), deadline=deadline
+        )
         if live is None:
             if _try_write(api, namespace, name, holder, duration_s, None):
                 return Lease(name, namespace, holder, duration_s)
@@ -182,47 +169,40 @@ def _try_write(
     body = _body(name, namespace, holder, duration_s, rv)
     try:
         if rv is None:
-            kube.create(api, body, namespace, field_manager="rolloutgate")
+            kube.create(api, body, namespace)
         else:
-            kube.replace(api, body, namespace, field_manager="rolloutgate")
-    except ApiException as e:
+            kube.replace(api, body, namespace)
+    except ApiError as e:
         if e.status == 409:
             return False
-        raise ClusterError(
-            f"writing lease {namespace}/{name}: {e.status} {kube.message_of(e)}"
-        ) from e
+        raise
     return True
 
 
 def _wait_for_change(api: ApiClient, namespace: str, name: str, rv: str, seconds: float) -> None:
-    """Block until the lease changes or `seconds` pass (a watch; returns early on any event)."""
-    watcher = kube.new_watcher()
+    """Block until the lease changes or `seconds` pass (returns early on any event)."""
+    watch = kube.Watch(
+        api,
+        API_VERSION,
+        KIND,
+        namespace,
+        deadline=time.monotonic() + seconds,
+        field_selector=f"metadata.name={name}",
+    )
     try:
-        with kube.cluster_errors(f"watching lease {namespace}/{name}"):
-            for _kind, _obj in kube.watch(
-                api,
-                API_VERSION,
-                KIND,
-                namespace,
-                resource_version=rv,
-                timeout_s=max(1, math.ceil(seconds)),
-                watcher=watcher,
-                field_selector=f"metadata.name={name}",
-            ):
+        for event in watch:
+            if event.type == kube.SYNCED:
+                continue
+            if str(event.obj.get("metadata", {}).get("resourceVersion")) != rv:
                 return
-    except ClusterError as e:
-        # An expired resourceVersion (410) only means: read the lease again.
-        if not isinstance(e.__cause__, ApiException) or e.__cause__.status != 410:
-            raise
     finally:
-        kube.stop_watcher(watcher)
+        watch.stop()
 
 
 def renew(api: ApiClient, lease: Lease) -> None:
     """Push the lease's renewTime to now. LockHeld if another gate took it meanwhile."""
     where = f"lease {lease.namespace}/{lease.name}"
-    with kube.cluster_errors(f"renewing {where}"):
-        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+    live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
     holder = ((live or {}).get("spec") or {}).get("holderIdentity")
     if live is None or holder != lease.holder:
         raise LockHeld(
@@ -231,50 +211,62 @@ def renew(api: ApiClient, lease: Lease) -> None:
         )
     live["spec"]["renewTime"] = _micro_time(_now())
     try:
-        kube.replace(api, live, lease.namespace, field_manager="rolloutgate")
-    except ApiException as e:
-        raise LockHeld(f"{where} changed while renewing it: {kube.message_of(e)}") from e
+        kube.replace(api, live, lease.namespace)
+    except ApiError as e:
+        if e.status != 409:
+            raise
+        raise LockHeld(f"{where} changed while renewing it: {e}") from e
 
 
 def release(api: ApiClient, lease: Lease) -> None:
     """Delete the lease if it is still ours; leave another gate's lease alone."""
-    with kube.cluster_errors(f"releasing lease {lease.namespace}/{lease.name}"):
-        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
-        if live is None or (live.get("spec") or {}).get("holderIdentity") != lease.holder:
-            return
-        try:
-            kube.delete(
-                api,
-                API_VERSION,
-                KIND,
-                lease.name,
-                lease.namespace,
-                propagation="Background",
-                resource_version=str(live["metadata"]["resourceVersion"]),
-            )
-        except ApiException as e:
-            if e.status != 409:  # 409: changed hands since we read it, so no longer ours
-                raise
+    live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+    if live is None or (live.get("spec") or {}).get("holderIdentity") != lease.holder:
+        return
+    try:
+        kube.delete(
+            api,
+            API_VERSION,
+            KIND,
+            lease.name,
+            lease.namespace,
+            propagation="Background",
+            resource_version=str(live["metadata"]["resourceVersion"]),
+        )
+    except ApiError as e:
+        if e.status != 409:  # 409: changed hands since we read it, so no longer ours
+            raise
 
 
 @contextmanager
 def keep(api: ApiClient, lease: Lease, *, every_s: float | None = None) -> Iterator[list[str]]:
     """Renew the lease from a background thread while the block runs.
 
-    Renews every third of the duration by default. Yields a list that collects renewal errors
-    (a lost lease): the caller decides whether that fails the run.
+    Renews every third of the duration by default. A transient error (no answer, 429, 5xx) is
+    retried until the lease would really expire; only then, or when another gate holds it, is
+    the lease lost. Yields a list that collects why it was lost: the caller decides what that
+    means for the run.
     """
     interval = every_s if every_s is not None else max(1.0, lease.duration_s / 3)
     stop = threading.Event()
     errors: list[str] = []
 
     def loop() -> None:
+        renewed = time.monotonic()
         # Event.wait is the timer: it returns at once when the block ends.
         while not stop.wait(interval):
             try:
-                renew(api, lease)
-            except (ClusterError, ApiException) as e:
+                kube.retry(
+                    lambda: renew(api, lease),
+                    deadline=renewed + lease.duration_s,
+                    stopped=stop,
+                )
+                renewed = time.monotonic()
+            except ClusterError as e:
+                if stop.is_set():
+                    return
                 errors.append(str(e))
+                return
 
     thread = threading.Thread(target=loop, name=f"rolloutgate-lease-{lease.name}", daemon=True)
     thread.start()

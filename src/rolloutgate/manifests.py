@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,9 @@ from typing import Any
 import yaml
 
 from rolloutgate.errors import ConfigError
-
-Obj = dict[str, Any]
+from rolloutgate.objects import IMAGE_TAG, Obj
 
 SUFFIXES = (".yaml", ".yml", ".json")
-
-# Docker's reference grammar for a tag: a word character first, then up to 127 of [\w.-].
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def load(directory: Path) -> list[Obj]:
@@ -102,11 +97,6 @@ def _kind(value: Any) -> str:
     return names.get(name, name)
 
 
-def workloads(objs: list[Obj]) -> list[Obj]:
-    """The Deployments among `objs`, in order."""
-    return [o for o in objs if o.get("kind") == "Deployment"]
-
-
 @dataclass(frozen=True)
 class ImageRef:
     """An image reference split the way kustomize matches it: name, tag, digest."""
@@ -150,29 +140,20 @@ def containers(pod_spec: Obj) -> list[Obj]:
     ]
 
 
-def set_image_tag(objs: list[Obj], tag: str, images: Sequence[str] | None = None) -> list[Obj]:
+def set_image_tag(objs: list[Obj], tag: str, images: Sequence[str]) -> list[Obj]:
     """Deep copies of `objs` with `tag` set on every container whose image name is in `images`.
 
     kustomize `images` semantics: an image name is registry[:port]/repository without tag or
-    digest; a digest is replaced by the tag. `images=None` means every image used by the
-    Deployments' containers. ConfigError for a malformed tag, or when the tag matched nothing.
+    digest; a digest is replaced by the tag. ConfigError for a malformed tag, or when the tag
+    matched nothing.
     """
-    if not _TAG.match(tag):
+    if not IMAGE_TAG.fullmatch(tag):
         raise ConfigError(
             f"image tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.', '-', "
             "not starting with '.' or '-'"
         )
     out = copy.deepcopy(objs)
-    if images is None:
-        wanted = {
-            ImageRef.parse(str(c.get("image", ""))).name
-            for dep in workloads(out)
-            for spec in pod_specs(dep)
-            for c in containers(spec)
-            if c.get("image")
-        }
-    else:
-        wanted = {ImageRef.parse(i).name for i in images}
+    wanted = {ImageRef.parse(i).name for i in images}
     seen: list[str] = []
     changed = 0
     for obj in out:
@@ -189,17 +170,7 @@ def set_image_tag(objs: list[Obj], tag: str, images: Sequence[str] | None = None
     if not changed:
         raise ConfigError(
             f"image tag {tag!r} matched no container: looked for "
-            f"{', '.join(sorted(wanted)) or '(no images: the manifests have no Deployment)'}; "
+            f"{', '.join(sorted(wanted)) or '(no image names given)'}; "
             f"images in the manifests: {', '.join(seen) or '(none)'}"
         )
     return out
-
-
-def image_of(obj: Obj) -> str | None:
-    """The image of the first container of the object's pod template (None if there is none)."""
-    for spec in pod_specs(obj):
-        for c in spec.get("containers") or []:
-            image = c.get("image")
-            if isinstance(image, str):
-                return image
-    return None

@@ -9,25 +9,19 @@ ready and checking it is the caller's job (rollout.wait, then the smoke checks).
 from __future__ import annotations
 
 import copy
-import math
+import functools
 import time
-from typing import Any
 
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from rolloutgate import kube
-from rolloutgate.errors import ClusterError, RollbackFailed
-from rolloutgate.rollout import REVISION
+from rolloutgate.errors import ApiError, ClusterError, RollbackFailed
+from rolloutgate.objects import Obj, ref
 from rolloutgate.snapshot import Snapshot
+from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
 
-Obj = dict[str, Any]
-
-FIELD_MANAGER = "rolloutgate"
 # Top-level keys that are not the object's content.
 _ENVELOPE = {"apiVersion", "kind", "metadata", "status"}
-# Annotations the controllers own: keep the live value.
-_CONTROLLER_ANNOTATIONS = (REVISION,)
 
 
 def restored_body(snapshot: Obj, current: Obj) -> Obj:
@@ -45,7 +39,7 @@ def restored_body(snapshot: Obj, current: Obj) -> Obj:
     snap_meta = snapshot.get("metadata") or {}
     meta["labels"] = copy.deepcopy(snap_meta.get("labels") or {})
     annotations = copy.deepcopy(snap_meta.get("annotations") or {})
-    for key in _CONTROLLER_ANNOTATIONS:
+    for key in sorted(CONTROLLER_ANNOTATIONS):
         annotations.pop(key, None)
         live_value = (current["metadata"].get("annotations") or {}).get(key)
         if live_value is not None:
@@ -81,15 +75,15 @@ def restore(api: ApiClient, namespace: str, snapshot: Snapshot, *, deadline: flo
             continue
         try:
             lines.append(_restore_one(api, namespace, manifest, live, deadline))
-        except (ClusterError, ApiException) as e:
-            failures.append(f"{kube.ref(manifest)}: {_text(e)}")
+        except ClusterError as e:
+            failures.append(f"{ref(manifest)}: {e}")
     for manifest, live in reversed(snapshot.objects):
         if live is not None:
             continue
         try:
             lines.append(_delete_new(api, namespace, manifest, deadline))
-        except (ClusterError, ApiException) as e:
-            failures.append(f"{kube.ref(manifest)}: {_text(e)}")
+        except ClusterError as e:
+            failures.append(f"{ref(manifest)}: {e}")
     if failures:
         raise RollbackFailed(
             f"restoring the snapshot in {namespace} failed for "
@@ -99,23 +93,22 @@ def restore(api: ApiClient, namespace: str, snapshot: Snapshot, *, deadline: flo
     return lines
 
 
-def _text(e: BaseException) -> str:
-    return kube.message_of(e) if isinstance(e, ApiException) else str(e)
-
-
 def _restore_one(api: ApiClient, namespace: str, manifest: Obj, live: Obj, deadline: float) -> str:
     api_version, kind = str(manifest["apiVersion"]), str(manifest["kind"])
     name = str(manifest["metadata"]["name"])
     while True:
-        current = kube.get(api, api_version, kind, name, namespace)
+        current = kube.retry(
+            lambda: kube.get(api, api_version, kind, name, namespace), deadline=deadline
+        )
         if current is None:
-            kube.create(api, _recreated(live), namespace, field_manager=FIELD_MANAGER)
+            kube.retry(lambda: kube.create(api, _recreated(live), namespace), deadline=deadline)
             return f"{kind}/{name}: recreated from the snapshot (it had been deleted)"
         if not differs(live, current):
             return f"{kind}/{name}: unchanged, already as in the snapshot"
         try:
-            kube.replace(api, restored_body(live, current), namespace, field_manager=FIELD_MANAGER)
-        except ApiException as e:
+            body = restored_body(live, current)
+            kube.retry(functools.partial(kube.replace, api, body, namespace), deadline=deadline)
+        except ApiError as e:
             # 409: a controller wrote (a status update) since we read: read again and retry.
             if e.status != 409 or time.monotonic() >= deadline:
                 raise
@@ -137,7 +130,11 @@ def _recreated(live: Obj) -> Obj:
 def _delete_new(api: ApiClient, namespace: str, manifest: Obj, deadline: float) -> str:
     api_version, kind = str(manifest["apiVersion"]), str(manifest["kind"])
     name = str(manifest["metadata"]["name"])
-    if not kube.delete(api, api_version, kind, name, namespace, propagation="Foreground"):
+    gone = not kube.retry(
+        lambda: kube.delete(api, api_version, kind, name, namespace, propagation="Foreground"),
+        deadline=deadline,
+    )
+    if gone:
         return f"{kind}/{name}: absent, as before the gate"
     if _wait_gone(api, api_version, kind, name, namespace, deadline):
         return f"{kind}/{name}: deleted (it did not exist before the gate)"
@@ -148,33 +145,15 @@ def _wait_gone(
     api: ApiClient, api_version: str, kind: str, name: str, namespace: str, deadline: float
 ) -> bool:
     """Watch until the object is gone (True) or the deadline passes (False)."""
-    watcher = kube.new_watcher()
+    watch = kube.Watch(
+        api, api_version, kind, namespace, deadline=deadline, field_selector=f"metadata.name={name}"
+    )
+    present = False
     try:
-        while True:
-            listing = kube.list_objects(
-                api, api_version, kind, namespace, field_selector=f"metadata.name={name}"
-            )
-            if not listing.get("items"):
+        for event in watch:
+            if event.type == "DELETED" or (event.type == kube.SYNCED and not present):
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            rv = str(listing["metadata"]["resourceVersion"])
-            try:
-                for event_type, _obj in kube.watch(
-                    api,
-                    api_version,
-                    kind,
-                    namespace,
-                    resource_version=rv,
-                    timeout_s=max(1, math.ceil(remaining)),
-                    watcher=watcher,
-                    field_selector=f"metadata.name={name}",
-                ):
-                    if event_type == "DELETED":
-                        return True
-            except ApiException as e:
-                if e.status != 410:  # 410: our resourceVersion expired; list again
-                    raise
+            present = True
     finally:
-        kube.stop_watcher(watcher)
+        watch.stop()
+    return False

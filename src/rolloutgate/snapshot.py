@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.manifests import ImageRef, image_of
-
-Obj = dict[str, Any]
+from rolloutgate.manifests import ImageRef
+from rolloutgate.objects import Obj
+from rolloutgate.workloads import is_workload, viewer_for
 
 
 @dataclass
@@ -22,11 +21,11 @@ class Snapshot:
     namespace: str = ""
 
     def tag(self) -> str | None:
-        """Image tag of the first live Deployment's first container (None: nothing to restore)."""
+        """Image tag of the first live workload's first container (None: nothing to restore)."""
         for _manifest, live in self.objects:
-            if live is not None and live.get("kind") == "Deployment":
-                image = image_of(live)
-                return ImageRef.parse(image).tag if image else None
+            if live is not None and is_workload(live):
+                images = list(viewer_for(live).images(live).values())
+                return ImageRef.parse(images[0]).tag if images else None
         return None
 
     def live(self, kind: str, name: str) -> Obj | None:
@@ -47,7 +46,6 @@ def take(api: ApiClient, namespace: str, objs: list[Obj]) -> Snapshot:
     snap = Snapshot(namespace=namespace)
     for obj in objs:
         name = str(obj["metadata"]["name"])
-        with kube.cluster_errors(f"snapshot of {kube.ref(obj)} in {namespace}"):
-            live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
+        live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
         snap.objects.append((copy.deepcopy(obj), copy.deepcopy(live)))
     return snap

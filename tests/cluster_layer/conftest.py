@@ -11,13 +11,14 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube
+from rolloutgate import kube, rollout
 from rolloutgate.errors import ClusterUnreachable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,3 +149,31 @@ def service(name: str) -> dict[str, object]:
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
     }
+
+
+def wait_deployment(
+    api: ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    deadline: float,
+    max_restarts: int,
+    generation: int | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """rollout.wait for one Deployment by name, pinned to `generation` (None: the one read
+    first), with kubectl's progress-deadline rule."""
+    metadata: dict[str, Any] = {"name": name}
+    if generation is not None:
+        metadata["generation"] = generation
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata}
+    (final,) = rollout.wait(
+        api, namespace, [target], deadline=deadline, max_restarts=max_restarts,
+        on_progress=on_progress, pinned=True,
+    )  # fmt: skip
+    return final
+
+
+def workload_ref(name: str) -> dict[str, Any]:
+    """A Deployment named `name`, as the diagnostics and viewers take it."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}}

@@ -8,15 +8,15 @@ import pytest
 import requests
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, diagnostics, endpoint, rollout
+from rolloutgate import apply, diagnostics, endpoint
 from rolloutgate.errors import ClusterError, RolloutFailed
 
-from .conftest import deployment, service
+from .conftest import deployment, service, wait_deployment, workload_ref
 
 
 def test_port_forward_serves_the_pods_page(api: ApiClient, namespace: str, test_image: str) -> None:
     apply.apply(api, namespace, [deployment("web", test_image), service("web")], change_cause="t")
-    rollout.wait(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=0)
+    wait_deployment(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=0)
     with endpoint.port_forward(
         api, namespace, "web", "http", deadline=time.monotonic() + 30
     ) as url:
@@ -47,14 +47,15 @@ def test_diagnostics_of_a_crash_loop(api: ApiClient, namespace: str, test_image:
     crash = ["/bin/busybox", "sh", "-c", "echo model file missing; exit 3"]
     apply.apply(api, namespace, [deployment("web", test_image, command=crash)], change_cause="bad")
     with pytest.raises(RolloutFailed):
-        rollout.wait(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=10)
+        wait_deployment(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=10)
     # The gate fails at the first crash; let the kubelet get to its back-off so the diagnostics
     # of a real crash loop (state, previous log, BackOff event) are what is checked.
     deadline = time.monotonic() + 90
-    while "CrashLoopBackOff" not in diagnostics.render(diagnostics.collect(api, namespace, "web")):
+    web = workload_ref("web")
+    while "CrashLoopBackOff" not in diagnostics.render(diagnostics.collect(api, namespace, web)):
         assert time.monotonic() < deadline, "pod never reached CrashLoopBackOff"
         time.sleep(1)
-    diag = diagnostics.collect(api, namespace, "web", log_lines=10)
+    diag = diagnostics.collect(api, namespace, workload_ref("web"), log_lines=10)
     assert diag["errors"] == []
     assert diag["history"][0]["change_cause"] == "bad"
     assert diag["pods"][0]["revision"] == "1"
@@ -66,6 +67,6 @@ def test_diagnostics_of_a_crash_loop(api: ApiClient, namespace: str, test_image:
 
 
 def test_diagnostics_of_a_missing_deployment(api: ApiClient, namespace: str) -> None:
-    diag = diagnostics.collect(api, namespace, "nope")
+    diag = diagnostics.collect(api, namespace, workload_ref("nope"))
     assert diag["errors"] == [f"deployment {namespace}/nope does not exist"]
     assert "(!) deployment" in diagnostics.render(diag)

@@ -14,10 +14,11 @@ import pytest
 import requests
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, endpoint, kube, manifests, rollback, rollout, snapshot
+from rolloutgate import apply, endpoint, kube, manifests, rollback, snapshot
 from rolloutgate.errors import RolloutFailed, RolloutTimeout
+from rolloutgate.workloads import workloads
 
-from .conftest import REPO
+from .conftest import REPO, wait_deployment
 
 MANIFESTS = REPO / "fixtures" / "manifests"
 
@@ -39,7 +40,7 @@ def iris_tags(api: ApiClient) -> set[str]:
 
 def release(tag: str) -> list[dict[str, Any]]:
     objs = manifests.set_image_tag(manifests.load(MANIFESTS), tag, ["rolloutgate/iris"])
-    for dep in manifests.workloads(objs):
+    for dep in workloads(objs):
         dep["spec"]["replicas"] = 1
     return objs
 
@@ -48,14 +49,14 @@ def deploy(api: ApiClient, namespace: str, tag: str) -> int:
     objs = release(tag)
     apply.validate(api, namespace, objs)
     applied = apply.apply(api, namespace, objs, change_cause=f"gate {tag}")
-    return int(manifests.workloads(applied)[0]["metadata"]["generation"])
+    return int(workloads(applied)[0]["metadata"]["generation"])
 
 
 def test_crash_fails_fast_and_the_restored_v1_answers(
     api: ApiClient, namespace: str, iris_tags: set[str]
 ) -> None:
     generation = deploy(api, namespace, "v1")
-    rollout.wait(
+    wait_deployment(
         api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2,
         generation=generation,
     )  # fmt: skip
@@ -65,7 +66,7 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
     generation = deploy(api, namespace, "crash")
     started = time.monotonic()
     with pytest.raises(RolloutFailed) as info:
-        rollout.wait(
+        wait_deployment(
             api, namespace, "iris", deadline=started + 300, max_restarts=5,
             generation=generation,
         )  # fmt: skip
@@ -77,7 +78,7 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
     assert "(no log:" not in text
 
     rollback.restore(api, namespace, snap, deadline=time.monotonic() + 60)
-    live = rollout.wait(api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2)
+    live = wait_deployment(api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2)
     before = snap.live("Deployment", "iris")
     assert before is not None
     assert live["spec"]["template"] == before["spec"]["template"]
@@ -94,7 +95,7 @@ def test_unready_times_out_naming_the_probe(
 ) -> None:
     generation = deploy(api, namespace, "unready")
     with pytest.raises(RolloutTimeout) as info:
-        rollout.wait(
+        wait_deployment(
             api, namespace, "iris", deadline=time.monotonic() + 40, max_restarts=2,
             generation=generation,
         )  # fmt: skip

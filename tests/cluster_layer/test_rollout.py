@@ -7,10 +7,11 @@ import time
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, rollout
+from rolloutgate import apply
 from rolloutgate.errors import RolloutFailed, RolloutTimeout
+from rolloutgate.workloads import DeploymentViewer
 
-from .conftest import deployment
+from .conftest import deployment, wait_deployment
 
 
 def deploy(api: ApiClient, namespace: str, obj: dict[str, object]) -> int:
@@ -25,7 +26,7 @@ def test_rollout_of_two_replicas_completes_and_reports_progress(
 ) -> None:
     generation = deploy(api, namespace, deployment("web", test_image, replicas=2))
     lines: list[str] = []
-    dep = rollout.wait(
+    dep = wait_deployment(
         api,
         namespace,
         "web",
@@ -37,20 +38,20 @@ def test_rollout_of_two_replicas_completes_and_reports_progress(
     assert dep["status"]["availableReplicas"] == 2
     assert dep["status"]["updatedReplicas"] == 2
     assert dep["metadata"]["annotations"]["kubernetes.io/change-cause"] == "test"
-    assert dep["metadata"]["annotations"][rollout.REVISION] == "1"
+    assert dep["metadata"]["annotations"][DeploymentViewer.REVISION] == "1"
     assert lines, "no progress line"
-    assert lines[0].startswith("rollout web: ")
+    assert lines[0].startswith("rollout Deployment/web: ")
 
 
 def test_second_revision_is_pinned_and_waited_for(
     api: ApiClient, namespace: str, test_image: str
 ) -> None:
     deploy(api, namespace, deployment("web", test_image, replicas=2))
-    rollout.wait(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=0)
+    wait_deployment(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=0)
     changed = deployment("web", test_image, replicas=2, env={"RELEASE": "2"})
     generation = deploy(api, namespace, changed)
     # Called at once: the controller may not have bumped the revision yet.
-    dep = rollout.wait(
+    dep = wait_deployment(
         api,
         namespace,
         "web",
@@ -58,7 +59,7 @@ def test_second_revision_is_pinned_and_waited_for(
         max_restarts=0,
         generation=generation,
     )
-    assert dep["metadata"]["annotations"][rollout.REVISION] == "2"
+    assert dep["metadata"]["annotations"][DeploymentViewer.REVISION] == "2"
     assert dep["status"]["replicas"] == dep["status"]["updatedReplicas"] == 2
 
 
@@ -69,7 +70,7 @@ def test_image_never_built_fails_fast_on_its_own_reason(
     deploy(api, namespace, deployment("web", missing))
     started = time.monotonic()
     with pytest.raises(RolloutFailed) as info:
-        rollout.wait(api, namespace, "web", deadline=started + 120, max_restarts=0)
+        wait_deployment(api, namespace, "web", deadline=started + 120, max_restarts=0)
     assert info.value.reason == "ErrImageNeverPull"
     assert info.value.pod
     assert info.value.pod.startswith("web-")
@@ -87,7 +88,7 @@ def test_crash_fails_fast_with_the_crashed_containers_log(
     started = time.monotonic()
     with pytest.raises(RolloutFailed) as info:
         # max_restarts high: the verdict must come from the crash itself, not the restart count.
-        rollout.wait(api, namespace, "web", deadline=started + 120, max_restarts=10)
+        wait_deployment(api, namespace, "web", deadline=started + 120, max_restarts=10)
     assert info.value.reason == "CrashLoopBackOff"
     text = str(info.value)
     assert "exited with code 3" in text
@@ -101,7 +102,7 @@ def test_restart_threshold(api: ApiClient, namespace: str, test_image: str) -> N
     crash = ["/bin/busybox", "sh", "-c", "echo once; exit 1"]
     deploy(api, namespace, deployment("web", test_image, command=crash))
     with pytest.raises(RolloutFailed) as info:
-        rollout.wait(api, namespace, "web", deadline=time.monotonic() + 120, max_restarts=0)
+        wait_deployment(api, namespace, "web", deadline=time.monotonic() + 120, max_restarts=0)
     # The first restart is over a threshold of 0; the back-off may be reported first.
     assert info.value.reason in {"TooManyRestarts", "CrashLoopBackOff"}
 
@@ -113,7 +114,7 @@ def test_unready_release_times_out_naming_the_failing_probe(
     started = time.monotonic()
     with pytest.raises(RolloutTimeout) as info:
         # Long enough for the pod to start and fail its probe on a busy node.
-        rollout.wait(api, namespace, "web", deadline=started + 30, max_restarts=0)
+        wait_deployment(api, namespace, "web", deadline=started + 30, max_restarts=0)
     text = str(info.value)
     assert "0/1 new pods ready" in text
     assert "container web not ready (readiness probe failing:" in text
@@ -123,5 +124,5 @@ def test_unready_release_times_out_naming_the_failing_probe(
 
 def test_missing_deployment(api: ApiClient, namespace: str) -> None:
     with pytest.raises(RolloutFailed) as info:
-        rollout.wait(api, namespace, "nope", deadline=time.monotonic() + 5, max_restarts=0)
+        wait_deployment(api, namespace, "nope", deadline=time.monotonic() + 5, max_restarts=0)
     assert info.value.reason == "NotFound"

@@ -6,13 +6,14 @@ import time
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, kube, rollback, rollout, snapshot
+from rolloutgate import apply, kube, rollback, snapshot
+from rolloutgate.workloads import DeploymentViewer
 
-from .conftest import deployment, service
+from .conftest import deployment, service, wait_deployment
 
 
 def ready(api: ApiClient, namespace: str, name: str) -> dict:  # type: ignore[type-arg]
-    return rollout.wait(api, namespace, name, deadline=time.monotonic() + 90, max_restarts=3)
+    return wait_deployment(api, namespace, name, deadline=time.monotonic() + 90, max_restarts=3)
 
 
 def test_restore_puts_back_template_replicas_annotations_and_config(
@@ -45,7 +46,7 @@ def test_restore_puts_back_template_replicas_annotations_and_config(
     annotations = dep["metadata"]["annotations"]
     assert "added-by" not in annotations
     assert annotations["kubernetes.io/change-cause"] == "release v1"
-    assert annotations[rollout.REVISION] == "3"  # the restored template is a new revision
+    assert annotations[DeploymentViewer.REVISION] == "3"  # the restored template is a new revision
     cfg = kube.get(api, "v1", "ConfigMap", "cfg", namespace)
     assert cfg is not None
     assert cfg["data"] == {"model": "v1"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rolloutgate.manifests import workloads
+from rolloutgate.objects import ref
+from rolloutgate.workloads import viewer_for, workloads
 
 Obj = dict[str, Any]
 
@@ -22,42 +23,42 @@ def test_rollout_complete_at_applied_generation(
         meta, spec, status = dep["metadata"], dep["spec"], dep.get("status") or {}
         # Another writer between apply and now would leave us checking someone else's release.
         assert meta["generation"] == applied, (
-            f"deployment {name}: generation {meta['generation']}, applied {applied}: "
+            f"{ref(dep)}: generation {meta['generation']}, applied {applied}: "
             "changed by someone else during the gate"
         )
         assert status.get("observedGeneration") == applied, (
-            f"deployment {name}: controller observed generation "
+            f"{ref(dep)}: controller observed generation "
             f"{status.get('observedGeneration')}, applied {applied}"
         )
         want = spec.get("replicas", 1)
         counts = {k: status.get(k, 0) for k in ("replicas", "updatedReplicas", "availableReplicas")}
         assert all(n == want for n in counts.values()), (
-            f"deployment {name}: want {want} replicas, status {counts}"
+            f"{ref(dep)}: want {want} replicas, status {counts}"
         )
 
 
 def test_every_container_runs_the_requested_image(
-    rolloutgate_pods: list[Obj], rolloutgate_release: list[Obj]
+    rolloutgate_workload_pods: dict[str, list[Obj]], rolloutgate_release: list[Obj]
 ) -> None:
-    wanted = {
-        c["name"]: c["image"]
-        for dep in workloads(rolloutgate_release)
-        for c in dep["spec"]["template"]["spec"]["containers"]
-    }
-    assert rolloutgate_pods, "no pod of the new release found"
-    for pod in rolloutgate_pods:
-        pod_name = pod["metadata"]["name"]
-        for c in pod["spec"]["containers"]:
-            assert c["image"] == wanted.get(c["name"]), (
-                f"pod {pod_name} container {c['name']}: image {c['image']}, "
-                f"requested {wanted.get(c['name'])}"
-            )
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            # The runtime reports the normalised reference (docker.io/...): compare the tail.
-            assert cs.get("image", "").endswith(wanted.get(cs["name"], "")), (
-                f"pod {pod_name} container {cs['name']} runs {cs.get('image')}, "
-                f"requested {wanted.get(cs['name'])}"
-            )
+    """Per workload: its pods run the images its applied template asks for, container by
+    container (two workloads may name their containers alike)."""
+    for applied in workloads(rolloutgate_release):
+        wanted = viewer_for(applied).images(applied)
+        pods = rolloutgate_workload_pods.get(ref(applied)) or []
+        assert pods, f"{ref(applied)}: no pod of the new release found"
+        for pod in pods:
+            where = f"{ref(applied)} pod {pod['metadata']['name']}"
+            for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
+                assert c["image"] == wanted.get(c["name"]), (
+                    f"{where} container {c['name']}: image {c['image']}, "
+                    f"requested {wanted.get(c['name'])}"
+                )
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                # The runtime reports the normalised reference (docker.io/...): compare the tail.
+                assert cs.get("image", "").endswith(wanted.get(cs["name"], "")), (
+                    f"{where} container {cs['name']} runs {cs.get('image')}, "
+                    f"requested {wanted.get(cs['name'])}"
+                )
 
 
 def test_no_restarts_in_new_pods(rolloutgate_pods: list[Obj]) -> None:

@@ -17,7 +17,7 @@ def test_sigterm_mid_rollout_rolls_back_and_a_second_gate_is_locked_out(
     )
     try:
         # The unready release never becomes ready: the first gate sits in its rollout wait.
-        first.wait_for_line("rollout iris:", timeout=120)
+        first.wait_for_line("rollout Deployment/iris:", timeout=120)
 
         objects = namespace_objects(e2e_namespace)
         second = run_gate(

@@ -30,7 +30,7 @@ import pytest
 
 from rolloutgate import apply, gate
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
-from rolloutgate.plugin import API, PHASE_REPORTS
+from rolloutgate.hooks import PHASE_REPORTS, STATE
 from rolloutgate.snapshot import Snapshot
 
 LOG = Path(__file__).parent / "calls.log"
@@ -50,7 +50,7 @@ def fake_apply(api, namespace, objs, *, change_cause):
 
 def fake_wait(api, cfg, deployments, *, deadline, write, pin):
     log(f"wait pin={pin}")
-    write("rollout iris: 1/1 ready, 0 s")
+    write("rollout Deployment/iris: 1/1 ready, 0 s")
     if os.environ.get("FAKE_ROLLOUT") == "fail":
         raise RolloutFailed(
             "pod iris-abc: CrashLoopBackOff: back-off restarting failed container",
@@ -85,7 +85,7 @@ def _fake_cluster():
 @pytest.fixture(scope="session")
 def rolloutgate_api(_fake_cluster, request):
     api = object()
-    request.config.stash[API] = api  # as the real fixture does: diagnostics need it
+    request.config.stash[STATE].api = api  # as the real fixture does: diagnostics need it
     return api
 
 
@@ -151,7 +151,7 @@ def test_passing_gate_applies_once_and_does_not_roll_back(gate: pytest.Pytester)
     assert report["rollback"]["outcome"] == "not needed"
     assert report["image_tag"] == "v2"
     assert set(report["phases_s"]) >= {"validate", "apply"}
-    result.stdout.fnmatch_lines(["*rollout iris: 1/1 ready, 0 s*", "verdict: PASS*"])
+    result.stdout.fnmatch_lines(["*rollout Deployment/iris: 1/1 ready, 0 s*", "verdict: PASS*"])
 
 
 def test_failing_check_rolls_back_and_reports_it(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from rolloutgate.diagnostics import events_for, history, pod_summary, render
+from rolloutgate.diagnostics import events_for, pod_summary, render
+from rolloutgate.workloads import DeploymentViewer
 
 from .k8s_objects import container, pod
+
+history = DeploymentViewer().history_rows
 
 
 def rs(name: str, revision: str, image: str, cause: str | None = None) -> dict:  # type: ignore[type-arg]
@@ -73,7 +76,7 @@ def test_render_shows_states_logs_history_and_events() -> None:
     text = render(
         {
             "namespace": "ml",
-            "deployment": {"name": "iris", "revision": "2", "conditions": []},
+            "workload": {"kind": "Deployment", "name": "iris", "revision": "2", "conditions": []},
             "history": history([rs("iris-a", "2", "iris:v2", "gate v2")]),
             "pods": [summary],
             "events": events_for(

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from rolloutgate.errors import ConfigError
-from rolloutgate.manifests import ImageRef, load, set_image_tag, workloads
+from rolloutgate.manifests import ImageRef, load, set_image_tag
+from rolloutgate.workloads import image_names, workloads
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -157,7 +158,7 @@ def test_set_tag_on_init_containers(tmp_path: Path) -> None:
 
 def test_set_tag_without_names_sets_every_deployment_image(tmp_path: Path) -> None:
     objs = load(write(tmp_path, "m.yaml", DEPLOYMENT))
-    assert set(images(set_image_tag(objs, "v9")).values()) == {
+    assert set(images(set_image_tag(objs, "v9", image_names(objs))).values()) == {
         "registry.local:5000/ml/fetcher:v9",
         "registry.local:5000/ml/iris:v9",
         "busybox:v9",
@@ -174,8 +175,9 @@ def test_similar_names_do_not_match(tmp_path: Path) -> None:
 
 def test_no_deployment_and_no_names(tmp_path: Path) -> None:
     objs = load(write(tmp_path, "c.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}"))
-    with pytest.raises(ConfigError, match="no Deployment"):
-        set_image_tag(objs, "v2")
+    assert image_names(objs) == []
+    with pytest.raises(ConfigError, match="matched no container"):
+        set_image_tag(objs, "v2", image_names(objs))
 
 
 @pytest.mark.parametrize("tag", ["", "-v2", ".v2", "v2 ", "v:2", "v/2", "x" * 129, "v2@sha"])

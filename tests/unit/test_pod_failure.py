@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.rollout import is_ready, not_ready_reason, pod_failure
+from rolloutgate.objects import is_ready
+from rolloutgate.pods import not_ready_reason, pod_failure
 
 from .k8s_objects import container, pod
 

@@ -7,9 +7,20 @@ import copy
 import pytest
 
 from rolloutgate.errors import RolloutFailed
-from rolloutgate.rollout import Verdict, deployment_status, new_replicaset, selector_string
+from rolloutgate.objects import Obj, selector_string
+from rolloutgate.workloads import DeploymentViewer, Revision
+from rolloutgate.workloads import RolloutStatus as Verdict
 
 from .k8s_objects import deployment
+
+VIEWER = DeploymentViewer()
+new_replicaset = VIEWER.new_replicaset
+
+
+def deployment_status(dep: Obj, revision: str, *, progress_deadline: bool = True) -> Verdict:
+    """The Deployment viewer's rules, pinned to `revision`."""
+    return VIEWER.status(dep, Revision(revision), progress_deadline=progress_deadline)
+
 
 DEADLINE = {
     "type": "Progressing",

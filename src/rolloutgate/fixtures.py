@@ -1,0 +1,431 @@
+"""The gate's fixtures: each one state change, ordered only by their dependencies.
+
+The chain (tests/plugin/test_chain.py checks it against the fixtures' real dependencies and
+against docs/gate.md)::
+
+    rolloutgate_config → rolloutgate_manifests → rolloutgate_api → rolloutgate_namespace
+      → rolloutgate_lock → rolloutgate_snapshot → rolloutgate_release → rolloutgate_rollout
+      → rolloutgate_endpoint → rolloutgate_v2
+
+``rolloutgate_release`` registers the end of the release before it applies anything: at session
+end, if any test failed or errored (setup errors of gate fixtures included) or the run was
+interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
+and golden checks against it.
+
+The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
+pytest run that uses none of them nothing but this module.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError, GateError
+from rolloutgate.hooks import STATE, GateHooks, fail
+from rolloutgate.objects import Obj
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+    from testinfra.host import Host  # type: ignore[import-untyped]
+
+    from rolloutgate.cases import Case, Golden
+    from rolloutgate.lock import Lease
+    from rolloutgate.smoke import V2Client
+    from rolloutgate.snapshot import Snapshot
+
+# Fixtures whose tests need a cluster (rolloutgate_config, _golden, _manifests and _container
+# do not).
+GATE_FIXTURES = frozenset(
+    {
+        "rolloutgate_api",
+        "rolloutgate_namespace",
+        "rolloutgate_lock",
+        "rolloutgate_snapshot",
+        "rolloutgate_release",
+        "rolloutgate_rollout",
+        "rolloutgate_endpoint",
+        "rolloutgate_v2",
+        "rolloutgate_pods",
+        "rolloutgate_workload_pods",
+        "rolloutgate_pod_host",
+        "rolloutgate_case",
+    }
+)
+
+
+def _state(request: pytest.FixtureRequest) -> GateHooks:
+    return request.config.stash[STATE]
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_config(pytestconfig: pytest.Config) -> GateConfig:
+    """Session. The resolved settings (``rolloutgate.config.GateConfig``); ``cluster`` is None
+    when no cluster was given. Needs no cluster."""
+    return pytestconfig.stash[STATE].cfg
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_golden(pytestconfig: pytest.Config) -> Golden:
+    """Session. The parsed golden file (``rolloutgate.cases.Golden``)."""
+    try:
+        return pytestconfig.stash[STATE].golden()
+    except ConfigError as e:
+        fail(e)
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_manifests(
+    rolloutgate_config: GateConfig, request: pytest.FixtureRequest
+) -> list[Obj]:
+    """Session. The manifests as they will be applied: loaded, image tag set. No cluster call,
+    so bad input fails here before anything changes."""
+    from rolloutgate import gate
+
+    try:
+        objs = gate.prepare(rolloutgate_config)
+    except ConfigError as e:
+        fail(e)
+    _state(request).manifests = objs
+    return objs
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_api(
+    request: pytest.FixtureRequest,
+    rolloutgate_config: GateConfig,
+    rolloutgate_manifests: list[Obj],
+) -> Iterator[ApiClient]:
+    """Session. A ``kubernetes.client.ApiClient`` for the target, checked with /version.
+    ``--cluster=kind`` creates a throwaway cluster through pytest-kind's ``kind_cluster``."""
+    from rolloutgate import kube
+
+    state, cfg = _state(request), rolloutgate_config
+    run = state.require_run()
+    kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
+    context = cfg.context
+    if cfg.kind:
+        cluster = request.getfixturevalue("kind_cluster")
+        kubeconfig, context = str(cluster.kubeconfig_path), None
+    try:
+        with run.phase("connect"):
+            api = kube.connect(kubeconfig, context, timeout=cfg.request_timeout)
+    except GateError as e:
+        fail(e)
+    state.api, state.connection = api, (kubeconfig, context)
+    yield api
+    api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_namespace(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_config: GateConfig,
+    rolloutgate_manifests: list[Obj],
+) -> str:
+    """Session. The namespace name; created if missing (kept afterwards: deleting a namespace is
+    slow and would block the next run). In a dry run nothing is created."""
+    from rolloutgate import gate
+
+    run, cfg = _state(request).require_run(), rolloutgate_config
+    try:
+        with run.phase("namespace"):
+            gate.check_kinds(rolloutgate_api, rolloutgate_manifests)
+            run.created_namespace = gate.ensure_namespace(
+                rolloutgate_api, cfg.namespace, create=not cfg.dry_run
+            )
+    except GateError as e:
+        fail(e)
+    return cfg.namespace
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_lock(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_namespace: str,
+    rolloutgate_config: GateConfig,
+    rolloutgate_manifests: list[Obj],
+) -> Iterator[Lease | None]:
+    """Session. The target's ``coordination.k8s.io/v1`` Lease, held (and renewed) for the whole
+    run and released at the end; None in a dry run, which changes nothing."""
+    from rolloutgate import gate, lock
+
+    run, cfg = _state(request).require_run(), rolloutgate_config
+    if cfg.dry_run:
+        yield None
+        return
+    name = gate.lock_name(cfg, rolloutgate_manifests)
+    try:
+        with run.phase("lock"):
+            lease = lock.acquire(
+                rolloutgate_api,
+                rolloutgate_namespace,
+                name,
+                holder=lock.default_holder(),
+                duration_s=int(cfg.timeouts.lease),
+                deadline=time.monotonic() + cfg.timeouts.lock,
+            )
+    except GateError as e:
+        fail(e)
+    with ExitStack() as stack:
+        stack.callback(lock.release, rolloutgate_api, lease)
+        lost = stack.enter_context(lock.keep(rolloutgate_api, lease))
+        yield lease
+    if lost:
+        run.notes.append(f"lease {name} was lost during the run: {lost[0]}")
+        pytest.fail(
+            f"lease {rolloutgate_namespace}/{name} was lost during the run, another gate may "
+            f"have deployed meanwhile: {lost[0]}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_snapshot(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_namespace: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_lock: Lease | None,
+) -> Snapshot:
+    """Session. The live objects the manifests touch, read before anything is applied
+    (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
+    from rolloutgate import snapshot
+
+    run = _state(request).require_run()
+    try:
+        with run.phase("snapshot"):
+            snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
+    except GateError as e:
+        fail(e)
+    run.previous_tag = snap.tag()
+    run.first_deploy = snap.first_deploy
+    return snap
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_release(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_namespace: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_snapshot: Snapshot,
+    rolloutgate_config: GateConfig,
+) -> list[Obj]:
+    """Session. Validates every manifest (server-side dry-run), then applies them all and
+    returns the applied objects. In a dry run: prints the diff and skips what depends on it.
+
+    Teardown (``gate.finish_release``): if any test failed or errored, or the run was
+    interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
+    a failing rollback fails the session.
+    """
+    from rolloutgate import apply, gate, lock
+
+    state = _state(request)
+    run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
+    objs = rolloutgate_manifests
+    write = state.writer()
+    try:
+        with run.phase("validate"):
+            apply.validate(api, rolloutgate_namespace, objs)
+        if cfg.dry_run:
+            with run.phase("diff"):
+                run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
+    except GateError as e:
+        fail(e)
+    if cfg.dry_run:
+        pytest.skip(
+            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied; "
+            "the diff is in the terminal summary"
+        )
+
+    def finish() -> None:
+        __tracebackhide__ = True
+        try:
+            gate.finish_release(api, cfg, run, rolloutgate_snapshot, objs, state.golden, write)
+        except GateError as e:
+            fail(e)
+
+    # Registered before the apply: a failed or interrupted apply is rolled back too.
+    request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
+    run.applied = True
+    try:
+        with run.phase("apply"):
+            holder = lock.default_holder()
+            return apply.apply(
+                api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
+            )
+    except GateError as e:
+        fail(e)
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_rollout(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_release: list[Obj],
+    rolloutgate_config: GateConfig,
+) -> list[Obj]:
+    """Session. Waits until every applied workload has rolled out the revision this run
+    created (``kubectl rollout status`` rules per kind, fail-fast on broken pods); returns the
+    final workloads. Deadline: ``--rollout-timeout``."""
+    from rolloutgate import gate
+
+    state = _state(request)
+    run, cfg = state.require_run(), rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.rollout
+    try:
+        with run.phase("rollout"):
+            return gate.wait_rollouts(
+                rolloutgate_api,
+                cfg,
+                rolloutgate_release,
+                deadline=deadline,
+                write=state.writer(),
+                pin=True,
+            )
+    except GateError as e:
+        fail(e)
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_endpoint(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_config: GateConfig,
+) -> Iterator[str]:
+    """Session. Base URL of the new release (``str``): ``--endpoint-url`` / the profile's
+    ``endpoint_url``, else a port-forward to a ready pod of the Service. Waits until it answers
+    (``--endpoint-timeout``)."""
+    from rolloutgate import cases, gate
+    from rolloutgate.smoke import wait_answering
+
+    run, cfg = _state(request).require_run(), rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.endpoint
+    with ExitStack() as stack:
+        try:
+            with run.phase("endpoint"):
+                url = stack.enter_context(
+                    gate.open_endpoint(
+                        rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
+                    )
+                )
+                try:
+                    golden: Golden | None = _state(request).golden()
+                except ConfigError:
+                    golden = None  # reported by the tests that use it
+                with cases.client_for(url, golden, cfg) as probe:
+                    wait_answering(probe, deadline=deadline)
+        except GateError as e:
+            fail(e)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_v2(
+    rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
+) -> Iterator[V2Client]:
+    """Session. A V2 (Open Inference Protocol) client (``rolloutgate.smoke.V2Client``) for the
+    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``."""
+    from rolloutgate.smoke import V2Client
+
+    client = V2Client(
+        rolloutgate_endpoint,
+        rolloutgate_golden.model,
+        timeout=rolloutgate_config.request_timeout,
+        health=rolloutgate_config.health,
+    )
+    yield client
+    client.session.close()
+
+
+@pytest.fixture
+def rolloutgate_workload_pods(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_config: GateConfig,
+) -> dict[str, list[Obj]]:
+    """Function. The pods of each rolled-out workload's current revision, keyed by
+    ``Kind/name``, read fresh for each test."""
+    from rolloutgate import gate
+    from rolloutgate.objects import ref
+
+    try:
+        return {
+            ref(workload): gate.release_pods(
+                rolloutgate_api, rolloutgate_config.namespace, workload
+            )
+            for workload in rolloutgate_rollout
+        }
+    except GateError as e:
+        fail(e)
+
+
+@pytest.fixture
+def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Obj]:
+    """Function. The pods of the new release (every rolled-out workload's current revision),
+    read fresh for each test."""
+    return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
+
+
+@pytest.fixture
+def rolloutgate_container() -> str | None:
+    """Function. Container the in-pod checks run in; None (default): the pod's first container.
+    Override it in conftest.py."""
+    return None
+
+
+@pytest.fixture
+def rolloutgate_pod_host(
+    request: pytest.FixtureRequest,
+    rolloutgate_pods: list[Obj],
+    rolloutgate_container: str | None,
+    rolloutgate_config: GateConfig,
+) -> Host:
+    """Function. A testinfra ``Host`` (kubectl backend) on one running pod of the new release.
+    Needs ``kubectl`` on PATH; uses the gate's kubeconfig and context."""
+    import testinfra  # type: ignore[import-untyped]
+
+    if shutil.which("kubectl") is None:
+        pytest.fail("testinfra's kubectl backend needs kubectl on PATH", pytrace=False)
+    running = [p for p in rolloutgate_pods if (p.get("status") or {}).get("phase") == "Running"]
+    if not running:
+        pytest.fail(
+            f"no running pod of the new release in {rolloutgate_config.namespace} "
+            f"(pods: {[p['metadata']['name'] for p in rolloutgate_pods] or 'none'})",
+            pytrace=False,
+        )
+    pod = running[0]
+    container = rolloutgate_container or pod["spec"]["containers"][0]["name"]
+    kubeconfig, context = _state(request).connection
+    kwargs = {k: v for k, v in (("kubeconfig", kubeconfig), ("context", context)) if v}
+    spec = (
+        f"kubectl://{pod['metadata']['name']}?container={container}"
+        f"&namespace={rolloutgate_config.namespace}"
+    )
+    return testinfra.get_host(spec, **kwargs)
+
+
+@pytest.fixture
+def rolloutgate_case(request: pytest.FixtureRequest) -> Case:
+    """Function. One golden case (``rolloutgate.cases.Case``); tests taking it run once per case
+    of the golden file (parametrized by the plugin, ids = case names)."""
+    from rolloutgate.cases import Case
+
+    case = getattr(request, "param", None)
+    if not isinstance(case, Case):
+        raise pytest.UsageError(
+            "rolloutgate_case is parametrized from the golden file: pass --cluster"
+        )
+    return case
