@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,12 @@ GOLDEN_FORMAT = (
     '[{"path": JMESPATH, "data": JSON, "abs_tol": X, "rel_tol": X, "max_flips": N}]} '
     '(v2 also: [{"name": OUTPUT, "data": [...]}])}]} (see docs/gate.md)'
 )
+# A pooled keep-alive connection idle longer than this is not reused. Servers close idle
+# connections after a few seconds (uvicorn 5 s, gunicorn 2 s), and through the port-forward
+# relay the close does not reach the client: the next request on that connection met
+# "Remote end closed connection without response" (seen on the wine example after the in-pod
+# checks, ~5 s without a request). Back-to-back requests (the latency budget) still reuse.
+IDLE_REUSE_S = 1.0
 REQUEST_KEYS = frozenset({"method", "path", "headers", "body"})
 VALUE_KEYS = frozenset({"path", "name", "data", "abs_tol", "rel_tol", "max_flips"})
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -396,12 +403,16 @@ class HttpClient:
         self.timeout = timeout
         self.health = dict(health)
         self.session = session or requests.Session()
+        self._last_used: float | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path.replace("{model}", self.model)
 
     def send(self, request: Request) -> requests.Response:
         url = self.url(request.path)
+        now = time.monotonic()
+        if self._last_used is not None and now - self._last_used > IDLE_REUSE_S:
+            self.session.close()  # drops pooled connections; the session stays usable
         try:
             return self.session.request(
                 request.method,
@@ -410,10 +421,14 @@ class HttpClient:
                 json=request.body,
                 timeout=self.timeout,
             )
-        except requests.RequestException as e:
+        except requests.Timeout as e:
             raise EndpointUnreachable(
                 f"{request.method} {url} got no answer within {self.timeout:g} s: {e}"
             ) from e
+        except requests.RequestException as e:
+            raise EndpointUnreachable(f"{request.method} {url} got no answer: {e}") from e
+        finally:
+            self._last_used = time.monotonic()
 
     def get(self, path: str) -> requests.Response:
         return self.send(Request("GET", path))

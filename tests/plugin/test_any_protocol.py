@@ -7,6 +7,7 @@ server, with ``rolloutgate_endpoint`` pointed at it: no cluster, the checks only
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,47 @@ def test_suite_fails_wrong_predictions_of_a_plain_server(
     result.stdout.re_match_lines(
         [r".*case 'batch': predictions \(exact\): \[0\] expected 0 got 1, \[1\] expected 1 got 2"]
     )
+
+
+def test_idle_keep_alive_connections_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Through the port-forward relay a server's close of an idle connection does not reach the
+    # client; the client must not send on a connection idle longer than IDLE_REUSE_S.
+    import socketserver
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    connections: list[int] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    assert isinstance(httpd, socketserver.BaseServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(cases, "IDLE_REUSE_S", 0.2)
+    try:
+        with HttpClient(
+            f"http://127.0.0.1:{httpd.server_address[1]}", model="", timeout=2, health={}
+        ) as http:
+            http.get("/a")
+            http.get("/b")
+            assert len(connections) == 1  # back to back: reused
+            time.sleep(0.3)
+            http.get("/c")
+            assert len(connections) == 2  # after idling: a fresh connection
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
