@@ -5,12 +5,13 @@ against docs/gate.md)::
 
     rolloutgate_config → rolloutgate_manifests → rolloutgate_api → rolloutgate_namespace
       → rolloutgate_lock → rolloutgate_snapshot → rolloutgate_release → rolloutgate_rollout
-      → rolloutgate_endpoint → rolloutgate_v2
+      → rolloutgate_endpoint → rolloutgate_replicas
 
-``rolloutgate_release`` registers the end of the release before it applies anything: at session
-end, if any test failed or errored (setup errors of gate fixtures included) or the run was
-interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
-and golden checks against it.
+``rolloutgate_v2`` is the endpoint's client (no change of its own), ``rolloutgate_replicas`` a
+client per replica. ``rolloutgate_release`` registers the end of the release before it applies
+anything: at session end, if any test failed or errored (setup errors of gate fixtures
+included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits
+for it and re-runs the health and golden checks against it.
 
 The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
 pytest run that uses none of them nothing but this module.
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from testinfra.host import Host  # type: ignore[import-untyped]
 
-    from rolloutgate.cases import Case, Golden
+    from rolloutgate.cases import Case, Golden, HttpClient
     from rolloutgate.lock import Lease
     from rolloutgate.smoke import V2Client
     from rolloutgate.snapshot import Snapshot
@@ -53,6 +54,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_endpoint",
         "rolloutgate_v2",
         "rolloutgate_pods",
+        "rolloutgate_replicas",
         "rolloutgate_workload_pods",
         "rolloutgate_pod_host",
         "rolloutgate_case",
@@ -347,6 +349,44 @@ def rolloutgate_v2(
     )
     yield client
     client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_replicas(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_endpoint: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_golden: Golden,
+    rolloutgate_config: GateConfig,
+) -> Iterator[dict[str, HttpClient]]:
+    """Session. A ``rolloutgate.cases.HttpClient`` per pod of the new release behind the
+    model's Service, keyed by pod name, each through its own port-forward straight to that pod:
+    health and golden checks ask every replica, not the one the Service happens to pick. Health
+    paths as ``rolloutgate_http``'s (the golden file's protocol)."""
+    from rolloutgate import cases, gate
+    from rolloutgate.smoke import wait_answering
+
+    cfg = rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.endpoint
+    with ExitStack() as stack:
+        try:
+            urls = stack.enter_context(
+                gate.open_replicas(
+                    rolloutgate_api, cfg, rolloutgate_manifests, rolloutgate_rollout,
+                    deadline=deadline,
+                )
+            )  # fmt: skip
+            clients = {
+                pod: stack.enter_context(cases.client_for(url, rolloutgate_golden, cfg))
+                for pod, url in urls.items()
+            }
+            for client in clients.values():
+                wait_answering(client, deadline=deadline)
+        except GateError as e:
+            fail(e)
+        yield clients
 
 
 @pytest.fixture

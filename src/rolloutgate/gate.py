@@ -29,7 +29,7 @@ from rolloutgate import (
     rollout,
     snapshot,
 )
-from rolloutgate.cases import Golden
+from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
@@ -148,6 +148,19 @@ def open_endpoint(
         yield url
 
 
+@contextmanager
+def open_replicas(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], live: list[Obj], *, deadline: float
+) -> Iterator[dict[str, str]]:
+    """A base URL per pod of the release's current revision behind the model's Service: a
+    port-forward straight to each pod, so every replica is checked, not only the one a
+    connection happens to reach."""
+    service, port = service_and_port(cfg, objs)
+    pods = [p for w in live for p in release_pods(api, cfg.namespace, w)]
+    with endpoint.pod_forwards(api, cfg.namespace, service, port, pods, deadline=deadline) as urls:
+        yield urls
+
+
 def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
     """The pods of the workload's current revision."""
     return viewer_for(workload).release_pods(api, namespace, workload)
@@ -243,9 +256,9 @@ def roll_back(
             return
         restored = [live for _manifest, live in snap.objects if live is not None]
         with run.phase("rollback_rollout"):
-            wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
         with run.phase("rollback_verify"):
-            problems = _verify_endpoint(api, cfg, objs, golden, deadline)
+            problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -261,22 +274,41 @@ def roll_back(
 
 
 def _verify_endpoint(
-    api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    live: list[Obj],
+    golden: Golden | None,
+    deadline: float,
 ) -> list[str]:
+    """The restored release's problems ([] = healthy): the endpoint answers its health checks,
+    and every replica passes health and golden checks on its own."""
+    problems: list[str] = []
     with (
         open_endpoint(api, cfg, objs, deadline=deadline) as url,
         cases.client_for(url, golden, cfg) as client,
     ):
         wait_answering(client, deadline=deadline)
-        if golden is not None:
-            return cases.verify(client, golden)
-        # Without a golden file there is no model name: the server-wide checks only.
-        problems = []
-        for name in ("live", "ready"):
-            response = client.health_check(name)
-            if response is not None and not response.ok:
-                problems.append(f"health {name}: {describe(response)}")
-        return problems
+        problems += [f"endpoint {p}" for p in _health(client)]
+    with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
+        if not urls:
+            problems.append("no pod of the restored release behind the Service")
+        for pod, pod_url in urls.items():
+            with cases.client_for(pod_url, golden, cfg) as client:
+                wait_answering(client, deadline=deadline)
+                found = cases.verify(client, golden) if golden is not None else _health(client)
+            problems += [f"pod {pod}: {p}" for p in found]
+    return problems
+
+
+def _health(client: HttpClient) -> list[str]:
+    """The server-wide checks (live, ready): without a golden file there is no model name."""
+    problems = []
+    for name in ("live", "ready"):
+        response = client.health_check(name)
+        if response is not None and not response.ok:
+            problems.append(f"health {name}: {describe(response)}")
+    return problems
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

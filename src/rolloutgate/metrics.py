@@ -72,9 +72,7 @@ def families(text: str) -> list[str]:
     return [f.name for f in text_string_to_metric_families(text)]
 
 
-def read(
-    check: MetricsCheck, fetch_each: Mapping[str, Callable[[], requests.Response]]
-) -> Reading:
+def read(check: MetricsCheck, fetch_each: Mapping[str, Callable[[], requests.Response]]) -> Reading:
     """Read the counter on every pod: ``fetch_each`` maps pod names to a GET of its metrics."""
     values: dict[str, float | None] = {}
     seen: set[str] = set()

@@ -133,9 +133,7 @@ def load_golden(path: Path) -> Golden:
     return Golden(path=path, model=model, cases=tuple(cases), latency=latency)
 
 
-def parse_latency(
-    lat: object, bad: Callable[[str, str], ConfigError]
-) -> LatencyBudget | None:
+def parse_latency(lat: object, bad: Callable[[str, str], ConfigError]) -> LatencyBudget | None:
     """The golden file's optional ``latency`` object (None when absent)."""
     if lat is None:
         return None

@@ -58,9 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path == "/predict":
                 proba = [[0.9 if c == k else 0.05 for k in range(3)] for c in classes]
                 scores = [1.5 + c for c in classes]  # a real number beyond [0, 1]
-                self._send(
-                    200, {"predictions": classes, "probabilities": proba, "scores": scores}
-                )
+                self._send(200, {"predictions": classes, "probabilities": proba, "scores": scores})
             else:
                 self._send(200, {"predictions": classes})
         elif self.path == "/v2/models/wine/infer":

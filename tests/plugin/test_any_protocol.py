@@ -113,9 +113,20 @@ def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path
 INNER_CONFTEST = """
 import pytest
 
+from rolloutgate.cases import client_for
+
+
 @pytest.fixture(scope="session")
 def rolloutgate_endpoint():
     return {url!r}
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_replicas(rolloutgate_golden, rolloutgate_config):
+    # Two "replicas": the same loopback server twice.
+    with client_for({url!r}, rolloutgate_golden, rolloutgate_config) as a:
+        with client_for({url!r}, rolloutgate_golden, rolloutgate_config) as b:
+            yield {{"pod-a": a, "pod-b": b}}
 """
 
 
@@ -152,7 +163,10 @@ def test_suite_fails_wrong_predictions_of_a_plain_server(
     result = suite.runpytest("--cluster=staging")
     result.assert_outcomes(passed=4, failed=1, skipped=3)
     result.stdout.re_match_lines(
-        [r".*case 'batch': predictions \(exact\): \[0\] expected 0 got 1, \[1\] expected 1 got 2"]
+        [
+            r".*case 'batch': 2 of 2 replicas answered wrong: pod pod-a: predictions \(exact\): "
+            r"\[0\] expected 0 got 1, \[1\] expected 1 got 2"
+        ]
     )
 
 

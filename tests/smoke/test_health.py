@@ -1,4 +1,5 @@
-"""The new release answers its health checks (the golden file's protocol decides which)."""
+"""The new release answers its health checks on every replica (the golden file's protocol
+decides which checks), and, for V2, the metadata endpoints through the endpoint."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from rolloutgate.smoke import V2Client, describe, json_of
 
 
 @pytest.mark.parametrize("check", ["live", "ready", "model_ready"])
-def test_health(rolloutgate_http: HttpClient, check: str) -> None:
-    response = rolloutgate_http.health_check(check)
-    if response is None:
+def test_every_replica_healthy(rolloutgate_replicas: dict[str, HttpClient], check: str) -> None:
+    assert rolloutgate_replicas, "no pod of the new release behind the Service"
+    if all(check not in client.health for client in rolloutgate_replicas.values()):
         pytest.skip(f"no {check} check for this server (protocol preset and health settings)")
-    assert response.status_code == 200, describe(response)
+    failing = []
+    for pod, client in rolloutgate_replicas.items():
+        response = client.health_check(check)
+        if response is not None and response.status_code != 200:
+            failing.append(f"pod {pod}: {describe(response)}")
+    assert not failing, f"{len(failing)} of {len(rolloutgate_replicas)} replicas: " + "; ".join(
+        failing
+    )
 
 
 def test_model_metadata(rolloutgate_v2: V2Client, rolloutgate_golden: Golden) -> None:

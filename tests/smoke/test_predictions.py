@@ -1,4 +1,5 @@
-"""Golden predictions (one test per case of the golden file) and the latency budget."""
+"""Golden predictions (one test per case of the golden file, asked of every replica) and the
+latency budget (through the endpoint, as users reach the model)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from rolloutgate.cases import Case, Golden, HttpClient, check
 from rolloutgate.smoke import measure_latency
 
 
-def test_golden_case(rolloutgate_http: HttpClient, rolloutgate_case: Case) -> None:
-    problems = check(rolloutgate_case, rolloutgate_http.send(rolloutgate_case.request))
-    assert not problems, f"case {rolloutgate_case.name!r}: " + "; ".join(problems)
+def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:
+    assert rolloutgate_replicas, "no pod of the new release behind the Service"
+    wrong = []
+    for pod, client in rolloutgate_replicas.items():
+        problems = check(rolloutgate_case, client.send(rolloutgate_case.request))
+        if problems:
+            wrong.append(f"pod {pod}: " + "; ".join(problems))
+    assert not wrong, (
+        f"case {rolloutgate_case.name!r}: {len(wrong)} of {len(rolloutgate_replicas)} "
+        "replicas answered wrong: " + " | ".join(wrong)
+    )
 
 
 def test_latency_budget(rolloutgate_http: HttpClient, rolloutgate_golden: Golden) -> None:
