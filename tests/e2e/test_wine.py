@@ -96,9 +96,10 @@ def test_first_deploy_of_v1_passes_every_check_that_applies(
         "short-row-is-refused",
     ):
         assert seen[f"test_golden_case[{case}]"] == "passed", seen
-    assert seen["test_health[live]"] == seen["test_health[ready]"] == "passed"
+    health = "test_every_replica_healthy"
+    assert seen[f"{health}[live]"] == seen[f"{health}[ready]"] == "passed"
     # Plain HTTP: no model-ready path, no V2 metadata.
-    assert seen["test_health[model_ready]"] == seen["test_model_metadata"] == "skipped"
+    assert seen[f"{health}[model_ready]"] == seen["test_model_metadata"] == "skipped"
     assert seen["test_server_counts_the_golden_requests"] == "passed"
     assert seen["test_latency_budget"] == seen["test_model_file_present"] == "passed"
     assert live_wine_ready_with(wine_namespace, "v1")
