@@ -219,3 +219,22 @@ def test_recording_is_refused_when_a_health_check_fails(
     assert "refusing to record from a release that fails its health checks" in proc.stderr
     assert "/not-a-health-path -> 404" in proc.stderr
     assert not out.exists()
+
+
+def test_the_v1_preset_gates_the_same_server_through_its_tf_serving_routes(
+    wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+) -> None:
+    golden = REPO / "fixtures" / "wine" / "golden" / "wine-v1.json"
+    good = gate(wine_namespace, tmp_path / "v1.json", "--image-tag=v1", f"--golden={golden}")
+    assert good.returncode == 0, good.output[-4000:]
+    seen = outcomes(good.report)
+    health = "test_every_replica_healthy"
+    assert seen[f"{health}[model_ready]"] == "passed"  # GET /v1/models/wine on every pod
+    assert seen[f"{health}[live]"] == seen[f"{health}[ready]"] == "skipped"
+    assert seen["test_golden_case[batch-of-three]"] == "passed"
+    assert seen["test_golden_case[model-available]"] == "passed"
+    wrong = gate(wine_namespace, tmp_path / "wrong.json", "--image-tag=wrong", f"--golden={golden}")
+    assert wrong.returncode == 1, wrong.output[-4000:]
+    assert wrong.report["verdict"] == "rolled-back"
+    assert "batch-of-three" in wrong.report["cause"]
+    assert "expected 0 got 1" in wrong.report["cause"]
