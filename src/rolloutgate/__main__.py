@@ -128,7 +128,7 @@ def _record(args: argparse.Namespace) -> int:
             kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
             api = kube.connect(kubeconfig, cfg.context, timeout=cfg.request_timeout)
             stack.callback(api.close)
-            objs = gate.prepare(cfg)
+            objs = gate.prepare(cfg).objects
             url = stack.enter_context(gate.open_endpoint(api, cfg, objs, deadline=deadline))
             source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + _images(api, cfg, objs)
         client = stack.enter_context(cases.client_for(url, golden, cfg))

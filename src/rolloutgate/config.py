@@ -152,6 +152,17 @@ def port(value: object) -> int | str:
     )
 
 
+def paths(value: object) -> tuple[str, ...]:
+    """File paths: a TOML list or a comma-separated string (made absolute by ``resolve``)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    found = tuple(str(i).strip() for i in items if str(i).strip())
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f'invalid paths {value!r}: expected file paths, e.g. ["values-staging.yaml"]'
+        )
+    return found
+
+
 def http_path(value: object) -> str:
     """An URL path starting with '/'; ``{model}`` is replaced by the golden file's model."""
     text = str(value)
@@ -261,6 +272,10 @@ class GateConfig:
     lock_name: str | None
     rootdir: Path
     metrics: MetricsCheck | None = None
+    values: tuple[Path, ...] = ()
+    helm_release: str | None = None
+    kubectl: str = "kubectl"
+    helm: str = "helm"
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -460,6 +475,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metrics.port", port, None),
     Setting("metrics.counter", metric_name, None),
     Setting("metrics.labels", metric_labels, None),
+    # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
+    # its release name (default: the chart directory's name), and the tools that render them.
+    Setting("values", paths, (), is_path=True),
+    Setting("helm_release", name, None),
+    Setting("kubectl", path, "kubectl"),
+    Setting("helm", path, "helm"),
 )
 
 
@@ -603,6 +624,10 @@ def resolve(
         ),
         request_timeout=values["timeouts.request"],
         lock_name=values["lock_name"],
+        values=values["values"],
+        helm_release=values["helm_release"],
+        kubectl=values["kubectl"],
+        helm=values["helm"],
         rootdir=rootdir,
         metrics=metrics,
         sources=sources,
@@ -634,7 +659,9 @@ def _resolve_one(
         found = _convert(setting.convert, _lookup(tool, setting.key), source, setting.key)
     else:
         found, source, base = setting.default, "default", rootdir
-    if setting.is_path and found is not None:
+    if setting.is_path and isinstance(found, tuple):
+        found = tuple((base / Path(p).expanduser()).resolve() for p in found)
+    elif setting.is_path and found is not None:
         found = (base / Path(str(found)).expanduser()).resolve()
     return found, source
 

@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -91,11 +91,14 @@ def rolloutgate_manifests(
     from rolloutgate import gate
 
     try:
-        objs = gate.prepare(rolloutgate_config)
+        rendered = gate.prepare(rolloutgate_config)
     except ConfigError as e:
         fail(e)
-    _state(request).manifests = objs
-    return objs
+    state = _state(request)
+    state.manifests = rendered.objects
+    if state.run is not None:
+        state.run.manifest_source = rendered.source
+    return rendered.objects
 
 
 @pytest.fixture(scope="session")
@@ -113,16 +116,46 @@ def rolloutgate_api(
     kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
     context = cfg.context
     if cfg.kind:
-        cluster = request.getfixturevalue("kind_cluster")
+        cluster = _kind_cluster(request)
         kubeconfig, context = str(cluster.kubeconfig_path), None
     try:
         with run.phase("connect"):
             api = kube.connect(kubeconfig, context, timeout=cfg.request_timeout)
+        if cfg.kind:
+            from rolloutgate import kindcluster
+
+            # The node must be Ready and hold the manifests' images: it reaches no registry.
+            with run.phase("kind"):
+                kindcluster.prepare(
+                    api,
+                    str(cluster.kind_path),
+                    cluster.name,
+                    rolloutgate_manifests,
+                    timeout=cfg.timeouts.rollout,
+                )
     except GateError as e:
         fail(e)
     state.api, state.connection = api, (kubeconfig, context)
     yield api
     api.close()  # type: ignore[no-untyped-call]
+
+
+def _kind_cluster(request: pytest.FixtureRequest) -> Any:
+    """pytest-kind's cluster (created, or reused when one of that name runs); a failed
+    `kind create cluster` is a ClusterError with kind's exit code, not a traceback."""
+    import subprocess
+
+    from rolloutgate.errors import ClusterError
+
+    try:
+        return request.getfixturevalue("kind_cluster")
+    except subprocess.CalledProcessError as e:
+        fail(
+            ClusterError(
+                f"`{' '.join(map(str, e.cmd))}` exited {e.returncode} (its output is above); "
+                "if the node container exited, `docker logs <name>-control-plane` says why"
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -200,12 +233,13 @@ def rolloutgate_snapshot(
 ) -> Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import snapshot
+    from rolloutgate import gate, snapshot
 
     run = _state(request).require_run()
     try:
         with run.phase("snapshot"):
             snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
+        gate.check_live(snap)
     except GateError as e:
         fail(e)
     run.previous_tag = snap.tag()
@@ -259,6 +293,8 @@ def rolloutgate_release(
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
     run.applied = True
+    if not_waited := gate.not_waited(objs):
+        run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"):
             holder = lock.default_holder()

@@ -35,26 +35,63 @@ from rolloutgate.errors import ConfigError, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun
 from rolloutgate.smoke import describe, wait_answering
-from rolloutgate.workloads import image_names, kinds_text, viewer_for, workloads
+from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
-def prepare(cfg: GateConfig) -> list[Obj]:
-    """The manifests with the image tag set. Local only: bad input fails before any API call."""
+def prepare(cfg: GateConfig) -> manifests.Rendered:
+    """The manifests rendered from their source, with the image tag set. Local only: bad
+    input fails before any API call."""
     if not cfg.manifests.is_dir():
         raise ConfigError(
             f"manifest directory {cfg.manifests} does not exist "
             f"({cfg.sources.get('manifests')}); set --manifests DIR or [tool.rolloutgate] manifests"
         )
-    objs = manifests.load(cfg.manifests)
-    if not workloads(objs):
+    rendered = manifests.render(
+        cfg.manifests,
+        values=cfg.values,
+        release=cfg.helm_release,
+        namespace=cfg.namespace,
+        kubectl=cfg.kubectl,
+        helm=cfg.helm,
+    )
+    objs = rendered.objects
+    found = workloads(objs)
+    if not found:
         raise ConfigError(
             f"no {kinds_text()} in {cfg.manifests}: the gate deploys and verifies those kinds"
         )
+    problems = [p for w in found for p in viewer_for(w).problems(w)]
+    if problems:
+        raise ConfigError("; ".join(problems) + "; nothing was applied")
     if cfg.image_tag is not None:
-        # Without configured names, every image the workloads' containers use gets the tag.
-        images = cfg.images or image_names(objs)
-        objs = manifests.set_image_tag(objs, cfg.image_tag, images)
-    return objs
+        # Without configured names, every image the workloads' containers use gets the tag,
+        # on the workloads only: a migration Job that shares the image keeps its own tag (its
+        # template is immutable). Configured names retag every kind that uses them.
+        if cfg.images:
+            objs = manifests.set_image_tag(objs, cfg.image_tag, cfg.images)
+        else:
+            objs = manifests.set_image_tag(
+                objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
+            )
+    return manifests.Rendered(objs, rendered.source)
+
+
+def check_live(snap: snapshot.Snapshot) -> None:
+    """ConfigError when a live workload cannot be rolled out as it is (e.g. paused), before
+    anything is applied."""
+    problems = [
+        p
+        for _manifest, live in snap.objects
+        if live is not None and is_workload(live)
+        for p in viewer_for(live).problems(live)
+    ]
+    if problems:
+        raise ConfigError("live: " + "; ".join(problems) + "; nothing was applied")
+
+
+def not_waited(objs: list[Obj]) -> list[str]:
+    """The objects the gate applies but does not wait for (not a workload kind it knows)."""
+    return [ref(o) for o in objs if not is_workload(o)]
 
 
 def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
@@ -247,6 +284,11 @@ def roll_back(
     try:
         with run.phase("rollback"):
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+            for _manifest, before in snap.objects:
+                if before is not None and is_workload(before):
+                    rb.actions += viewer_for(before).after_restore(
+                        api, cfg.namespace, before, deadline=deadline
+                    )
         if snap.first_deploy:
             left = _still_present(api, cfg.namespace, objs)
             if left:

@@ -53,6 +53,7 @@ class GateRun:
     finished: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
     tests: dict[str, TestOutcome] = field(default_factory=dict)
+    manifest_source: str | None = None
     previous_tag: str | None = None
     first_deploy: bool | None = None
     applied: bool = False
@@ -134,6 +135,7 @@ class GateRun:
                 "endpoint_url": cfg.endpoint_url,
             },
             "image_tag": cfg.image_tag,
+            "manifest_source": self.manifest_source,
             "previous_tag": self.previous_tag,
             "first_deploy": self.first_deploy,
             "dry_run": cfg.dry_run,
@@ -163,6 +165,8 @@ class GateRun:
             f"target: {cfg.target}",
             f"image tag: {tag} (previous: {self.previous_tag or 'none'})",
         ]
+        if self.manifest_source:
+            lines.append(f"manifests: {self.manifest_source}")
         if self.failed:
             lines.append(f"rollback: {self.rollback.outcome}")
             lines += [f"  {a}" for a in self.rollback.actions]
