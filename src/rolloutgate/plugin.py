@@ -19,7 +19,8 @@ from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
 from rolloutgate.hooks import STATE, GateHooks
 
-pytest_plugins = ("rolloutgate.fixtures",)
+# http_fixtures: the protocol-neutral HTTP checks (rolloutgate_http, rolloutgate_metrics).
+pytest_plugins = ("rolloutgate.fixtures", "rolloutgate.http_fixtures")
 
 HOOKS = "rolloutgate-hooks"  # name of the registered GateHooks
 

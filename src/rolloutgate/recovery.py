@@ -18,7 +18,7 @@ from rolloutgate.config import GateConfig
 from rolloutgate.errors import ClusterError, ConfigError, RollbackFailed
 from rolloutgate.objects import ref
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import Golden
+from rolloutgate.cases import Golden
 from rolloutgate.snapshot import Snapshot
 
 
