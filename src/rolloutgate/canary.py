@@ -159,7 +159,7 @@ def execute(
     re-raised after both arms are deleted."""
     ns = cfg.namespace
     try:
-        objs = gate.prepare(cfg)
+        objs = gate.prepare(cfg).objects
         request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
         deps = workloads(objs)
         if len(deps) != 1:
@@ -353,7 +353,7 @@ def _measure(
                     run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
                     return
                 number = endpoint.container_port(pod, port)
-                urls[arm] = stack.enter_context(endpoint.pod_forward(api, ns, name_of(pod), number))
+                urls[arm] = stack.enter_context(endpoint.pod_forward(api, ns, pod, number))
                 problem = _health(urls[arm], golden.model, cfg, deadline)
                 if problem:
                     run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"

@@ -26,9 +26,10 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from rolloutgate.smoke import Expected, compare
+if TYPE_CHECKING:
+    from rolloutgate.smoke import Expected
 
 Arm = Literal["baseline", "canary"]
 ARMS: tuple[Arm, Arm] = ("baseline", "canary")
@@ -241,6 +242,9 @@ def judge_arms(obs: Observations) -> Metric:
 
 def judge_golden(obs: Observations) -> Metric:
     """Every golden case must answer 2xx and as expected on the canary. Critical."""
+    # Lazily: the plugin's start-up imports this module's thresholds, not HTTP clients.
+    from rolloutgate.smoke import compare
+
     golden = {i.id: i for i in obs.items.values() if i.golden is not None}
     if not golden:
         return Metric("golden", "nodata", "no golden cases", critical=True)

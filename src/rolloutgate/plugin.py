@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from rolloutgate import canary_config
+from rolloutgate import canary_config, cmdline
 from rolloutgate import config as cfgmod
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
 from rolloutgate.hooks import STATE, GateHooks
 
-pytest_plugins = ("rolloutgate.fixtures",)
+# http_fixtures: the protocol-neutral HTTP checks (rolloutgate_http, rolloutgate_metrics).
+pytest_plugins = ("rolloutgate.fixtures", "rolloutgate.http_fixtures")
 
 HOOKS = "rolloutgate-hooks"  # name of the registered GateHooks
 
@@ -58,6 +59,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    # The earliest moment the plugin's options are known, and before conftest files are loaded
+    # from a rootdir that may be the wrong one (cmdline.py explains the trap).
+    message = cmdline.rootdir_moved(early_config, args)
+    if message is not None:
+        raise pytest.UsageError(message)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     options = {k: v for k, v in vars(config.option).items() if k.startswith("rolloutgate_")}
     # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
@@ -73,9 +82,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
+    how = cmdline.distributed(config) if gate_config.enabled else None
+    if how is not None:
+        raise pytest.UsageError(cmdline.xdist_message(how))
     if options.get("rolloutgate_canary"):
         _configure_canary(config, gate_config, options)
         return
+    if gate_config.kind:
+        _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
     config.stash[STATE] = hooks
     config.pluginmanager.register(hooks, HOOKS)
@@ -108,6 +122,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if isinstance(hooks, GateHooks):
         hooks.restore_sigterm()
         config.pluginmanager.unregister(hooks)
+
+
+def _use_local_kind(config: pytest.Config) -> None:
+    """--cluster=kind: give pytest-kind (--kind-bin, --kind-image) the kind binary and node image
+    found on this machine, so it never downloads; a UsageError says what to run when there is
+    none (see kindcluster)."""
+    import os
+
+    from rolloutgate import kindcluster
+
+    try:
+        tools = kindcluster.resolve(
+            getattr(config.option, "kind_bin", None),
+            getattr(config.option, "kind_image", None),
+            env=os.environ,
+        )
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.option.kind_bin, config.option.kind_image = tools.kind, tools.image
 
 
 def _contexts(kubeconfig: str | None) -> list[str]:
