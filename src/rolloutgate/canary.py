@@ -50,6 +50,9 @@ OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
+# resources, so a full node says nothing about the candidate (inconclusive, not fail).
+ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
 
 
 @dataclass
@@ -322,7 +325,10 @@ def _wait_arms(
                     on_progress=write,
                 )
             except RolloutFailed as e:
-                run.obs.arm_failure[arm] = f"{e.reason}: {e}"
+                if e.reason in ENVIRONMENT_REASONS:
+                    run.obs.environment.append(f"the {arm} arm could not be scheduled: {e}")
+                else:
+                    run.obs.arm_failure[arm] = f"{e.reason}: {e}"
                 return None
     return finals
 
