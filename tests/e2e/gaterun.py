@@ -85,16 +85,20 @@ def run_gate(
 class RunningGate:
     """A gate started in the background, to be read line by line and signalled."""
 
-    def __init__(self, namespace: str, report: Path, *args: str) -> None:
+    def __init__(
+        self, namespace: str, report: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         report.unlink(missing_ok=True)
         self.report = report
         self.lines: list[str] = []
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             gate_argv(namespace, report, *args),
             cwd=REPO,
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
     def wait_for_line(self, needle: str, timeout: float) -> str:
@@ -120,6 +124,8 @@ class RunningGate:
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> Result:
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), True)
         out, _ = self.proc.communicate(timeout=timeout)
         data = json.loads(self.report.read_text()) if self.report.exists() else {}
         return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)
