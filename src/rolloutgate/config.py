@@ -84,16 +84,71 @@ def namespace(value: object) -> str:
 
 
 def url(value: object) -> str:
-    """An http(s) URL with a host; no trailing slash."""
+    """An http(s) URL with a host; no trailing slash. Its userinfo (``user:password@``) is
+    kept for the requests and never shown (``redact.url``)."""
     from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
 
     text = str(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc.rpartition("@")[2]:
+        from rolloutgate import redact
+
         raise argparse.ArgumentTypeError(
-            f"invalid URL {text!r}: expected http://HOST[:PORT][/PATH] or https://..."
+            f"invalid URL {redact.url(text)!r}: expected http://HOST[:PORT][/PATH] or https://..."
         )
     return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header for the endpoint. ``source`` is ``env:NAME`` (read from the
+    environment), ``file:PATH`` (a file's content, trailing newline dropped) or the value itself;
+    it is never shown (``repr`` hides it), only ``origin`` is."""
+
+    name: str
+    source: str = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        """Where the value comes from, for messages: ``env MODEL_TOKEN``, never the value."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "env" and ref:
+            return f"env {ref}"
+        if kind == "file" and ref:
+            return f"file {ref}"
+        return "a value written in the settings"
+
+
+# RFC 9110 token characters: a header name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def headers(value: object) -> tuple[Header, ...]:
+    """Request headers: a TOML table, or a JSON object in the environment; each value is
+    ``env:NAME``, ``file:PATH`` or a literal. Messages name headers, never values."""
+    import json  # lazily: plugin start-up costs every pytest run
+
+    table = value
+    if isinstance(value, str):
+        try:
+            table = json.loads(value)
+        except ValueError:
+            table = None
+    accepted = (
+        'expected a table of header names to "env:VARIABLE", "file:PATH" or a value, e.g. '
+        'headers = {Authorization = "env:MODEL_TOKEN"} (in the environment as JSON: '
+        '{"Authorization": "env:MODEL_TOKEN"})'
+    )
+    if not isinstance(table, dict):
+        raise argparse.ArgumentTypeError(f"invalid headers (values not shown): {accepted}")
+    found: list[Header] = []
+    for key, source in table.items():
+        if not _TOKEN.fullmatch(str(key)) or not isinstance(source, str):
+            raise argparse.ArgumentTypeError(
+                f"invalid header {str(key)[:40]!r} (value not shown): {accepted}"
+            )
+        found.append(Header(str(key), source))
+    return tuple(found)
 
 
 def name(value: object) -> str:
@@ -152,6 +207,17 @@ def port(value: object) -> int | str:
     )
 
 
+def paths(value: object) -> tuple[str, ...]:
+    """File paths: a TOML list or a comma-separated string (made absolute by ``resolve``)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    found = tuple(str(i).strip() for i in items if str(i).strip())
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f'invalid paths {value!r}: expected file paths, e.g. ["values-staging.yaml"]'
+        )
+    return found
+
+
 def http_path(value: object) -> str:
     """An URL path starting with '/'; ``{model}`` is replaced by the golden file's model."""
     text = str(value)
@@ -208,18 +274,23 @@ class GateConfig:
     manifests: Path
     golden: Path
     endpoint_url: str | None
+    headers: tuple[Header, ...]
     service: str | None
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
     rollback: bool
     dry_run: bool
-    recover: bool
     report: Path
     health: HealthPaths
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    recover: bool = False
+    values: tuple[Path, ...] = ()
+    helm_release: str | None = None
+    kubectl: str = "kubectl"
+    helm: str = "helm"
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -350,6 +421,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Reach the release at this URL (e.g. a staging ingress) instead of a port-forward",
         metavar="URL",
     ),
+    # Request headers of the checks, the endpoint wait and the rollback's verification; values
+    # from the environment or files (credentials), never shown.
+    Setting("headers", headers, None),
     Setting("service", name, None),
     Setting("port", port, None),
     *(
@@ -427,6 +501,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
+    # its release name (default: the chart directory's name), and the tools that render them.
+    Setting("values", paths, (), is_path=True),
+    Setting("helm_release", name, None),
+    Setting("kubectl", path, "kubectl"),
+    Setting("helm", path, "helm"),
 )
 
 
@@ -536,6 +616,7 @@ def resolve(
         manifests=values["manifests"],
         golden=values["golden"],
         endpoint_url=values["endpoint_url"],
+        headers=values["headers"] or (),
         service=values["service"],
         port=values["port"],
         timeouts=Timeouts(
@@ -558,6 +639,10 @@ def resolve(
         ),
         request_timeout=values["timeouts.request"],
         lock_name=values["lock_name"],
+        values=values["values"],
+        helm_release=values["helm_release"],
+        kubectl=values["kubectl"],
+        helm=values["helm"],
         rootdir=rootdir,
         sources=sources,
     )
@@ -588,7 +673,9 @@ def _resolve_one(
         found = _convert(setting.convert, _lookup(tool, setting.key), source, setting.key)
     else:
         found, source, base = setting.default, "default", rootdir
-    if setting.is_path and found is not None:
+    if setting.is_path and isinstance(found, tuple):
+        found = tuple((base / Path(p).expanduser()).resolve() for p in found)
+    elif setting.is_path and found is not None:
         found = (base / Path(str(found)).expanduser()).resolve()
     return found, source
 

@@ -5,12 +5,13 @@ against docs/gate.md)::
 
     rolloutgate_config → rolloutgate_manifests → rolloutgate_api → rolloutgate_namespace
       → rolloutgate_lock → rolloutgate_snapshot → rolloutgate_release → rolloutgate_rollout
-      → rolloutgate_endpoint → rolloutgate_v2
+      → rolloutgate_endpoint → rolloutgate_replicas
 
-``rolloutgate_release`` registers the end of the release before it applies anything: at session
-end, if any test failed or errored (setup errors of gate fixtures included) or the run was
-interrupted, ``gate.finish_release`` restores the snapshot, waits for it and re-runs the health
-and golden checks against it.
+``rolloutgate_v2`` is the endpoint's client (no change of its own), ``rolloutgate_replicas`` a
+client per replica. ``rolloutgate_release`` registers the end of the release before it applies
+anything: at session end, if any test failed or errored (setup errors of gate fixtures
+included) or the run was interrupted, ``gate.finish_release`` restores the snapshot, waits
+for it and re-runs the health and golden checks against it.
 
 The cluster layer is imported inside the fixtures, not here: installing rolloutgate costs a
 pytest run that uses none of them nothing but this module.
@@ -57,6 +58,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_endpoint",
         "rolloutgate_v2",
         "rolloutgate_pods",
+        "rolloutgate_replicas",
         "rolloutgate_workload_pods",
         "rolloutgate_pod_host",
         "rolloutgate_case",
@@ -106,11 +108,14 @@ def rolloutgate_manifests(
     from rolloutgate import gate
 
     try:
-        objs = gate.prepare(rolloutgate_config)
+        rendered = gate.prepare(rolloutgate_config)
     except ConfigError as e:
         fail(e)
-    _state(request).manifests = objs
-    return objs
+    state = _state(request)
+    state.manifests = rendered.objects
+    if state.run is not None:
+        state.run.manifest_source = rendered.source
+    return rendered.objects
 
 
 @pytest.fixture(scope="session")
@@ -128,16 +133,46 @@ def rolloutgate_api(
     kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
     context = cfg.context
     if cfg.kind:
-        cluster = request.getfixturevalue("kind_cluster")
+        cluster = _kind_cluster(request)
         kubeconfig, context = str(cluster.kubeconfig_path), None
     try:
         with run.phase("connect"):
             api = kube.connect(kubeconfig, context, timeout=cfg.request_timeout)
+        if cfg.kind:
+            from rolloutgate import kindcluster
+
+            # The node must be Ready and hold the manifests' images: it reaches no registry.
+            with run.phase("kind"):
+                kindcluster.prepare(
+                    api,
+                    str(cluster.kind_path),
+                    cluster.name,
+                    rolloutgate_manifests,
+                    timeout=cfg.timeouts.rollout,
+                )
     except GateError as e:
         fail(e)
     state.api, state.connection = api, (kubeconfig, context)
     yield api
     api.close()  # type: ignore[no-untyped-call]
+
+
+def _kind_cluster(request: pytest.FixtureRequest) -> Any:
+    """pytest-kind's cluster (created, or reused when one of that name runs); a failed
+    `kind create cluster` is a ClusterError with kind's exit code, not a traceback."""
+    import subprocess
+
+    from rolloutgate.errors import ClusterError
+
+    try:
+        return request.getfixturevalue("kind_cluster")
+    except subprocess.CalledProcessError as e:
+        fail(
+            ClusterError(
+                f"`{' '.join(map(str, e.cmd))}` exited {e.returncode} (its output is above); "
+                "if the node container exited, `docker logs <name>-control-plane` says why"
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +291,7 @@ def rolloutgate_snapshot(
 ) -> Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import record, recovery, snapshot
+    from rolloutgate import gate, record, recovery, snapshot
 
     state = _state(request)
     run, cfg = state.require_run(), state.cfg
@@ -271,6 +306,7 @@ def rolloutgate_snapshot(
             raise ConfigError("--recover needs the release record, and a dry run reads only")
         with run.phase("snapshot"), _patience(request, cfg.timeouts.api):
             snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
+        gate.check_live(snap)
     except GateError as e:
         fail(e)
     run.previous_tag = snap.tag()
@@ -347,6 +383,8 @@ def rolloutgate_release(
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
     run.applied = True
+    if not_waited := gate.not_waited(objs):
+        run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"), _patience(request, cfg.timeouts.api):
             holder = tracker.lease.holder if tracker is not None else lock.default_holder()
@@ -403,10 +441,11 @@ def rolloutgate_endpoint(
     rolloutgate_config: GateConfig,
 ) -> Iterator[str]:
     """Session. Base URL of the new release (``str``): ``--endpoint-url`` / the profile's
-    ``endpoint_url``, else a port-forward to a ready pod of the Service. Waits until it answers
+    ``endpoint_url`` (without its userinfo: ``rolloutgate_v2``'s session carries credentials),
+    else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
     from rolloutgate import gate
-    from rolloutgate.smoke import V2Client, wait_answering
+    from rolloutgate.smoke import wait_answering
 
     run, cfg = _state(request).require_run(), rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.endpoint
@@ -418,7 +457,8 @@ def rolloutgate_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
                     )
                 )
-                probe = V2Client(url, "", timeout=cfg.request_timeout, health=cfg.health)
+                probe = gate.v2_client(cfg, url, "")
+                stack.callback(probe.session.close)
                 wait_answering(probe, deadline=deadline)
         except GateError as e:
             fail(e)
@@ -430,17 +470,51 @@ def rolloutgate_v2(
     rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
 ) -> Iterator[V2Client]:
     """Session. A V2 (Open Inference Protocol) client (``rolloutgate.smoke.V2Client``) for the
-    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``."""
-    from rolloutgate.smoke import V2Client
+    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``;
+    its session carries the configured headers and the endpoint URL's credentials."""
+    from rolloutgate import gate
 
-    client = V2Client(
-        rolloutgate_endpoint,
-        rolloutgate_golden.model,
-        timeout=rolloutgate_config.request_timeout,
-        health=rolloutgate_config.health,
-    )
+    client = gate.v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden.model)
     yield client
     client.session.close()
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_replicas(
+    request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
+    rolloutgate_rollout: list[Obj],
+    rolloutgate_endpoint: str,
+    rolloutgate_manifests: list[Obj],
+    rolloutgate_golden: Golden,
+    rolloutgate_config: GateConfig,
+) -> Iterator[dict[str, V2Client]]:
+    """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
+    name, each through its own port-forward straight to that pod: health and golden checks ask
+    every replica, not the one the Service happens to pick. Their sessions carry the
+    configured headers and the endpoint URL's credentials."""
+    from rolloutgate import gate
+    from rolloutgate.smoke import wait_answering
+
+    cfg = rolloutgate_config
+    deadline = time.monotonic() + cfg.timeouts.endpoint
+    with ExitStack() as stack:
+        try:
+            urls = stack.enter_context(
+                gate.open_replicas(
+                    rolloutgate_api, cfg, rolloutgate_manifests, rolloutgate_rollout,
+                    deadline=deadline,
+                )
+            )  # fmt: skip
+            clients = {
+                pod: gate.v2_client(cfg, url, rolloutgate_golden.model) for pod, url in urls.items()
+            }
+            for client in clients.values():
+                stack.callback(client.session.close)
+                wait_answering(client, deadline=deadline)
+        except GateError as e:
+            fail(e)
+        yield clients
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from typing import NoReturn
 from kubernetes.client import ApiClient
 
 from rolloutgate import (
+    credentials,
     diagnostics,
     endpoint,
     kube,
@@ -31,30 +32,68 @@ from rolloutgate import (
     snapshot,
 )
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, LockLost, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.report import GateRun, Rollback
 from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
-from rolloutgate.workloads import image_names, kinds_text, viewer_for, workloads
+from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
-def prepare(cfg: GateConfig) -> list[Obj]:
-    """The manifests with the image tag set. Local only: bad input fails before any API call."""
+def prepare(cfg: GateConfig) -> manifests.Rendered:
+    """The manifests rendered from their source, with the image tag set. Local only: bad
+    input fails before any API call."""
     if not cfg.manifests.is_dir():
         raise ConfigError(
             f"manifest directory {cfg.manifests} does not exist "
             f"({cfg.sources.get('manifests')}); set --manifests DIR or [tool.rolloutgate] manifests"
         )
-    objs = manifests.load(cfg.manifests)
-    if not workloads(objs):
+    rendered = manifests.render(
+        cfg.manifests,
+        values=cfg.values,
+        release=cfg.helm_release,
+        namespace=cfg.namespace,
+        kubectl=cfg.kubectl,
+        helm=cfg.helm,
+    )
+    objs = rendered.objects
+    found = workloads(objs)
+    if not found:
         raise ConfigError(
             f"no {kinds_text()} in {cfg.manifests}: the gate deploys and verifies those kinds"
         )
+    problems = [p for w in found for p in viewer_for(w).problems(w)]
+    if problems:
+        raise ConfigError("; ".join(problems) + "; nothing was applied")
     if cfg.image_tag is not None:
-        # Without configured names, every image the workloads' containers use gets the tag.
-        images = cfg.images or image_names(objs)
-        objs = manifests.set_image_tag(objs, cfg.image_tag, images)
-    return objs
+        # Without configured names, every image the workloads' containers use gets the tag,
+        # on the workloads only: a migration Job that shares the image keeps its own tag (its
+        # template is immutable). Configured names retag every kind that uses them.
+        if cfg.images:
+            objs = manifests.set_image_tag(objs, cfg.image_tag, cfg.images)
+        else:
+            objs = manifests.set_image_tag(
+                objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
+            )
+    credentials.check(cfg)  # a missing token fails here, before anything changes
+    return manifests.Rendered(objs, rendered.source)
+
+
+def check_live(snap: snapshot.Snapshot) -> None:
+    """ConfigError when a live workload cannot be rolled out as it is (e.g. paused), before
+    anything is applied."""
+    problems = [
+        p
+        for _manifest, live in snap.objects
+        if live is not None and is_workload(live)
+        for p in viewer_for(live).problems(live)
+    ]
+    if problems:
+        raise ConfigError("live: " + "; ".join(problems) + "; nothing was applied")
+
+
+def not_waited(objs: list[Obj]) -> list[str]:
+    """The objects the gate applies but does not wait for (not a workload kind it knows)."""
+    return [ref(o) for o in objs if not is_workload(o)]
 
 
 def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
@@ -64,8 +103,16 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    if kube.get(api, "v1", "Namespace", name, None) is not None:
+    """Create the namespace if it is missing (and ``create``); True if this call created it.
+
+    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
+    a RoleBinding exists only inside an existing namespace, so being bound at all means it
+    exists, and a missing one would fail the next call with 404 anyway.
+    """
+    try:
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    except Forbidden:
         return False
     if not create:
         return False
@@ -140,12 +187,26 @@ def open_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
 ) -> Iterator[str]:
     """The base URL of the release: the configured endpoint URL, else a port-forward."""
-    if cfg.endpoint_url is not None:
-        yield cfg.endpoint_url
+    url = credentials.endpoint_url(cfg)
+    if url is not None:
+        yield url  # without its userinfo: the session (``v2_client``) carries the credentials
         return
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
         yield url
+
+
+@contextmanager
+def open_replicas(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], live: list[Obj], *, deadline: float
+) -> Iterator[dict[str, str]]:
+    """A base URL per pod of the release's current revision behind the model's Service: a
+    port-forward straight to each pod, so every replica is checked, not only the one a
+    connection happens to reach."""
+    service, port = service_and_port(cfg, objs)
+    pods = [p for w in live for p in release_pods(api, cfg.namespace, w)]
+    with endpoint.pod_forwards(api, cfg.namespace, service, port, pods, deadline=deadline) as urls:
+        yield urls
 
 
 def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
@@ -288,6 +349,11 @@ def roll_back(
     try:
         with run.phase("rollback"):
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+            for _manifest, before in snap.objects:
+                if before is not None and is_workload(before):
+                    rb.actions += viewer_for(before).after_restore(
+                        api, cfg.namespace, before, deadline=deadline
+                    )
         if snap.first_deploy:
             left = _still_present(api, cfg.namespace, objs)
             if left:
@@ -297,9 +363,9 @@ def roll_back(
             return
         restored = [live for _manifest, live in snap.objects if live is not None]
         with run.phase("rollback_rollout"):
-            wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
         with run.phase("rollback_verify"):
-            problems = verify_endpoint(api, cfg, objs, golden, deadline)
+            problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -314,22 +380,53 @@ def roll_back(
     rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
 
 
+def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+    """The V2 client of the checks, the endpoint wait and the rollback's verification alike:
+    one session with the configured headers and the endpoint URL's credentials."""
+    return V2Client(
+        url,
+        model,
+        timeout=cfg.request_timeout,
+        health=cfg.health,
+        session=credentials.session(cfg),
+    )
+
+
 def verify_endpoint(
-    api: ApiClient, cfg: GateConfig, objs: list[Obj], golden: Golden | None, deadline: float
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    live: list[Obj],
+    golden: Golden | None,
+    deadline: float,
 ) -> list[str]:
-    """The problems the health and golden checks find at the release's endpoint ([]: none)."""
+    """The restored release's problems ([] = healthy): the endpoint answers its health checks,
+    and every replica passes health and golden checks on its own."""
+    model = golden.model if golden else ""
+    problems: list[str] = []
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        model = golden.model if golden else ""
-        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
-        wait_answering(client, deadline=deadline)
-        if golden is not None:
-            return verify(client, golden)
-        problems = []
-        for check in (client.live, client.ready):
-            response = check()
-            if not response.ok:
-                problems.append(f"health: {describe(response)}")
-        return problems
+        client = v2_client(cfg, url, model)
+        try:
+            wait_answering(client, deadline=deadline)
+            problems += [f"endpoint {p}" for p in _health(client)]
+        finally:
+            client.session.close()
+    with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
+        if not urls:
+            problems.append("no pod of the restored release behind the Service")
+        for pod, pod_url in urls.items():
+            client = v2_client(cfg, pod_url, model)
+            try:
+                wait_answering(client, deadline=deadline)
+                found = verify(client, golden) if golden is not None else _health(client)
+            finally:
+                client.session.close()
+            problems += [f"pod {pod}: {p}" for p in found]
+    return problems
+
+
+def _health(client: V2Client) -> list[str]:
+    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

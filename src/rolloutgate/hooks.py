@@ -160,7 +160,12 @@ class GateHooks:
         if cfg.kubeconfig is not None:
             extras.append(f"kubeconfig {show(_relative(cfg.kubeconfig, root), 'kubeconfig')}")
         if cfg.endpoint_url:
-            extras.append(f"endpoint {show(cfg.endpoint_url, 'endpoint_url')}")
+            from rolloutgate.redact import url  # the userinfo is a credential: never shown
+
+            extras.append(f"endpoint {show(url(cfg.endpoint_url), 'endpoint_url')}")
+        if cfg.headers:
+            names = ", ".join(f"{h.name} ({h.origin})" for h in cfg.headers)
+            extras.append(f"headers {names} ({src.get('headers')})")
         if cfg.dry_run:
             extras.append("DRY RUN: nothing will be applied")
         if not cfg.rollback:
@@ -265,13 +270,15 @@ class GateHooks:
         run = self.run
         if run is None:
             return
+        from rolloutgate.redact import urls_in  # a URL quoted in a message keeps no userinfo
+
         tr = terminalreporter
         tr.section("rolloutgate")
         for line in run.summary_lines():
-            tr.write_line(line)
+            tr.write_line(urls_in(line))
         if run.failed and run.diagnostics:
             tr.section("rolloutgate diagnostics", sep="-")
-            tr.write_line(run.diagnostics)
+            tr.write_line(urls_in(run.diagnostics))
         if run.dry_run_diff is not None:
             tr.section("rolloutgate dry-run diff", sep="-")
             tr.write_line(run.dry_run_diff or "(no changes)")

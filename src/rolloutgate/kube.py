@@ -204,12 +204,17 @@ def api_errors(verb: str, what: str) -> Iterator[None]:
         yield
     except ApiException as e:
         status = int(e.status or 0)
+        message = message_of(e)
+        if status == 0:
+            status, message = _handshake(e)
         if status == 0:
             raise ClusterUnreachable(f"{verb} {what}: API server did not answer: {e}") from e
-        text = f"{verb} {what}: {status} {message_of(e)}"
+        text = f"{verb} {what}: {status} {message}"
         if status == 403:
+            # `verb` may say more than RBAC's verb ("patch (server-side apply dry-run)").
+            rbac_verb = verb.split(" ", 1)[0]
             raise Forbidden(
-                f"{text}. The gate's credentials lack this permission: grant `{verb}` on it "
+                f"{text}. The gate's credentials lack this permission: grant `{rbac_verb}` on it "
                 "(docs/rbac.md lists every permission the gate needs)",
                 status=status,
             ) from e
@@ -217,6 +222,29 @@ def api_errors(verb: str, what: str) -> Iterator[None]:
     except (urllib3.exceptions.HTTPError, OSError) as e:
         cause = getattr(e, "reason", None) or e
         raise ClusterUnreachable(f"{verb} {what}: API server did not answer: {cause}") from e
+
+
+def _handshake(e: ApiException) -> tuple[int, str]:
+    """(status, server message) of a refused websocket handshake (port-forward, exec), which the
+    client reports as status 0 with ``Handshake status 403 Forbidden -+-+- headers -+-+- body``
+    as its reason; (0, "") for a real transport failure."""
+    reason = str(e.reason or "")
+    if not reason.startswith("Handshake status "):
+        return 0, ""
+    parts = reason.split(" -+-+- ")
+    try:
+        status = int(parts[0].split()[2])
+    except (IndexError, ValueError):
+        return 0, ""
+    message = parts[0]
+    if len(parts) > 2:
+        try:
+            body = json.loads(parts[2])
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("message"):
+            message = str(body["message"])
+    return status, message
 
 
 def transient(e: BaseException) -> bool:
@@ -771,7 +799,9 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
-        with api_errors("create", f"pods/portforward {namespace}/{pod}"):
+        # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY, kubectl's
+        # fallback, is a POST: `create`).
+        with api_errors("get", f"pods/portforward {namespace}/{pod}"):
             self._pf = portforward(
                 client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
                 pod,

@@ -71,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
+    if gate_config.kind:
+        _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
     config.stash[STATE] = hooks
     config.pluginmanager.register(hooks, HOOKS)
@@ -82,6 +84,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if isinstance(hooks, GateHooks):
         hooks.restore_sigterm()
         config.pluginmanager.unregister(hooks)
+
+
+def _use_local_kind(config: pytest.Config) -> None:
+    """--cluster=kind: give pytest-kind (--kind-bin, --kind-image) the kind binary and node image
+    found on this machine, so it never downloads; a UsageError says what to run when there is
+    none (see kindcluster)."""
+    import os
+
+    from rolloutgate import kindcluster
+
+    try:
+        tools = kindcluster.resolve(
+            getattr(config.option, "kind_bin", None),
+            getattr(config.option, "kind_image", None),
+            env=os.environ,
+        )
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.option.kind_bin, config.option.kind_image = tools.kind, tools.image
 
 
 def _contexts(kubeconfig: str | None) -> list[str]:

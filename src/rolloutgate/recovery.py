@@ -63,10 +63,10 @@ def recover(
                 rec.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
                 restored = [live for _manifest, live in snap.objects if live is not None]
                 if restored:
-                    gate.wait_rollouts(
+                    live = gate.wait_rollouts(
                         api, cfg, restored, deadline=deadline, write=write, pin=False
                     )
-                    problems = gate.verify_endpoint(api, cfg, restored, cases, deadline)
+                    problems = gate.verify_endpoint(api, cfg, restored, live, cases, deadline)
                 else:
                     problems = _still_present(api, cfg.namespace, snap)
                 if problems:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+from rolloutgate.config import GateConfig, HealthPaths, Timeouts
 
 Obj = dict[str, Any]
 
@@ -68,3 +71,33 @@ def container(name: str = "model", restarts: int = 0, *, ready: bool = False, **
 
 def clone(obj: Obj) -> Obj:
     return copy.deepcopy(obj)
+
+
+def gate_config(**changes: object) -> GateConfig:
+    """A resolved configuration for pure tests; `changes` override fields."""
+    values: dict = {
+        "cluster": "local",
+        "kind": False,
+        "kubeconfig": None,
+        "context": "local",
+        "namespace": "ns",
+        "image_tag": "v2",
+        "images": None,
+        "manifests": Path("m"),
+        "golden": Path("g.json"),
+        "endpoint_url": None,
+        "headers": (),
+        "service": None,
+        "port": None,
+        "timeouts": Timeouts(),
+        "max_restarts": 2,
+        "rollback": True,
+        "dry_run": False,
+        "report": Path("r.json"),
+        "health": HealthPaths(),
+        "request_timeout": 10.0,
+        "lock_name": None,
+        "rootdir": Path("."),
+    }
+    values.update(changes)
+    return GateConfig(**values)
