@@ -349,11 +349,13 @@ def roll_back(
     try:
         with run.phase("rollback"):
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
-            for _manifest, before in snap.objects:
-                if before is not None and is_workload(before):
-                    rb.actions += viewer_for(before).after_restore(
-                        api, cfg.namespace, before, deadline=deadline
-                    )
+        if run.interrupted_at is not None:
+            rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
+        for _manifest, before in snap.objects:
+            if before is not None and is_workload(before):
+                rb.actions += viewer_for(before).after_restore(
+                    api, cfg.namespace, before, deadline=deadline
+                )
         if snap.first_deploy:
             left = _still_present(api, cfg.namespace, objs)
             if left:

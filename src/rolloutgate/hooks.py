@@ -230,6 +230,7 @@ class GateHooks:
             return
         text = str(excinfo.value) or "Ctrl+C"
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
+        self.run.interrupted_at = time.monotonic()
         self._note_later_signals()
 
     def _note_later_signals(self) -> None:

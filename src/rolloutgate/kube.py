@@ -799,15 +799,25 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
+        # A client of its own: the client's portforward() swaps the ApiClient's `request` for a
+        # websocket one while it connects, so a request another thread makes on a shared
+        # ApiClient meanwhile goes out as a websocket and fails ("Missing required parameter
+        # `ports`"): seen when an interrupt's rollback ran while a check's request was
+        # opening its port-forward.
+        self._api = ApiClient(configuration=api.configuration)
         # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY, kubectl's
         # fallback, is a POST: `create`).
-        with api_errors("get", f"pods/portforward {namespace}/{pod}"):
-            self._pf = portforward(
-                client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
-                pod,
-                namespace,
-                ports=str(port),
-            )
+        try:
+            with api_errors("get", f"pods/portforward {namespace}/{pod}"):
+                self._pf = portforward(
+                    client.CoreV1Api(self._api).connect_get_namespaced_pod_portforward,
+                    pod,
+                    namespace,
+                    ports=str(port),
+                )
+        except BaseException:
+            self._api.close()  # type: ignore[no-untyped-call]
+            raise
 
     def socket(self) -> socket.socket:
         """The local end (an AF_UNIX socket pair end wrapped by the client)."""
@@ -821,6 +831,7 @@ class PortForwardStream:
 
     def close(self) -> None:
         self._pf.close()
+        self._api.close()  # type: ignore[no-untyped-call]
 
 
 def pod_log(

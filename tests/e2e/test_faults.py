@@ -19,6 +19,7 @@ from pathlib import Path
 import apiserver
 import pytest
 from gaterun import (
+    KUBECONFIG,
     REPO,
     RunningGate,
     deployment_state,
@@ -26,6 +27,8 @@ from gaterun import (
     live_pods_ready_with,
     run_gate,
 )
+from kubernetes import client as k8s
+from kubernetes import config as kconfig
 
 LEASE = "rolloutgate-iris"
 RECORD = "rolloutgate-iris-release"
@@ -130,12 +133,19 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         assert time.monotonic() < deadline, "v2 never became the only live release"
         assert gate.proc.poll() is None, "the gate ended before v2 was live"
         time.sleep(0.5)
+    # Polled with one client connection (a kubectl call takes ~0.3 s on the busy node).
+    apps = k8s.AppsV1Api(kconfig.new_client_from_config(str(KUBECONFIG)))
+
+    def template_image() -> str:
+        dep = apps.read_namespaced_deployment("iris", ns, _request_timeout=5)
+        return str(dep.spec.template.spec.containers[0].image)
+
     sigint = time.monotonic()
     gate.proc.send_signal(signal.SIGINT)
     restored_after = report_after = None
     while time.monotonic() - sigint < 7.5:
         elapsed = time.monotonic() - sigint
-        if restored_after is None and image(ns) == "rolloutgate/iris:v1":
+        if restored_after is None and template_image() == "rolloutgate/iris:v1":
             restored_after = elapsed
         if report_after is None and report_path.exists():
             try:
@@ -146,11 +156,9 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
                 report_after = elapsed
         if gate.proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     figure("SIGINT -> restore applied, seen by kubectl (s)", restored_after)
     figure("SIGINT -> report says rollback in progress (s)", report_after)
-    assert restored_after is not None
-    assert restored_after < 1.5
     if gate.proc.poll() is None:
         gate.proc.send_signal(signal.SIGTERM)
         time.sleep(max(0.0, sigint + 10.0 - time.monotonic()))
@@ -159,6 +167,14 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         gate.proc.kill()
     result = gate.wait(timeout=60)
     figure("gate killed by the SIGKILL", killed)
+    figure(
+        "SIGINT -> restore acknowledged, the gate's own clock (s)",
+        result.report["rollback"]["restored_after_interrupt_s"],
+    )
+    assert restored_after is not None, result.output[-4000:]
+    assert restored_after < 1.0, result.output[-4000:]
+    assert report_after is not None
+    assert report_after < 1.0
 
     if killed:
         assert result.report["rollback"]["outcome"].startswith("in progress"), result.report
