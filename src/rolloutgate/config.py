@@ -229,6 +229,36 @@ def http_path(value: object) -> str:
     return text
 
 
+# A Prometheus metric name, and a label name.
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def metric_name(value: object) -> str:
+    """A Prometheus metric name ``[a-zA-Z_:][a-zA-Z0-9_:]*``."""
+    text = str(value)
+    if not _METRIC.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric name {text!r}: expected [a-zA-Z_:][a-zA-Z0-9_:]*, "
+            "e.g. model_infer_request_success"
+        )
+    return text
+
+
+def metric_labels(value: object) -> tuple[tuple[str, str], ...]:
+    """Label matchers: a TOML table ``{outcome = "ok"}`` or ``outcome=ok,model=wine``."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = [tuple(p.split("=", 1)) for p in str(value).split(",") if p.strip()]  # type: ignore[misc]
+    if any(len(p) != 2 or not _LABEL_NAME.fullmatch(p[0].strip()) for p in pairs):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric labels {value!r}: expected a table of label = value, "
+            'e.g. {outcome = "ok"}, or outcome=ok,model=wine'
+        )
+    return tuple(sorted((k.strip(), v.strip()) for k, v in pairs))
+
+
 # ---------------------------------------------------------------------------------------------
 # The settings.
 
@@ -257,6 +287,20 @@ class HealthPaths:
 
 
 @dataclass(frozen=True)
+class MetricsCheck:
+    """Where the release's pods serve Prometheus metrics and which counter counts predictions.
+
+    ``port``: a container port number or name (None: the port the Service targets).
+    ``labels``: only samples with these label values count.
+    """
+
+    path: str
+    counter: str
+    port: int | str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class GateConfig:
     """Everything a gate run needs to know, resolved once per session.
 
@@ -279,6 +323,8 @@ class GateConfig:
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
+    ready_grace: float | None
+    unschedulable_grace: float
     rollback: bool
     dry_run: bool
     report: Path
@@ -287,10 +333,12 @@ class GateConfig:
     lock_name: str | None
     rootdir: Path
     recover: bool = False
+    metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
     kubectl: str = "kubectl"
     helm: str = "helm"
+    restart_on_config_change: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -450,10 +498,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_restarts",
         count,
-        2,
+        0,
         "--max-restarts",
-        "Fail the rollout when a new pod's container restarted more than N times",
+        "Exits a new pod's container may have since the apply, ready or not, while the release "
+        "still passes; the next one fails the rollout at once (0: its first non-zero exit)",
         metavar="N",
+    ),
+    Setting(
+        "ready_grace",
+        seconds,
+        None,
+        "--ready-grace",
+        "Fail the rollout when a new pod's server has answered its readiness probe with an "
+        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
+        "cover the model's load time",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "unschedulable_grace",
+        seconds,
+        30.0,
+        "--unschedulable-grace",
+        "How long an unschedulable new pod waits for an autoscaler to announce a scale-up "
+        "before the rollout fails",
+        metavar="SECONDS",
     ),
     Setting(
         "rollback",
@@ -501,12 +569,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    # The metrics check (metrics.py) runs when metrics.path is set.
+    Setting("metrics.path", http_path, None),
+    Setting("metrics.port", port, None),
+    Setting("metrics.counter", metric_name, None),
+    Setting("metrics.labels", metric_labels, None),
     # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
     # its release name (default: the chart directory's name), and the tools that render them.
     Setting("values", paths, (), is_path=True),
     Setting("helm_release", name, None),
     Setting("kubectl", path, "kubectl"),
     Setting("helm", path, "helm"),
+    Setting(
+        "restart_on_config_change",
+        flag,
+        False,
+        "--restart-on-config-change",
+        "When the release changes a ConfigMap or Secret a workload uses but not the workload, "
+        "restart it as `kubectl rollout restart` does (else the gate only warns)",
+        const=True,
+    ),
 )
 
 
@@ -604,6 +686,20 @@ def resolve(
             )
     if cluster is None:
         sources["context"] = "no cluster"
+    metrics = None
+    if values["metrics.path"] is not None:
+        if values["metrics.counter"] is None:
+            raise ConfigError(
+                f"metrics.path is set ({sources['metrics.path']}) but metrics.counter is not: "
+                "name the counter the server increments per prediction request, e.g. "
+                'metrics = {path = "/metrics", counter = "model_infer_request_success"}'
+            )
+        metrics = MetricsCheck(
+            path=values["metrics.path"],
+            counter=values["metrics.counter"],
+            port=values["metrics.port"],
+            labels=values["metrics.labels"] or (),
+        )
 
     return GateConfig(
         cluster=cluster,
@@ -628,6 +724,8 @@ def resolve(
             api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
+        ready_grace=values["ready_grace"],
+        unschedulable_grace=values["unschedulable_grace"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
         recover=values["recover"],
@@ -644,8 +742,39 @@ def resolve(
         kubectl=values["kubectl"],
         helm=values["helm"],
         rootdir=rootdir,
+        restart_on_config_change=values["restart_on_config_change"],
+        metrics=metrics,
         sources=sources,
     )
+
+
+def resolve_settings(
+    settings: Iterable[Setting],
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, sources) of further settings (the canary's), by the rules of ``resolve``."""
+    profiles = tool.get("clusters", {})
+    profile = profiles.get(cluster) if isinstance(profiles, Mapping) and cluster else None
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting,
+            options,
+            env,
+            profile if isinstance(profile, Mapping) else None,
+            cluster,
+            tool,
+            rootdir,
+            invocation_dir,
+        )
+    return values, sources
 
 
 def _resolve_one(

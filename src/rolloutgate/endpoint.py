@@ -137,6 +137,9 @@ class _Relay:
             ).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        # Without it, a response relayed in two writes (headers, body) waits for the client's
+        # delayed ACK (Nagle): ~40 ms added to a quarter of requests, measured by the canary.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             pod, port = next(self._next)
         try:
@@ -183,6 +186,10 @@ class _Relay:
 
     def close(self) -> None:
         self.closed.set()
+        # close() alone does not wake a thread blocked in accept() on Linux (the join below
+        # then waits its full timeout); shutdown() does.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             # shutdown wakes the accept() blocked in the relay thread (close alone does not on
             # Linux, and the join below would wait its whole timeout: 5 s before any rollback).
@@ -264,3 +271,15 @@ def pod_forwards(
     finally:
         for relay in relays.values():
             relay.close()
+
+
+@contextmanager
+def pod_forward(api: ApiClient, namespace: str, pod: Obj, port: int | str) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" forwarding to ``port`` (number or container port
+    name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit."""
+    relay = _Relay(api, namespace, [(name_of(pod), container_port(pod, port))])
+    relay.start()
+    try:
+        yield f"http://{LOCALHOST}:{relay.local_port}"
+    finally:
+        relay.close()

@@ -37,9 +37,11 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from testinfra.host import Host  # type: ignore[import-untyped]
 
+    from rolloutgate.cases import Case, Golden, HttpClient
     from rolloutgate.lock import Lease
+    from rolloutgate.podhistory import Restarts
     from rolloutgate.record import Tracker
-    from rolloutgate.smoke import Case, Golden, V2Client
+    from rolloutgate.smoke import V2Client
     from rolloutgate.snapshot import Snapshot
 
 # The release record of this run (rolloutgate.record.Tracker), set once the lease is held.
@@ -60,6 +62,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_pods",
         "rolloutgate_replicas",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
@@ -92,7 +95,7 @@ def rolloutgate_config(pytestconfig: pytest.Config) -> GateConfig:
 
 @pytest.fixture(scope="session")
 def rolloutgate_golden(pytestconfig: pytest.Config) -> Golden:
-    """Session. The parsed golden file (``rolloutgate.smoke.Golden``)."""
+    """Session. The parsed golden file (``rolloutgate.cases.Golden``)."""
     try:
         return pytestconfig.stash[STATE].golden()
     except ConfigError as e:
@@ -193,6 +196,9 @@ def rolloutgate_namespace(
             run.created_namespace = gate.ensure_namespace(
                 rolloutgate_api, cfg.namespace, create=not cfg.dry_run
             )
+            if cfg.dry_run:
+                state = _state(request)
+                state.namespace_exists = gate.namespace_exists(rolloutgate_api, cfg.namespace)
     except GateError as e:
         fail(e)
     return cfg.namespace
@@ -330,7 +336,7 @@ def rolloutgate_release(
     interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
     a failing rollback fails the session.
     """
-    from rolloutgate import apply, gate, lock
+    from rolloutgate import gate, lock
 
     state = _state(request)
     run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
@@ -342,25 +348,32 @@ def rolloutgate_release(
             "recovery run (--recover): the last verified release was restored and verified; "
             "nothing new is deployed"
         )
+    exists = state.namespace_exists
     try:
+        with run.phase("plan"), _patience(request, cfg.timeouts.api):
+            planned = gate.plan_release(
+                api, cfg, objs, rolloutgate_snapshot, write, namespace_exists=exists
+            )
+        run.notes.extend(planned.notes)
         with run.phase("validate"), _patience(request, cfg.timeouts.api):
-            apply.validate(api, rolloutgate_namespace, objs)
-        if cfg.dry_run:
-            with run.phase("diff"), _patience(request, cfg.timeouts.api):
-                run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
+            notes, run.dry_run_diff = gate.validate_release(
+                api, cfg, planned.objects, namespace_exists=exists, diff=cfg.dry_run
+            )
+        run.notes.extend(notes)
         if tracker is not None and not cfg.dry_run:
             # Written before anything changes: a gate killed from here on leaves a record the
             # next gate recovers from.
             with _patience(request, cfg.timeouts.api):
                 tracker.ensure_held()
-                tracker.begin(cfg.image_tag, rolloutgate_snapshot, objs)
+                tracker.begin(cfg.image_tag, rolloutgate_snapshot, planned.objects)
             tracker.interrupt_on_loss = True
     except GateError as e:
         fail(e)
     if cfg.dry_run:
         pytest.skip(
-            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied; "
-            "the diff is in the terminal summary"
+            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied"
+            + ("" if exists else f"; namespace {cfg.namespace} would be created")
+            + "; the diff is in the terminal summary"
         )
 
     def finish() -> None:
@@ -382,15 +395,25 @@ def rolloutgate_release(
 
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
+    state.on_interrupt = lambda: gate.restore_now(
+        api,
+        cfg,
+        run,
+        rolloutgate_snapshot,
+        objs,
+        write,
+        tracker=tracker,
+        checkpoint=state.save_report,
+    )
     run.applied = True
     if not_waited := gate.not_waited(objs):
         run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
         with run.phase("apply"), _patience(request, cfg.timeouts.api):
+            # Only what happens to the pods from here on is held against the release.
+            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, planned.objects)
             holder = tracker.lease.holder if tracker is not None else lock.default_holder()
-            applied = apply.apply(
-                api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
-            )
+            applied = gate.apply_release(api, cfg, planned, holder)
             if tracker is not None:
                 tracker.step("rolling-out")
             return applied
@@ -422,6 +445,7 @@ def rolloutgate_rollout(
                 deadline=deadline,
                 write=state.writer(),
                 pin=True,
+                baseline=run.baseline,
             )
         tracker = _tracker(request)
         if tracker is not None:
@@ -444,7 +468,7 @@ def rolloutgate_endpoint(
     ``endpoint_url`` (without its userinfo: ``rolloutgate_v2``'s session carries credentials),
     else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
-    from rolloutgate import gate
+    from rolloutgate import cases, gate
     from rolloutgate.smoke import wait_answering
 
     run, cfg = _state(request).require_run(), rolloutgate_config
@@ -457,9 +481,12 @@ def rolloutgate_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
                     )
                 )
-                probe = gate.v2_client(cfg, url, "")
-                stack.callback(probe.session.close)
-                wait_answering(probe, deadline=deadline)
+                try:
+                    golden: Golden | None = _state(request).golden()
+                except ConfigError:
+                    golden = None  # reported by the tests that use it
+                with cases.client_for(url, golden, cfg) as probe:
+                    wait_answering(probe, deadline=deadline)
         except GateError as e:
             fail(e)
         yield url
@@ -488,12 +515,12 @@ def rolloutgate_replicas(
     rolloutgate_manifests: list[Obj],
     rolloutgate_golden: Golden,
     rolloutgate_config: GateConfig,
-) -> Iterator[dict[str, V2Client]]:
-    """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
-    name, each through its own port-forward straight to that pod: health and golden checks ask
-    every replica, not the one the Service happens to pick. Their sessions carry the
-    configured headers and the endpoint URL's credentials."""
-    from rolloutgate import gate
+) -> Iterator[dict[str, HttpClient]]:
+    """Session. A ``rolloutgate.cases.HttpClient`` per pod of the new release behind the
+    model's Service, keyed by pod name, each through its own port-forward straight to that pod:
+    health and golden checks ask every replica, not the one the Service happens to pick. Health
+    paths as ``rolloutgate_http``'s (the golden file's protocol)."""
+    from rolloutgate import cases, gate
     from rolloutgate.smoke import wait_answering
 
     cfg = rolloutgate_config
@@ -507,10 +534,10 @@ def rolloutgate_replicas(
                 )
             )  # fmt: skip
             clients = {
-                pod: gate.v2_client(cfg, url, rolloutgate_golden.model) for pod, url in urls.items()
+                pod: stack.enter_context(cases.client_for(url, rolloutgate_golden, cfg))
+                for pod, url in urls.items()
             }
             for client in clients.values():
-                stack.callback(client.session.close)
                 wait_answering(client, deadline=deadline)
         except GateError as e:
             fail(e)
@@ -546,6 +573,19 @@ def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Ob
     """Function. The pods of the new release (every rolled-out workload's current revision),
     read fresh for each test."""
     return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
+
+
+@pytest.fixture
+def rolloutgate_restarts(
+    request: pytest.FixtureRequest, rolloutgate_pods: list[Obj]
+) -> list[Restarts]:
+    """Function. The new release's containers that exited since the apply
+    (``rolloutgate.podhistory.Restarts``: pod, container, exits, last termination); exits
+    from before the apply (pods that existed already) are not counted."""
+    from rolloutgate.podhistory import Baseline, restarts_since
+
+    baseline = _state(request).require_run().baseline or Baseline.empty()
+    return restarts_since(rolloutgate_pods, baseline)
 
 
 @pytest.fixture
@@ -588,9 +628,9 @@ def rolloutgate_pod_host(
 
 @pytest.fixture
 def rolloutgate_case(request: pytest.FixtureRequest) -> Case:
-    """Function. One golden case (``rolloutgate.smoke.Case``); tests taking it run once per case
+    """Function. One golden case (``rolloutgate.cases.Case``); tests taking it run once per case
     of the golden file (parametrized by the plugin, ids = case names)."""
-    from rolloutgate.smoke import Case
+    from rolloutgate.cases import Case
 
     case = getattr(request, "param", None)
     if not isinstance(case, Case):

@@ -14,28 +14,36 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
 from typing import NoReturn
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import (
+    apply,
+    autoscale,
+    cases,
     credentials,
     diagnostics,
+    dryrun,
     endpoint,
     kube,
     lock,
     manifests,
+    plan,
     record,
     rollback,
     rollout,
     snapshot,
 )
+from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, GateError, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
+from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
+from rolloutgate.smoke import V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -55,7 +63,7 @@ def prepare(cfg: GateConfig) -> manifests.Rendered:
         kubectl=cfg.kubectl,
         helm=cfg.helm,
     )
-    objs = rendered.objects
+    objs = manifests.apply_order(rendered.objects)
     found = workloads(objs)
     if not found:
         raise ConfigError(
@@ -125,6 +133,65 @@ def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
     return True
 
 
+def namespace_exists(api: ApiClient, name: str) -> bool:
+    return kube.get(api, "v1", "Namespace", name, None) is not None
+
+
+def plan_release(
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    snap: snapshot.Snapshot,
+    write: Callable[[str], None],
+    *,
+    namespace_exists: bool = True,
+) -> plan.Plan:
+    """What to validate and apply (``plan.make``): ConfigError for a paused workload; HPA
+    targets without replicas; configuration changes no rollout picks up, said in the progress
+    and the plan's notes (the caller puts them in the report)."""
+    planned = plan.make(
+        api,
+        cfg.namespace,
+        objs,
+        snap,
+        restart_on_config_change=cfg.restart_on_config_change,
+        namespace_exists=namespace_exists,
+    )
+    for workload, hpa in planned.autoscaled.items():
+        planned.notes.insert(
+            0,
+            f"{workload}: replicas left to {autoscale.HPA_KIND}/{hpa} "
+            "(applied without spec.replicas)",
+        )
+    for note in planned.notes:
+        write(f"rolloutgate: {note}")
+    return planned
+
+
+def validate_release(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], *, namespace_exists: bool, diff: bool
+) -> tuple[list[str], str | None]:
+    """Server-side dry-run of every object (ConfigError naming each failure); with ``diff`` the
+    diff against the live objects too. Returns notes for the report, and the diff.
+
+    Into a namespace that does not exist (only in a dry run: a real run creates it first) as
+    far as the server allows, see ``dryrun``.
+    """
+    if not namespace_exists:
+        found = dryrun.validate(api, cfg.namespace, objs)
+        return found.notes, (found.diff if diff else None)
+    apply.validate(api, cfg.namespace, objs)
+    return [], (apply.diff(api, cfg.namespace, objs) if diff else None)
+
+
+def apply_release(api: ApiClient, cfg: GateConfig, planned: plan.Plan, holder: str) -> list[Obj]:
+    """Hand spec.replicas of HPA targets over first (``autoscale.handover``), then apply."""
+    for obj in workloads(planned.objects):
+        if ref(obj) in planned.autoscaled:
+            autoscale.handover(api, cfg.namespace, obj)
+    return apply.apply(api, cfg.namespace, planned.objects, change_cause=change_cause(cfg, holder))
+
+
 def lock_name(cfg: GateConfig, objs: list[Obj]) -> str:
     """One lease per target: ``rolloutgate-<first workload>`` unless configured."""
     if cfg.lock_name:
@@ -145,9 +212,10 @@ def wait_rollouts(
     deadline: float,
     write: Callable[[str], None],
     pin: bool,
+    baseline: Baseline | None = None,
 ) -> list[Obj]:
     """Wait for every workload among `objs` at once; ``pin``: to the generation the apply
-    returned (see ``rollout.wait``)."""
+    returned; ``baseline``: the pods before the apply or restore (see ``rollout.wait``)."""
     return rollout.wait(
         api,
         cfg.namespace,
@@ -156,7 +224,23 @@ def wait_rollouts(
         max_restarts=cfg.max_restarts,
         on_progress=write,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
         pinned=pin,
+        baseline=baseline,
+        ready_grace=cfg.ready_grace,
+        unschedulable_grace=cfg.unschedulable_grace,
     )
+
+
+def pod_baseline(api: ApiClient, namespace: str, objs: list[Obj]) -> Baseline:
+    """The workloads' pods (every revision) as they are now: taken just before the apply or
+    the restore, so that only what happens afterwards is held against the release."""
+    taken = datetime.now(UTC)
+    found: dict[str, Obj] = {}
+    for workload in workloads(objs):
+        selector = viewer_for(workload).pod_selector(workload)
+        listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+        for pod in listing.get("items") or []:
+            found[str(pod.get("metadata", {}).get("uid"))] = pod
+    return Baseline.of(found.values(), taken)
 
 
 def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
@@ -288,25 +372,26 @@ def finish_release(
                 tracker.step("left-failed")
         return
     try:
-        cases: Golden | None = golden()
+        checks: Golden | None = golden()
     except ConfigError as e:
-        cases = None
+        checks = None
         run.notes.append(f"rollback checked without golden cases: {e}")
     with signals_deferred(write):
         deadline = time.monotonic() + cfg.timeouts.rollback
         try:
             with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
-                if tracker is not None:
-                    try:
-                        tracker.ensure_held()  # read fresh: never restore over another gate
-                    except LockLost:
-                        _lock_lost(rb, tracker, write)
-                    tracker.step("rolling-back")
-                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
-                if checkpoint is not None:
-                    checkpoint()
+                if run.early_restore is None:  # else restore_now did these steps
+                    if tracker is not None:
+                        try:
+                            tracker.ensure_held()  # read fresh: never restore over another gate
+                        except LockLost:
+                            _lock_lost(rb, tracker, write)
+                        tracker.step("rolling-back")
+                    rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                    if checkpoint is not None:
+                        checkpoint()
                 try:
-                    roll_back(api, cfg, run, snap, objs, cases, write)
+                    roll_back(api, cfg, run, snap, objs, checks, write)
                 except RollbackFailed:
                     if tracker is not None:
                         tracker.step("rollback-failed")
@@ -316,6 +401,56 @@ def finish_release(
                     tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def restore_now(
+    api: ApiClient,
+    cfg: GateConfig,
+    run: GateRun,
+    snap: snapshot.Snapshot,
+    objs: list[Obj],
+    write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
+) -> None:
+    """The restore of an interrupted run, submitted at once.
+
+    Called from the interrupt hook: before pytest formats the interrupt's traceback (with every
+    frame's arguments) and tears the fixtures down, which together took ~2 s here, a good part
+    of what a cancelled CI job has before SIGKILL. Writes the record's step and the report
+    (rollback in progress) first. The wait and the verification stay with ``finish_release``
+    at teardown, which skips the restore it finds done (``run.early_restore``). A failure here
+    is only noted: ``finish_release`` restores again, and reports its own failure.
+    """
+    rb = run.rollback
+    if not cfg.rollback or run.early_restore is not None:
+        return
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
+        if tracker.lost:
+            return  # finish_release says why nothing is restored
+    deadline = time.monotonic() + cfg.timeouts.rollback
+    previous = snap.tag()
+    try:
+        with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+            if tracker is not None:
+                tracker.ensure_held()
+                tracker.step("rolling-back")
+            rb.needed = True
+            rb.outcome = f"in progress: restoring the snapshot (previous tag {previous})"
+            if checkpoint is not None:
+                checkpoint()
+            write(f"rollback: restoring the snapshot on the interrupt (previous tag {previous})")
+            with run.phase("rollback"):
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+    except GateError as e:
+        run.notes.append(f"the restore on the interrupt failed ({e}); tried again at teardown")
+        return
+    run.early_restore = baseline
+    if run.interrupted_at is not None:
+        rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
 
 
 def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
@@ -338,36 +473,51 @@ def roll_back(
 ) -> None:
     """Restore the snapshot, wait for it, and prove it healthy; the outcome goes in ``run``.
 
-    RollbackFailed when the restore, its rollout or its checks fail. A first deploy (nothing
-    existed) is verified by the objects being gone.
+    Per object: what existed is restored, what this release created is deleted (and must be
+    gone). The wait is on exactly the workloads that exist after the restore; with none (no
+    workload existed before), there is nothing to serve and the deletions are the proof. The
+    endpoint is checked when what serves it existed before (see ``_endpoint_restored``).
+    RollbackFailed when the restore, its rollout or its checks fail.
     """
     rb = run.rollback
     rb.attempted = True
     deadline = time.monotonic() + cfg.timeouts.rollback
     previous = snap.tag()
     write(f"rollback: restoring the snapshot taken before apply (previous tag {previous})")
+    checks = "nothing to check"
     try:
         with run.phase("rollback"):
-            rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
-        if run.interrupted_at is not None:
-            rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
-        for _manifest, before in snap.objects:
-            if before is not None and is_workload(before):
-                rb.actions += viewer_for(before).after_restore(
-                    api, cfg.namespace, before, deadline=deadline
+            # The restored release is judged on what happens after the restore only.
+            if run.early_restore is not None:  # submitted by restore_now on the interrupt
+                baseline = run.early_restore
+            else:
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+                if run.interrupted_at is not None:
+                    rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
+            for _manifest, before in snap.objects:
+                if before is not None and is_workload(before):
+                    rb.actions += viewer_for(before).after_restore(
+                        api, cfg.namespace, before, deadline=deadline
+                    )
+            left = _still_present(api, cfg.namespace, snap.created())
+        if left:
+            raise RollbackFailed(f"objects this release created are still present: {left}")
+        restored = workloads(snap.existing())
+        problems: list[str] = []
+        if restored:
+            with run.phase("rollback_rollout"):
+                live = wait_rollouts(
+                    api, cfg, restored, deadline=deadline, write=write, pin=False, baseline=baseline
                 )
-        if snap.first_deploy:
-            left = _still_present(api, cfg.namespace, objs)
-            if left:
-                raise RollbackFailed(f"first deploy: objects still present: {', '.join(left)}")
-            rb.verified = True
-            rb.outcome = "first deploy: removed what it created, verified gone"
-            return
-        restored = [live for _manifest, live in snap.objects if live is not None]
-        with run.phase("rollback_rollout"):
-            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
-        with run.phase("rollback_verify"):
-            problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
+            checks = "rollout of " + ", ".join(ref(w) for w in restored)
+            missing = _endpoint_restored(cfg, objs, snap)
+            if missing is None:
+                with run.phase("rollback_verify"):
+                    problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
+                checks = "health and golden checks" if golden else "health checks"
+            else:
+                run.notes.append(f"rollback: endpoint not checked: {missing}")
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -378,8 +528,27 @@ def roll_back(
         rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)
         raise RollbackFailed(rb.outcome)
     rb.verified = True
-    checks = "health and golden checks" if golden else "health checks"
-    rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
+    created = len(snap.created())
+    removed = f"removed the {created} object(s) it created, verified gone" if created else ""
+    if not restored:
+        rb.outcome = f"no workload existed before the release: {removed or 'nothing to remove'}"
+        return
+    rb.outcome = f"rolled back to {previous}, verified ({checks} passed)" + (
+        f"; {removed}" if removed else ""
+    )
+
+
+def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot) -> str | None:
+    """None when the rollback's endpoint can be checked; else why not: the Service it goes
+    through is one of the manifests' and did not exist before the release (so the restore
+    deleted it)."""
+    if cfg.endpoint_url is not None:
+        return None
+    name, _port = service_and_port(cfg, objs)
+    in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
+    if in_manifests and snap.live("Service", name) is None:
+        return f"Service {name} did not exist before this release, so the restore removed it"
+    return None
 
 
 def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
@@ -404,31 +573,32 @@ def verify_endpoint(
 ) -> list[str]:
     """The restored release's problems ([] = healthy): the endpoint answers its health checks,
     and every replica passes health and golden checks on its own."""
-    model = golden.model if golden else ""
     problems: list[str] = []
-    with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        client = v2_client(cfg, url, model)
-        try:
-            wait_answering(client, deadline=deadline)
-            problems += [f"endpoint {p}" for p in _health(client)]
-        finally:
-            client.session.close()
+    with (
+        open_endpoint(api, cfg, objs, deadline=deadline) as url,
+        cases.client_for(url, golden, cfg) as client,
+    ):
+        wait_answering(client, deadline=deadline)
+        problems += [f"endpoint {p}" for p in _health(client)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
         for pod, pod_url in urls.items():
-            client = v2_client(cfg, pod_url, model)
-            try:
+            with cases.client_for(pod_url, golden, cfg) as client:
                 wait_answering(client, deadline=deadline)
-                found = verify(client, golden) if golden is not None else _health(client)
-            finally:
-                client.session.close()
+                found = cases.verify(client, golden) if golden is not None else _health(client)
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
 
 
-def _health(client: V2Client) -> list[str]:
-    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
+def _health(client: HttpClient) -> list[str]:
+    """The server-wide checks (live, ready): without a golden file there is no model name."""
+    problems = []
+    for name in ("live", "ready"):
+        response = client.health_check(name)
+        if response is not None and not response.ok:
+            problems.append(f"health {name}: {describe(response)}")
+    return problems
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

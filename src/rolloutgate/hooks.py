@@ -27,8 +27,8 @@ from rolloutgate.objects import Obj
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from rolloutgate.cases import Golden
     from rolloutgate.report import GateRun, Outcome, TestOutcome
-    from rolloutgate.smoke import Golden
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
 STATE = pytest.StashKey["GateHooks"]()
@@ -55,9 +55,14 @@ class GateHooks:
         self.api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         self.manifests: list[Obj] = []
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
         self._golden: Golden | None = None
         self._sigterm: Any = None
         self._sigint: Any = None
+        # Set by the release fixture once a release may change the cluster: submits the
+        # restore at once on an interrupt (gate.restore_now).
+        self.on_interrupt: Callable[[], None] | None = None
 
     # -- state the fixtures use ----------------------------------------------------------------
 
@@ -70,9 +75,9 @@ class GateHooks:
     def golden(self) -> Golden:
         """The parsed golden file, read once (ConfigError when it is missing or malformed)."""
         if self._golden is None:
-            from rolloutgate.smoke import load_golden
+            from rolloutgate import cases
 
-            self._golden = load_golden(self.cfg.golden)
+            self._golden = cases.load(self.cfg.golden)
         return self._golden
 
     def writer(self) -> Callable[[str], None]:
@@ -138,6 +143,11 @@ class GateHooks:
 
         root = cfg.rootdir
         context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
+        if not cfg.kind and cfg.context is None:
+            from rolloutgate import kube  # a gate run imports it next anyway
+
+            if kube.in_cluster(str(cfg.kubeconfig) if cfg.kubeconfig else None):
+                context = "(none: in-cluster configuration, the pod's ServiceAccount)"
         lines = [
             "rolloutgate: "
             + ", ".join(
@@ -224,6 +234,7 @@ class GateHooks:
                 item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
         return rep
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Called before session teardown, so the rollback sees the interruption."""
         if self.run is None:
@@ -232,6 +243,12 @@ class GateHooks:
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
         self.run.interrupted_at = time.monotonic()
         self._note_later_signals()
+        if self.on_interrupt is not None:
+            # First of all: the restore (teardown comes after pytest's own interrupt report).
+            try:
+                self.on_interrupt()
+            except Exception as e:  # an error here would be an INTERNALERROR
+                self.run.notes.append(f"the restore on the interrupt failed: {e}")
 
     def _note_later_signals(self) -> None:
         """After the first interrupt only teardown is left (the rollback, the reports), each

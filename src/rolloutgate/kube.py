@@ -71,9 +71,11 @@ def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
 def in_cluster(kubeconfig: str | None) -> bool:
     """No kubeconfig anywhere, but a ServiceAccount token: the gate runs in a pod (Tekton,
     GitLab's Kubernetes executor, Argo Workflows) and uses the in-cluster configuration."""
-    if kubeconfig or os.environ.get("KUBECONFIG"):
+    if kubeconfig:
         return False
-    if _kubeconfig_paths(None)[0].is_file():
+    # As kubectl: a $KUBECONFIG list whose files are all missing loads an empty config, and an
+    # empty config in a pod falls back to the in-cluster one.
+    if any(p.is_file() for p in _kubeconfig_paths(None)):
         return False
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
 
@@ -799,24 +801,23 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
-        # A client of its own: the client's portforward() swaps the ApiClient's `request` for a
-        # websocket one while it connects, so a request another thread makes on a shared
-        # ApiClient meanwhile goes out as a websocket and fails ("Missing required parameter
-        # `ports`"): seen when an interrupt's rollback ran while a check's request was
-        # opening its port-forward.
-        self._api = ApiClient(configuration=api.configuration)
-        # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY, kubectl's
-        # fallback, is a POST: `create`).
+        # The client's stream() swaps the ApiClient's `request` for a websocket one while it
+        # connects: on the shared client, a request another thread makes meanwhile (the lock's
+        # renewal, a watch's relist) would go to the websocket code and fail ("Missing required
+        # parameter `ports`"). A client of its own per stream, sharing the configuration.
+        self._client = ApiClient(configuration=api.configuration)
         try:
+            # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY,
+            # kubectl's fallback, is a POST: `create`).
             with api_errors("get", f"pods/portforward {namespace}/{pod}"):
                 self._pf = portforward(
-                    client.CoreV1Api(self._api).connect_get_namespaced_pod_portforward,
+                    client.CoreV1Api(self._client).connect_get_namespaced_pod_portforward,
                     pod,
                     namespace,
                     ports=str(port),
                 )
         except BaseException:
-            self._api.close()  # type: ignore[no-untyped-call]
+            self._client.close()  # type: ignore[no-untyped-call]
             raise
 
     def socket(self) -> socket.socket:
@@ -830,14 +831,28 @@ class PortForwardStream:
         return str(err) if err else None
 
     def close(self) -> None:
-        self._pf.close()
-        self._api.close()  # type: ignore[no-untyped-call]
+        try:
+            self._pf.close()
+        finally:
+            self._client.close()  # type: ignore[no-untyped-call]
+
+
+# A log request goes through the kubelet, which may hold it while it restarts the container.
+LOG_TIMEOUT_S = 10.0
 
 
 def pod_log(
-    api: ApiClient, namespace: str, pod: str, container: str, *, previous: bool, lines: int
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    container: str,
+    *,
+    previous: bool,
+    lines: int,
+    timeout: float = LOG_TIMEOUT_S,
 ) -> str:
-    """The last `lines` of a container's log (ApiError when the kubelet has none)."""
+    """The last `lines` of a container's log (ApiError when the kubelet has none; no answer
+    within `timeout` seconds is ClusterUnreachable)."""
     which = "previous " if previous else ""
 
     def call() -> str:
@@ -848,7 +863,7 @@ def pod_log(
                 container=container,
                 previous=previous,
                 tail_lines=lines,
-                _request_timeout=10,
+                _request_timeout=timeout,
             )
         return str(text).rstrip()
 

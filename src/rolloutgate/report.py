@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from rolloutgate import redact
 from rolloutgate.config import GateConfig
+from rolloutgate.podhistory import Baseline
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -64,6 +65,9 @@ class GateRun:
     created_namespace: bool = False
     interrupted: str | None = None
     interrupted_at: float | None = None  # time.monotonic() of the first interrupt
+    # The pods' baseline of a restore submitted at once on the interrupt (gate.restore_now);
+    # None while no restore was submitted. Not reported: the rollback's fields say it.
+    early_restore: Any = None
     # Why this gate's lease was lost (another gate owns the target: nothing more is changed).
     lock_lost: str | None = None
     rollback: Rollback = field(default_factory=Rollback)
@@ -74,6 +78,8 @@ class GateRun:
     dry_run_diff: str | None = None
     exit_status: int | None = None
     notes: list[str] = field(default_factory=list)
+    # The workloads' pods just before the apply: what happened before is not this release's.
+    baseline: Baseline | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
