@@ -391,6 +391,12 @@ def rolloutgate_release(
                 checkpoint=state.save_report,
             )
         except GateError as e:
+            if run.interrupted is not None:
+                # An interrupted session tears down inside pytest_sessionfinish, where a
+                # failure is an INTERNALERROR that loses the reports; the verdict (fail, with
+                # the rollback's outcome or the lost lease) already says it.
+                write(f"rolloutgate: {type(e).__name__}: {e}")
+                return
             fail(e)
 
     # Registered before the apply: a failed or interrupted apply is rolled back too.
