@@ -274,8 +274,12 @@ def test_a_failing_release_rolls_back_verified_through_the_credentials_and_print
         env=setup.env("fail"),
     )
     assert result.returncode == 1, result.output[-4000:]
+    assert result.report["rollback"]["verified"] is True, (
+        result.report["rollback"],
+        setup.proxy.refused,
+        result.output[-3000:],
+    )
     assert result.report["verdict"] == "rolled-back", result.report["cause"]
-    assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     assert setup.proxy.accepted > accepted
     assert not setup.proxy.refused, setup.proxy.refused
     assert deployment_state(setup.namespace) == before
