@@ -21,7 +21,7 @@ from rolloutgate.workloads import is_workload
 _INPUT_ERRORS = {400, 404, 409, 422}
 
 
-def _is_input_error(e: ApiError) -> bool:
+def is_input_error(e: ApiError) -> bool:
     """Whether a failed dry-run blames the manifest rather than the cluster."""
     if e.status in _INPUT_ERRORS:
         return True
@@ -29,7 +29,7 @@ def _is_input_error(e: ApiError) -> bool:
     return e.status == 500 and "failed to create typed patch object" in str(e)
 
 
-def _server_message(e: ApiError) -> str:
+def server_message(e: ApiError) -> str:
     """The API server's own words from an ApiError's message (after the status code)."""
     cause = e.__cause__
     return kube.message_of(cause) if cause is not None else str(e)
@@ -68,9 +68,9 @@ def validate(api: ApiClient, namespace: str, objs: list[Obj]) -> None:
         except ConfigError as e:
             problems.append(f"{ref(obj)} ({obj.get('apiVersion')}): {e}")
         except ApiError as e:
-            if not _is_input_error(e):
+            if not is_input_error(e):
                 raise
-            problems.append(f"{ref(obj)}: {_server_message(e)}")
+            problems.append(f"{ref(obj)}: {server_message(e)}")
     if problems:
         raise ConfigError(
             f"{len(problems)} of {len(objs)} manifests failed the server-side dry-run in "

@@ -207,6 +207,17 @@ def port(value: object) -> int | str:
     )
 
 
+def paths(value: object) -> tuple[str, ...]:
+    """File paths: a TOML list or a comma-separated string (made absolute by ``resolve``)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    found = tuple(str(i).strip() for i in items if str(i).strip())
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f'invalid paths {value!r}: expected file paths, e.g. ["values-staging.yaml"]'
+        )
+    return found
+
+
 def http_path(value: object) -> str:
     """An URL path starting with '/'; ``{model}`` is replaced by the golden file's model."""
     text = str(value)
@@ -231,6 +242,9 @@ class Timeouts:
     endpoint: float = 60.0
     rollback: float = 300.0
     lease: float = 60.0
+    # How long a single API step (snapshot, dry-run, apply, record, diagnostics) keeps retrying
+    # a restarting or overloaded API server before it gives up.
+    api: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -265,6 +279,8 @@ class GateConfig:
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
+    ready_grace: float | None
+    unschedulable_grace: float
     rollback: bool
     dry_run: bool
     report: Path
@@ -272,6 +288,12 @@ class GateConfig:
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    recover: bool = False
+    values: tuple[Path, ...] = ()
+    helm_release: str | None = None
+    kubectl: str = "kubectl"
+    helm: str = "helm"
+    restart_on_config_change: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -426,13 +448,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
     Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
+    # A restarting API server is waited for this long by each step that has no deadline of its own.
+    Setting("timeouts.api", seconds, Timeouts.api, env_name="API_TIMEOUT"),
     Setting(
         "max_restarts",
         count,
-        2,
+        0,
         "--max-restarts",
-        "Fail the rollout when a new pod's container restarted more than N times",
+        "Exits a new pod's container may have since the apply, ready or not, while the release "
+        "still passes; the next one fails the rollout at once (0: its first non-zero exit)",
         metavar="N",
+    ),
+    Setting(
+        "ready_grace",
+        seconds,
+        None,
+        "--ready-grace",
+        "Fail the rollout when a new pod's server has answered its readiness probe with an "
+        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
+        "cover the model's load time",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "unschedulable_grace",
+        seconds,
+        30.0,
+        "--unschedulable-grace",
+        "How long an unschedulable new pod waits for an autoscaler to announce a scale-up "
+        "before the rollout fails",
+        metavar="SECONDS",
     ),
     Setting(
         "rollback",
@@ -456,6 +500,17 @@ SETTINGS: tuple[Setting, ...] = (
         project=False,
     ),
     Setting(
+        "recover",
+        flag,
+        False,
+        "--recover",
+        "Deploy nothing: restore the last release a gate verified (from the release record in "
+        "the cluster) and verify it, e.g. after a gate was killed",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    Setting(
         "report",
         path,
         "reports/gate.json",
@@ -469,6 +524,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
+    # its release name (default: the chart directory's name), and the tools that render them.
+    Setting("values", paths, (), is_path=True),
+    Setting("helm_release", name, None),
+    Setting("kubectl", path, "kubectl"),
+    Setting("helm", path, "helm"),
+    Setting(
+        "restart_on_config_change",
+        flag,
+        False,
+        "--restart-on-config-change",
+        "When the release changes a ConfigMap or Secret a workload uses but not the workload, "
+        "restart it as `kubectl rollout restart` does (else the gate only warns)",
+        const=True,
+    ),
 )
 
 
@@ -587,10 +657,14 @@ def resolve(
             endpoint=values["timeouts.endpoint"],
             rollback=values["timeouts.rollback"],
             lease=values["timeouts.lease"],
+            api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
+        ready_grace=values["ready_grace"],
+        unschedulable_grace=values["unschedulable_grace"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
+        recover=values["recover"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],
@@ -599,9 +673,43 @@ def resolve(
         ),
         request_timeout=values["timeouts.request"],
         lock_name=values["lock_name"],
+        values=values["values"],
+        helm_release=values["helm_release"],
+        kubectl=values["kubectl"],
+        helm=values["helm"],
         rootdir=rootdir,
+        restart_on_config_change=values["restart_on_config_change"],
         sources=sources,
     )
+
+
+def resolve_settings(
+    settings: Iterable[Setting],
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, sources) of further settings (the canary's), by the rules of ``resolve``."""
+    profiles = tool.get("clusters", {})
+    profile = profiles.get(cluster) if isinstance(profiles, Mapping) and cluster else None
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting,
+            options,
+            env,
+            profile if isinstance(profile, Mapping) else None,
+            cluster,
+            tool,
+            rootdir,
+            invocation_dir,
+        )
+    return values, sources
 
 
 def _resolve_one(
@@ -629,7 +737,9 @@ def _resolve_one(
         found = _convert(setting.convert, _lookup(tool, setting.key), source, setting.key)
     else:
         found, source, base = setting.default, "default", rootdir
-    if setting.is_path and found is not None:
+    if setting.is_path and isinstance(found, tuple):
+        found = tuple((base / Path(p).expanduser()).resolve() for p in found)
+    elif setting.is_path and found is not None:
         found = (base / Path(str(found)).expanduser()).resolve()
     return found, source
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from rolloutgate import redact
 from rolloutgate.config import GateConfig
+from rolloutgate.podhistory import Baseline
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -55,16 +56,24 @@ class GateRun:
     finished: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
     tests: dict[str, TestOutcome] = field(default_factory=dict)
+    manifest_source: str | None = None
     previous_tag: str | None = None
     first_deploy: bool | None = None
     applied: bool = False
     created_namespace: bool = False
     interrupted: str | None = None
+    # Why this gate's lease was lost (another gate owns the target: nothing more is changed).
+    lock_lost: str | None = None
     rollback: Rollback = field(default_factory=Rollback)
+    # The restore of the last verified release before anything else (--recover, or an
+    # unfinished release left by a gate that is gone).
+    recovery: Rollback | None = None
     diagnostics: str | None = None
     dry_run_diff: str | None = None
     exit_status: int | None = None
     notes: list[str] = field(default_factory=list)
+    # The workloads' pods just before the apply: what happened before is not this release's.
+    baseline: Baseline | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -93,7 +102,7 @@ class GateRun:
     @property
     def failed(self) -> bool:
         """Whether the release must not stay: a test failed or errored, or the run was stopped."""
-        return bool(self.failures) or self.interrupted is not None
+        return bool(self.failures) or self.interrupted is not None or self.lock_lost is not None
 
     @property
     def verdict(self) -> Verdict:
@@ -104,6 +113,11 @@ class GateRun:
     @property
     def cause(self) -> str:
         """One line saying why the verdict is what it is."""
+        if self.lock_lost is not None:
+            return (
+                f"lease lost ({self.lock_lost}): another gate owns the target, this gate "
+                "stopped changing it and did not roll back"
+            )
         if self.interrupted is not None:
             return f"interrupted ({self.interrupted})"
         failures = self.failures
@@ -113,6 +127,8 @@ class GateRun:
             what = (first.message or first.outcome).strip().splitlines()[0]
             return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
+        if self.recovery is not None and self.config.recover:
+            return f"recovery: {self.recovery.outcome}"
         if self.config.dry_run:
             return "dry run: every manifest passed the server-side dry-run; nothing was applied"
         return f"{counts['passed']} checks passed, {counts['skipped']} skipped"
@@ -136,6 +152,7 @@ class GateRun:
                 "endpoint_url": redact.url(cfg.endpoint_url) if cfg.endpoint_url else None,
             },
             "image_tag": cfg.image_tag,
+            "manifest_source": self.manifest_source,
             "previous_tag": self.previous_tag,
             "first_deploy": self.first_deploy,
             "dry_run": cfg.dry_run,
@@ -150,6 +167,8 @@ class GateRun:
             },
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
+            "lock_lost": self.lock_lost,
+            "recovery": vars(self.recovery) if self.recovery is not None else None,
             "diagnostics": self.diagnostics,
             "dry_run_diff": self.dry_run_diff,
             "exit_status": self.exit_status,
@@ -165,6 +184,11 @@ class GateRun:
             f"target: {cfg.target}",
             f"image tag: {tag} (previous: {self.previous_tag or 'none'})",
         ]
+        if self.manifest_source:
+            lines.append(f"manifests: {self.manifest_source}")
+        if self.recovery is not None:
+            lines.append(f"recovery: {self.recovery.outcome}")
+            lines += [f"  {a}" for a in self.recovery.actions]
         if self.failed:
             lines.append(f"rollback: {self.rollback.outcome}")
             lines += [f"  {a}" for a in self.rollback.actions]
@@ -198,6 +222,8 @@ def markdown(run: GateRun) -> str:
         ("image tag", _code(cfg.image_tag or "as in the manifests")),
         ("previous tag", _code(run.previous_tag) if run.previous_tag else "none"),
     ]
+    if run.recovery is not None:
+        rows.append(("recovery", run.recovery.outcome))
     if run.failed:
         rows.append(("rollback", run.rollback.outcome))
     counts = run.counts()

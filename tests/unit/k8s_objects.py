@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rolloutgate.config import GateConfig, HealthPaths, Timeouts
+from rolloutgate.config import GateConfig, resolve
 
 Obj = dict[str, Any]
 
@@ -74,30 +75,14 @@ def clone(obj: Obj) -> Obj:
 
 
 def gate_config(**changes: object) -> GateConfig:
-    """A resolved configuration for pure tests; `changes` override fields."""
-    values: dict = {
-        "cluster": "local",
-        "kind": False,
-        "kubeconfig": None,
-        "context": "local",
-        "namespace": "ns",
-        "image_tag": "v2",
-        "images": None,
-        "manifests": Path("m"),
-        "golden": Path("g.json"),
-        "endpoint_url": None,
-        "headers": (),
-        "service": None,
-        "port": None,
-        "timeouts": Timeouts(),
-        "max_restarts": 2,
-        "rollback": True,
-        "dry_run": False,
-        "report": Path("r.json"),
-        "health": HealthPaths(),
-        "request_timeout": 10.0,
-        "lock_name": None,
-        "rootdir": Path("."),
-    }
-    values.update(changes)
-    return GateConfig(**values)
+    """A resolved configuration for pure tests: every setting at its default (from the one
+    settings table), as the local profile would give it; `changes` override fields."""
+    cfg = resolve(
+        {"rolloutgate_cluster": "local", "rolloutgate_image_tag": "v2"},
+        env={},
+        tool={"clusters": {"local": {"context": "local", "namespace": "ns"}}},
+        rootdir=Path("."),
+        invocation_dir=Path("."),
+        list_contexts=lambda _kubeconfig: ["local"],
+    )
+    return dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
