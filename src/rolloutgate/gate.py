@@ -109,16 +109,8 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it.
-
-    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
-    a RoleBinding exists only inside an existing namespace, so being bound at all means it
-    exists, and a missing one would fail the next call with 404 anyway.
-    """
-    try:
-        if kube.get(api, "v1", "Namespace", name, None) is not None:
-            return False
-    except Forbidden:
+    """Create the namespace if it is missing (and ``create``); True if this call created it."""
+    if namespace_exists(api, name):
         return False
     if not create:
         return False
@@ -132,7 +124,13 @@ def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
 
 
 def namespace_exists(api: ApiClient, name: str) -> bool:
-    return kube.get(api, "v1", "Namespace", name, None) is not None
+    """Whether the namespace exists. Credentials bound only to a Role in it may not read
+    Namespaces (cluster-scoped); a RoleBinding exists only inside an existing namespace, so being
+    refused the read means it exists (a missing one fails the next call with 404 anyway)."""
+    try:
+        return kube.get(api, "v1", "Namespace", name, None) is not None
+    except Forbidden:
+        return True
 
 
 def plan_release(

@@ -336,3 +336,15 @@ def test_an_interrupted_release_rolls_back_through_the_credentials_and_prints_no
     assert deployment_state(setup.namespace) == before
     assert live_pods_ready_with(setup.namespace, "v2")
     setup.assert_nothing_leaked("interrupt", result, report)
+
+
+def test_the_release_record_keeps_secret_values_out_of_its_configmap(setup: Setup) -> None:
+    """The record of the last verified release holds the target's objects; a ConfigMap is read
+    by anyone with the `view` role, so its Secrets' values live in a Secret beside it."""
+    name = "rolloutgate-iris-release"
+    configmap = kubectl("get", "configmap", name, "-o", "json", namespace=setup.namespace)
+    assert "Secret" in configmap  # the target does hold the Secret (its name and keys)
+    leaks = [form for form, value in setup.planted.forms().items() if value in configmap]
+    assert not leaks, f"the release record ConfigMap holds {leaks}"
+    companion = json.loads(kubectl("get", "secret", name, "-o", "json", namespace=setup.namespace))
+    assert companion["type"] == "rolloutgate.dev/release-secrets"
