@@ -78,9 +78,20 @@ namespace = "{namespace}"
     return target
 
 
+def _shipped_rules() -> str:
+    """The rules of deploy/rbac/role.yaml, as one line of JSON (valid YAML)."""
+    import json
+
+    import yaml
+
+    role = yaml.safe_load((REPO / "deploy" / "rbac" / "role.yaml").read_text())
+    return json.dumps(role["rules"])
+
+
 def rbac(runner: str, target: str) -> str:
-    """The ServiceAccount (in `runner`), the Role it needs in `target` and the one cluster-wide
-    read (its own Namespace by name), as YAML. docs/gate.md explains each rule."""
+    """The ServiceAccount (in `runner`), the shipped Role (deploy/rbac/role.yaml) in `target` and
+    the one cluster-wide read (its own Namespace by name), as YAML. docs/rbac.md explains each
+    rule."""
     return f"""\
 apiVersion: v1
 kind: ServiceAccount
@@ -89,31 +100,7 @@ metadata: {{name: {SERVICE_ACCOUNT}, namespace: {runner}}}
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {{name: rolloutgate, namespace: {target}}}
-rules:
-- apiGroups: [apps]
-  resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [pods, events]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
-- apiGroups: [""]
-  resources: [pods/portforward, pods/exec]
-  verbs: [get, create]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [autoscaling]
-  resources: [horizontalpodautoscalers]
-  verbs: [get, list, watch]
+rules: {_shipped_rules()}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
