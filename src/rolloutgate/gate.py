@@ -41,7 +41,14 @@ from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
+from rolloutgate.smoke import (
+    EndpointUnreachable,
+    Golden,
+    V2Client,
+    describe,
+    verify,
+    wait_answering,
+)
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -518,8 +525,8 @@ def verify_endpoint(
     with open_endpoint(api, cfg, objs, deadline=deadline) as url:
         client = v2_client(cfg, url, model)
         try:
-            wait_answering(client, deadline=deadline)
-            problems += [f"endpoint {p}" for p in _health(client)]
+            settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
+            problems += [f"endpoint {p}" for p in _settled_health(client, settle)]
         finally:
             client.session.close()
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
@@ -534,6 +541,25 @@ def verify_endpoint(
                 client.session.close()
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
+
+
+def _settled_health(client: V2Client, deadline: float) -> list[str]:
+    """The endpoint's health problems once its routing has settled ([] = healthy).
+
+    Right after a rollout a Service or an ingress may still send a request to a pod that is
+    shutting down (endpoints and proxies converge asynchronously, within seconds): found
+    through an endpoint URL as 502s or refused connections. Failures are asked again until
+    `deadline`; the last ones are the verdict.
+    """
+    wait_answering(client, deadline=deadline)
+    while True:
+        try:
+            problems = _health(client)
+        except EndpointUnreachable as e:
+            problems = [str(e)]
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def _health(client: V2Client) -> list[str]:
