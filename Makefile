@@ -4,6 +4,9 @@ PYTHON ?= python3
 DEV := devcluster
 TAGS := v1 v2 crash unready wrong slow retrained slower
 IMAGE_REPO := rolloutgate/iris
+# The second example (examples/wine): FastAPI, plain POST /predict.
+WINE_TAGS := v1 v2 crash unready wrong
+WINE_REPO := rolloutgate/wine
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
         images load-images python-deps gate test lint bench kind-image
@@ -44,11 +47,12 @@ kind-image: k8s docker-up  ## kind + an offline kind node image for --cluster=ki
 	$(DEV)/kind/build-tools.sh
 	$(DEV)/kind/node-image.sh
 
-images: docker-up  ## build every tag of the example model image
+images: docker-up  ## build every tag of the example model images (iris, wine)
 	$(MAKE) -C examples/iris images
+	$(MAKE) -C examples/wine images
 
 load-images: images  ## load every example tag into the cluster
-	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS))
+	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS))
 
 python-deps:  ## install the package and test tools
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -57,8 +61,8 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-test: cluster-up load-images python-deps helm  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
-	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e
+test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind)
+	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e tests/kind
 
 lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .

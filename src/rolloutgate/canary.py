@@ -353,7 +353,7 @@ def _measure(
                     run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
                     return
                 number = endpoint.container_port(pod, port)
-                urls[arm] = stack.enter_context(endpoint.pod_forward(api, ns, name_of(pod), number))
+                urls[arm] = stack.enter_context(endpoint.pod_forward(api, ns, pod, number))
                 problem = _health(urls[arm], golden.model, cfg, deadline)
                 if problem:
                     run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"

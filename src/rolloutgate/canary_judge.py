@@ -26,9 +26,12 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from rolloutgate.smoke import Expected, compare
+from rolloutgate.canary_thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from rolloutgate.smoke import Expected
 
 Arm = Literal["baseline", "canary"]
 ARMS: tuple[Arm, Arm] = ("baseline", "canary")
@@ -58,47 +61,6 @@ METRICS: Mapping[str, tuple[str, bool]] = {
     "errors": ("errors", True),
     "stability": ("errors", False),
 }
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every threshold of the judgement, with its default (CANARY.md gives the reasons)."""
-
-    # A metric judged on samples needs at least this many valid ones per arm (Kayenta: 50).
-    min_samples: int = 50
-    # Transport errors in a row on one arm (no answer at all): the run cannot measure.
-    max_consecutive_errors: int = 4
-    # Latency: one-sided Mann-Whitney (canary slower) at this confidence (Kayenta's 0.98)...
-    confidence: float = 0.98
-    # ...and an effect size: the canary's median over the baseline's at least this.
-    latency_ratio: float = 1.10
-    # A significant slow-down this large is critical.
-    latency_critical_ratio: float = 1.5
-    # Optional absolute budgets on the canary (milliseconds). p99 only with enough samples.
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    p99_min_samples: int = 1000
-    # Predictions of a new model: at most this share of labels may flip...
-    max_flip_rate: float = 0.05
-    # ...and accuracy on labelled requests may drop at most this much (1 point).
-    max_accuracy_drop: float = 0.01
-    # Numbers of the same model must agree within abs + rel * |baseline| (CANARY.md).
-    numeric_abs_tol: float = 1e-5
-    numeric_rel_tol: float = 1e-4
-    # Judge numeric outputs of a new model too (with the tolerances above); default: reported.
-    judge_numeric: bool = False
-    # Errors: the canary's success rate must be at least this; Fisher one-sided at confidence.
-    min_success_rate: float = 0.99
-    # Score thresholds and group weights (Kayenta: pass 95, marginal 75).
-    pass_score: float = 95.0
-    marginal_score: float = 75.0
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {"predictions": 40.0, "latency": 30.0, "errors": 30.0}
-    )
-
-    @property
-    def alpha(self) -> float:
-        return 1.0 - self.confidence
 
 
 @dataclass(frozen=True)
@@ -241,6 +203,9 @@ def judge_arms(obs: Observations) -> Metric:
 
 def judge_golden(obs: Observations) -> Metric:
     """Every golden case must answer 2xx and as expected on the canary. Critical."""
+    # Lazily: the plugin's start-up imports this module's thresholds, not HTTP clients.
+    from rolloutgate.smoke import compare
+
     golden = {i.id: i for i in obs.items.values() if i.golden is not None}
     if not golden:
         return Metric("golden", "nodata", "no golden cases", critical=True)

@@ -229,6 +229,36 @@ def http_path(value: object) -> str:
     return text
 
 
+# A Prometheus metric name, and a label name.
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def metric_name(value: object) -> str:
+    """A Prometheus metric name ``[a-zA-Z_:][a-zA-Z0-9_:]*``."""
+    text = str(value)
+    if not _METRIC.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric name {text!r}: expected [a-zA-Z_:][a-zA-Z0-9_:]*, "
+            "e.g. model_infer_request_success"
+        )
+    return text
+
+
+def metric_labels(value: object) -> tuple[tuple[str, str], ...]:
+    """Label matchers: a TOML table ``{outcome = "ok"}`` or ``outcome=ok,model=wine``."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = [tuple(p.split("=", 1)) for p in str(value).split(",") if p.strip()]  # type: ignore[misc]
+    if any(len(p) != 2 or not _LABEL_NAME.fullmatch(p[0].strip()) for p in pairs):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric labels {value!r}: expected a table of label = value, "
+            'e.g. {outcome = "ok"}, or outcome=ok,model=wine'
+        )
+    return tuple(sorted((k.strip(), v.strip()) for k, v in pairs))
+
+
 # ---------------------------------------------------------------------------------------------
 # The settings.
 
@@ -254,6 +284,20 @@ class HealthPaths:
     live: str = "/v2/health/live"
     ready: str = "/v2/health/ready"
     model_ready: str = "/v2/models/{model}/ready"
+
+
+@dataclass(frozen=True)
+class MetricsCheck:
+    """Where the release's pods serve Prometheus metrics and which counter counts predictions.
+
+    ``port``: a container port number or name (None: the port the Service targets).
+    ``labels``: only samples with these label values count.
+    """
+
+    path: str
+    counter: str
+    port: int | str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,6 +333,7 @@ class GateConfig:
     lock_name: str | None
     rootdir: Path
     recover: bool = False
+    metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
     kubectl: str = "kubectl"
@@ -524,6 +569,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    # The metrics check (metrics.py) runs when metrics.path is set.
+    Setting("metrics.path", http_path, None),
+    Setting("metrics.port", port, None),
+    Setting("metrics.counter", metric_name, None),
+    Setting("metrics.labels", metric_labels, None),
     # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
     # its release name (default: the chart directory's name), and the tools that render them.
     Setting("values", paths, (), is_path=True),
@@ -636,6 +686,20 @@ def resolve(
             )
     if cluster is None:
         sources["context"] = "no cluster"
+    metrics = None
+    if values["metrics.path"] is not None:
+        if values["metrics.counter"] is None:
+            raise ConfigError(
+                f"metrics.path is set ({sources['metrics.path']}) but metrics.counter is not: "
+                "name the counter the server increments per prediction request, e.g. "
+                'metrics = {path = "/metrics", counter = "model_infer_request_success"}'
+            )
+        metrics = MetricsCheck(
+            path=values["metrics.path"],
+            counter=values["metrics.counter"],
+            port=values["metrics.port"],
+            labels=values["metrics.labels"] or (),
+        )
 
     return GateConfig(
         cluster=cluster,
@@ -679,6 +743,7 @@ def resolve(
         helm=values["helm"],
         rootdir=rootdir,
         restart_on_config_change=values["restart_on_config_change"],
+        metrics=metrics,
         sources=sources,
     )
 

@@ -186,6 +186,10 @@ class _Relay:
 
     def close(self) -> None:
         self.closed.set()
+        # close() alone does not wake a thread blocked in accept() on Linux (the join below
+        # then waits its full timeout); shutdown() does.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.server.close()
         with self._lock:
@@ -266,10 +270,10 @@ def pod_forwards(
 
 
 @contextmanager
-def pod_forward(api: ApiClient, namespace: str, pod: str, port: int) -> Iterator[str]:
-    """Yield "http://127.0.0.1:<local port>" relaying to `pod`:`port` directly, no Service
-    needed (the canary's arms have none). The relay is closed on exit."""
-    relay = _Relay(api, namespace, [(pod, port)])
+def pod_forward(api: ApiClient, namespace: str, pod: Obj, port: int | str) -> Iterator[str]:
+    """Yield "http://127.0.0.1:<local port>" forwarding to ``port`` (number or container port
+    name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit."""
+    relay = _Relay(api, namespace, [(name_of(pod), container_port(pod, port))])
     relay.start()
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"

@@ -30,17 +30,18 @@ import pytest
 
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
-from rolloutgate.hooks import STATE, GateHooks, fail
+from rolloutgate.hooks import KIND_OFFLINE, STATE, GateHooks, fail
 from rolloutgate.objects import Obj
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from testinfra.host import Host  # type: ignore[import-untyped]
 
+    from rolloutgate.cases import Case, Golden, HttpClient
     from rolloutgate.lock import Lease
     from rolloutgate.podhistory import Restarts
     from rolloutgate.record import Tracker
-    from rolloutgate.smoke import Case, Golden, V2Client
+    from rolloutgate.smoke import V2Client
     from rolloutgate.snapshot import Snapshot
 
 # The release record of this run (rolloutgate.record.Tracker), set once the lease is held.
@@ -94,7 +95,7 @@ def rolloutgate_config(pytestconfig: pytest.Config) -> GateConfig:
 
 @pytest.fixture(scope="session")
 def rolloutgate_golden(pytestconfig: pytest.Config) -> Golden:
-    """Session. The parsed golden file (``rolloutgate.smoke.Golden``)."""
+    """Session. The parsed golden file (``rolloutgate.cases.Golden``)."""
     try:
         return pytestconfig.stash[STATE].golden()
     except ConfigError as e:
@@ -151,6 +152,7 @@ def rolloutgate_api(
                     cluster.name,
                     rolloutgate_manifests,
                     timeout=cfg.timeouts.rollout,
+                    offline=request.config.stash.get(KIND_OFFLINE, False),
                 )
     except GateError as e:
         fail(e)
@@ -457,7 +459,7 @@ def rolloutgate_endpoint(
     ``endpoint_url`` (without its userinfo: ``rolloutgate_v2``'s session carries credentials),
     else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
-    from rolloutgate import gate
+    from rolloutgate import cases, gate
     from rolloutgate.smoke import wait_answering
 
     run, cfg = _state(request).require_run(), rolloutgate_config
@@ -470,9 +472,12 @@ def rolloutgate_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
                     )
                 )
-                probe = gate.v2_client(cfg, url, "")
-                stack.callback(probe.session.close)
-                wait_answering(probe, deadline=deadline)
+                try:
+                    golden: Golden | None = _state(request).golden()
+                except ConfigError:
+                    golden = None  # reported by the tests that use it
+                with cases.client_for(url, golden, cfg) as probe:
+                    wait_answering(probe, deadline=deadline)
         except GateError as e:
             fail(e)
         yield url
@@ -501,12 +506,12 @@ def rolloutgate_replicas(
     rolloutgate_manifests: list[Obj],
     rolloutgate_golden: Golden,
     rolloutgate_config: GateConfig,
-) -> Iterator[dict[str, V2Client]]:
-    """Session. A V2 client per pod of the new release behind the model's Service, keyed by pod
-    name, each through its own port-forward straight to that pod: health and golden checks ask
-    every replica, not the one the Service happens to pick. Their sessions carry the
-    configured headers and the endpoint URL's credentials."""
-    from rolloutgate import gate
+) -> Iterator[dict[str, HttpClient]]:
+    """Session. A ``rolloutgate.cases.HttpClient`` per pod of the new release behind the
+    model's Service, keyed by pod name, each through its own port-forward straight to that pod:
+    health and golden checks ask every replica, not the one the Service happens to pick. Health
+    paths as ``rolloutgate_http``'s (the golden file's protocol)."""
+    from rolloutgate import cases, gate
     from rolloutgate.smoke import wait_answering
 
     cfg = rolloutgate_config
@@ -520,10 +525,10 @@ def rolloutgate_replicas(
                 )
             )  # fmt: skip
             clients = {
-                pod: gate.v2_client(cfg, url, rolloutgate_golden.model) for pod, url in urls.items()
+                pod: stack.enter_context(cases.client_for(url, rolloutgate_golden, cfg))
+                for pod, url in urls.items()
             }
             for client in clients.values():
-                stack.callback(client.session.close)
                 wait_answering(client, deadline=deadline)
         except GateError as e:
             fail(e)
@@ -614,9 +619,9 @@ def rolloutgate_pod_host(
 
 @pytest.fixture
 def rolloutgate_case(request: pytest.FixtureRequest) -> Case:
-    """Function. One golden case (``rolloutgate.smoke.Case``); tests taking it run once per case
+    """Function. One golden case (``rolloutgate.cases.Case``); tests taking it run once per case
     of the golden file (parametrized by the plugin, ids = case names)."""
-    from rolloutgate.smoke import Case
+    from rolloutgate.cases import Case
 
     case = getattr(request, "param", None)
     if not isinstance(case, Case):

@@ -23,6 +23,7 @@ from kubernetes.client import ApiClient
 from rolloutgate import (
     apply,
     autoscale,
+    cases,
     credentials,
     diagnostics,
     dryrun,
@@ -36,19 +37,13 @@ from rolloutgate import (
     rollout,
     snapshot,
 )
+from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import (
-    EndpointUnreachable,
-    Golden,
-    V2Client,
-    describe,
-    verify,
-    wait_answering,
-)
+from rolloutgate.smoke import EndpointUnreachable, V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -375,9 +370,9 @@ def finish_release(
                 tracker.step("left-failed")
         return
     try:
-        cases: Golden | None = golden()
+        checks: Golden | None = golden()
     except ConfigError as e:
-        cases = None
+        checks = None
         run.notes.append(f"rollback checked without golden cases: {e}")
     with signals_deferred(write):
         deadline = time.monotonic() + cfg.timeouts.rollback
@@ -393,7 +388,7 @@ def finish_release(
                 if checkpoint is not None:
                     checkpoint()
                 try:
-                    roll_back(api, cfg, run, snap, objs, cases, write)
+                    roll_back(api, cfg, run, snap, objs, checks, write)
                 except RollbackFailed:
                     if tracker is not None:
                         tracker.step("rollback-failed")
@@ -520,30 +515,25 @@ def verify_endpoint(
 ) -> list[str]:
     """The restored release's problems ([] = healthy): the endpoint answers its health checks,
     and every replica passes health and golden checks on its own."""
-    model = golden.model if golden else ""
     problems: list[str] = []
-    with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        client = v2_client(cfg, url, model)
-        try:
-            settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
-            problems += [f"endpoint {p}" for p in _settled_health(client, settle)]
-        finally:
-            client.session.close()
+    with (
+        open_endpoint(api, cfg, objs, deadline=deadline) as url,
+        cases.client_for(url, golden, cfg) as client,
+    ):
+        settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
+        problems += [f"endpoint {p}" for p in _settled_health(client, settle)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
         for pod, pod_url in urls.items():
-            client = v2_client(cfg, pod_url, model)
-            try:
+            with cases.client_for(pod_url, golden, cfg) as client:
                 wait_answering(client, deadline=deadline)
-                found = verify(client, golden) if golden is not None else _health(client)
-            finally:
-                client.session.close()
+                found = cases.verify(client, golden) if golden is not None else _health(client)
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
 
 
-def _settled_health(client: V2Client, deadline: float) -> list[str]:
+def _settled_health(client: HttpClient, deadline: float) -> list[str]:
     """The endpoint's health problems once its routing has settled ([] = healthy).
 
     Right after a rollout a Service or an ingress may still send a request to a pod that is
@@ -562,8 +552,14 @@ def _settled_health(client: V2Client, deadline: float) -> list[str]:
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-def _health(client: V2Client) -> list[str]:
-    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
+def _health(client: HttpClient) -> list[str]:
+    """The server-wide checks (live, ready): without a golden file there is no model name."""
+    problems = []
+    for name in ("live", "ready"):
+        response = client.health_check(name)
+        if response is not None and not response.ok:
+            problems.append(f"health {name}: {describe(response)}")
+    return problems
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

@@ -27,11 +27,13 @@ from rolloutgate.objects import Obj
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from rolloutgate.cases import Golden
     from rolloutgate.report import GateRun, Outcome, TestOutcome
-    from rolloutgate.smoke import Golden
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
 STATE = pytest.StashKey["GateHooks"]()
+# --cluster=kind with the node image of `make kind-image`: every image must come from Docker.
+KIND_OFFLINE = pytest.StashKey[bool]()
 # Per item: when ("setup", "call", "teardown") -> its report.
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
@@ -72,9 +74,9 @@ class GateHooks:
     def golden(self) -> Golden:
         """The parsed golden file, read once (ConfigError when it is missing or malformed)."""
         if self._golden is None:
-            from rolloutgate.smoke import load_golden
+            from rolloutgate import cases
 
-            self._golden = load_golden(self.cfg.golden)
+            self._golden = cases.load(self.cfg.golden)
         return self._golden
 
     def writer(self) -> Callable[[str], None]:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from kubernetes.client import ApiClient
 
 from rolloutgate import gate, kube, record, rollback
+from rolloutgate.cases import Golden
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ClusterError, ConfigError, RollbackFailed
 from rolloutgate.objects import ref
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import Golden
 from rolloutgate.snapshot import Snapshot
 
 
