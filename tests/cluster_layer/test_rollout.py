@@ -92,8 +92,10 @@ def test_crash_fails_fast_with_the_crashed_containers_log(
     assert info.value.reason == "CrashLoopBackOff"
     text = str(info.value)
     assert "exited with code 3" in text
-    # The log of the instance that crashed: the current one if not yet restarted.
-    assert "boom: bad weights" in text
+    # The log of the instance that crashed: the current one if not yet restarted. While the
+    # kubelet creates the next instance it may hold log requests past the verdict's budget:
+    # then the verdict says so (the diagnostics read the logs again).
+    assert "boom: bad weights" in text or "the kubelet gave none within" in text
     assert "(previous)" in text or "(current)" in text
     assert time.monotonic() - started < 90
 
