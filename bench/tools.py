@@ -23,7 +23,12 @@ import yaml
 from bench import probe
 from bench.cluster import CONTEXT, IMAGE, KUBECONFIG, KUBECTL, REPO, Obj
 
-HELM_VERSION = "v3.22.0"
+# Pinned once, in devcluster/versions.env (devcluster/build-helm.sh builds it into the cache).
+HELM_VERSION = next(
+    line.split("=", 1)[1].strip()
+    for line in (REPO / "devcluster" / "versions.env").read_text().splitlines()
+    if line.startswith("HELM_VERSION=")
+)
 HELM = Path(f"~/.cache/rolloutgate/helm/{HELM_VERSION}/bin/helm").expanduser()
 RELEASE = "iris"
 TAG_PLACEHOLDER = "BENCH_TAG"

@@ -56,6 +56,7 @@ def test_chain_names_every_session_step() -> None:
         and name in fixtures.GATE_FIXTURES | {"rolloutgate_manifests"}
     }
     per_test = {
+        "rolloutgate_v2",  # the endpoint's client, drawn beside the chain
         "rolloutgate_pods",
         "rolloutgate_workload_pods",
         "rolloutgate_restarts",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import apply, gate
+from rolloutgate import apply, gate, plan
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
 from rolloutgate.hooks import PHASE_REPORTS, STATE
 from rolloutgate.snapshot import Snapshot
@@ -78,6 +78,8 @@ def _fake_cluster():
         mp.setattr(apply, "diff", lambda api, ns, objs: log("diff") or "-image: v1\\n+image: v2")
         mp.setattr(gate, "wait_rollouts", fake_wait)
         mp.setattr(gate, "pod_baseline", lambda api, ns, objs: log("baseline"))
+        # No HPA, nothing paused, no configuration change: the objects as they are.
+        mp.setattr(gate, "plan_release", lambda api, cfg, objs, *a, **k: plan.Plan(objs))
         mp.setattr(gate, "roll_back", fake_roll_back)
         mp.setattr(gate, "collect_diagnostics", lambda *args: "EVENTS: pod iris-abc crashed")
         yield

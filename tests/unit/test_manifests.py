@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rolloutgate.errors import ConfigError
-from rolloutgate.manifests import ImageRef, load, set_image_tag
+from rolloutgate.manifests import ImageRef, kind_of_source, load, render, set_image_tag
 from rolloutgate.workloads import image_names, workloads
 
 DEPLOYMENT = """\
@@ -191,3 +191,65 @@ def test_bad_tag_is_rejected(tmp_path: Path, tag: str) -> None:
 def test_good_tags_are_accepted(tmp_path: Path, tag: str) -> None:
     objs = load(write(tmp_path, "m.yaml", DEPLOYMENT))
     assert images(set_image_tag(objs, tag, ["busybox"]))["sidecar"] == f"busybox:{tag}"
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def test_subdirectories_are_read_in_path_order(tmp_path: Path) -> None:
+    write(tmp_path, "b.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: b}}")
+    sub = tmp_path / "a"
+    sub.mkdir()
+    write(sub, "z.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: a-z}}")
+    hidden = tmp_path / ".git"
+    hidden.mkdir()
+    write(hidden, "x.yaml", "not: [a manifest")
+    rendered = render(tmp_path)
+    assert [o["metadata"]["name"] for o in rendered.objects] == ["a-z", "b"]
+    assert rendered.source == f"directory {tmp_path}"
+
+
+def test_a_kustomization_inside_a_plain_directory_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "cm.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    write(overlay, "kustomization.yaml", "resources: []")
+    with pytest.raises(ConfigError, match="is a kustomize source inside the plain"):
+        render(tmp_path)
+
+
+def test_source_kinds_are_detected(tmp_path: Path) -> None:
+    assert kind_of_source(tmp_path) == "directory"
+    write(tmp_path, "Chart.yaml", "name: x")
+    assert kind_of_source(tmp_path) == "helm"
+    write(tmp_path, "kustomization.yaml", "resources: []")
+    assert kind_of_source(tmp_path) == "kustomize"
+
+
+def test_a_missing_tool_is_named_with_the_setting(tmp_path: Path) -> None:
+    write(tmp_path, "kustomization.yaml", "resources: []")
+    with pytest.raises(ConfigError, match=r"needs '/nonexistent/kubectl'.*ROLLOUTGATE_KUBECTL"):
+        render(tmp_path, kubectl="/nonexistent/kubectl")
+
+
+def test_values_files_need_a_chart(tmp_path: Path) -> None:
+    write(tmp_path, "cm.yaml", "{apiVersion: v1, kind: ConfigMap, metadata: {name: c}}")
+    with pytest.raises(ConfigError, match="are for a Helm chart"):
+        render(tmp_path, values=[tmp_path / "values.yaml"])
+
+
+def test_only_the_given_kinds_are_retagged(tmp_path: Path) -> None:
+    job = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      containers: [{name: migrate, image: "registry.local:5000/ml/iris:v1"}]
+"""
+    objs = load(write(tmp_path, "m.yaml", DEPLOYMENT + "---\n" + job))
+    out = set_image_tag(objs, "v2", ["registry.local:5000/ml/iris"], kinds={"Deployment"})
+    job_image = out[-1]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert job_image == "registry.local:5000/ml/iris:v1"
+    assert images(out)["model"] == "registry.local:5000/ml/iris:v2"
