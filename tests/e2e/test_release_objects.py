@@ -119,15 +119,17 @@ def test_two_deployments_fail_within_seconds_when_the_second_crashes(
     e2e_cluster: None, tmp_path: Path
 ) -> None:
     # One Deployment that crashes, then the same crash as the second of two Deployments whose
-    # first one is healthy but slow to become ready (a model loading): the verdict must not
-    # wait for the first one.
+    # first one never becomes ready (the `unready` image: its server answers 503 on readiness):
+    # waited on one after the other, the crash would be seen only at the rollout timeout.
     with fresh_namespace("e2e-one") as ns:
         alone = manifests(tmp_path / "one", replicas=1)
-        one = run_gate(ns, tmp_path / "one.json", "--image-tag=crash", f"--manifests={alone}")
+        one = run_gate(ns, tmp_path / "one.json", "--image-tag=crash", f"--manifests={alone}",
+                       "--rollout-timeout=120")  # fmt: skip
     with fresh_namespace("e2e-two") as ns:
         both = manifests(tmp_path / "two", replicas=1, second=SECOND)
-        # Tags as written: iris stays at v1, iris-b is crash.
-        two = run_gate(ns, tmp_path / "two.json", f"--manifests={both}")
+        edit_deployment(both, _unready)
+        # Tags as written: iris is unready, iris-b is crash.
+        two = run_gate(ns, tmp_path / "two.json", f"--manifests={both}", "--rollout-timeout=120")
 
     for result in (one, two):
         assert result.returncode == 1, result.output[-4000:]
@@ -163,6 +165,10 @@ def test_dry_run_into_a_namespace_that_does_not_exist(e2e_cluster: None, tmp_pat
         assert "1 of 2 manifests failed the server-side dry-run" in bad.output, bad.output[-3000:]
         assert "bogusField" in bad.output
         assert not exists("namespace", ns)
+
+
+def _unready(d: dict[str, Any]) -> None:
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "rolloutgate/iris:unready"
 
 
 def _bogus_field(d: dict[str, Any]) -> None:
