@@ -2,11 +2,14 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 DEV := devcluster
-TAGS := v1 v2 crash unready wrong slow
+TAGS := v1 v2 crash unready wrong slow retrained slower
 IMAGE_REPO := rolloutgate/iris
+# The second example (examples/wine): FastAPI, plain POST /predict.
+WINE_TAGS := v1 v2 crash unready wrong
+WINE_REPO := rolloutgate/wine
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
-        images load-images python-deps gate test lint bench
+        images load-images python-deps gate test lint bench kind-image
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,11 +43,16 @@ load-image:  ## move a Docker image into the cluster: make load-image IMAGE=repo
 	@test -n "$(IMAGE)" || { echo "usage: make load-image IMAGE=repo:tag" >&2; exit 2; }
 	$(DEV)/load-image.sh $(IMAGE)
 
-images: docker-up  ## build every tag of the example model image
+kind-image: k8s docker-up  ## kind + an offline kind node image for --cluster=kind (cached; docs/kind.md)
+	$(DEV)/kind/build-tools.sh
+	$(DEV)/kind/node-image.sh
+
+images: docker-up  ## build every tag of the example model images (iris, wine)
 	$(MAKE) -C examples/iris images
+	$(MAKE) -C examples/wine images
 
 load-images: images  ## load every example tag into the cluster
-	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS))
+	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS))
 
 python-deps:  ## install the package and test tools
 	$(PYTHON) -m pip install -q -e '.[dev]'

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import pytest
 
+from rolloutgate.config import GateConfig
+
 # The model server's container in the Deployment (fixtures/manifests), where in-pod checks run.
 MODEL_CONTAINER = "model"
-# Where the example image keeps its trained model (examples/iris/Dockerfile, app/train.py).
-MODEL_FILE = "/opt/iris/model/model.joblib"
+# Where each example image keeps its trained model (examples/*/Dockerfile, app/train.py), by
+# the image the gate deploys (`images` of the profile or [tool.rolloutgate]).
+MODEL_FILES = {
+    "rolloutgate/iris": "/opt/iris/model/model.joblib",
+    "rolloutgate/wine": "/opt/wine/model/model.joblib",
+}
 
 
 @pytest.fixture
@@ -22,6 +28,9 @@ def rolloutgate_container() -> str:
 
 
 @pytest.fixture
-def model_file() -> str:
+def model_file(rolloutgate_config: GateConfig) -> str:
     """Function. Path of the model file inside the serving container."""
-    return MODEL_FILE
+    image = (rolloutgate_config.images or ("rolloutgate/iris",))[0]
+    if image not in MODEL_FILES:
+        pytest.skip(f"no model file known for image {image}: add it to MODEL_FILES")
+    return MODEL_FILES[image]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl and
-# etcd from the Go module proxy into a cache keyed by version. A second run builds nothing.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl,
+# kubeadm (for the kind node image) and etcd from the Go module proxy into a cache keyed by
+# version. A second run builds nothing; a cache from before kubeadm was added gets just kubeadm.
 #
 # `go install k8s.io/kubernetes/cmd/...@vX` is refused because k8s.io/kubernetes replaces its
 # staging modules with ./staging paths. So we make a throwaway wrapper module that requires
@@ -13,7 +14,9 @@ source "$here/versions.env"
 
 cache=${ROLLOUTGATE_CACHE:-$HOME/.cache/rolloutgate}
 bin=$cache/k8s/$K8S_VERSION/bin
-cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
+# Marks a finished build of etcd and every command but the ones added later (kubeadm), which are
+# checked one by one.
 stamp=$bin/.complete-$K8S_VERSION-etcd-$ETCD_VERSION
 
 # crictl lets cluster-down stop pod sandboxes through the CRI (so CNI tears their network down).
@@ -25,7 +28,11 @@ if [[ ! -x $bin/crictl ]]; then
         "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 fi
 
-if [[ -f $stamp ]]; then
+todo=()
+for c in "${cmds[@]}"; do
+    [[ -f $stamp && -x $bin/$c ]] || todo+=("$c")
+done
+if ((${#todo[@]} == 0)); then
     echo "build-k8s: $K8S_VERSION and etcd $ETCD_VERSION already in $bin"
     exit 0
 fi
@@ -60,10 +67,10 @@ cd "$work"
 } >go.mod
 
 echo "build-k8s: resolving the module graph"
-for c in "${cmds[@]}"; do
+for c in "${todo[@]}"; do
     go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION"
 done
-go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+[[ -f $stamp ]] || go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
 
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w"
@@ -74,12 +81,14 @@ done
 
 mkdir -p "$bin"
 pkgs=()
-for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-echo "build-k8s: building ${cmds[*]} (this takes a while on a cold cache)"
+for c in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+echo "build-k8s: building ${todo[*]} (this takes a while on a cold cache)"
 # Upstream builds the server binaries without cgo; it also keeps them static.
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/" "${pkgs[@]}"
-echo "build-k8s: building etcd $ETCD_VERSION"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+if [[ ! -f $stamp ]]; then
+    echo "build-k8s: building etcd $ETCD_VERSION"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+fi
 
 touch "$stamp"
 echo "build-k8s: done in $(( $(date +%s) - start )) s -> $bin"

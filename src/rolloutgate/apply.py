@@ -12,7 +12,7 @@ import difflib
 import yaml
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube
+from rolloutgate import kube, redact
 from rolloutgate.errors import ApiError, ConfigError
 from rolloutgate.objects import CHANGE_CAUSE, Obj, ref
 from rolloutgate.workloads import is_workload
@@ -116,7 +116,8 @@ def _for_diff(obj: Obj | None) -> list[str]:
 
 
 def diff(api: ApiClient, namespace: str, objs: list[Obj]) -> str:
-    """Unified diff, per object, of the live object against the server's dry-run result.
+    """Unified diff, per object, of the live object against the server's dry-run result;
+    Secret values masked (``redact.secret_pair``).
 
     Run `validate` first: this assumes every object dry-runs cleanly.
     """
@@ -126,10 +127,12 @@ def diff(api: ApiClient, namespace: str, objs: list[Obj]) -> str:
         name = str(placed["metadata"]["name"])
         live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
         after = kube.server_side_apply(api, placed, namespace, dry_run=True)
+        # Secret values never reach the diff: keys stay, values masked (kubectl diff's rule).
+        shown_live, shown_after = redact.secret_pair(live, after)
         lines = list(
             difflib.unified_diff(
-                _for_diff(live),
-                _for_diff(after),
+                _for_diff(shown_live),
+                _for_diff(shown_after),
                 fromfile=f"live/{ref(obj)}" if live else "/dev/null",
                 tofile=f"new/{ref(obj)}",
             )

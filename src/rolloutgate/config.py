@@ -84,16 +84,71 @@ def namespace(value: object) -> str:
 
 
 def url(value: object) -> str:
-    """An http(s) URL with a host; no trailing slash."""
+    """An http(s) URL with a host; no trailing slash. Its userinfo (``user:password@``) is
+    kept for the requests and never shown (``redact.url``)."""
     from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
 
     text = str(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc.rpartition("@")[2]:
+        from rolloutgate import redact
+
         raise argparse.ArgumentTypeError(
-            f"invalid URL {text!r}: expected http://HOST[:PORT][/PATH] or https://..."
+            f"invalid URL {redact.url(text)!r}: expected http://HOST[:PORT][/PATH] or https://..."
         )
     return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header for the endpoint. ``source`` is ``env:NAME`` (read from the
+    environment), ``file:PATH`` (a file's content, trailing newline dropped) or the value itself;
+    it is never shown (``repr`` hides it), only ``origin`` is."""
+
+    name: str
+    source: str = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        """Where the value comes from, for messages: ``env MODEL_TOKEN``, never the value."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "env" and ref:
+            return f"env {ref}"
+        if kind == "file" and ref:
+            return f"file {ref}"
+        return "a value written in the settings"
+
+
+# RFC 9110 token characters: a header name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def headers(value: object) -> tuple[Header, ...]:
+    """Request headers: a TOML table, or a JSON object in the environment; each value is
+    ``env:NAME``, ``file:PATH`` or a literal. Messages name headers, never values."""
+    import json  # lazily: plugin start-up costs every pytest run
+
+    table = value
+    if isinstance(value, str):
+        try:
+            table = json.loads(value)
+        except ValueError:
+            table = None
+    accepted = (
+        'expected a table of header names to "env:VARIABLE", "file:PATH" or a value, e.g. '
+        'headers = {Authorization = "env:MODEL_TOKEN"} (in the environment as JSON: '
+        '{"Authorization": "env:MODEL_TOKEN"})'
+    )
+    if not isinstance(table, dict):
+        raise argparse.ArgumentTypeError(f"invalid headers (values not shown): {accepted}")
+    found: list[Header] = []
+    for key, source in table.items():
+        if not _TOKEN.fullmatch(str(key)) or not isinstance(source, str):
+            raise argparse.ArgumentTypeError(
+                f"invalid header {str(key)[:40]!r} (value not shown): {accepted}"
+            )
+        found.append(Header(str(key), source))
+    return tuple(found)
 
 
 def name(value: object) -> str:
@@ -174,6 +229,36 @@ def http_path(value: object) -> str:
     return text
 
 
+# A Prometheus metric name, and a label name.
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def metric_name(value: object) -> str:
+    """A Prometheus metric name ``[a-zA-Z_:][a-zA-Z0-9_:]*``."""
+    text = str(value)
+    if not _METRIC.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric name {text!r}: expected [a-zA-Z_:][a-zA-Z0-9_:]*, "
+            "e.g. model_infer_request_success"
+        )
+    return text
+
+
+def metric_labels(value: object) -> tuple[tuple[str, str], ...]:
+    """Label matchers: a TOML table ``{outcome = "ok"}`` or ``outcome=ok,model=wine``."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = [tuple(p.split("=", 1)) for p in str(value).split(",") if p.strip()]  # type: ignore[misc]
+    if any(len(p) != 2 or not _LABEL_NAME.fullmatch(p[0].strip()) for p in pairs):
+        raise argparse.ArgumentTypeError(
+            f"invalid metric labels {value!r}: expected a table of label = value, "
+            'e.g. {outcome = "ok"}, or outcome=ok,model=wine'
+        )
+    return tuple(sorted((k.strip(), v.strip()) for k, v in pairs))
+
+
 # ---------------------------------------------------------------------------------------------
 # The settings.
 
@@ -187,6 +272,9 @@ class Timeouts:
     endpoint: float = 60.0
     rollback: float = 300.0
     lease: float = 60.0
+    # How long a single API step (snapshot, dry-run, apply, record, diagnostics) keeps retrying
+    # a restarting or overloaded API server before it gives up.
+    api: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +284,20 @@ class HealthPaths:
     live: str = "/v2/health/live"
     ready: str = "/v2/health/ready"
     model_ready: str = "/v2/models/{model}/ready"
+
+
+@dataclass(frozen=True)
+class MetricsCheck:
+    """Where the release's pods serve Prometheus metrics and which counter counts predictions.
+
+    ``port``: a container port number or name (None: the port the Service targets).
+    ``labels``: only samples with these label values count.
+    """
+
+    path: str
+    counter: str
+    port: int | str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,10 +318,13 @@ class GateConfig:
     manifests: Path
     golden: Path
     endpoint_url: str | None
+    headers: tuple[Header, ...]
     service: str | None
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
+    ready_grace: float | None
+    unschedulable_grace: float
     rollback: bool
     dry_run: bool
     report: Path
@@ -227,6 +332,8 @@ class GateConfig:
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    recover: bool = False
+    metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
     kubectl: str = "kubectl"
@@ -362,6 +469,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Reach the release at this URL (e.g. a staging ingress) instead of a port-forward",
         metavar="URL",
     ),
+    # Request headers of the checks, the endpoint wait and the rollback's verification; values
+    # from the environment or files (credentials), never shown.
+    Setting("headers", headers, None),
     Setting("service", name, None),
     Setting("port", port, None),
     *(
@@ -383,13 +493,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
     Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
+    # A restarting API server is waited for this long by each step that has no deadline of its own.
+    Setting("timeouts.api", seconds, Timeouts.api, env_name="API_TIMEOUT"),
     Setting(
         "max_restarts",
         count,
-        2,
+        0,
         "--max-restarts",
-        "Fail the rollout when a new pod's container restarted more than N times",
+        "Exits a new pod's container may have since the apply, ready or not, while the release "
+        "still passes; the next one fails the rollout at once (0: its first non-zero exit)",
         metavar="N",
+    ),
+    Setting(
+        "ready_grace",
+        seconds,
+        None,
+        "--ready-grace",
+        "Fail the rollout when a new pod's server has answered its readiness probe with an "
+        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
+        "cover the model's load time",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "unschedulable_grace",
+        seconds,
+        30.0,
+        "--unschedulable-grace",
+        "How long an unschedulable new pod waits for an autoscaler to announce a scale-up "
+        "before the rollout fails",
+        metavar="SECONDS",
     ),
     Setting(
         "rollback",
@@ -413,6 +545,17 @@ SETTINGS: tuple[Setting, ...] = (
         project=False,
     ),
     Setting(
+        "recover",
+        flag,
+        False,
+        "--recover",
+        "Deploy nothing: restore the last release a gate verified (from the release record in "
+        "the cluster) and verify it, e.g. after a gate was killed",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    Setting(
         "report",
         path,
         "reports/gate.json",
@@ -426,6 +569,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health.ready", http_path, HealthPaths.ready),
     Setting("health.model_ready", http_path, HealthPaths.model_ready),
     Setting("lock_name", name, None),
+    # The metrics check (metrics.py) runs when metrics.path is set.
+    Setting("metrics.path", http_path, None),
+    Setting("metrics.port", port, None),
+    Setting("metrics.counter", metric_name, None),
+    Setting("metrics.labels", metric_labels, None),
     # Manifest sources: a Helm chart's values files (a profile names its own: staging vs prod),
     # its release name (default: the chart directory's name), and the tools that render them.
     Setting("values", paths, (), is_path=True),
@@ -538,6 +686,20 @@ def resolve(
             )
     if cluster is None:
         sources["context"] = "no cluster"
+    metrics = None
+    if values["metrics.path"] is not None:
+        if values["metrics.counter"] is None:
+            raise ConfigError(
+                f"metrics.path is set ({sources['metrics.path']}) but metrics.counter is not: "
+                "name the counter the server increments per prediction request, e.g. "
+                'metrics = {path = "/metrics", counter = "model_infer_request_success"}'
+            )
+        metrics = MetricsCheck(
+            path=values["metrics.path"],
+            counter=values["metrics.counter"],
+            port=values["metrics.port"],
+            labels=values["metrics.labels"] or (),
+        )
 
     return GateConfig(
         cluster=cluster,
@@ -550,6 +712,7 @@ def resolve(
         manifests=values["manifests"],
         golden=values["golden"],
         endpoint_url=values["endpoint_url"],
+        headers=values["headers"] or (),
         service=values["service"],
         port=values["port"],
         timeouts=Timeouts(
@@ -558,10 +721,14 @@ def resolve(
             endpoint=values["timeouts.endpoint"],
             rollback=values["timeouts.rollback"],
             lease=values["timeouts.lease"],
+            api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
+        ready_grace=values["ready_grace"],
+        unschedulable_grace=values["unschedulable_grace"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
+        recover=values["recover"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],
@@ -576,8 +743,38 @@ def resolve(
         helm=values["helm"],
         rootdir=rootdir,
         restart_on_config_change=values["restart_on_config_change"],
+        metrics=metrics,
         sources=sources,
     )
+
+
+def resolve_settings(
+    settings: Iterable[Setting],
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, sources) of further settings (the canary's), by the rules of ``resolve``."""
+    profiles = tool.get("clusters", {})
+    profile = profiles.get(cluster) if isinstance(profiles, Mapping) and cluster else None
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting,
+            options,
+            env,
+            profile if isinstance(profile, Mapping) else None,
+            cluster,
+            tool,
+            rootdir,
+            invocation_dir,
+        )
+    return values, sources
 
 
 def _resolve_one(

@@ -14,13 +14,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
+from typing import NoReturn
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import (
     apply,
     autoscale,
+    cases,
+    credentials,
     diagnostics,
     dryrun,
     endpoint,
@@ -28,15 +32,18 @@ from rolloutgate import (
     lock,
     manifests,
     plan,
+    record,
     rollback,
     rollout,
     snapshot,
 )
+from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
-from rolloutgate.report import GateRun
-from rolloutgate.smoke import Golden, V2Client, describe, verify, wait_answering
+from rolloutgate.podhistory import Baseline
+from rolloutgate.report import GateRun, Rollback
+from rolloutgate.smoke import V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -75,6 +82,7 @@ def prepare(cfg: GateConfig) -> manifests.Rendered:
             objs = manifests.set_image_tag(
                 objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
             )
+    credentials.check(cfg)  # a missing token fails here, before anything changes
     return manifests.Rendered(objs, rendered.source)
 
 
@@ -103,8 +111,16 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    if kube.get(api, "v1", "Namespace", name, None) is not None:
+    """Create the namespace if it is missing (and ``create``); True if this call created it.
+
+    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
+    a RoleBinding exists only inside an existing namespace, so being bound at all means it
+    exists, and a missing one would fail the next call with 404 anyway.
+    """
+    try:
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    except Forbidden:
         return False
     if not create:
         return False
@@ -196,9 +212,10 @@ def wait_rollouts(
     deadline: float,
     write: Callable[[str], None],
     pin: bool,
+    baseline: Baseline | None = None,
 ) -> list[Obj]:
     """Wait for every workload among `objs` at once; ``pin``: to the generation the apply
-    returned (see ``rollout.wait``)."""
+    returned; ``baseline``: the pods before the apply or restore (see ``rollout.wait``)."""
     return rollout.wait(
         api,
         cfg.namespace,
@@ -207,7 +224,23 @@ def wait_rollouts(
         max_restarts=cfg.max_restarts,
         on_progress=write,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
         pinned=pin,
+        baseline=baseline,
+        ready_grace=cfg.ready_grace,
+        unschedulable_grace=cfg.unschedulable_grace,
     )
+
+
+def pod_baseline(api: ApiClient, namespace: str, objs: list[Obj]) -> Baseline:
+    """The workloads' pods (every revision) as they are now: taken just before the apply or
+    the restore, so that only what happens afterwards is held against the release."""
+    taken = datetime.now(UTC)
+    found: dict[str, Obj] = {}
+    for workload in workloads(objs):
+        selector = viewer_for(workload).pod_selector(workload)
+        listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+        for pod in listing.get("items") or []:
+            found[str(pod.get("metadata", {}).get("uid"))] = pod
+    return Baseline.of(found.values(), taken)
 
 
 def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
@@ -238,8 +271,9 @@ def open_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
 ) -> Iterator[str]:
     """The base URL of the release: the configured endpoint URL, else a port-forward."""
-    if cfg.endpoint_url is not None:
-        yield cfg.endpoint_url
+    url = credentials.endpoint_url(cfg)
+    if url is not None:
+        yield url  # without its userinfo: the session (``v2_client``) carries the credentials
         return
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
@@ -267,18 +301,28 @@ def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
 def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str:
     """Events, pod states, logs, rollout history of each workload, as text.
 
-    Never raises: diagnostics accompany a failure and must not replace it.
+    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
+    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
     """
     parts = []
-    for workload in workloads(objs):
-        try:
-            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, workload)))
-        except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
-            parts.append(
-                f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
-                f"{type(e).__name__}: {e}"
-            )
+    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
+        for workload in workloads(objs):
+            parts.append(_diagnostics_of(api, cfg, workload))
     return "\n".join(parts)
+
+
+# How long the diagnostics of a failure wait for a restarting API server, all calls together.
+DIAGNOSTICS_PATIENCE_S = 20.0
+
+
+def _diagnostics_of(api: ApiClient, cfg: GateConfig, workload: Obj) -> str:
+    try:
+        return diagnostics.render(diagnostics.collect(api, cfg.namespace, workload))
+    except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+        return (
+            f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
+            f"{type(e).__name__}: {e}"
+        )
 
 
 def finish_release(
@@ -289,6 +333,9 @@ def finish_release(
     objs: list[Obj],
     golden: Callable[[], Golden],
     write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> None:
     """The end of an applied release: nothing to do when the run passed; else roll back
     (unless disabled) and verify, recording the outcome in ``run.rollback``.
@@ -296,13 +343,23 @@ def finish_release(
     An interrupted run restores first (a cancelled CI job may be killed seconds later);
     a failed run has its diagnostics collected before the failing pods are replaced.
     ``golden`` loads the golden cases (ConfigError: the rollback is checked without them).
-    RollbackFailed when the restore or its checks fail.
+    ``tracker``: the release record, updated at each step; a lost lease skips the restore
+    (LockLost: another gate owns the target). ``checkpoint`` writes the report as it is
+    (rollback in progress) before the restore. RollbackFailed when the restore or its checks
+    fail.
     """
     rb = run.rollback
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
     if not run.failed:
         rb.outcome = "not needed"
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.verified("verified", objs, cfg.image_tag)
         return
     rb.needed = True
+    if tracker is not None and tracker.lost:
+        _lock_lost(rb, tracker, write)
     if run.diagnostics is None and run.interrupted is None:
         run.diagnostics = collect_diagnostics(api, cfg, objs)
     if not cfg.rollback:
@@ -310,17 +367,48 @@ def finish_release(
         rb.outcome = (
             f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
         )
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.step("left-failed")
         return
     try:
-        cases: Golden | None = golden()
+        checks: Golden | None = golden()
     except ConfigError as e:
-        cases = None
+        checks = None
         run.notes.append(f"rollback checked without golden cases: {e}")
     with signals_deferred(write):
+        deadline = time.monotonic() + cfg.timeouts.rollback
         try:
-            roll_back(api, cfg, run, snap, objs, cases, write)
+            with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+                if tracker is not None:
+                    try:
+                        tracker.ensure_held()  # read fresh: never restore over another gate
+                    except LockLost:
+                        _lock_lost(rb, tracker, write)
+                    tracker.step("rolling-back")
+                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                if checkpoint is not None:
+                    checkpoint()
+                try:
+                    roll_back(api, cfg, run, snap, objs, checks, write)
+                except RollbackFailed:
+                    if tracker is not None:
+                        tracker.step("rollback-failed")
+                    raise
+                if tracker is not None:
+                    restored = [live for _manifest, live in snap.objects if live is not None]
+                    tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
+    rb.outcome = (
+        f"skipped: {tracker.lost_reason}. Another gate owns the target now: restoring this "
+        "gate's snapshot would overwrite its release"
+    )
+    write(f"rolloutgate: rollback {rb.outcome}")
+    raise LockLost(f"lease lost: {tracker.lost_reason}; rollback skipped, target left as it is")
 
 
 def roll_back(
@@ -348,6 +436,8 @@ def roll_back(
     checks = "nothing to check"
     try:
         with run.phase("rollback"):
+            # The restored release is judged on what happens after the restore only.
+            baseline = pod_baseline(api, cfg.namespace, objs)
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
             for _manifest, before in snap.objects:
                 if before is not None and is_workload(before):
@@ -361,12 +451,14 @@ def roll_back(
         problems: list[str] = []
         if restored:
             with run.phase("rollback_rollout"):
-                live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
+                live = wait_rollouts(
+                    api, cfg, restored, deadline=deadline, write=write, pin=False, baseline=baseline
+                )
             checks = "rollout of " + ", ".join(ref(w) for w in restored)
             missing = _endpoint_restored(cfg, objs, snap)
             if missing is None:
                 with run.phase("rollback_verify"):
-                    problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
+                    problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
                 checks = "health and golden checks" if golden else "health checks"
             else:
                 run.notes.append(f"rollback: endpoint not checked: {missing}")
@@ -408,7 +500,19 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
     return None
 
 
-def _verify_endpoint(
+def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+    """The V2 client of the checks, the endpoint wait and the rollback's verification alike:
+    one session with the configured headers and the endpoint URL's credentials."""
+    return V2Client(
+        url,
+        model,
+        timeout=cfg.request_timeout,
+        health=cfg.health,
+        session=credentials.session(cfg),
+    )
+
+
+def verify_endpoint(
     api: ApiClient,
     cfg: GateConfig,
     objs: list[Obj],
@@ -418,28 +522,32 @@ def _verify_endpoint(
 ) -> list[str]:
     """The restored release's problems ([] = healthy): the endpoint answers its health checks,
     and every replica passes health and golden checks on its own."""
-    model = golden.model if golden else ""
     problems: list[str] = []
-    with open_endpoint(api, cfg, objs, deadline=deadline) as url:
-        client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
+    with (
+        open_endpoint(api, cfg, objs, deadline=deadline) as url,
+        cases.client_for(url, golden, cfg) as client,
+    ):
         wait_answering(client, deadline=deadline)
-        for check in (client.live, client.ready):
-            response = check()
-            if not response.ok:
-                problems.append(f"endpoint health: {describe(response)}")
+        problems += [f"endpoint {p}" for p in _health(client)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
         for pod, pod_url in urls.items():
-            client = V2Client(pod_url, model, timeout=cfg.request_timeout, health=cfg.health)
-            wait_answering(client, deadline=deadline)
-            found = verify(client, golden) if golden is not None else _health(client)
+            with cases.client_for(pod_url, golden, cfg) as client:
+                wait_answering(client, deadline=deadline)
+                found = cases.verify(client, golden) if golden is not None else _health(client)
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
 
 
-def _health(client: V2Client) -> list[str]:
-    return [f"health: {describe(r)}" for r in (client.live(), client.ready()) if not r.ok]
+def _health(client: HttpClient) -> list[str]:
+    """The server-wide checks (live, ready): without a golden file there is no model name."""
+    problems = []
+    for name in ("live", "ready"):
+        response = client.health_check(name)
+        if response is not None and not response.ok:
+            problems.append(f"health {name}: {describe(response)}")
+    return problems
 
 
 def _still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:

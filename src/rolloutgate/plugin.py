@@ -8,22 +8,26 @@ implements the reporting hooks; the fixtures live in ``fixtures.py`` (loaded thr
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from rolloutgate import cmdline
+from rolloutgate import canary_config, cmdline
 from rolloutgate import config as cfgmod
+from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
 from rolloutgate.hooks import STATE, GateHooks
 
-pytest_plugins = ("rolloutgate.fixtures",)
+# http_fixtures: the protocol-neutral HTTP checks (rolloutgate_http, rolloutgate_metrics).
+pytest_plugins = ("rolloutgate.fixtures", "rolloutgate.http_fixtures")
 
 HOOKS = "rolloutgate-hooks"  # name of the registered GateHooks
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rolloutgate", "rolloutgate release gate")
-    for setting in (cfgmod.CLUSTER, *cfgmod.SETTINGS):
+    for setting in (cfgmod.CLUSTER, *cfgmod.SETTINGS, *canary_config.SETTINGS):
         if setting.flag is None or not setting.define:
             continue
         if setting.const is not None:
@@ -48,7 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="rolloutgate_canary",
         action="store_true",
         default=False,
-        help="Not yet supported: canary comparison against the stable release.",
+        help="Judge the candidate --image-tag against the live release side by side (fresh "
+        "baseline and canary arms, same traffic; predictions, latency, errors); the live "
+        "release is not touched. Exit 0 pass, 1 fail, 6 marginal, 7 inconclusive "
+        "(docs/canary.md).",
     )
 
 
@@ -61,11 +68,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("rolloutgate_canary", False):
-        raise pytest.UsageError(
-            "--canary is not yet supported: the gate deploys and verifies one release. "
-            "Run without --canary (see docs/gate.md)."
-        )
     options = {k: v for k, v in vars(config.option).items() if k.startswith("rolloutgate_")}
     # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
     options["kubeconfig"] = getattr(config.option, "kubeconfig", None)
@@ -83,10 +85,36 @@ def pytest_configure(config: pytest.Config) -> None:
     how = cmdline.distributed(config) if gate_config.enabled else None
     if how is not None:
         raise pytest.UsageError(cmdline.xdist_message(how))
+    if options.get("rolloutgate_canary"):
+        _configure_canary(config, gate_config, options)
+        return
+    if gate_config.kind:
+        _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
     config.stash[STATE] = hooks
     config.pluginmanager.register(hooks, HOOKS)
     hooks.install_sigterm()
+
+
+def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str, Any]) -> None:
+    """--canary: the canary plugin replaces the gate suite's items (canary_plugin.py)."""
+    from rolloutgate.canary_plugin import CanaryPlugin, check_options
+
+    try:
+        ccfg = canary_config.resolve(
+            options,
+            env=cfgmod.environ(),
+            tool=cfgmod.read_pyproject(config.rootpath),
+            cluster=cfg.cluster,
+            rootdir=config.rootpath,
+            invocation_dir=config.invocation_params.dir,
+        )
+        check_options(cfg)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    canary = CanaryPlugin(config, cfg, ccfg)
+    config.pluginmanager.register(canary, "rolloutgate-canary")
+    canary.install_sigterm()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -94,6 +122,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if isinstance(hooks, GateHooks):
         hooks.restore_sigterm()
         config.pluginmanager.unregister(hooks)
+
+
+def _use_local_kind(config: pytest.Config) -> None:
+    """--cluster=kind: give pytest-kind (--kind-bin, --kind-image) the kind binary and node image
+    found on this machine, so it never downloads; a UsageError says what to run when there is
+    none (see kindcluster)."""
+    import os
+
+    from rolloutgate import kindcluster
+
+    try:
+        tools = kindcluster.resolve(
+            getattr(config.option, "kind_bin", None),
+            getattr(config.option, "kind_image", None),
+            env=os.environ,
+        )
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.option.kind_bin, config.option.kind_image = tools.kind, tools.image
 
 
 def _contexts(kubeconfig: str | None) -> list[str]:

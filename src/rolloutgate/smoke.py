@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
 import requests
 
@@ -129,22 +129,26 @@ def load_golden(path: Path) -> Golden:
         expect = [_expected(e, f"{where}.expect[{j}]", bad) for j, e in enumerate(expect_raw)]
         cases.append(Case(name=case_name, request=request, expect=tuple(expect)))
 
-    latency = None
-    if raw.get("latency") is not None:
-        lat = raw["latency"]
-        if not isinstance(lat, dict):
-            raise bad('"latency"', "must be an object")
-        n = lat.get("requests")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise bad("latency.requests", "must be a whole number >= 1")
-        budgets: list[float] = []
-        for key in ("p50_ms", "p95_ms"):
-            value = lat.get(key)
-            if not (_is_number(value) and value > 0):
-                raise bad(f"latency.{key}", "must be a number of milliseconds > 0")
-            budgets.append(float(value))
-        latency = LatencyBudget(requests=n, p50_ms=budgets[0], p95_ms=budgets[1])
+    latency = parse_latency(raw.get("latency"), bad)
     return Golden(path=path, model=model, cases=tuple(cases), latency=latency)
+
+
+def parse_latency(lat: object, bad: Callable[[str, str], ConfigError]) -> LatencyBudget | None:
+    """The golden file's optional ``latency`` object (None when absent)."""
+    if lat is None:
+        return None
+    if not isinstance(lat, dict):
+        raise bad('"latency"', "must be an object")
+    n = lat.get("requests")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise bad("latency.requests", "must be a whole number >= 1")
+    budgets: list[float] = []
+    for key in ("p50_ms", "p95_ms"):
+        value = lat.get(key)
+        if not (_is_number(value) and value > 0):
+            raise bad(f"latency.{key}", "must be a number of milliseconds > 0")
+        budgets.append(float(value))
+    return LatencyBudget(requests=n, p50_ms=budgets[0], p95_ms=budgets[1])
 
 
 def _expected(raw: object, where: str, bad: Callable[[str, str], ConfigError]) -> Expected:
@@ -363,7 +367,15 @@ class V2Client:
         return self.request("POST", "/v2/models/{model}/infer", body)
 
 
-def wait_answering(client: V2Client, *, deadline: float) -> requests.Response:
+class Answering(Protocol):
+    """A client with a base URL and a cheap request that shows the server answers."""
+
+    base_url: str
+
+    def live(self) -> requests.Response: ...
+
+
+def wait_answering(client: Answering, *, deadline: float) -> requests.Response:
     """Poll the live path until the server answers at all (any status), before ``deadline``.
 
     A fresh port-forward or a just-updated ingress may refuse the first connections; the

@@ -60,10 +60,35 @@ def test_cluster_may_name_a_kubeconfig_context(project: pytest.Pytester) -> None
     assert "namespace default (default)" in header(result)
 
 
-def test_cluster_kind_means_a_throwaway_kind_cluster(project: pytest.Pytester) -> None:
+def fake_tools(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Executables that do nothing, first on PATH (the run must not start them)."""
+    bin_dir = project.path / "fake-bin"
+    bin_dir.mkdir()
+    for name in names:
+        (bin_dir / name).write_text("#!/bin/sh\nexit 99\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_cluster_kind_means_a_throwaway_kind_cluster(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_tools(project, monkeypatch, "docker", "kind")
     project.makepyfile(TRIVIAL)
     result = project.runpytest("--cluster=kind")
     assert "context kind cluster (kind cluster (pytest-kind))" in header(result)
+
+
+def test_cluster_kind_without_kind_is_one_usage_error_naming_make_kind_image(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytester's HOME is empty: no `make kind-image` record, and no kind on PATH.
+    fake_tools(project, monkeypatch, "docker")
+    project.makepyfile(TRIVIAL)
+    result = project.runpytest("--cluster=kind")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --cluster=kind needs a kind binary*`make kind-image`*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_unknown_cluster_lists_profiles_and_contexts(project: pytest.Pytester) -> None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.smoke import Case, Golden, V2Client, compare, describe, json_of, measure_latency
+from rolloutgate.cases import Case, Golden, HttpClient, check
+from rolloutgate.smoke import measure_latency
 
 
-def test_golden_case(rolloutgate_replicas: dict[str, V2Client], rolloutgate_case: Case) -> None:
+def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:
     assert rolloutgate_replicas, "no pod of the new release behind the Service"
     wrong = []
     for pod, client in rolloutgate_replicas.items():
-        response = client.infer(rolloutgate_case.request)
-        if response.status_code != 200:
-            wrong.append(f"pod {pod}: {describe(response)}")
-            continue
-        problems = compare(rolloutgate_case.expect, json_of(response))
+        problems = check(rolloutgate_case, client.send(rolloutgate_case.request))
         if problems:
             wrong.append(f"pod {pod}: " + "; ".join(problems))
     assert not wrong, (
@@ -25,12 +22,12 @@ def test_golden_case(rolloutgate_replicas: dict[str, V2Client], rolloutgate_case
     )
 
 
-def test_latency_budget(rolloutgate_v2: V2Client, rolloutgate_golden: Golden) -> None:
+def test_latency_budget(rolloutgate_http: HttpClient, rolloutgate_golden: Golden) -> None:
     budget = rolloutgate_golden.latency
     if budget is None:
         pytest.skip(f"no latency budget in {rolloutgate_golden.path}")
     request = rolloutgate_golden.cases[0].request
-    latency = measure_latency(lambda: rolloutgate_v2.infer(request), budget.requests)
+    latency = measure_latency(lambda: rolloutgate_http.send(request), budget.requests)
     assert not latency.errors, (
         f"{len(latency.errors)} of {budget.requests} requests failed: {latency.errors[0]}"
     )

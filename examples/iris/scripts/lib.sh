@@ -1,12 +1,14 @@
-# Shared helpers for the iris image scripts. Sourced, not run.
+# Shared helpers for the example image scripts (iris, and wine's). Sourced, not run.
 # shellcheck shell=bash
 
 iris_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Expensive downloads live outside the repo so a second `make images` rebuilds nothing.
 cache=${ROLLOUTGATE_CACHE:-$HOME/.cache/rolloutgate}
 
-log() { echo "iris-images: $*" >&2; }
-die() { echo "iris-images: error: $*" >&2; exit 1; }
+# Other examples (examples/wine) source this file too and set log_name first.
+log_name=${log_name:-iris-images}
+log() { echo "$log_name: $*" >&2; }
+die() { echo "$log_name: error: $*" >&2; exit 1; }
 
 
 # The Debian mirror this machine's apt uses, read at run time so no host name is committed.

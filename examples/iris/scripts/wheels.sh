@@ -2,12 +2,13 @@
 # Fills the wheelhouse ~/.cache/rolloutgate/wheels/<hash of requirements.txt>/ with the pinned
 # wheels for the image (CPython 3.11, x86_64 glibc), so the image build itself needs no network.
 # Prints the wheelhouse path. A complete wheelhouse is reused as is.
+# Usage: wheels.sh [REQUIREMENTS]   (default: the iris requirements.txt)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 # pip itself is only the installer: run from its wheel during the build, never installed.
 pip_pin=pip==26.3
-req=$iris_dir/requirements.txt
+req=${1:-$iris_dir/requirements.txt}
 key=$( (cat "$req"; echo "$pip_pin") | sha256sum | cut -c1-12)
 house=$cache/wheels/$key
 

@@ -1,0 +1,30 @@
+"""The server counts what it answers: its request counter grows by the golden requests.
+
+Runs when the profile (or [tool.rolloutgate]) names a metrics endpoint: ``metrics.path`` and
+``metrics.counter`` (docs/gate.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rolloutgate import metrics
+from rolloutgate.cases import Golden, HttpClient
+from rolloutgate.metrics import PodMetrics
+
+
+def test_server_counts_the_golden_requests(
+    rolloutgate_metrics: PodMetrics | None,
+    rolloutgate_http: HttpClient,
+    rolloutgate_golden: Golden,
+) -> None:
+    if rolloutgate_metrics is None:
+        pytest.skip("no metrics endpoint configured (metrics.path, metrics.counter)")
+    before = rolloutgate_metrics.read()
+    answered = 0
+    for case in rolloutgate_golden.cases:
+        response = rolloutgate_http.send(case.request)
+        answered += case.status // 100 == 2 and response.ok
+    after = rolloutgate_metrics.read()
+    problems = metrics.judge(rolloutgate_metrics.check, before, after, expected=answered)
+    assert not problems, "; ".join(problems)

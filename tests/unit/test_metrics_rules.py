@@ -1,0 +1,107 @@
+"""The metrics check's rules on real Prometheus text (made by prometheus_client itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+from rolloutgate import metrics
+from rolloutgate.config import MetricsCheck, resolve
+from rolloutgate.errors import ConfigError
+
+CHECK = MetricsCheck(
+    path="/metrics", counter="wine_prediction_requests", labels=(("outcome", "ok"),)
+)
+
+
+def exposition(ok: int, error: int = 0) -> str:
+    registry = CollectorRegistry()
+    counter = Counter(
+        "wine_prediction_requests", "requests", ["endpoint", "outcome"], registry=registry
+    )
+    Counter("other_requests", "requests", registry=registry).inc(100)
+    if ok:
+        counter.labels("/predict", "ok").inc(ok)
+    if error:
+        counter.labels("/predict", "error").inc(error)
+    return generate_latest(registry).decode()
+
+
+def test_counter_value_sums_matching_samples_only() -> None:
+    text = exposition(ok=5, error=2)
+    assert metrics.counter_value(text, "wine_prediction_requests", CHECK.labels) == 5
+    assert metrics.counter_value(text, "wine_prediction_requests_total", ()) == 7
+    assert metrics.counter_value(text, "missing_counter", ()) is None
+    # A labelled counter not incremented yet: the family is there, its value 0.
+    assert metrics.counter_value(exposition(ok=0), "wine_prediction_requests", ()) == 0
+
+
+def response(text: str, status: int = 200) -> requests.Response:
+    r = requests.Response()
+    r.status_code = status
+    r._content = text.encode()
+    return r
+
+
+def test_growth_by_the_golden_requests_passes_over_pods() -> None:
+    before = metrics.read(
+        CHECK, {"a": lambda: response(exposition(1)), "b": lambda: response(exposition(0))}
+    )
+    after = metrics.read(
+        CHECK, {"a": lambda: response(exposition(4)), "b": lambda: response(exposition(2))}
+    )
+    assert metrics.judge(CHECK, before, after, expected=5) == []
+    assert metrics.judge(CHECK, before, after, expected=6) == [
+        'counter wine_prediction_requests{outcome="ok"} grew by 5 while the gate sent 6 golden '
+        "request(s) expecting 2xx; per pod: a 1.0 -> 4.0, b 0.0 -> 2.0"
+    ]
+
+
+def test_an_absent_counter_names_what_is_exposed() -> None:
+    check = MetricsCheck(path="/metrics", counter="model_infer_request_success")
+    reading = metrics.read(check, {"a": lambda: response(exposition(1))})
+    (problem,) = metrics.judge(check, reading, reading, expected=1)
+    assert problem.startswith("counter model_infer_request_success is not exposed at /metrics")
+    assert "other_requests" in problem
+    assert "wine_prediction_requests" in problem
+
+
+def test_unreadable_metrics_are_a_named_error() -> None:
+    with pytest.raises(metrics.MetricsUnavailable, match=r"pod a: GET /metrics -> 404"):
+        metrics.read(CHECK, {"a": lambda: response("no", 404)})
+    with pytest.raises(metrics.MetricsUnavailable, match="not Prometheus text format"):
+        metrics.read(CHECK, {"a": lambda: response("{json: 1}\n")})
+
+
+def test_metrics_settings(tmp_path: Path) -> None:
+    def settings(tool: dict[str, object], env: dict[str, str] | None = None) -> object:
+        return resolve(
+            {},
+            env=env or {},
+            tool=tool,
+            rootdir=tmp_path,
+            invocation_dir=tmp_path,
+            list_contexts=lambda _k: [],
+        ).metrics
+
+    assert settings({}) is None
+    assert settings(
+        {
+            "metrics": {
+                "path": "/metrics",
+                "counter": "c",
+                "port": "metrics",
+                "labels": {"outcome": "ok"},
+            }
+        }
+    ) == MetricsCheck("/metrics", "c", "metrics", (("outcome", "ok"),))
+    assert settings(
+        {"metrics": {"path": "/m", "counter": "c"}}, {"ROLLOUTGATE_METRICS_LABELS": "b=2,a=1"}
+    ) == MetricsCheck("/m", "c", None, (("a", "1"), ("b", "2")))
+    with pytest.raises(ConfigError, match=r"metrics\.path is set .* but metrics\.counter is not"):
+        settings({"metrics": {"path": "/metrics"}})
+    with pytest.raises(ConfigError, match="invalid metric name 'a-b'"):
+        settings({"metrics": {"path": "/metrics", "counter": "a-b"}})
