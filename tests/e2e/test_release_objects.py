@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from gaterun import kubectl, run_gate
 from manifestkit import edit_deployment, exists, fresh_namespace, get, manifests
 
@@ -95,24 +96,17 @@ def test_namespace_manifest_and_partly_preexisting_release_roll_back_cleanly(
             kubectl("delete", "namespace", extra, "--ignore-not-found", "--wait=false")
 
 
-SECOND = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: iris-b, labels: {app.kubernetes.io/name: iris-b}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 600
-  selector: {matchLabels: {app.kubernetes.io/name: iris-b}}
-  template:
-    metadata: {labels: {app.kubernetes.io/name: iris-b}}
-    spec:
-      automountServiceAccountToken: false
-      containers:
-      - name: model
-        image: rolloutgate/iris:crash
-        imagePullPolicy: IfNotPresent
-        resources: {requests: {cpu: 25m, memory: 192Mi}, limits: {cpu: "1", memory: 384Mi}}
-"""
+def _second(target: Path) -> None:
+    """A second Deployment, `iris-b`, made from the first (same probes and resources) but with
+    the `crash` image: the fail-fast rules see both alike."""
+    obj = yaml.safe_load((target / "deployment.yaml").read_text())
+    obj["metadata"]["name"] = "iris-b"
+    labels = {"app.kubernetes.io/name": "iris-b"}
+    obj["metadata"]["labels"] = labels
+    obj["spec"]["selector"]["matchLabels"] = labels
+    obj["spec"]["template"]["metadata"]["labels"] = labels
+    obj["spec"]["template"]["spec"]["containers"][0]["image"] = "rolloutgate/iris:crash"
+    (target / "second.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
 
 
 def test_two_deployments_fail_within_seconds_when_the_second_crashes(
@@ -126,7 +120,8 @@ def test_two_deployments_fail_within_seconds_when_the_second_crashes(
         one = run_gate(ns, tmp_path / "one.json", "--image-tag=crash", f"--manifests={alone}",
                        "--rollout-timeout=120")  # fmt: skip
     with fresh_namespace("e2e-two") as ns:
-        both = manifests(tmp_path / "two", replicas=1, second=SECOND)
+        both = manifests(tmp_path / "two", replicas=1)
+        _second(both)
         edit_deployment(both, _unready)
         # Tags as written: iris is unready, iris-b is crash.
         two = run_gate(ns, tmp_path / "two.json", f"--manifests={both}", "--rollout-timeout=120")
