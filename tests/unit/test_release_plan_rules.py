@@ -89,6 +89,14 @@ def test_plan_strips_replicas_of_hpa_targets_only() -> None:
     assert made.objects[1]["spec"]["replicas"] == 3
 
 
+def test_plan_says_when_it_may_not_read_the_live_hpas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(autoscale, "live_hpas", lambda api, ns: None)  # Forbidden
+    made = plan.make(None, "ml", [deployment(), hpa()], snap(),  # type: ignore[arg-type]
+                     restart_on_config_change=False)  # fmt: skip
+    assert made.autoscaled == {"Deployment/iris": "iris-hpa"}  # the manifests' HPA still counts
+    assert any("HorizontalPodAutoscalers in ml not read" in n for n in made.notes), made.notes
+
+
 # -- configuration -------------------------------------------------------------------------------
 
 
