@@ -14,21 +14,27 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from gaterun import KUBECTL, REPO
 from rbac_kubeconfig import SERVICE_ACCOUNT
 
 CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
-# The gate's runtime dependencies (pyproject.toml [project] dependencies), as installed here.
-RUNTIME = ("pytest", "kubernetes", "requests", "pytest-testinfra", "pytest-kind", "PyYAML")
+
+
+def runtime() -> list[str]:
+    """The names of the gate's runtime dependencies, from pyproject.toml [project]."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
 
 
 def pinned() -> list[str]:
-    return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in runtime()]
 
 
 def dependencies() -> Path:
