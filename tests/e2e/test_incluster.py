@@ -35,6 +35,8 @@ def test_gate_runs_from_a_pod_with_the_in_cluster_configuration(
         # As docs/rbac.md says: an admin creates the namespace and applies deploy/rbac/ in it.
         kubectl("create", "namespace", target)
         apply_rbac(target)
+        (tmp_path / "record-role.yaml").write_text(incluster.record_role(target))
+        kubectl("apply", "-f", str(tmp_path / "record-role.yaml"))
         (tmp_path / "pod.yaml").write_text(
             incluster.runner_pod(target, deps, project, out, "--image-tag=v1")
         )
