@@ -542,7 +542,12 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
     deleted it)."""
     if cfg.endpoint_url is not None:
         return None
-    name, _port = service_and_port(cfg, objs)
+    name = cfg.service
+    if name is None:
+        services = [name_of(o) for o in objs if o.get("kind") == "Service"]
+        if len(services) != 1:
+            return None  # the verification names what is ambiguous
+        name = services[0]
     in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
     if in_manifests and snap.live("Service", name) is None:
         return f"Service {name} did not exist before this release, so the restore removed it"
