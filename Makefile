@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 DEV := devcluster
-TAGS := v1 v2 crash unready wrong slow
+TAGS := v1 v2 crash unready wrong slow retrained slower
 IMAGE_REPO := rolloutgate/iris
 # The second example (examples/wine): FastAPI, plain POST /predict.
 WINE_TAGS := v1 v2 crash unready wrong

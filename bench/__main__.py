@@ -120,6 +120,7 @@ def run_once(
 def _partial(output: Path, result: dict[str, Any]) -> None:
     """Every case's raw result as soon as it is done, so a stopped run keeps what it measured."""
     path = output.with_suffix(".partial.jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(result, default=str) + "\n")
 

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rolloutgate import cases, config, record
+from rolloutgate import cases, config, recording
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.smoke import wait_answering
 
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     rec = commands.add_parser(
         "record",
         help="send the golden file's requests to the live release and write its answers",
-        description=record.__doc__.split("\n\n")[0] if record.__doc__ else None,
+        description=recording.__doc__.split("\n\n")[0] if recording.__doc__ else None,
     )
     add = rec.add_argument
     add(
@@ -70,14 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--abs-tol",
         type=config.seconds,
-        default=record.Tolerances.abs_tol,
+        default=recording.Tolerances.abs_tol,
         metavar="X",
         help="tolerance suggested for recorded scores within [0, 1] (default: %(default)g)",
     )
     add(
         "--rel-tol",
         type=config.seconds,
-        default=record.Tolerances.rel_tol,
+        default=recording.Tolerances.rel_tol,
         metavar="X",
         help="relative tolerance suggested for other real numbers (default: %(default)g)",
     )
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return _record(args)
-    except record.RecordingRefused as e:
+    except recording.RecordingRefused as e:
         print(f"rolloutgate record: {e}", file=sys.stderr)
         return 1
     except ConfigError as e:
@@ -133,10 +133,10 @@ def _record(args: argparse.Namespace) -> int:
             source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + _images(api, cfg, objs)
         client = stack.enter_context(cases.client_for(url, golden, cfg))
         wait_answering(client, deadline=deadline)
-        data = record.record(
-            client, golden, record.Tolerances(args.abs_tol, args.rel_tol), source=source
+        data = recording.record(
+            client, golden, recording.Tolerances(args.abs_tol, args.rel_tol), source=source
         )
-    record.write(data, args.out)
+    recording.write(data, args.out)
     print(
         f"rolloutgate record: wrote {len(data['cases'])} cases to {args.out} "
         f"(answers of {source}; template {cfg.golden})"

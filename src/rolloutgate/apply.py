@@ -12,7 +12,7 @@ import difflib
 import yaml
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube
+from rolloutgate import kube, redact
 from rolloutgate.errors import ApiError, ConfigError
 from rolloutgate.objects import CHANGE_CAUSE, Obj, ref
 from rolloutgate.workloads import is_workload
@@ -21,7 +21,7 @@ from rolloutgate.workloads import is_workload
 _INPUT_ERRORS = {400, 404, 409, 422}
 
 
-def _is_input_error(e: ApiError) -> bool:
+def is_input_error(e: ApiError) -> bool:
     """Whether a failed dry-run blames the manifest rather than the cluster."""
     if e.status in _INPUT_ERRORS:
         return True
@@ -29,7 +29,7 @@ def _is_input_error(e: ApiError) -> bool:
     return e.status == 500 and "failed to create typed patch object" in str(e)
 
 
-def _server_message(e: ApiError) -> str:
+def server_message(e: ApiError) -> str:
     """The API server's own words from an ApiError's message (after the status code)."""
     cause = e.__cause__
     return kube.message_of(cause) if cause is not None else str(e)
@@ -68,9 +68,9 @@ def validate(api: ApiClient, namespace: str, objs: list[Obj]) -> None:
         except ConfigError as e:
             problems.append(f"{ref(obj)} ({obj.get('apiVersion')}): {e}")
         except ApiError as e:
-            if not _is_input_error(e):
+            if not is_input_error(e):
                 raise
-            problems.append(f"{ref(obj)}: {_server_message(e)}")
+            problems.append(f"{ref(obj)}: {server_message(e)}")
     if problems:
         raise ConfigError(
             f"{len(problems)} of {len(objs)} manifests failed the server-side dry-run in "
@@ -116,7 +116,8 @@ def _for_diff(obj: Obj | None) -> list[str]:
 
 
 def diff(api: ApiClient, namespace: str, objs: list[Obj]) -> str:
-    """Unified diff, per object, of the live object against the server's dry-run result.
+    """Unified diff, per object, of the live object against the server's dry-run result;
+    Secret values masked (``redact.secret_pair``).
 
     Run `validate` first: this assumes every object dry-runs cleanly.
     """
@@ -126,10 +127,12 @@ def diff(api: ApiClient, namespace: str, objs: list[Obj]) -> str:
         name = str(placed["metadata"]["name"])
         live = kube.get(api, str(obj["apiVersion"]), str(obj["kind"]), name, namespace)
         after = kube.server_side_apply(api, placed, namespace, dry_run=True)
+        # Secret values never reach the diff: keys stay, values masked (kubectl diff's rule).
+        shown_live, shown_after = redact.secret_pair(live, after)
         lines = list(
             difflib.unified_diff(
-                _for_diff(live),
-                _for_diff(after),
+                _for_diff(shown_live),
+                _for_diff(shown_after),
                 fromfile=f"live/{ref(obj)}" if live else "/dev/null",
                 tofile=f"new/{ref(obj)}",
             )

@@ -40,7 +40,7 @@ import jmespath
 import jmespath.exceptions
 import requests
 
-from rolloutgate import protocols
+from rolloutgate import credentials, protocols
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.protocols import Protocol
@@ -459,6 +459,8 @@ def client_for(base_url: str, golden: Golden | None, cfg: GateConfig) -> HttpCli
         model=golden.model if golden else "",
         timeout=cfg.request_timeout,
         health=health_paths(golden, cfg),
+        # The configured headers and the endpoint URL's credentials, never shown.
+        session=credentials.session(cfg),
     )
 
 

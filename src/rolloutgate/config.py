@@ -84,16 +84,71 @@ def namespace(value: object) -> str:
 
 
 def url(value: object) -> str:
-    """An http(s) URL with a host; no trailing slash."""
+    """An http(s) URL with a host; no trailing slash. Its userinfo (``user:password@``) is
+    kept for the requests and never shown (``redact.url``)."""
     from urllib.parse import urlsplit  # lazily: plugin start-up costs every pytest run
 
     text = str(value)
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc.rpartition("@")[2]:
+        from rolloutgate import redact
+
         raise argparse.ArgumentTypeError(
-            f"invalid URL {text!r}: expected http://HOST[:PORT][/PATH] or https://..."
+            f"invalid URL {redact.url(text)!r}: expected http://HOST[:PORT][/PATH] or https://..."
         )
     return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header for the endpoint. ``source`` is ``env:NAME`` (read from the
+    environment), ``file:PATH`` (a file's content, trailing newline dropped) or the value itself;
+    it is never shown (``repr`` hides it), only ``origin`` is."""
+
+    name: str
+    source: str = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        """Where the value comes from, for messages: ``env MODEL_TOKEN``, never the value."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "env" and ref:
+            return f"env {ref}"
+        if kind == "file" and ref:
+            return f"file {ref}"
+        return "a value written in the settings"
+
+
+# RFC 9110 token characters: a header name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def headers(value: object) -> tuple[Header, ...]:
+    """Request headers: a TOML table, or a JSON object in the environment; each value is
+    ``env:NAME``, ``file:PATH`` or a literal. Messages name headers, never values."""
+    import json  # lazily: plugin start-up costs every pytest run
+
+    table = value
+    if isinstance(value, str):
+        try:
+            table = json.loads(value)
+        except ValueError:
+            table = None
+    accepted = (
+        'expected a table of header names to "env:VARIABLE", "file:PATH" or a value, e.g. '
+        'headers = {Authorization = "env:MODEL_TOKEN"} (in the environment as JSON: '
+        '{"Authorization": "env:MODEL_TOKEN"})'
+    )
+    if not isinstance(table, dict):
+        raise argparse.ArgumentTypeError(f"invalid headers (values not shown): {accepted}")
+    found: list[Header] = []
+    for key, source in table.items():
+        if not _TOKEN.fullmatch(str(key)) or not isinstance(source, str):
+            raise argparse.ArgumentTypeError(
+                f"invalid header {str(key)[:40]!r} (value not shown): {accepted}"
+            )
+        found.append(Header(str(key), source))
+    return tuple(found)
 
 
 def name(value: object) -> str:
@@ -217,6 +272,9 @@ class Timeouts:
     endpoint: float = 60.0
     rollback: float = 300.0
     lease: float = 60.0
+    # How long a single API step (snapshot, dry-run, apply, record, diagnostics) keeps retrying
+    # a restarting or overloaded API server before it gives up.
+    api: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -260,10 +318,13 @@ class GateConfig:
     manifests: Path
     golden: Path
     endpoint_url: str | None
+    headers: tuple[Header, ...]
     service: str | None
     port: int | str | None
     timeouts: Timeouts
     max_restarts: int
+    ready_grace: float | None
+    unschedulable_grace: float
     rollback: bool
     dry_run: bool
     report: Path
@@ -271,11 +332,13 @@ class GateConfig:
     request_timeout: float
     lock_name: str | None
     rootdir: Path
+    recover: bool = False
     metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
     kubectl: str = "kubectl"
     helm: str = "helm"
+    restart_on_config_change: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -406,6 +469,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Reach the release at this URL (e.g. a staging ingress) instead of a port-forward",
         metavar="URL",
     ),
+    # Request headers of the checks, the endpoint wait and the rollback's verification; values
+    # from the environment or files (credentials), never shown.
+    Setting("headers", headers, None),
     Setting("service", name, None),
     Setting("port", port, None),
     *(
@@ -427,13 +493,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeouts.request", seconds, 10.0, env_name="REQUEST_TIMEOUT"),
     # A crashed gate's lease expires after this long; a live gate renews it every third of it.
     Setting("timeouts.lease", seconds, Timeouts.lease, env_name="LEASE_TIMEOUT"),
+    # A restarting API server is waited for this long by each step that has no deadline of its own.
+    Setting("timeouts.api", seconds, Timeouts.api, env_name="API_TIMEOUT"),
     Setting(
         "max_restarts",
         count,
-        2,
+        0,
         "--max-restarts",
-        "Fail the rollout when a new pod's container restarted more than N times",
+        "Exits a new pod's container may have since the apply, ready or not, while the release "
+        "still passes; the next one fails the rollout at once (0: its first non-zero exit)",
         metavar="N",
+    ),
+    Setting(
+        "ready_grace",
+        seconds,
+        None,
+        "--ready-grace",
+        "Fail the rollout when a new pod's server has answered its readiness probe with an "
+        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
+        "cover the model's load time",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "unschedulable_grace",
+        seconds,
+        30.0,
+        "--unschedulable-grace",
+        "How long an unschedulable new pod waits for an autoscaler to announce a scale-up "
+        "before the rollout fails",
+        metavar="SECONDS",
     ),
     Setting(
         "rollback",
@@ -452,6 +540,17 @@ SETTINGS: tuple[Setting, ...] = (
         "--dry-run",
         "Validate every manifest with a server-side dry-run and print the diff against the "
         "live objects; apply nothing and skip the checks that need a release",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    Setting(
+        "recover",
+        flag,
+        False,
+        "--recover",
+        "Deploy nothing: restore the last release a gate verified (from the release record in "
+        "the cluster) and verify it, e.g. after a gate was killed",
         const=True,
         profile=False,
         project=False,
@@ -481,6 +580,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("helm_release", name, None),
     Setting("kubectl", path, "kubectl"),
     Setting("helm", path, "helm"),
+    Setting(
+        "restart_on_config_change",
+        flag,
+        False,
+        "--restart-on-config-change",
+        "When the release changes a ConfigMap or Secret a workload uses but not the workload, "
+        "restart it as `kubectl rollout restart` does (else the gate only warns)",
+        const=True,
+    ),
 )
 
 
@@ -604,6 +712,7 @@ def resolve(
         manifests=values["manifests"],
         golden=values["golden"],
         endpoint_url=values["endpoint_url"],
+        headers=values["headers"] or (),
         service=values["service"],
         port=values["port"],
         timeouts=Timeouts(
@@ -612,10 +721,14 @@ def resolve(
             endpoint=values["timeouts.endpoint"],
             rollback=values["timeouts.rollback"],
             lease=values["timeouts.lease"],
+            api=values["timeouts.api"],
         ),
         max_restarts=values["max_restarts"],
+        ready_grace=values["ready_grace"],
+        unschedulable_grace=values["unschedulable_grace"],
         rollback=values["rollback"],
         dry_run=values["dry_run"],
+        recover=values["recover"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],
@@ -629,9 +742,39 @@ def resolve(
         kubectl=values["kubectl"],
         helm=values["helm"],
         rootdir=rootdir,
+        restart_on_config_change=values["restart_on_config_change"],
         metrics=metrics,
         sources=sources,
     )
+
+
+def resolve_settings(
+    settings: Iterable[Setting],
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, sources) of further settings (the canary's), by the rules of ``resolve``."""
+    profiles = tool.get("clusters", {})
+    profile = profiles.get(cluster) if isinstance(profiles, Mapping) and cluster else None
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        values[setting.key], sources[setting.key] = _resolve_one(
+            setting,
+            options,
+            env,
+            profile if isinstance(profile, Mapping) else None,
+            cluster,
+            tool,
+            rootdir,
+            invocation_dir,
+        )
+    return values, sources
 
 
 def _resolve_one(

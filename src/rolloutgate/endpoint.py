@@ -12,6 +12,7 @@ import itertools
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +24,8 @@ from rolloutgate.objects import Obj, is_deleting, is_ready, name_of, selector_st
 
 LOCALHOST = "127.0.0.1"
 _CHUNK = 64 * 1024
+# How long one relayed connection waits for the API server to open its port-forward stream.
+FORWARD_RETRY_S = 10.0
 
 
 def service_port(service: Obj, port: int | str) -> int | str:
@@ -113,6 +116,14 @@ class _Relay:
         )
 
     def start(self) -> None:
+        # One stream opened first: a refusal (a missing right on pods/portforward) is then an
+        # error naming verb, resource and namespace, not a connection reset in the HTTP checks.
+        pod, port = self.targets[0]
+        try:
+            kube.PortForwardStream(self.api, self.namespace, pod, port).close()
+        except ClusterError:
+            self.close()
+            raise
         self._thread.start()
 
     def _accept(self) -> None:
@@ -126,10 +137,19 @@ class _Relay:
             ).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        # Without it, a response relayed in two writes (headers, body) waits for the client's
+        # delayed ACK (Nagle): ~40 ms added to a quarter of requests, measured by the canary.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             pod, port = next(self._next)
         try:
-            stream = kube.PortForwardStream(self.api, self.namespace, pod, port)
+            # A restarting API server cannot open the stream for a moment: retry briefly, so a
+            # request made then is slow rather than failed.
+            stream = kube.retry(
+                lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
+                deadline=time.monotonic() + FORWARD_RETRY_S,
+                stopped=self.closed,
+            )
         except ClusterError as e:
             self.errors.append(f"port-forward to pod {pod}:{port}: {e}")
             conn.close()

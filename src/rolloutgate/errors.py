@@ -49,6 +49,11 @@ class LockHeld(ClusterError):
     """Another gate holds the target's lease."""
 
 
+class LockLost(LockHeld):
+    """This gate's lease was taken or deleted while it ran: another gate owns the target, so
+    this one must change nothing more (no apply, no restore)."""
+
+
 class RolloutFailed(ClusterError):
     """The new release cannot become ready (crash loop, image missing, deadline exceeded...)."""
 

@@ -19,6 +19,7 @@ pytest run that uses none of them nothing but this module.
 
 from __future__ import annotations
 
+import _thread
 import shutil
 import time
 from collections.abc import Iterator
@@ -38,8 +39,13 @@ if TYPE_CHECKING:
 
     from rolloutgate.cases import Case, Golden, HttpClient
     from rolloutgate.lock import Lease
+    from rolloutgate.podhistory import Restarts
+    from rolloutgate.record import Tracker
     from rolloutgate.smoke import V2Client
     from rolloutgate.snapshot import Snapshot
+
+# The release record of this run (rolloutgate.record.Tracker), set once the lease is held.
+TRACKER = pytest.StashKey["Tracker"]()
 
 # Fixtures whose tests need a cluster (rolloutgate_config, _golden, _manifests and _container
 # do not).
@@ -56,6 +62,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_pods",
         "rolloutgate_replicas",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }
@@ -64,6 +71,19 @@ GATE_FIXTURES = frozenset(
 
 def _state(request: pytest.FixtureRequest) -> GateHooks:
     return request.config.stash[STATE]
+
+
+def _patience(request: pytest.FixtureRequest, seconds: float) -> Any:
+    """Retry a restarting API server for up to `seconds` in the block (kube.patience), saying
+    so on the terminal."""
+    from rolloutgate import kube
+
+    write = _state(request).writer()
+    return kube.patience(time.monotonic() + seconds, lambda m: write(f"rolloutgate: {m}"))
+
+
+def _tracker(request: pytest.FixtureRequest) -> Tracker | None:
+    return request.config.stash.get(TRACKER, None)
 
 
 @pytest.fixture(scope="session")
@@ -171,11 +191,14 @@ def rolloutgate_namespace(
 
     run, cfg = _state(request).require_run(), rolloutgate_config
     try:
-        with run.phase("namespace"):
+        with run.phase("namespace"), _patience(request, cfg.timeouts.api):
             gate.check_kinds(rolloutgate_api, rolloutgate_manifests)
             run.created_namespace = gate.ensure_namespace(
                 rolloutgate_api, cfg.namespace, create=not cfg.dry_run
             )
+            if cfg.dry_run:
+                state = _state(request)
+                state.namespace_exists = gate.namespace_exists(rolloutgate_api, cfg.namespace)
     except GateError as e:
         fail(e)
     return cfg.namespace
@@ -191,30 +214,71 @@ def rolloutgate_lock(
 ) -> Iterator[Lease | None]:
     """Session. The target's ``coordination.k8s.io/v1`` Lease, held (and renewed) for the whole
     run and released at the end; None in a dry run, which changes nothing."""
-    from rolloutgate import gate, lock
+    from rolloutgate import gate, lock, record
 
-    run, cfg = _state(request).require_run(), rolloutgate_config
+    state = _state(request)
+    run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
+    write = state.writer()
+    name = gate.lock_name(cfg, rolloutgate_manifests)
     if cfg.dry_run:
+        try:
+            with _patience(request, cfg.timeouts.api):
+                found = record.read(api, rolloutgate_namespace, record.record_name(name))
+        except GateError as e:
+            fail(e)
+        if record.unfinished(found):
+            assert found is not None
+            run.notes.append(f"unfinished {record.describe(found)}: a real run recovers it first")
         yield None
         return
-    name = gate.lock_name(cfg, rolloutgate_manifests)
     try:
-        with run.phase("lock"):
+        with run.phase("lock"), _patience(request, cfg.timeouts.lock):
             lease = lock.acquire(
-                rolloutgate_api,
+                api,
                 rolloutgate_namespace,
                 name,
                 holder=lock.default_holder(),
                 duration_s=int(cfg.timeouts.lease),
                 deadline=time.monotonic() + cfg.timeouts.lock,
+                gone=lambda live: record.holder_gone(api, rolloutgate_namespace, name, live),
+                on_wait=lambda m: write(f"rolloutgate: {m}"),
             )
+        tracker = record.Tracker(api, rolloutgate_namespace, lease, api_timeout=cfg.timeouts.api)
+        with run.phase("record"), _patience(request, cfg.timeouts.api):
+            found = tracker.load()
+            if record.unfinished(found):
+                assert found is not None
+                text = (
+                    f"found an unfinished {record.describe(found)}; that gate is gone or lost its "
+                    f"lease (this gate holds it now). Restore target: the last verified release: "
+                    f"{record.describe_target(found.get('target'))}"
+                )
+                write(f"rolloutgate: {text}")
+                run.notes.append(text)
+            tracker.start(cfg.image_tag)
     except GateError as e:
         fail(e)
+
+    def on_lost(reason: str) -> None:
+        # From the renewal thread: stop the release where it is (a change made now would land
+        # on another gate's target); the rollback is skipped for the same reason.
+        # Not written to the terminal from here: the terminal belongs to the main thread.
+        run.lock_lost = reason
+        if tracker.interrupt_on_loss:
+            _thread.interrupt_main()
+
+    tracker.on_lost = on_lost
+    request.config.stash[TRACKER] = tracker
+
+    def release_lease() -> None:
+        with _patience(request, cfg.timeouts.api):
+            lock.release(api, lease)
+
     with ExitStack() as stack:
-        stack.callback(lock.release, rolloutgate_api, lease)
-        lost = stack.enter_context(lock.keep(rolloutgate_api, lease))
+        stack.callback(release_lease)
+        lost = stack.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
         yield lease
-    if lost:
+    if lost and run.lock_lost is None:
         run.notes.append(f"lease {name} was lost during the run: {lost[0]}")
         pytest.fail(
             f"lease {rolloutgate_namespace}/{name} was lost during the run, another gate may "
@@ -233,11 +297,20 @@ def rolloutgate_snapshot(
 ) -> Snapshot:
     """Session. The live objects the manifests touch, read before anything is applied
     (``rolloutgate.snapshot.Snapshot``); what a rollback restores."""
-    from rolloutgate import gate, snapshot
+    from rolloutgate import gate, record, recovery, snapshot
 
-    run = _state(request).require_run()
+    state = _state(request)
+    run, cfg = state.require_run(), state.cfg
+    tracker = _tracker(request)
     try:
-        with run.phase("snapshot"):
+        if tracker is not None and (cfg.recover or record.unfinished(tracker.found)):
+            # A gate that died left its release unfinished (or --recover): restore the last
+            # verified release and prove it, before this run's snapshot, so the snapshot is
+            # a verified release, never the half-done one.
+            recovery.recover(rolloutgate_api, cfg, run, tracker, state.golden, state.writer())
+        elif cfg.recover:
+            raise ConfigError("--recover needs the release record, and a dry run reads only")
+        with run.phase("snapshot"), _patience(request, cfg.timeouts.api):
             snap = snapshot.take(rolloutgate_api, rolloutgate_namespace, rolloutgate_manifests)
         gate.check_live(snap)
     except GateError as e:
@@ -263,30 +336,60 @@ def rolloutgate_release(
     interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
     a failing rollback fails the session.
     """
-    from rolloutgate import apply, gate, lock
+    from rolloutgate import gate, lock
 
     state = _state(request)
     run, cfg, api = state.require_run(), rolloutgate_config, rolloutgate_api
     objs = rolloutgate_manifests
     write = state.writer()
+    tracker = _tracker(request)
+    if cfg.recover:
+        pytest.skip(
+            "recovery run (--recover): the last verified release was restored and verified; "
+            "nothing new is deployed"
+        )
+    exists = state.namespace_exists
     try:
-        with run.phase("validate"):
-            apply.validate(api, rolloutgate_namespace, objs)
-        if cfg.dry_run:
-            with run.phase("diff"):
-                run.dry_run_diff = apply.diff(api, rolloutgate_namespace, objs)
+        with run.phase("plan"), _patience(request, cfg.timeouts.api):
+            planned = gate.plan_release(
+                api, cfg, objs, rolloutgate_snapshot, write, namespace_exists=exists
+            )
+        run.notes.extend(planned.notes)
+        with run.phase("validate"), _patience(request, cfg.timeouts.api):
+            notes, run.dry_run_diff = gate.validate_release(
+                api, cfg, planned.objects, namespace_exists=exists, diff=cfg.dry_run
+            )
+        run.notes.extend(notes)
+        if tracker is not None and not cfg.dry_run:
+            # Written before anything changes: a gate killed from here on leaves a record the
+            # next gate recovers from.
+            with _patience(request, cfg.timeouts.api):
+                tracker.ensure_held()
+                tracker.begin(cfg.image_tag, rolloutgate_snapshot, planned.objects)
+            tracker.interrupt_on_loss = True
     except GateError as e:
         fail(e)
     if cfg.dry_run:
         pytest.skip(
-            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied; "
-            "the diff is in the terminal summary"
+            f"dry run (--dry-run): {len(objs)} objects validated, nothing applied"
+            + ("" if exists else f"; namespace {cfg.namespace} would be created")
+            + "; the diff is in the terminal summary"
         )
 
     def finish() -> None:
         __tracebackhide__ = True
         try:
-            gate.finish_release(api, cfg, run, rolloutgate_snapshot, objs, state.golden, write)
+            gate.finish_release(
+                api,
+                cfg,
+                run,
+                rolloutgate_snapshot,
+                objs,
+                state.golden,
+                write,
+                tracker=tracker,
+                checkpoint=state.save_report,
+            )
         except GateError as e:
             fail(e)
 
@@ -296,11 +399,14 @@ def rolloutgate_release(
     if not_waited := gate.not_waited(objs):
         run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))
     try:
-        with run.phase("apply"):
-            holder = lock.default_holder()
-            return apply.apply(
-                api, rolloutgate_namespace, objs, change_cause=gate.change_cause(cfg, holder)
-            )
+        with run.phase("apply"), _patience(request, cfg.timeouts.api):
+            # Only what happens to the pods from here on is held against the release.
+            run.baseline = gate.pod_baseline(api, rolloutgate_namespace, planned.objects)
+            holder = tracker.lease.holder if tracker is not None else lock.default_holder()
+            applied = gate.apply_release(api, cfg, planned, holder)
+            if tracker is not None:
+                tracker.step("rolling-out")
+            return applied
     except GateError as e:
         fail(e)
 
@@ -321,15 +427,21 @@ def rolloutgate_rollout(
     run, cfg = state.require_run(), rolloutgate_config
     deadline = time.monotonic() + cfg.timeouts.rollout
     try:
-        with run.phase("rollout"):
-            return gate.wait_rollouts(
+        with run.phase("rollout"), _patience(request, cfg.timeouts.rollout):
+            done = gate.wait_rollouts(
                 rolloutgate_api,
                 cfg,
                 rolloutgate_release,
                 deadline=deadline,
                 write=state.writer(),
                 pin=True,
+                baseline=run.baseline,
             )
+        tracker = _tracker(request)
+        if tracker is not None:
+            with _patience(request, cfg.timeouts.api):
+                tracker.step("checking")
+        return done
     except GateError as e:
         fail(e)
 
@@ -343,7 +455,8 @@ def rolloutgate_endpoint(
     rolloutgate_config: GateConfig,
 ) -> Iterator[str]:
     """Session. Base URL of the new release (``str``): ``--endpoint-url`` / the profile's
-    ``endpoint_url``, else a port-forward to a ready pod of the Service. Waits until it answers
+    ``endpoint_url`` (without its userinfo: ``rolloutgate_v2``'s session carries credentials),
+    else a port-forward to a ready pod of the Service. Waits until it answers
     (``--endpoint-timeout``)."""
     from rolloutgate import cases, gate
     from rolloutgate.smoke import wait_answering
@@ -352,7 +465,7 @@ def rolloutgate_endpoint(
     deadline = time.monotonic() + cfg.timeouts.endpoint
     with ExitStack() as stack:
         try:
-            with run.phase("endpoint"):
+            with run.phase("endpoint"), _patience(request, cfg.timeouts.endpoint):
                 url = stack.enter_context(
                     gate.open_endpoint(
                         rolloutgate_api, cfg, rolloutgate_manifests, deadline=deadline
@@ -374,15 +487,11 @@ def rolloutgate_v2(
     rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
 ) -> Iterator[V2Client]:
     """Session. A V2 (Open Inference Protocol) client (``rolloutgate.smoke.V2Client``) for the
-    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``."""
-    from rolloutgate.smoke import V2Client
+    golden file's model at the release's endpoint; per-request timeout ``timeouts.request``;
+    its session carries the configured headers and the endpoint URL's credentials."""
+    from rolloutgate import gate
 
-    client = V2Client(
-        rolloutgate_endpoint,
-        rolloutgate_golden.model,
-        timeout=rolloutgate_config.request_timeout,
-        health=rolloutgate_config.health,
-    )
+    client = gate.v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden.model)
     yield client
     client.session.close()
 
@@ -438,12 +547,13 @@ def rolloutgate_workload_pods(
     from rolloutgate.objects import ref
 
     try:
-        return {
-            ref(workload): gate.release_pods(
-                rolloutgate_api, rolloutgate_config.namespace, workload
-            )
-            for workload in rolloutgate_rollout
-        }
+        with _patience(request, rolloutgate_config.timeouts.api):
+            return {
+                ref(workload): gate.release_pods(
+                    rolloutgate_api, rolloutgate_config.namespace, workload
+                )
+                for workload in rolloutgate_rollout
+            }
     except GateError as e:
         fail(e)
 
@@ -453,6 +563,19 @@ def rolloutgate_pods(rolloutgate_workload_pods: dict[str, list[Obj]]) -> list[Ob
     """Function. The pods of the new release (every rolled-out workload's current revision),
     read fresh for each test."""
     return [pod for pods in rolloutgate_workload_pods.values() for pod in pods]
+
+
+@pytest.fixture
+def rolloutgate_restarts(
+    request: pytest.FixtureRequest, rolloutgate_pods: list[Obj]
+) -> list[Restarts]:
+    """Function. The new release's containers that exited since the apply
+    (``rolloutgate.podhistory.Restarts``: pod, container, exits, last termination); exits
+    from before the apply (pods that existed already) are not counted."""
+    from rolloutgate.podhistory import Baseline, restarts_since
+
+    baseline = _state(request).require_run().baseline or Baseline.empty()
+    return restarts_since(rolloutgate_pods, baseline)
 
 
 @pytest.fixture

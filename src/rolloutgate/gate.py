@@ -14,27 +14,36 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
+from typing import NoReturn
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import (
+    apply,
+    autoscale,
     cases,
+    credentials,
     diagnostics,
+    dryrun,
     endpoint,
     kube,
     lock,
     manifests,
+    plan,
+    record,
     rollback,
     rollout,
     snapshot,
 )
 from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
-from rolloutgate.report import GateRun
-from rolloutgate.smoke import describe, wait_answering
+from rolloutgate.podhistory import Baseline
+from rolloutgate.report import GateRun, Rollback
+from rolloutgate.smoke import V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -54,7 +63,7 @@ def prepare(cfg: GateConfig) -> manifests.Rendered:
         kubectl=cfg.kubectl,
         helm=cfg.helm,
     )
-    objs = rendered.objects
+    objs = manifests.apply_order(rendered.objects)
     found = workloads(objs)
     if not found:
         raise ConfigError(
@@ -73,6 +82,7 @@ def prepare(cfg: GateConfig) -> manifests.Rendered:
             objs = manifests.set_image_tag(
                 objs, cfg.image_tag, image_names(objs), kinds={str(w["kind"]) for w in found}
             )
+    credentials.check(cfg)  # a missing token fails here, before anything changes
     return manifests.Rendered(objs, rendered.source)
 
 
@@ -101,8 +111,16 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it."""
-    if kube.get(api, "v1", "Namespace", name, None) is not None:
+    """Create the namespace if it is missing (and ``create``); True if this call created it.
+
+    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
+    a RoleBinding exists only inside an existing namespace, so being bound at all means it
+    exists, and a missing one would fail the next call with 404 anyway.
+    """
+    try:
+        if kube.get(api, "v1", "Namespace", name, None) is not None:
+            return False
+    except Forbidden:
         return False
     if not create:
         return False
@@ -113,6 +131,65 @@ def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
     }
     kube.create(api, body, None)
     return True
+
+
+def namespace_exists(api: ApiClient, name: str) -> bool:
+    return kube.get(api, "v1", "Namespace", name, None) is not None
+
+
+def plan_release(
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    snap: snapshot.Snapshot,
+    write: Callable[[str], None],
+    *,
+    namespace_exists: bool = True,
+) -> plan.Plan:
+    """What to validate and apply (``plan.make``): ConfigError for a paused workload; HPA
+    targets without replicas; configuration changes no rollout picks up, said in the progress
+    and the plan's notes (the caller puts them in the report)."""
+    planned = plan.make(
+        api,
+        cfg.namespace,
+        objs,
+        snap,
+        restart_on_config_change=cfg.restart_on_config_change,
+        namespace_exists=namespace_exists,
+    )
+    for workload, hpa in planned.autoscaled.items():
+        planned.notes.insert(
+            0,
+            f"{workload}: replicas left to {autoscale.HPA_KIND}/{hpa} "
+            "(applied without spec.replicas)",
+        )
+    for note in planned.notes:
+        write(f"rolloutgate: {note}")
+    return planned
+
+
+def validate_release(
+    api: ApiClient, cfg: GateConfig, objs: list[Obj], *, namespace_exists: bool, diff: bool
+) -> tuple[list[str], str | None]:
+    """Server-side dry-run of every object (ConfigError naming each failure); with ``diff`` the
+    diff against the live objects too. Returns notes for the report, and the diff.
+
+    Into a namespace that does not exist (only in a dry run: a real run creates it first) as
+    far as the server allows, see ``dryrun``.
+    """
+    if not namespace_exists:
+        found = dryrun.validate(api, cfg.namespace, objs)
+        return found.notes, (found.diff if diff else None)
+    apply.validate(api, cfg.namespace, objs)
+    return [], (apply.diff(api, cfg.namespace, objs) if diff else None)
+
+
+def apply_release(api: ApiClient, cfg: GateConfig, planned: plan.Plan, holder: str) -> list[Obj]:
+    """Hand spec.replicas of HPA targets over first (``autoscale.handover``), then apply."""
+    for obj in workloads(planned.objects):
+        if ref(obj) in planned.autoscaled:
+            autoscale.handover(api, cfg.namespace, obj)
+    return apply.apply(api, cfg.namespace, planned.objects, change_cause=change_cause(cfg, holder))
 
 
 def lock_name(cfg: GateConfig, objs: list[Obj]) -> str:
@@ -135,9 +212,10 @@ def wait_rollouts(
     deadline: float,
     write: Callable[[str], None],
     pin: bool,
+    baseline: Baseline | None = None,
 ) -> list[Obj]:
     """Wait for every workload among `objs` at once; ``pin``: to the generation the apply
-    returned (see ``rollout.wait``)."""
+    returned; ``baseline``: the pods before the apply or restore (see ``rollout.wait``)."""
     return rollout.wait(
         api,
         cfg.namespace,
@@ -146,7 +224,23 @@ def wait_rollouts(
         max_restarts=cfg.max_restarts,
         on_progress=write,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
         pinned=pin,
+        baseline=baseline,
+        ready_grace=cfg.ready_grace,
+        unschedulable_grace=cfg.unschedulable_grace,
     )
+
+
+def pod_baseline(api: ApiClient, namespace: str, objs: list[Obj]) -> Baseline:
+    """The workloads' pods (every revision) as they are now: taken just before the apply or
+    the restore, so that only what happens afterwards is held against the release."""
+    taken = datetime.now(UTC)
+    found: dict[str, Obj] = {}
+    for workload in workloads(objs):
+        selector = viewer_for(workload).pod_selector(workload)
+        listing = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+        for pod in listing.get("items") or []:
+            found[str(pod.get("metadata", {}).get("uid"))] = pod
+    return Baseline.of(found.values(), taken)
 
 
 def service_and_port(cfg: GateConfig, objs: list[Obj]) -> tuple[str, int | str]:
@@ -177,8 +271,9 @@ def open_endpoint(
     api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
 ) -> Iterator[str]:
     """The base URL of the release: the configured endpoint URL, else a port-forward."""
-    if cfg.endpoint_url is not None:
-        yield cfg.endpoint_url
+    url = credentials.endpoint_url(cfg)
+    if url is not None:
+        yield url  # without its userinfo: the session (``v2_client``) carries the credentials
         return
     service, port = service_and_port(cfg, objs)
     with endpoint.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
@@ -206,18 +301,28 @@ def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
 def collect_diagnostics(api: ApiClient, cfg: GateConfig, objs: list[Obj]) -> str:
     """Events, pod states, logs, rollout history of each workload, as text.
 
-    Never raises: diagnostics accompany a failure and must not replace it.
+    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
+    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
     """
     parts = []
-    for workload in workloads(objs):
-        try:
-            parts.append(diagnostics.render(diagnostics.collect(api, cfg.namespace, workload)))
-        except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
-            parts.append(
-                f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
-                f"{type(e).__name__}: {e}"
-            )
+    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
+        for workload in workloads(objs):
+            parts.append(_diagnostics_of(api, cfg, workload))
     return "\n".join(parts)
+
+
+# How long the diagnostics of a failure wait for a restarting API server, all calls together.
+DIAGNOSTICS_PATIENCE_S = 20.0
+
+
+def _diagnostics_of(api: ApiClient, cfg: GateConfig, workload: Obj) -> str:
+    try:
+        return diagnostics.render(diagnostics.collect(api, cfg.namespace, workload))
+    except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+        return (
+            f"diagnostics of {ref(workload)} in {cfg.namespace} unavailable: "
+            f"{type(e).__name__}: {e}"
+        )
 
 
 def finish_release(
@@ -228,6 +333,9 @@ def finish_release(
     objs: list[Obj],
     golden: Callable[[], Golden],
     write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> None:
     """The end of an applied release: nothing to do when the run passed; else roll back
     (unless disabled) and verify, recording the outcome in ``run.rollback``.
@@ -235,13 +343,23 @@ def finish_release(
     An interrupted run restores first (a cancelled CI job may be killed seconds later);
     a failed run has its diagnostics collected before the failing pods are replaced.
     ``golden`` loads the golden cases (ConfigError: the rollback is checked without them).
-    RollbackFailed when the restore or its checks fail.
+    ``tracker``: the release record, updated at each step; a lost lease skips the restore
+    (LockLost: another gate owns the target). ``checkpoint`` writes the report as it is
+    (rollback in progress) before the restore. RollbackFailed when the restore or its checks
+    fail.
     """
     rb = run.rollback
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
     if not run.failed:
         rb.outcome = "not needed"
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.verified("verified", objs, cfg.image_tag)
         return
     rb.needed = True
+    if tracker is not None and tracker.lost:
+        _lock_lost(rb, tracker, write)
     if run.diagnostics is None and run.interrupted is None:
         run.diagnostics = collect_diagnostics(api, cfg, objs)
     if not cfg.rollback:
@@ -249,6 +367,9 @@ def finish_release(
         rb.outcome = (
             f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
         )
+        if tracker is not None:
+            with kube.patience(time.monotonic() + cfg.timeouts.api):
+                tracker.step("left-failed")
         return
     try:
         checks: Golden | None = golden()
@@ -256,10 +377,38 @@ def finish_release(
         checks = None
         run.notes.append(f"rollback checked without golden cases: {e}")
     with signals_deferred(write):
+        deadline = time.monotonic() + cfg.timeouts.rollback
         try:
-            roll_back(api, cfg, run, snap, objs, checks, write)
+            with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+                if tracker is not None:
+                    try:
+                        tracker.ensure_held()  # read fresh: never restore over another gate
+                    except LockLost:
+                        _lock_lost(rb, tracker, write)
+                    tracker.step("rolling-back")
+                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                if checkpoint is not None:
+                    checkpoint()
+                try:
+                    roll_back(api, cfg, run, snap, objs, checks, write)
+                except RollbackFailed:
+                    if tracker is not None:
+                        tracker.step("rollback-failed")
+                    raise
+                if tracker is not None:
+                    restored = [live for _manifest, live in snap.objects if live is not None]
+                    tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
+    rb.outcome = (
+        f"skipped: {tracker.lost_reason}. Another gate owns the target now: restoring this "
+        "gate's snapshot would overwrite its release"
+    )
+    write(f"rolloutgate: rollback {rb.outcome}")
+    raise LockLost(f"lease lost: {tracker.lost_reason}; rollback skipped, target left as it is")
 
 
 def roll_back(
@@ -273,34 +422,46 @@ def roll_back(
 ) -> None:
     """Restore the snapshot, wait for it, and prove it healthy; the outcome goes in ``run``.
 
-    RollbackFailed when the restore, its rollout or its checks fail. A first deploy (nothing
-    existed) is verified by the objects being gone.
+    Per object: what existed is restored, what this release created is deleted (and must be
+    gone). The wait is on exactly the workloads that exist after the restore; with none (no
+    workload existed before), there is nothing to serve and the deletions are the proof. The
+    endpoint is checked when what serves it existed before (see ``_endpoint_restored``).
+    RollbackFailed when the restore, its rollout or its checks fail.
     """
     rb = run.rollback
     rb.attempted = True
     deadline = time.monotonic() + cfg.timeouts.rollback
     previous = snap.tag()
     write(f"rollback: restoring the snapshot taken before apply (previous tag {previous})")
+    checks = "nothing to check"
     try:
         with run.phase("rollback"):
+            # The restored release is judged on what happens after the restore only.
+            baseline = pod_baseline(api, cfg.namespace, objs)
             rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
             for _manifest, before in snap.objects:
                 if before is not None and is_workload(before):
                     rb.actions += viewer_for(before).after_restore(
                         api, cfg.namespace, before, deadline=deadline
                     )
-        if snap.first_deploy:
-            left = _still_present(api, cfg.namespace, objs)
-            if left:
-                raise RollbackFailed(f"first deploy: objects still present: {', '.join(left)}")
-            rb.verified = True
-            rb.outcome = "first deploy: removed what it created, verified gone"
-            return
-        restored = [live for _manifest, live in snap.objects if live is not None]
-        with run.phase("rollback_rollout"):
-            live = wait_rollouts(api, cfg, restored, deadline=deadline, write=write, pin=False)
-        with run.phase("rollback_verify"):
-            problems = _verify_endpoint(api, cfg, objs, live, golden, deadline)
+            left = _still_present(api, cfg.namespace, snap.created())
+        if left:
+            raise RollbackFailed(f"objects this release created are still present: {left}")
+        restored = workloads(snap.existing())
+        problems: list[str] = []
+        if restored:
+            with run.phase("rollback_rollout"):
+                live = wait_rollouts(
+                    api, cfg, restored, deadline=deadline, write=write, pin=False, baseline=baseline
+                )
+            checks = "rollout of " + ", ".join(ref(w) for w in restored)
+            missing = _endpoint_restored(cfg, objs, snap)
+            if missing is None:
+                with run.phase("rollback_verify"):
+                    problems = verify_endpoint(api, cfg, objs, live, golden, deadline)
+                checks = "health and golden checks" if golden else "health checks"
+            else:
+                run.notes.append(f"rollback: endpoint not checked: {missing}")
     except RollbackFailed as e:
         rb.outcome = f"rollback to {previous} FAILED: {e}"
         raise
@@ -311,11 +472,42 @@ def roll_back(
         rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)
         raise RollbackFailed(rb.outcome)
     rb.verified = True
-    checks = "health and golden checks" if golden else "health checks"
-    rb.outcome = f"rolled back to {previous}, verified ({checks} passed)"
+    created = len(snap.created())
+    removed = f"removed the {created} object(s) it created, verified gone" if created else ""
+    if not restored:
+        rb.outcome = f"no workload existed before the release: {removed or 'nothing to remove'}"
+        return
+    rb.outcome = f"rolled back to {previous}, verified ({checks} passed)" + (
+        f"; {removed}" if removed else ""
+    )
 
 
-def _verify_endpoint(
+def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot) -> str | None:
+    """None when the rollback's endpoint can be checked; else why not: the Service it goes
+    through is one of the manifests' and did not exist before the release (so the restore
+    deleted it)."""
+    if cfg.endpoint_url is not None:
+        return None
+    name, _port = service_and_port(cfg, objs)
+    in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
+    if in_manifests and snap.live("Service", name) is None:
+        return f"Service {name} did not exist before this release, so the restore removed it"
+    return None
+
+
+def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+    """The V2 client of the checks, the endpoint wait and the rollback's verification alike:
+    one session with the configured headers and the endpoint URL's credentials."""
+    return V2Client(
+        url,
+        model,
+        timeout=cfg.request_timeout,
+        health=cfg.health,
+        session=credentials.session(cfg),
+    )
+
+
+def verify_endpoint(
     api: ApiClient,
     cfg: GateConfig,
     objs: list[Obj],

@@ -55,8 +55,11 @@ class GateHooks:
         self.api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         self.manifests: list[Obj] = []
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
         self._golden: Golden | None = None
         self._sigterm: Any = None
+        self._sigint: Any = None
 
     # -- state the fixtures use ----------------------------------------------------------------
 
@@ -87,6 +90,19 @@ class GateHooks:
 
         return write
 
+    def save_report(self) -> None:
+        """Write the JSON report now; it is rewritten at session end. A run killed in between
+        (a cancelled CI job gets SIGKILL seconds after SIGTERM) still leaves one."""
+        run = self.run
+        if run is None:
+            return
+        from rolloutgate import report
+
+        try:
+            report.write_json(run, run.config.report)
+        except OSError as e:
+            run.notes.append(f"report not written: {e}")
+
     # -- signals -------------------------------------------------------------------------------
 
     def install_sigterm(self) -> None:
@@ -101,9 +117,15 @@ class GateHooks:
         self._sigterm = signal.signal(signal.SIGTERM, on_sigterm)
 
     def restore_sigterm(self) -> None:
-        if self._sigterm is not None and threading.current_thread() is threading.main_thread():
+        """Put back the handlers this run replaced (SIGTERM, and SIGINT after an interrupt)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._sigterm is not None:
             signal.signal(signal.SIGTERM, self._sigterm)
             self._sigterm = None
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -118,6 +140,11 @@ class GateHooks:
 
         root = cfg.rootdir
         context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
+        if not cfg.kind and cfg.context is None:
+            from rolloutgate import kube  # a gate run imports it next anyway
+
+            if kube.in_cluster(str(cfg.kubeconfig) if cfg.kubeconfig else None):
+                context = "(none: in-cluster configuration, the pod's ServiceAccount)"
         lines = [
             "rolloutgate: "
             + ", ".join(
@@ -140,7 +167,12 @@ class GateHooks:
         if cfg.kubeconfig is not None:
             extras.append(f"kubeconfig {show(_relative(cfg.kubeconfig, root), 'kubeconfig')}")
         if cfg.endpoint_url:
-            extras.append(f"endpoint {show(cfg.endpoint_url, 'endpoint_url')}")
+            from rolloutgate.redact import url  # the userinfo is a credential: never shown
+
+            extras.append(f"endpoint {show(url(cfg.endpoint_url), 'endpoint_url')}")
+        if cfg.headers:
+            names = ", ".join(f"{h.name} ({h.origin})" for h in cfg.headers)
+            extras.append(f"headers {names} ({src.get('headers')})")
         if cfg.dry_run:
             extras.append("DRY RUN: nothing will be applied")
         if not cfg.rollback:
@@ -205,6 +237,25 @@ class GateHooks:
             return
         text = str(excinfo.value) or "Ctrl+C"
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
+        self._note_later_signals()
+
+    def _note_later_signals(self) -> None:
+        """After the first interrupt only teardown is left (the rollback, the reports), each
+        step under its deadline: a second SIGINT or SIGTERM (CI sends SIGTERM 7.5 s after
+        SIGINT) must not cut it short. Said on the terminal; SIGKILL still ends the run."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        write = self.writer()
+
+        def note(signum: int, _frame: FrameType | None) -> None:
+            write(
+                f"rolloutgate: {signal.Signals(signum).name} received while finishing the "
+                "interrupted run; finishing the rollback and the reports first"
+            )
+
+        if self._sigint is None:
+            self._sigint = signal.signal(signal.SIGINT, note)
+        signal.signal(signal.SIGTERM, note)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -226,13 +277,15 @@ class GateHooks:
         run = self.run
         if run is None:
             return
+        from rolloutgate.redact import urls_in  # a URL quoted in a message keeps no userinfo
+
         tr = terminalreporter
         tr.section("rolloutgate")
         for line in run.summary_lines():
-            tr.write_line(line)
+            tr.write_line(urls_in(line))
         if run.failed and run.diagnostics:
             tr.section("rolloutgate diagnostics", sep="-")
-            tr.write_line(run.diagnostics)
+            tr.write_line(urls_in(run.diagnostics))
         if run.dry_run_diff is not None:
             tr.section("rolloutgate dry-run diff", sep="-")
             tr.write_line(run.dry_run_diff or "(no changes)")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,9 +71,11 @@ def _kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
 def in_cluster(kubeconfig: str | None) -> bool:
     """No kubeconfig anywhere, but a ServiceAccount token: the gate runs in a pod (Tekton,
     GitLab's Kubernetes executor, Argo Workflows) and uses the in-cluster configuration."""
-    if kubeconfig or os.environ.get("KUBECONFIG"):
+    if kubeconfig:
         return False
-    if _kubeconfig_paths(None)[0].is_file():
+    # As kubectl: a $KUBECONFIG list whose files are all missing loads an empty config, and an
+    # empty config in a pod falls back to the in-cluster one.
+    if any(p.is_file() for p in _kubeconfig_paths(None)):
         return False
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and IN_CLUSTER_TOKEN.is_file()
 
@@ -203,12 +206,17 @@ def api_errors(verb: str, what: str) -> Iterator[None]:
         yield
     except ApiException as e:
         status = int(e.status or 0)
+        message = message_of(e)
+        if status == 0:
+            status, message = _handshake(e)
         if status == 0:
             raise ClusterUnreachable(f"{verb} {what}: API server did not answer: {e}") from e
-        text = f"{verb} {what}: {status} {message_of(e)}"
+        text = f"{verb} {what}: {status} {message}"
         if status == 403:
+            # `verb` may say more than RBAC's verb ("patch (server-side apply dry-run)").
+            rbac_verb = verb.split(" ", 1)[0]
             raise Forbidden(
-                f"{text}. The gate's credentials lack this permission: grant `{verb}` on it "
+                f"{text}. The gate's credentials lack this permission: grant `{rbac_verb}` on it "
                 "(docs/rbac.md lists every permission the gate needs)",
                 status=status,
             ) from e
@@ -216,6 +224,29 @@ def api_errors(verb: str, what: str) -> Iterator[None]:
     except (urllib3.exceptions.HTTPError, OSError) as e:
         cause = getattr(e, "reason", None) or e
         raise ClusterUnreachable(f"{verb} {what}: API server did not answer: {cause}") from e
+
+
+def _handshake(e: ApiException) -> tuple[int, str]:
+    """(status, server message) of a refused websocket handshake (port-forward, exec), which the
+    client reports as status 0 with ``Handshake status 403 Forbidden -+-+- headers -+-+- body``
+    as its reason; (0, "") for a real transport failure."""
+    reason = str(e.reason or "")
+    if not reason.startswith("Handshake status "):
+        return 0, ""
+    parts = reason.split(" -+-+- ")
+    try:
+        status = int(parts[0].split()[2])
+    except (IndexError, ValueError):
+        return 0, ""
+    message = parts[0]
+    if len(parts) > 2:
+        try:
+            body = json.loads(parts[2])
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("message"):
+            message = str(body["message"])
+    return status, message
 
 
 def transient(e: BaseException) -> bool:
@@ -252,6 +283,57 @@ def retry(
             delay = min(delay * 2, BACKOFF_S[1])
 
 
+@dataclass
+class _Patience:
+    deadline: float
+    on_retry: Callable[[str], None] | None
+
+
+# The running step's deadline: under it every request below retries transient errors (no
+# answer, 429, 5xx) until then, so an API server that restarts in the middle of a step delays
+# the step instead of failing it. A context variable, not a global: the lease's renewal thread
+# and the port-forward relay have their own deadlines, and a new thread starts without one.
+_PATIENCE: ContextVar[_Patience | None] = ContextVar("rolloutgate_patience", default=None)
+
+
+@contextmanager
+def patience(deadline: float, on_retry: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Within the block, every request of this module (but the watch's own, which retries
+    anyway) is retried on transient errors until `deadline` (monotonic). ``on_retry`` hears
+    when the API server stops answering and when it answers again."""
+    token = _PATIENCE.set(_Patience(deadline, on_retry))
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
+
+
+def _patient(call: Callable[[], T]) -> T:
+    """``call()`` under the running step's patience (one attempt when there is none).
+
+    Retrying is safe for every call here: reads; server-side apply (the same patch gives the
+    same object); PUT and conditional DELETE carry a resourceVersion (a retry of one that had
+    landed gets a 409, which the callers already handle by reading again); create gets a 409
+    AlreadyExists and delete a 404, both of which the callers read as done.
+    """
+    p = _PATIENCE.get()
+    if p is None:
+        return call()
+    failing_since: list[float] = []
+
+    def said(message: str) -> None:
+        if not failing_since:
+            failing_since.append(time.monotonic())
+            if p.on_retry is not None:
+                left = max(0.0, p.deadline - time.monotonic())
+                p.on_retry(f"{message} (retrying for up to {left:.0f} s)")
+
+    result = retry(call, deadline=p.deadline, on_retry=said)
+    if failing_since and p.on_retry is not None:
+        p.on_retry(f"API server answered again after {time.monotonic() - failing_since[0]:.1f} s")
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # Resources and objects.
 
@@ -277,10 +359,15 @@ def resource(api: ApiClient, api_version: str, kind: str) -> Resource:
     UnknownKind (a ConfigError) when the server does not serve it; the message lists the kinds
     the server does serve in that group version, or its group versions when that is unknown too.
     """
-    dyn = dynamic(api)
-    try:
+    dyn = _patient(lambda: dynamic(api))
+
+    def lookup() -> Resource:
         with api_errors("discover", f"kind {kind} in {api_version}"):
             found: Resource = dyn.resources.get(api_version=api_version, kind=kind)
+        return found
+
+    try:
+        found = _patient(lookup)
     except (ResourceNotFoundError, ResourceNotUniqueError) as e:
         raise UnknownKind(
             f"the API server does not serve kind {kind!r} in {api_version!r}; "
@@ -334,7 +421,8 @@ def get(
 ) -> Obj | None:
     """The live object, or None if it does not exist."""
     res = resource(api, api_version, kind)
-    try:
+
+    def call() -> Obj:
         with api_errors("get", _what(res, namespace, name)):
             return _as_dict(
                 dynamic(api).get(  # type: ignore[no-untyped-call]
@@ -344,6 +432,9 @@ def get(
                     _request_timeout=REQUEST_TIMEOUT_S,
                 )
             )
+
+    try:
+        return _patient(call)
     except ApiError as e:
         if e.status == 404:
             return None
@@ -360,6 +451,19 @@ def list_objects(
     field_selector: str | None = None,
 ) -> Obj:
     """A list object: `items` and `metadata.resourceVersion` (to start a watch from)."""
+    return _patient(
+        lambda: _list_once(api, api_version, kind, namespace, label_selector, field_selector)
+    )
+
+
+def _list_once(
+    api: ApiClient,
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+) -> Obj:
     res = resource(api, api_version, kind)
     with api_errors("list", _what(res, namespace)):
         return _as_dict(
@@ -384,18 +488,22 @@ def server_side_apply(
     """PATCH application/apply-patch+yaml with force=true: `field_manager` takes every field."""
     res = resource(api, obj["apiVersion"], obj["kind"])
     verb = "patch (server-side apply dry-run)" if dry_run else "patch (server-side apply)"
-    with api_errors(verb, _what(res, namespace, at(obj, "metadata", "name"))):
-        return _as_dict(
-            dynamic(api).server_side_apply(  # type: ignore[no-untyped-call]
-                res,
-                body=obj,
-                namespace=_ns(res, namespace),
-                _request_timeout=REQUEST_TIMEOUT_S,
-                field_manager=field_manager,
-                force_conflicts=True,
-                dry_run="All" if dry_run else None,
+
+    def call() -> Obj:
+        with api_errors(verb, _what(res, namespace, at(obj, "metadata", "name"))):
+            return _as_dict(
+                dynamic(api).server_side_apply(  # type: ignore[no-untyped-call]
+                    res,
+                    body=obj,
+                    namespace=_ns(res, namespace),
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                    field_manager=field_manager,
+                    force_conflicts=True,
+                    dry_run="All" if dry_run else None,
+                )
             )
-        )
+
+    return _patient(call)
 
 
 def replace(
@@ -403,16 +511,20 @@ def replace(
 ) -> Obj:
     """PUT the whole object (optimistic: ApiError 409 unless resourceVersion is current)."""
     res = resource(api, obj["apiVersion"], obj["kind"])
-    with api_errors("update", _what(res, namespace, at(obj, "metadata", "name"))):
-        return _as_dict(
-            dynamic(api).replace(  # type: ignore[no-untyped-call]
-                res,
-                body=obj,
-                namespace=_ns(res, namespace),
-                _request_timeout=REQUEST_TIMEOUT_S,
-                field_manager=field_manager,
+
+    def call() -> Obj:
+        with api_errors("update", _what(res, namespace, at(obj, "metadata", "name"))):
+            return _as_dict(
+                dynamic(api).replace(  # type: ignore[no-untyped-call]
+                    res,
+                    body=obj,
+                    namespace=_ns(res, namespace),
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                    field_manager=field_manager,
+                )
             )
-        )
+
+    return _patient(call)
 
 
 def create(
@@ -420,16 +532,20 @@ def create(
 ) -> Obj:
     """POST the object (ApiError 409 if it exists)."""
     res = resource(api, obj["apiVersion"], obj["kind"])
-    with api_errors("create", _what(res, namespace, at(obj, "metadata", "name"))):
-        return _as_dict(
-            dynamic(api).create(  # type: ignore[no-untyped-call]
-                res,
-                body=obj,
-                namespace=_ns(res, namespace),
-                _request_timeout=REQUEST_TIMEOUT_S,
-                field_manager=field_manager,
+
+    def call() -> Obj:
+        with api_errors("create", _what(res, namespace, at(obj, "metadata", "name"))):
+            return _as_dict(
+                dynamic(api).create(  # type: ignore[no-untyped-call]
+                    res,
+                    body=obj,
+                    namespace=_ns(res, namespace),
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                    field_manager=field_manager,
+                )
             )
-        )
+
+    return _patient(call)
 
 
 def delete(
@@ -450,7 +566,8 @@ def delete(
     body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
     if resource_version is not None:
         body["preconditions"] = {"resourceVersion": resource_version}
-    try:
+
+    def call() -> None:
         with api_errors("delete", _what(res, namespace, name)):
             dynamic(api).delete(  # type: ignore[no-untyped-call]
                 res,
@@ -459,6 +576,9 @@ def delete(
                 _request_timeout=REQUEST_TIMEOUT_S,
                 body=body,
             )
+
+    try:
+        _patient(call)
     except ApiError as e:
         if e.status == 404:
             return False
@@ -564,13 +684,14 @@ class Watch:
         return min(delay * 2, BACKOFF_S[1])
 
     def _relist(self) -> tuple[str, list[WatchEvent]]:
-        listing = list_objects(
+        # One attempt: the watch's own loop retries, and notices stop() between attempts.
+        listing = _list_once(
             self.api,
             self.api_version,
             self.kind,
             self.namespace,
-            label_selector=self.label_selector,
-            field_selector=self.field_selector,
+            self.label_selector,
+            self.field_selector,
         )
         items = listing.get("items") or []
         # A list answer's items carry neither kind nor apiVersion; the watch's objects do.
@@ -680,13 +801,24 @@ class PortForwardStream:
 
     def __init__(self, api: ApiClient, namespace: str, pod: str, port: int) -> None:
         self.port = port
-        with api_errors("create", f"pods/portforward {namespace}/{pod}"):
-            self._pf = portforward(
-                client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
-                pod,
-                namespace,
-                ports=str(port),
-            )
+        # The client's stream() swaps the ApiClient's `request` for a websocket one while it
+        # connects: on the shared client, a request another thread makes meanwhile (the lock's
+        # renewal, a watch's relist) would go to the websocket code and fail ("Missing required
+        # parameter `ports`"). A client of its own per stream, sharing the configuration.
+        self._client = ApiClient(configuration=api.configuration)
+        try:
+            # A websocket upgrade is a GET: RBAC checks `get` on pods/portforward (SPDY,
+            # kubectl's fallback, is a POST: `create`).
+            with api_errors("get", f"pods/portforward {namespace}/{pod}"):
+                self._pf = portforward(
+                    client.CoreV1Api(self._client).connect_get_namespaced_pod_portforward,
+                    pod,
+                    namespace,
+                    ports=str(port),
+                )
+        except BaseException:
+            self._client.close()  # type: ignore[no-untyped-call]
+            raise
 
     def socket(self) -> socket.socket:
         """The local end (an AF_UNIX socket pair end wrapped by the client)."""
@@ -699,21 +831,40 @@ class PortForwardStream:
         return str(err) if err else None
 
     def close(self) -> None:
-        self._pf.close()
+        try:
+            self._pf.close()
+        finally:
+            self._client.close()  # type: ignore[no-untyped-call]
+
+
+# A log request goes through the kubelet, which may hold it while it restarts the container.
+LOG_TIMEOUT_S = 10.0
 
 
 def pod_log(
-    api: ApiClient, namespace: str, pod: str, container: str, *, previous: bool, lines: int
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    container: str,
+    *,
+    previous: bool,
+    lines: int,
+    timeout: float = LOG_TIMEOUT_S,
 ) -> str:
-    """The last `lines` of a container's log (ApiError when the kubelet has none)."""
+    """The last `lines` of a container's log (ApiError when the kubelet has none; no answer
+    within `timeout` seconds is ClusterUnreachable)."""
     which = "previous " if previous else ""
-    with api_errors("get", f"pods/log {namespace}/{pod} ({which}container {container})"):
-        text = client.CoreV1Api(api).read_namespaced_pod_log(
-            pod,
-            namespace,
-            container=container,
-            previous=previous,
-            tail_lines=lines,
-            _request_timeout=10,
-        )
-    return str(text).rstrip()
+
+    def call() -> str:
+        with api_errors("get", f"pods/log {namespace}/{pod} ({which}container {container})"):
+            text = client.CoreV1Api(api).read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                previous=previous,
+                tail_lines=lines,
+                _request_timeout=timeout,
+            )
+        return str(text).rstrip()
+
+    return _patient(call)

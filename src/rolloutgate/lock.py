@@ -17,7 +17,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.errors import ApiError, ClusterError, LockHeld
+from rolloutgate.errors import ApiError, ClusterError, LockHeld, LockLost
 from rolloutgate.objects import MANAGED_BY, Obj, parse_time
 
 API_VERSION = "coordination.k8s.io/v1"
@@ -120,16 +120,27 @@ def _body(name: str, namespace: str, holder: str, duration_s: int, rv: str | Non
 
 
 def acquire(
-    api: ApiClient, namespace: str, name: str, *, holder: str, duration_s: int, deadline: float
+    api: ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    holder: str,
+    duration_s: int,
+    deadline: float,
+    gone: Callable[[Obj], str | None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Lease:
     """Take the lease, waiting (a watch on it) until it is free or expired, up to `deadline`.
 
     LockHeld names the holder and when its claim expires. Expiry is judged on both the recorded
     renewTime and this process's own observation (a lease not renewed for `duration_s` since we
     first saw it), so clock skew between gates cannot extend a dead gate's claim for ever.
+    ``gone(lease)`` may say why its holder is certainly gone (then the lease is taken at once);
+    ``on_wait`` hears, once per holder, why this gate waits and for how long at most.
     """
     seen_rv: str | None = None
     seen_at = time.monotonic()
+    told: str | None = None
     while True:
         live = kube.retry(
             lambda: kube.get(api, API_VERSION, KIND, name, namespace), deadline=deadline
@@ -143,8 +154,12 @@ def acquire(
             seen_rv, seen_at = rv, time.monotonic()
         unchanged_for = time.monotonic() - seen_at
         lease_duration = (live.get("spec") or {}).get("leaseDurationSeconds") or duration_s
-        ours = (live.get("spec") or {}).get("holderIdentity") == holder
-        if ours or is_free(live, _now()) or unchanged_for >= lease_duration:
+        current = (live.get("spec") or {}).get("holderIdentity")
+        ours = current == holder
+        dead = None if ours or is_free(live, _now()) or gone is None else gone(live)
+        if dead and on_wait is not None:
+            on_wait(f"lease {namespace}/{name}: {dead}; taking it over now")
+        if ours or dead or is_free(live, _now()) or unchanged_for >= lease_duration:
             if _try_write(api, namespace, name, holder, duration_s, rv):
                 return Lease(name, namespace, holder, duration_s)
             continue
@@ -154,6 +169,12 @@ def acquire(
                 f"lease {namespace}/{name} is {describe(live)}. Another gate is deploying this "
                 "target: wait for it, or if it is gone, let the lease expire or delete it "
                 f"(kubectl -n {namespace} delete lease {name})"
+            )
+        if on_wait is not None and told != current:
+            told = current
+            on_wait(
+                f"lease {namespace}/{name} is {describe(live)}: waiting for it to be released "
+                f"or to expire (at most {min(remaining, lease_duration - unchanged_for):.0f} s)"
             )
         waits = [remaining, lease_duration - unchanged_for]
         ends = expiry(live)
@@ -199,23 +220,35 @@ def _wait_for_change(api: ApiClient, namespace: str, name: str, rv: str, seconds
         watch.stop()
 
 
-def renew(api: ApiClient, lease: Lease) -> None:
-    """Push the lease's renewTime to now. LockHeld if another gate took it meanwhile."""
-    where = f"lease {lease.namespace}/{lease.name}"
+def holder(api: ApiClient, lease: Lease) -> str | None:
+    """Who holds the lease now (None: nobody, or it was deleted)."""
     live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
-    holder = ((live or {}).get("spec") or {}).get("holderIdentity")
-    if live is None or holder != lease.holder:
-        raise LockHeld(
-            f"{where} was lost: now {describe(live) if live else 'deleted'}; the gate ran longer "
-            "than the lease duration without renewing it"
-        )
-    live["spec"]["renewTime"] = _micro_time(_now())
-    try:
-        kube.replace(api, live, lease.namespace)
-    except ApiError as e:
-        if e.status != 409:
-            raise
-        raise LockHeld(f"{where} changed while renewing it: {e}") from e
+    found = ((live or {}).get("spec") or {}).get("holderIdentity")
+    return str(found) if found else None
+
+
+def renew(api: ApiClient, lease: Lease) -> None:
+    """Push the lease's renewTime to now. LockLost if another gate took it meanwhile."""
+    where = f"lease {lease.namespace}/{lease.name}"
+    for _attempt in range(5):
+        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+        holder = ((live or {}).get("spec") or {}).get("holderIdentity")
+        if live is None or holder != lease.holder:
+            raise LockLost(
+                f"{where} was lost: now {describe(live) if live else 'deleted'} (this gate is "
+                f"{lease.holder})"
+            )
+        live["spec"]["renewTime"] = _micro_time(_now())
+        try:
+            kube.replace(api, live, lease.namespace)
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            # Changed since we read it: read again; only another holder means it is lost (a
+            # retried renewal that had landed also ends here).
+            continue
+        return
+    raise LockLost(f"{where} changed under every renewal attempt; another writer is at work")
 
 
 def release(api: ApiClient, lease: Lease) -> None:
@@ -239,13 +272,19 @@ def release(api: ApiClient, lease: Lease) -> None:
 
 
 @contextmanager
-def keep(api: ApiClient, lease: Lease, *, every_s: float | None = None) -> Iterator[list[str]]:
+def keep(
+    api: ApiClient,
+    lease: Lease,
+    *,
+    every_s: float | None = None,
+    on_lost: Callable[[str], None] | None = None,
+) -> Iterator[list[str]]:
     """Renew the lease from a background thread while the block runs.
 
     Renews every third of the duration by default. A transient error (no answer, 429, 5xx) is
     retried until the lease would really expire; only then, or when another gate holds it, is
     the lease lost. Yields a list that collects why it was lost: the caller decides what that
-    means for the run.
+    means for the run; ``on_lost`` hears it at once, from the renewal thread.
     """
     interval = every_s if every_s is not None else max(1.0, lease.duration_s / 3)
     stop = threading.Event()
@@ -266,6 +305,8 @@ def keep(api: ApiClient, lease: Lease, *, every_s: float | None = None) -> Itera
                 if stop.is_set():
                     return
                 errors.append(str(e))
+                if on_lost is not None:
+                    on_lost(str(e))
                 return
 
     thread = threading.Thread(target=loop, name=f"rolloutgate-lease-{lease.name}", daemon=True)

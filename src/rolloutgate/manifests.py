@@ -210,6 +210,16 @@ def _kind(value: Any) -> str:
     return names.get(name, name)
 
 
+# Kinds applied before all others (and so deleted after them): what the rest lives in.
+FIRST_KINDS = ("Namespace",)
+
+
+def apply_order(objs: list[Obj]) -> list[Obj]:
+    """`objs` in the order to apply them: Namespaces first, the rest in file order. Pure."""
+    first = [o for o in objs if o.get("kind") in FIRST_KINDS]
+    return first + [o for o in objs if o.get("kind") not in FIRST_KINDS]
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """An image reference split the way kustomize matches it: name, tag, digest."""

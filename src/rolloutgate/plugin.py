@@ -8,9 +8,13 @@ implements the reporting hooks; the fixtures live in ``fixtures.py`` (loaded thr
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from rolloutgate import canary_config, cmdline
 from rolloutgate import config as cfgmod
+from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
 from rolloutgate.hooks import STATE, GateHooks
@@ -23,7 +27,7 @@ HOOKS = "rolloutgate-hooks"  # name of the registered GateHooks
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rolloutgate", "rolloutgate release gate")
-    for setting in (cfgmod.CLUSTER, *cfgmod.SETTINGS):
+    for setting in (cfgmod.CLUSTER, *cfgmod.SETTINGS, *canary_config.SETTINGS):
         if setting.flag is None or not setting.define:
             continue
         if setting.const is not None:
@@ -48,16 +52,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="rolloutgate_canary",
         action="store_true",
         default=False,
-        help="Not yet supported: canary comparison against the stable release.",
+        help="Judge the candidate --image-tag against the live release side by side (fresh "
+        "baseline and canary arms, same traffic; predictions, latency, errors); the live "
+        "release is not touched. Exit 0 pass, 1 fail, 6 marginal, 7 inconclusive "
+        "(docs/canary.md).",
     )
 
 
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    # The earliest moment the plugin's options are known, and before conftest files are loaded
+    # from a rootdir that may be the wrong one (cmdline.py explains the trap).
+    message = cmdline.rootdir_moved(early_config, args)
+    if message is not None:
+        raise pytest.UsageError(message)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("rolloutgate_canary", False):
-        raise pytest.UsageError(
-            "--canary is not yet supported: the gate deploys and verifies one release. "
-            "Run without --canary (see docs/gate.md)."
-        )
     options = {k: v for k, v in vars(config.option).items() if k.startswith("rolloutgate_")}
     # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
     options["kubeconfig"] = getattr(config.option, "kubeconfig", None)
@@ -72,12 +82,39 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
+    how = cmdline.distributed(config) if gate_config.enabled else None
+    if how is not None:
+        raise pytest.UsageError(cmdline.xdist_message(how))
+    if options.get("rolloutgate_canary"):
+        _configure_canary(config, gate_config, options)
+        return
     if gate_config.kind:
         _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
     config.stash[STATE] = hooks
     config.pluginmanager.register(hooks, HOOKS)
     hooks.install_sigterm()
+
+
+def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str, Any]) -> None:
+    """--canary: the canary plugin replaces the gate suite's items (canary_plugin.py)."""
+    from rolloutgate.canary_plugin import CanaryPlugin, check_options
+
+    try:
+        ccfg = canary_config.resolve(
+            options,
+            env=cfgmod.environ(),
+            tool=cfgmod.read_pyproject(config.rootpath),
+            cluster=cfg.cluster,
+            rootdir=config.rootpath,
+            invocation_dir=config.invocation_params.dir,
+        )
+        check_options(cfg)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    canary = CanaryPlugin(config, cfg, ccfg)
+    config.pluginmanager.register(canary, "rolloutgate-canary")
+    canary.install_sigterm()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

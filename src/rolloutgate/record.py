@@ -1,183 +1,392 @@
-"""Record golden answers: send a golden file's requests to the live release, write its answers.
+"""The release record: what a gate is doing to its target, kept in the cluster.
 
-    python -m rolloutgate record --cluster=staging --out=fixtures/golden/recorded.json
+A gate can die at any moment (SIGKILL, an OOM-killed runner, a lost VM). What it was doing must
+outlive it, so the next gate can tell a half-done release from a good one and restore the last
+release a gate proved healthy, never one it merely found (Helm keeps its release history in the
+cluster for the same reason).
 
-A team starts from what production answers today instead of typing the answers in. The
-requests come from the profile's golden file (``--golden`` for another; its cases may leave
-``expect`` out). Nothing is deployed: the live Service is reached by a port-forward, or
-``--endpoint-url``. Recording is refused when a health check fails or a case meant to succeed
-does not: a broken release's answers must never become the expectation.
+The record is a ConfigMap ``<lease name>-release`` in the target namespace, labelled as the
+gate's own, with one key ``release.json``::
 
-What is written, per case, in the file's own format:
+    holder     the lease holder writing it, and its process (host, boot id, pid namespace, pid,
+               start time: enough to tell on the same machine that it is no longer running)
+    tag        the image tag being released; step  where it got to (STEPS); updated  when
+    found      what the gate found before applying: the previous tag, first deploy or not
+    applied    Kind/name of every object the release applied (a recovery deletes what the
+               target release did not have)
+    target     the release a rollback restores: the last verified one (``verified: true``:
+               its tag, who verified it and when, and its objects' specs), or, before any gate
+               verified one, what the first gate found (``verified: false``)
 
-- v2 cases written the pre-preset way (``expect`` by output name): every output of the answer
-  by name;
-- other cases: the status, and the value at each path the template expects (every top-level
-  key of the answer when the template expects none);
-- numbers that are not whole get a suggested tolerance (``abs_tol`` for values within [0, 1],
-  typically scores; ``rel_tol`` otherwise); labels, strings and whole numbers are exact.
+Only the lease holder writes it (server-side apply, idempotent, so a write retried across an
+API server restart is safe), and it stops writing the moment the lease is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
-import re
-from collections.abc import Mapping
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rolloutgate import cases, protocols
-from rolloutgate.cases import Case, Golden, HttpClient
-from rolloutgate.errors import GateError
-from rolloutgate.smoke import EndpointUnreachable, describe, json_of
+from kubernetes.client import ApiClient
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+from rolloutgate import kube, lock
+from rolloutgate.errors import ClusterError, LockLost
+from rolloutgate.objects import MANAGED_BY, Obj, ref
+from rolloutgate.snapshot import Snapshot
+from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
+
+KEY = "release.json"
+# A ConfigMap holds at most 1 MiB; keep room for the envelope and the other fields.
+MAX_OBJECTS_BYTES = 900 * 1024
+
+# Steps in order. A record whose step is not FINISHED was left by a gate that did not end its
+# release: the cluster may hold anything between the target and the new release.
+STEPS = (
+    "locked",
+    "applying",
+    "rolling-out",
+    "checking",
+    "verified",
+    "rolling-back",
+    "rolled-back",
+    "rollback-failed",
+    "left-failed",
+    "recovering",
+)
+FINISHED = frozenset({"locked", "verified", "rolled-back"})
+# Metadata a restore takes from the stored object; the rest is the server's.
+_KEPT_METADATA = ("name", "namespace", "labels", "annotations")
 
 
-class RecordingRefused(GateError):
-    """The live release is not healthy, or a case meant to succeed failed: nothing written."""
+def record_name(lease_name: str) -> str:
+    return f"{lease_name}-release"
 
 
-@dataclass(frozen=True)
-class Tolerances:
-    """Suggested tolerances for recorded numbers that are not whole."""
-
-    abs_tol: float = 0.05  # scores and probabilities in [0, 1]
-    rel_tol: float = 0.01  # other real numbers (regression outputs, ...)
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def record(
-    client: HttpClient,
-    golden: Golden,
-    tolerances: Tolerances,
-    *,
-    source: str,
-) -> dict[str, Any]:
-    """The golden file as JSON: ``golden``'s requests with the answers of ``client``'s server.
+# ---------------------------------------------------------------------------------------------
+# Who is writing: enough to tell on the same machine that a holder process is gone.
 
-    RecordingRefused when a health check or a case meant to succeed fails.
-    """
+
+def _read(path: str) -> str:
     try:
-        unhealthy = []
-        for name, path in client.health.items():
-            response = client.get(path)
-            if not response.ok:
-                unhealthy.append(f"health {name}: {describe(response)}")
-        if unhealthy:
-            raise RecordingRefused(
-                "refusing to record from a release that fails its health checks: "
-                + "; ".join(unhealthy)
-            )
-        recorded = [_record_case(client, case, golden, tolerances) for case in golden.cases]
-    except EndpointUnreachable as e:
-        raise RecordingRefused(f"refusing to record: {e}") from e
-    out: dict[str, Any] = {}
-    if golden.protocol is not protocols.DEFAULT:
-        out["protocol"] = golden.protocol.name
-    if golden.model:
-        out["model"] = golden.model
-    if golden.health:
-        out["health"] = dict(golden.health)
-    if golden.latency is not None:
-        lat = golden.latency
-        out["latency"] = {"requests": lat.requests, "p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms}
-    # Ignored by the gate; tells a reader where the answers came from.
-    out["recorded"] = {
-        "from": source,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "template": str(golden.path),
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: the process's start time (a reused pid has another)."""
+    stat = _read(f"/proc/{pid}/stat")
+    # The command name (field 2) may contain spaces: split after its closing parenthesis.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def this_process() -> dict[str, Any]:
+    pid_ns = ""
+    with contextlib.suppress(OSError):
+        pid_ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+        "pid_ns": pid_ns,
+        "pid": pid,
+        "start": _start_ticks(pid),
     }
-    out["cases"] = recorded
-    return out
 
 
-def _record_case(client: HttpClient, case: Case, golden: Golden, tol: Tolerances) -> dict[str, Any]:
-    response = client.send(case.request)
-    if case.status // 100 == 2 and not response.ok:
-        raise RecordingRefused(
-            f"refusing to record: case {case.name!r} is meant to succeed (status {case.status}) "
-            f"but the live release answered {describe(response)}"
-        )
-    request = _request_json(case, golden)
-    if not response.ok:
-        # A request meant to be refused: its status is the expectation.
-        return {"name": case.name, "request": request, "expect": {"status": response.status_code}}
+def process_gone(process: Obj) -> bool:
+    """True only when certain: the process ran on this machine (same host name, boot and pid
+    namespace) and no process with its pid and start time exists any more."""
+    here = this_process()
+    same_machine = all(
+        process.get(k) and process.get(k) == here[k] for k in ("host", "boot_id", "pid_ns")
+    )
+    if not same_machine or not isinstance(process.get("pid"), int):
+        return False
+    pid = int(process["pid"])
+    if not Path(f"/proc/{pid}").exists():
+        return True
+    return bool(process.get("start")) and _start_ticks(pid) != process.get("start")
+
+
+def holder_gone(api: ApiClient, namespace: str, lease_name: str, lease: Obj) -> str | None:
+    """Why the lease's holder is certainly gone (its record names a process of this machine that
+    no longer runs), else None: a holder elsewhere is waited for until its lease expires."""
     try:
-        answer = response.json() if response.content else None
-    except ValueError as e:
-        raise RecordingRefused(
-            f"refusing to record: case {case.name!r} answered no JSON: {describe(response)}"
-        ) from e
-    legacy_v2 = golden.protocol is protocols.V2 and "inputs" in request
-    body = json_of(response)
-    if legacy_v2 and isinstance(body.get("outputs"), list):
-        outputs = [o for o in body["outputs"] if isinstance(o, dict) and "name" in o]
-        return {
-            "name": case.name,
-            "request": request,
-            "expect": [
-                {"name": o["name"], "data": _as_list(o.get("data")), **_suggest(o.get("data"), tol)}
-                for o in outputs
-            ],
-        }
-    if case.expect:
-        paths = [e.path for e in case.expect]
-    elif isinstance(answer, Mapping):
-        paths = [_key_path(k) for k in answer]
-    else:
-        paths = ["@"]  # the whole answer
-    values = []
-    for path in paths:
-        got = cases.Expectation(label=path, path=path, data=None).search(answer)
-        values.append({"path": path, "data": got, **_suggest(got, tol)})
-    expect: dict[str, Any] = {"values": values}
-    if response.status_code != 200:
-        expect = {"status": response.status_code, **expect}
-    return {"name": case.name, "request": request, "expect": expect}
+        found = read(api, namespace, record_name(lease_name))
+    except ClusterError:
+        return None
+    holder = (lease.get("spec") or {}).get("holderIdentity")
+    if not found or not holder or found.get("holder") != holder:
+        return None
+    process = found.get("process") or {}
+    if not process_gone(process):
+        return None
+    return (
+        f"its holder {holder} (pid {process.get('pid')} on this machine) is no longer running "
+        f"(its release record: step {found.get('step')!r})"
+    )
 
 
-def _request_json(case: Case, golden: Golden) -> Any:
-    """The request as the template wrote it: a bare V2 body stays bare."""
-    req = case.request
-    protocol = golden.protocol
-    if (
-        protocol is protocols.V2
-        and isinstance(req.body, Mapping)
-        and "inputs" in req.body
-        and (req.method, req.path) == (protocol.predict_method, protocol.predict_path)
-        and not req.headers
-    ):
-        return req.body
-    out = req.as_json()
-    if (req.method, req.path) == (protocol.predict_method, protocol.predict_path):
-        out.pop("path")
-        if req.body is not None:
-            out.pop("method")
+# ---------------------------------------------------------------------------------------------
+# The record's content. Pure.
+
+
+def stored(obj: Obj) -> Obj:
+    """What a restore needs of a live object: its content (spec, data, ...), name, labels and
+    annotations; nothing the server owns (status, uid, resourceVersion, managedFields)."""
+    out = {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("metadata", "status")}
+    meta = obj.get("metadata") or {}
+    out["metadata"] = {k: copy.deepcopy(meta[k]) for k in _KEPT_METADATA if k in meta}
+    annotations = out["metadata"].get("annotations")
+    if isinstance(annotations, dict):
+        for key in CONTROLLER_ANNOTATIONS:
+            annotations.pop(key, None)
     return out
 
 
-def _key_path(key: str) -> str:
-    """A JMESPath selecting the top-level ``key``; quoted when it is not an identifier."""
-    return key if _IDENTIFIER.fullmatch(key) else json.dumps(key)
+def target_of(
+    objects: list[Obj], *, tag: str | None, verified: bool, by: str, first_deploy: bool
+) -> Obj:
+    """A restore target; its objects are left out (with the reason) past the size limit."""
+    target: Obj = {
+        "tag": tag,
+        "verified": verified,
+        "by": by,
+        "at": _now_iso(),
+        "first_deploy": first_deploy,
+        "objects": [stored(o) for o in objects],
+    }
+    size = len(json.dumps(target["objects"]))
+    if size > MAX_OBJECTS_BYTES:
+        target["objects"] = None
+        target["omitted"] = (
+            f"the objects' specs take {size} bytes, over the {MAX_OBJECTS_BYTES} the record "
+            "keeps (a ConfigMap holds 1 MiB)"
+        )
+    return target
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+def unfinished(record: Obj | None) -> bool:
+    return record is not None and record.get("step") not in FINISHED
 
 
-def _suggest(value: Any, tol: Tolerances) -> dict[str, float]:
-    """A tolerance for values holding numbers that are not whole; {} for exact ones."""
-    reals = [v for v in cases.flatten(value) if isinstance(v, float) and not v.is_integer()]
-    if not reals:
-        return {}
-    if all(0.0 <= v <= 1.0 for v in reals):
-        return {"abs_tol": tol.abs_tol}
-    return {"rel_tol": tol.rel_tol}
+def describe_target(target: Obj | None) -> str:
+    if not target:
+        return "none recorded"
+    if target.get("first_deploy"):
+        what = "nothing (the first gate found no objects)"
+    else:
+        what = f"tag {target.get('tag')}"
+    how = "verified" if target.get("verified") else "found (never verified by a gate)"
+    return f"{what}, {how} by {target.get('by')} at {target.get('at')}"
 
 
-def write(data: Mapping[str, Any], out: Path) -> None:
-    """Write the recorded file (2-space JSON), creating its directory."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+def describe(record: Obj) -> str:
+    """One line: who released which tag, how far it got."""
+    found = record.get("found") or {}
+    previous = "nothing" if found.get("first_deploy") else f"tag {found.get('tag')}"
+    return (
+        f"release of tag {record.get('tag')} by {record.get('holder')}, step "
+        f"{record.get('step')!r} at {record.get('updated')} (it found {previous})"
+    )
+
+
+def target_snapshot(record: Obj, namespace: str) -> Snapshot:
+    """The restore of a record's target as a Snapshot: every target object as it was, and
+    every object the unfinished release applied that the target did not have, deleted.
+
+    ClusterError when the record has no target objects to restore.
+    """
+    target = record.get("target") or {}
+    objects = target.get("objects")
+    if objects is None:
+        why = target.get("omitted") or "the record has no restore target"
+        raise ClusterError(f"cannot restore the last verified release from the record: {why}")
+    snap = Snapshot(namespace=namespace)
+    kept = set()
+    for obj in objects:
+        snap.objects.append((copy.deepcopy(obj), copy.deepcopy(obj)))
+        kept.add(ref(obj))
+    for applied in record.get("applied") or []:
+        manifest = {
+            "apiVersion": applied["apiVersion"],
+            "kind": applied["kind"],
+            "metadata": {"name": applied["name"]},
+        }
+        if ref(manifest) not in kept:
+            snap.objects.append((manifest, None))
+    return snap
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing it.
+
+
+def read(api: ApiClient, namespace: str, name: str) -> Obj | None:
+    """The record, None without one. ClusterError when it cannot be parsed."""
+    cm = kube.get(api, "v1", "ConfigMap", name, namespace)
+    if cm is None:
+        return None
+    text = (cm.get("data") or {}).get(KEY)
+    try:
+        record = json.loads(text or "")
+    except ValueError as e:
+        raise ClusterError(
+            f"release record configmaps {namespace}/{name} key {KEY} is not JSON ({e}); "
+            f"delete it (kubectl -n {namespace} delete configmap {name}) to start afresh"
+        ) from e
+    if not isinstance(record, dict):
+        raise ClusterError(f"release record configmaps {namespace}/{name}: not a JSON object")
+    return record
+
+
+def write(api: ApiClient, namespace: str, name: str, record: Obj) -> None:
+    body: Obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "data": {KEY: json.dumps(record, indent=1, sort_keys=True)},
+    }
+    kube.server_side_apply(api, body, namespace)
+
+
+@dataclass
+class Tracker:
+    """The record of this gate's release: read once after the lease is taken, then written at
+    each step while the lease is held. ``lose`` (from the lease's renewal thread) stops every
+    further write and change."""
+
+    api: ApiClient
+    namespace: str
+    lease: lock.Lease
+    api_timeout: float
+    found: Obj | None = None  # the record as this gate found it
+    current: Obj | None = None
+    lost_reason: str | None = None
+    on_lost: Callable[[str], None] | None = None
+    # Set from apply until the release's end: a lost lease then interrupts the main thread.
+    interrupt_on_loss: bool = False
+
+    def __post_init__(self) -> None:
+        self.name = record_name(self.lease.name)
+        self._lost = threading.Event()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def lose(self, reason: str) -> None:
+        """The lease is gone: no further write, apply or restore by this gate."""
+        if self._lost.is_set():
+            return
+        self.lost_reason = reason
+        self._lost.set()
+        if self.on_lost is not None:
+            self.on_lost(reason)
+
+    def ensure_held(self) -> None:
+        """LockLost unless the lease is still ours, read fresh (before any change)."""
+        if not self.lost:
+            try:
+                holder = kube.retry(
+                    lambda: lock.holder(self.api, self.lease),
+                    deadline=time.monotonic() + self.api_timeout,
+                )
+            except ClusterError as e:
+                raise LockLost(f"cannot confirm the lease is still held: {e}") from e
+            if holder != self.lease.holder:
+                self.lose(
+                    f"lease {self.lease.namespace}/{self.lease.name} is now held by "
+                    f"{holder or '(nobody)'}"
+                )
+        if self.lost:
+            raise LockLost(
+                f"{self.lost_reason}; another gate owns the target now, so this gate changes "
+                "nothing more (no apply, no restore)"
+            )
+
+    def load(self) -> Obj | None:
+        self.found = read(self.api, self.namespace, self.name)
+        return self.found
+
+    def save(self, **fields: Any) -> None:
+        """Write the record with `fields` changed; nothing once the lease is lost."""
+        if self.lost:
+            return
+        record = copy.deepcopy(self.current or self.found or {})
+        record.update(fields)
+        record["holder"] = self.lease.holder
+        record["process"] = this_process()
+        record["updated"] = _now_iso()
+        with kube.patience(time.monotonic() + self.api_timeout):
+            write(self.api, self.namespace, self.name, record)
+        self.current = record
+
+    def start(self, tag: str | None) -> None:
+        """Right after the lease is taken: name this gate as the writer. An unfinished record
+        keeps its step, tag and target (what must be recovered), naming who left it."""
+        found = self.found
+        if unfinished(found):
+            assert found is not None
+            self.save(left_by=found.get("left_by") or found.get("holder"))
+        else:
+            self.save(step="locked", tag=tag, left_by=None)
+
+    def begin(self, tag: str | None, snap: Snapshot, objs: list[Obj]) -> None:
+        """Before apply: what this gate found, what it applies, and the restore target (the
+        last verified release; before any, what it found)."""
+        target = (self.current or {}).get("target")
+        if not target or not target.get("verified"):
+            target = target_of(
+                [live for _m, live in snap.objects if live is not None],
+                tag=snap.tag(),
+                verified=False,
+                by=self.lease.holder,
+                first_deploy=snap.first_deploy,
+            )
+        self.save(
+            step="applying",
+            tag=tag,
+            started=_now_iso(),
+            left_by=None,
+            found={"tag": snap.tag(), "first_deploy": snap.first_deploy},
+            applied=[
+                {"apiVersion": o["apiVersion"], "kind": o["kind"], "name": o["metadata"]["name"]}
+                for o in objs
+            ],
+            target=target,
+        )
+
+    def step(self, step: str) -> None:
+        assert step in STEPS, step
+        self.save(step=step)
+
+    def verified(self, step: str, objs: list[Obj], tag: str | None) -> None:
+        """The release now live was verified: it is the restore target from now on."""
+        live = []
+        for obj in objs:
+            got = kube.get(
+                self.api, obj["apiVersion"], obj["kind"], obj["metadata"]["name"], self.namespace
+            )
+            if got is not None:
+                live.append(got)
+        target = target_of(
+            live, tag=tag, verified=True, by=self.lease.holder, first_deploy=not live
+        )
+        self.save(step=step, target=target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from rolloutgate import redact
 from rolloutgate.config import GateConfig
+from rolloutgate.podhistory import Baseline
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -59,11 +62,18 @@ class GateRun:
     applied: bool = False
     created_namespace: bool = False
     interrupted: str | None = None
+    # Why this gate's lease was lost (another gate owns the target: nothing more is changed).
+    lock_lost: str | None = None
     rollback: Rollback = field(default_factory=Rollback)
+    # The restore of the last verified release before anything else (--recover, or an
+    # unfinished release left by a gate that is gone).
+    recovery: Rollback | None = None
     diagnostics: str | None = None
     dry_run_diff: str | None = None
     exit_status: int | None = None
     notes: list[str] = field(default_factory=list)
+    # The workloads' pods just before the apply: what happened before is not this release's.
+    baseline: Baseline | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -92,7 +102,7 @@ class GateRun:
     @property
     def failed(self) -> bool:
         """Whether the release must not stay: a test failed or errored, or the run was stopped."""
-        return bool(self.failures) or self.interrupted is not None
+        return bool(self.failures) or self.interrupted is not None or self.lock_lost is not None
 
     @property
     def verdict(self) -> Verdict:
@@ -103,6 +113,11 @@ class GateRun:
     @property
     def cause(self) -> str:
         """One line saying why the verdict is what it is."""
+        if self.lock_lost is not None:
+            return (
+                f"lease lost ({self.lock_lost}): another gate owns the target, this gate "
+                "stopped changing it and did not roll back"
+            )
         if self.interrupted is not None:
             return f"interrupted ({self.interrupted})"
         failures = self.failures
@@ -112,6 +127,8 @@ class GateRun:
             what = (first.message or first.outcome).strip().splitlines()[0]
             return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
+        if self.recovery is not None and self.config.recover:
+            return f"recovery: {self.recovery.outcome}"
         if self.config.dry_run:
             return "dry run: every manifest passed the server-side dry-run; nothing was applied"
         return f"{counts['passed']} checks passed, {counts['skipped']} skipped"
@@ -132,7 +149,7 @@ class GateRun:
                 "kind": cfg.kind,
                 "context": cfg.context,
                 "namespace": cfg.namespace,
-                "endpoint_url": cfg.endpoint_url,
+                "endpoint_url": redact.url(cfg.endpoint_url) if cfg.endpoint_url else None,
             },
             "image_tag": cfg.image_tag,
             "manifest_source": self.manifest_source,
@@ -150,6 +167,8 @@ class GateRun:
             },
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
+            "lock_lost": self.lock_lost,
+            "recovery": vars(self.recovery) if self.recovery is not None else None,
             "diagnostics": self.diagnostics,
             "dry_run_diff": self.dry_run_diff,
             "exit_status": self.exit_status,
@@ -167,6 +186,9 @@ class GateRun:
         ]
         if self.manifest_source:
             lines.append(f"manifests: {self.manifest_source}")
+        if self.recovery is not None:
+            lines.append(f"recovery: {self.recovery.outcome}")
+            lines += [f"  {a}" for a in self.recovery.actions]
         if self.failed:
             lines.append(f"rollback: {self.rollback.outcome}")
             lines += [f"  {a}" for a in self.rollback.actions]
@@ -182,7 +204,10 @@ def _iso(t: float) -> str:
 
 def write_json(run: GateRun, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    # Userinfo is stripped where URLs are made; this catches one that came in a message (a
+    # suite's own assertion quoting a URL).
+    text = redact.urls_in(json.dumps(run.to_json(), indent=2))
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 _ICON = {"pass": "✅", "fail": "❌", "rolled-back": "↩️"}
@@ -194,9 +219,11 @@ def markdown(run: GateRun) -> str:
     rows = [
         ("cause", run.cause),
         ("target", cfg.target),
-        ("image tag", f"`{cfg.image_tag or 'as in the manifests'}`"),
-        ("previous tag", f"`{run.previous_tag}`" if run.previous_tag else "none"),
+        ("image tag", _code(cfg.image_tag or "as in the manifests")),
+        ("previous tag", _code(run.previous_tag) if run.previous_tag else "none"),
     ]
+    if run.recovery is not None:
+        rows.append(("recovery", run.recovery.outcome))
     if run.failed:
         rows.append(("rollback", run.rollback.outcome))
     counts = run.counts()
@@ -206,18 +233,32 @@ def markdown(run: GateRun) -> str:
     out += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if run.failures:
         out += ["", "**Failing checks**", ""]
-        out += [f"- `{t.nodeid}` ({t.outcome}): {_cell(t.message)}" for t in run.failures]
+        out += [f"- {_code(t.nodeid)} ({t.outcome}): {_cell(t.message)}" for t in run.failures]
     if run.diagnostics:
-        out += [
-            "",
-            "<details><summary>Diagnostics</summary>",
-            "",
-            "```",
-            run.diagnostics,
-            "```",
-            "</details>",
-        ]
+        out += ["", "<details><summary>Diagnostics</summary>", "", *fenced(run.diagnostics)]
+        out += ["</details>"]
     return "\n".join(out) + "\n"
+
+
+def _backtick_run(text: str) -> int:
+    """The longest run of backticks in `text`."""
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def fenced(text: str) -> list[str]:
+    """`text` as a fenced code block no line of it can close: the fence is longer than any
+    run of backticks inside (CommonMark closes a fence only with one at least as long).
+    Log excerpts are text written by someone else's program."""
+    fence = "`" * max(3, _backtick_run(text) + 1)
+    return [fence, text, fence]
+
+
+def _code(text: str) -> str:
+    """Inline code that a backtick inside cannot end (a longer delimiter, padded when the text
+    starts or ends with a backtick, as CommonMark strips one space on each side)."""
+    delimiter = "`" * (_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{delimiter}{pad}{text}{pad}{delimiter}"
 
 
 def _cell(text: str) -> str:
@@ -231,5 +272,5 @@ def append_step_summary(run: GateRun, env: dict[str, str] | None = None) -> Path
     if not target:
         return None
     with open(target, "a", encoding="utf-8") as f:
-        f.write(markdown(run))
+        f.write(redact.urls_in(markdown(run)))
     return Path(target)

@@ -64,7 +64,8 @@ def differs(snapshot: Obj, current: Obj) -> bool:
 def restore(api: ApiClient, namespace: str, snapshot: Snapshot, *, deadline: float) -> list[str]:
     """Put every object back as the snapshot has it; delete what did not exist before.
 
-    Existing objects are restored in manifest order, new ones deleted in reverse order.
+    Existing objects are restored in manifest order, new ones deleted in reverse order (the
+    manifests come in apply order, Namespaces first: a created Namespace is deleted last).
     Returns one line per object. RollbackFailed names the object that could not be restored
     (every other object is still attempted first).
     """
@@ -136,6 +137,10 @@ def _delete_new(api: ApiClient, namespace: str, manifest: Obj, deadline: float) 
     )
     if gone:
         return f"{kind}/{name}: absent, as before the gate"
+    if kind == "Namespace":
+        # The namespace controller empties it first, which may take minutes; it is terminating
+        # now, and waiting for it would spend the deadline the rest of the rollback needs.
+        return f"{kind}/{name}: deleted (it did not exist before the gate), terminating"
     if _wait_gone(api, api_version, kind, name, namespace, deadline):
         return f"{kind}/{name}: deleted (it did not exist before the gate)"
     return f"{kind}/{name}: deletion requested, still terminating at the deadline"

@@ -13,6 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from kubernetes.client import ApiClient
@@ -20,10 +22,20 @@ from kubernetes.client import ApiClient
 from rolloutgate import kube, pods
 from rolloutgate.errors import ClusterError, RolloutFailed, RolloutTimeout
 from rolloutgate.objects import Obj, as_int, at, is_deleting, is_ready, name_of
+from rolloutgate.podhistory import Baseline
+from rolloutgate.podjudge import UNSCHEDULABLE_GRACE_S, PodJudge
 from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_for
 
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
+# How long a failure verdict may wait for the crashed container's log tail (see _crash_log).
+LOG_BUDGET_S = 2.0
+# ... and how much longer for the instance it guessed crashed once the other one's log is in.
+PREFER_S = 0.5
+# How often pods are judged again while a grace runs out (unschedulable, never ready).
+TICK_S = 1.0
+# The feed's target for the namespace's pod events (they belong to no one workload).
+EVENTS = ""
 
 
 @dataclass
@@ -54,10 +66,13 @@ class _Target:
             and not is_deleting(p)
         ]
 
-    def progress(self) -> str:
-        ready = sum(1 for p in self.new_pods() if is_ready(p))
+    def progress(self, notes: dict[str, str] | None = None) -> str:
+        new = self.new_pods()
+        ready = sum(1 for p in new if is_ready(p))
         state = "done" if self.done else self.status.message
-        return f"{ready}/{self.viewer.replicas(self.obj)} ready ({state})"
+        waiting = sorted({(notes or {}).get(name_of(p), "") for p in new} - {""})
+        why = f"; {'; '.join(waiting)}" if waiting and not self.done else ""
+        return f"{ready}/{self.viewer.replicas(self.obj)} ready ({state}{why})"
 
 
 @dataclass
@@ -106,6 +121,9 @@ def wait(
     max_restarts: int,
     on_progress: Callable[[str], None] | None = None,
     pinned: bool = True,
+    baseline: Baseline | None = None,
+    ready_grace: float | None = None,
+    unschedulable_grace: float = UNSCHEDULABLE_GRACE_S,
 ) -> list[Obj]:
     """Wait until every workload in `objs` has rolled out; returns them as last seen.
 
@@ -118,8 +136,21 @@ def wait(
     kubelet's message and the log tail; RolloutTimeout naming what was still missing when
     `deadline` (a time.monotonic() value) passed. API errors that retrying can cure (no
     answer, 429, 5xx) are retried until the deadline.
+
+    Pods are judged by ``podjudge.PodJudge``: on what happened since ``baseline`` (the
+    workloads' pods listed just before the apply or restore; None: every pod's whole life),
+    ``max_restarts`` exits per container, unschedulable pods against the autoscaler's events
+    (``unschedulable_grace``), and, when ``ready_grace`` is set, servers answering "not ready".
     """
     started = time.monotonic()
+    judge = PodJudge(
+        api,
+        namespace,
+        max_restarts=max_restarts,
+        baseline=baseline,
+        ready_grace=ready_grace,
+        unschedulable_grace=unschedulable_grace,
+    )
     targets = {
         t.key: t
         for t in (
@@ -160,23 +191,36 @@ def wait(
                     on_retry=on_retry,
                 ),
             )
-        last_report = 0.0
+        last_report = last_tick = 0.0
+        events_watched = False
         while not all(t.done for t in targets.values()):
+            if judge.wants_events and not events_watched:
+                # Started when first needed: its list delivers the events from before.
+                events_watched = True
+                feed.start(EVENTS, "event", _events_watch(api, namespace, deadline, on_retry))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _timeout(api, namespace, targets, started, feed.last_error())
+            every = TICK_S if judge.pending() else PROGRESS_EVERY_S
             try:
-                item: _Event | None = feed.events.get(timeout=min(remaining, PROGRESS_EVERY_S))
+                item: _Event | None = feed.events.get(timeout=min(remaining, every))
             except queue.Empty:
                 item = None
-            if item is not None:
-                _handle(api, namespace, targets[item.target], item, feed, max_restarts, pinned,
+            if item is not None and item.target == EVENTS:
+                _handle_event(api, namespace, targets, item, judge, deadline)
+            elif item is not None:
+                _handle(api, namespace, targets[item.target], item, feed, judge, pinned,
                         deadline, on_retry)  # fmt: skip
             now = time.monotonic()
+            if judge.pending() and now - last_tick >= TICK_S:
+                last_tick = now
+                for t in targets.values():
+                    for pod in t.new_pods() if not t.done else []:
+                        _judge(api, namespace, t, pod, judge, deadline)
             if on_progress and now - last_report >= PROGRESS_EVERY_S:
                 elapsed = now - started
                 for t in targets.values():
-                    on_progress(f"rollout {t.key}: {t.progress()}, {elapsed:.0f} s")
+                    on_progress(f"rollout {t.key}: {t.progress(judge.notes)}, {elapsed:.0f} s")
                 last_report = now
         return [t.obj for t in targets.values()]
     finally:
@@ -198,13 +242,58 @@ def _throttled(write: Callable[[str], None] | None) -> Callable[[str], None] | N
     return note
 
 
+def _events_watch(
+    api: ApiClient, namespace: str, deadline: float, on_retry: Callable[[str], None] | None
+) -> kube.Watch:
+    return kube.Watch(
+        api,
+        "v1",
+        "Event",
+        namespace,
+        deadline=deadline,
+        field_selector="involvedObject.kind=Pod",
+        on_retry=on_retry,
+    )
+
+
+def _handle_event(
+    api: ApiClient,
+    namespace: str,
+    targets: dict[str, _Target],
+    item: _Event,
+    judge: PodJudge,
+    deadline: float,
+) -> None:
+    """A pod event (probe answer, autoscaler decision): judge that pod again."""
+    if item.error is not None:
+        raise ClusterError(f"watching pod events in {namespace} failed: {item.error}") from (
+            item.error
+        )
+    event = item.event
+    if event is None or event.type == kube.SYNCED:
+        return
+    name = judge.on_event(event.obj, deleted=event.type == "DELETED")
+    for t in targets.values():
+        pod = t.pods.get(name or "")
+        if pod is not None and not t.done and pod in t.new_pods():
+            _judge(api, namespace, t, pod, judge, deadline)
+
+
+def _judge(
+    api: ApiClient, namespace: str, t: _Target, pod: Obj, judge: PodJudge, deadline: float
+) -> None:
+    failure = judge.judge(pod)
+    if failure:
+        raise _pod_failed(api, namespace, t, pod, *failure, deadline=deadline)
+
+
 def _handle(
     api: ApiClient,
     namespace: str,
     t: _Target,
     item: _Event,
     feed: _Feed,
-    max_restarts: int,
+    judge: PodJudge,
     pinned: bool,
     deadline: float,
     on_retry: Callable[[str], None] | None,
@@ -221,12 +310,11 @@ def _handle(
         pod_name = name_of(event.obj)
         if event.type == "DELETED":
             t.pods.pop(pod_name, None)
+            judge.forget(event.obj)
             return
         t.pods[pod_name] = event.obj
         if t.revision is not None and event.obj in t.new_pods() and not t.done:
-            failure = pods.pod_failure(event.obj, max_restarts=max_restarts)
-            if failure:
-                raise _pod_failed(api, namespace, t, event.obj, *failure, deadline=deadline)
+            _judge(api, namespace, t, event.obj, judge, deadline)
         return
     if event.type == "DELETED":
         raise RolloutFailed(
@@ -294,24 +382,71 @@ def _crash_log(
     previous: bool,
     deadline: float,
     *,
-    within_s: float = 5.0,
+    budget_s: float = LOG_BUDGET_S,
 ) -> tuple[str, bool]:
     """The log tail of the crashed instance, and whether it came from the previous one.
 
     The kubelet's idea of which instance is "previous" lags the pod status, and it removes a
-    dead instance (and its log) soon after restarting it: ask for the other instance too, and
-    again for a few seconds, before settling for the "no log" note.
+    dead instance (and its log) soon after restarting it: both instances are asked at once,
+    again until the budget is spent. The verdict never waits longer than ``budget_s`` for it:
+    a kubelet restarting the container can hold a log request for seconds (3.8 s measured on
+    a busy node, then an empty answer), and the diagnostics read the logs again anyway.
     """
-    until = min(time.monotonic() + within_s, deadline)
+    until = min(time.monotonic() + budget_s, deadline)
+    order = (previous, not previous)
+    while (remaining := until - time.monotonic()) > 0.05:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rolloutgate-log")
+        asked = {
+            prev: pool.submit(
+                pods.log_tail, api, namespace, pod, container, previous=prev, timeout=remaining
+            )
+            for prev in order
+        }
+        # Each request ends within `remaining` by its own timeout. The guessed instance's log
+        # wins; the other's is taken when the guess fails, or stalls past PREFER_S after it.
+        found = _first_log([asked[prev] for prev in order], until)
+        pool.shutdown(wait=False, cancel_futures=True)
+        if found is not None:
+            return found[0], order[found[1]]
+        time.sleep(min(0.3, max(0.0, until - time.monotonic())))
+    note = (
+        f"{pods.NO_LOG}the kubelet gave none within {budget_s:.0f} s; the diagnostics read the "
+        "logs again)"
+    )
+    return note, previous
+
+
+def _first_log(futures: list[Future[str]], until: float) -> tuple[str, int] | None:
+    """(log, index) of the first of `futures`, in their order, that holds a log. An earlier one
+    still asking is waited for until `until`, and at most PREFER_S once a later one has a log."""
+    give_up = until
     while True:
-        for prev in (previous, not previous):
-            tail = pods.log_tail(api, namespace, pod, container, previous=prev)
-            # The kubelet answers 200 with this text for an instance it already removed.
-            if tail and not tail.startswith((pods.NO_LOG, "unable to retrieve container logs")):
-                return tail, prev
-        if time.monotonic() >= until:
-            return tail, previous
-        time.sleep(0.5)
+        logs = [_log_of(f) for f in futures]
+        for i, log in enumerate(logs):
+            if log is not None:
+                return log, i
+            if not futures[i].done():
+                break  # an earlier request still runs: it may have the log we prefer
+        else:
+            return None  # every request answered, none with a log
+        if any(log is not None for log in logs):
+            give_up = min(give_up, time.monotonic() + PREFER_S)
+        left = give_up - time.monotonic()
+        if left <= 0:
+            later = [(log, i) for i, log in enumerate(logs) if log is not None]
+            return later[0] if later else None
+        pending = [f for f in futures if not f.done()]
+        wait_futures(pending, timeout=left, return_when=FIRST_COMPLETED)
+
+
+def _log_of(future: Future[str]) -> str | None:
+    if not future.done():
+        return None
+    tail = future.result()
+    # The kubelet answers 200 with this text for an instance it already removed.
+    if tail and not tail.startswith((pods.NO_LOG, "unable to retrieve container logs")):
+        return tail
+    return None
 
 
 def _crash_in_previous_log(pod: Obj, container: str | None, reason: str) -> bool:

@@ -35,10 +35,19 @@ class Snapshot:
                 return live
         return None
 
+    def existing(self) -> list[Obj]:
+        """Live copies of the objects that existed: what a rollback restores."""
+        return [live for _manifest, live in self.objects if live is not None]
+
+    def created(self) -> list[Obj]:
+        """Manifests of the objects that did not exist: what a rollback deletes."""
+        return [manifest for manifest, live in self.objects if live is None]
+
     @property
     def first_deploy(self) -> bool:
-        """Nothing the manifests name existed: a rollback removes everything."""
-        return all(live is None for _manifest, live in self.objects)
+        """No workload of the manifests existed (other objects may have: a Namespace, a
+        Service made by hand): a rollback leaves no workload to wait for."""
+        return not any(is_workload(live) for live in self.existing())
 
 
 def take(api: ApiClient, namespace: str, objs: list[Obj]) -> Snapshot:

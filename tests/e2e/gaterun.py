@@ -36,13 +36,22 @@ class Result:
     report: dict[str, Any]
 
 
-def kubectl(*args: str, namespace: str | None = None, timeout: float = 60) -> str:
+def kubectl(
+    *args: str,
+    namespace: str | None = None,
+    timeout: float = 60,
+    stdin: str | None = None,
+    check: bool = True,
+) -> str:
+    """kubectl as the cluster admin; its output (check=False: whatever the exit code)."""
     __tracebackhide__ = True
     argv = [str(KUBECTL), "--kubeconfig", str(KUBECONFIG)]
     if namespace:
         argv += ["--namespace", namespace]
-    proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
+    proc = subprocess.run(
+        [*argv, *args], capture_output=True, text=True, timeout=timeout, input=stdin
+    )
+    if check and proc.returncode != 0:
         pytest.fail(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc.stdout
 
@@ -85,7 +94,9 @@ def run_gate(
 class RunningGate:
     """A gate started in the background, to be read line by line and signalled."""
 
-    def __init__(self, namespace: str, report: Path, *args: str) -> None:
+    def __init__(
+        self, namespace: str, report: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         report.unlink(missing_ok=True)
         self.report = report
         self.lines: list[str] = []
@@ -95,6 +106,7 @@ class RunningGate:
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
     def wait_for_line(self, needle: str, timeout: float) -> str:
@@ -123,6 +135,21 @@ class RunningGate:
         out, _ = self.proc.communicate(timeout=timeout)
         data = json.loads(self.report.read_text()) if self.report.exists() else {}
         return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)
+
+
+def one_replica_manifests(target: Path, *, extra: dict[str, str] | None = None) -> Path:
+    """A copy of the example manifests at one replica (a light footprint on the shared one-node
+    cluster), plus `extra` files (name -> text)."""
+    import shutil
+
+    shutil.copytree(REPO / "fixtures" / "manifests", target)
+    deployment = target / "deployment.yaml"
+    text = deployment.read_text()
+    assert "replicas: 3" in text
+    deployment.write_text(text.replace("replicas: 3", "replicas: 1"))
+    for name, content in (extra or {}).items():
+        (target / name).write_text(content)
+    return target
 
 
 def deployment_state(namespace: str, name: str = "iris") -> dict[str, Any]:

@@ -59,6 +59,7 @@ def test_chain_names_every_session_step() -> None:
         "rolloutgate_v2",  # the endpoint's client, drawn beside the chain
         "rolloutgate_pods",
         "rolloutgate_workload_pods",
+        "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_case",
     }

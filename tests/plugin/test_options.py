@@ -21,6 +21,11 @@ OPTIONS = [
     "--gate-report=PATH",
     "--endpoint-url=URL",
     "--canary",
+    "--promote",
+    "--keep-arms",
+    "--request-set=FILE",
+    "--canary-requests=N",
+    "--canary-report=PATH",
 ]
 
 
@@ -52,7 +57,9 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         (["--endpoint-url=iris.local"], "*invalid URL 'iris.local'*http://HOST*"),
         (["--endpoint-url=ftp://iris"], "*invalid URL 'ftp://iris'*"),
         (["--cluster=two words"], "*invalid name 'two words'*without spaces*"),
-        (["--canary"], "*--canary is not yet supported*Run without --canary*"),
+        (["--canary"], "*--canary needs a cluster: pass --cluster NAME*"),
+        (["--canary", "--cluster=kind"], "*--canary compares against a live release*"),
+        (["--canary-requests=0"], "*invalid count '0'*whole number >= 1*"),
     ],
     ids=lambda v: v[0][:30] if isinstance(v, list) else "",
 )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import apply, gate
+from rolloutgate import apply, gate, plan
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
 from rolloutgate.hooks import PHASE_REPORTS, STATE
 from rolloutgate.snapshot import Snapshot
@@ -48,7 +48,7 @@ def fake_apply(api, namespace, objs, *, change_cause):
     return [dict(o, metadata=dict(o["metadata"], generation=2)) for o in objs]
 
 
-def fake_wait(api, cfg, deployments, *, deadline, write, pin):
+def fake_wait(api, cfg, deployments, *, deadline, write, pin, baseline=None):
     log(f"wait pin={pin}")
     write("rollout Deployment/iris: 1/1 ready, 0 s")
     if os.environ.get("FAKE_ROLLOUT") == "fail":
@@ -77,6 +77,9 @@ def _fake_cluster():
         mp.setattr(apply, "apply", fake_apply)
         mp.setattr(apply, "diff", lambda api, ns, objs: log("diff") or "-image: v1\\n+image: v2")
         mp.setattr(gate, "wait_rollouts", fake_wait)
+        mp.setattr(gate, "pod_baseline", lambda api, ns, objs: log("baseline"))
+        # No HPA, nothing paused, no configuration change: the objects as they are.
+        mp.setattr(gate, "plan_release", lambda api, cfg, objs, *a, **k: plan.Plan(objs))
         mp.setattr(gate, "roll_back", fake_roll_back)
         mp.setattr(gate, "collect_diagnostics", lambda *args: "EVENTS: pod iris-abc crashed")
         yield
@@ -145,7 +148,7 @@ def gate_report(p: pytest.Pytester) -> dict[str, Any]:
 def test_passing_gate_applies_once_and_does_not_roll_back(gate: pytest.Pytester) -> None:
     result = gate.runpytest("--cluster=staging", "--image-tag=v2")
     result.assert_outcomes(passed=2)
-    assert calls(gate) == ["validate", "apply", "wait pin=True"]
+    assert calls(gate) == ["validate", "baseline", "apply", "wait pin=True"]
     report = gate_report(gate)
     assert report["verdict"] == "pass"
     assert report["rollback"]["outcome"] == "not needed"
@@ -197,7 +200,7 @@ def test_rollout_setup_error_rolls_back(
             "*= rolloutgate =*",
         ]
     )
-    assert calls(gate) == ["validate", "apply", "wait pin=True", "rollback"]
+    assert calls(gate) == ["validate", "baseline", "apply", "wait pin=True", "rollback"]
     report = gate_report(gate)
     assert report["verdict"] == "rolled-back"
     assert report["tests"]["error"] == 1
@@ -214,7 +217,7 @@ def test_failed_apply_is_rolled_back_too(
     monkeypatch.setenv("FAKE_APPLY", "fail")
     result = gate.runpytest("--cluster=staging", "--image-tag=v2")
     result.assert_outcomes(errors=2)
-    assert calls(gate) == ["validate", "apply", "rollback"]
+    assert calls(gate) == ["validate", "baseline", "apply", "rollback"]
 
 
 def test_no_rollback_leaves_the_release(

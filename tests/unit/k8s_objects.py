@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+from pathlib import Path
 from typing import Any
+
+from rolloutgate.config import GateConfig, resolve
 
 Obj = dict[str, Any]
 
@@ -68,3 +72,17 @@ def container(name: str = "model", restarts: int = 0, *, ready: bool = False, **
 
 def clone(obj: Obj) -> Obj:
     return copy.deepcopy(obj)
+
+
+def gate_config(**changes: object) -> GateConfig:
+    """A resolved configuration for pure tests: every setting at its default (from the one
+    settings table), as the local profile would give it; `changes` override fields."""
+    cfg = resolve(
+        {"rolloutgate_cluster": "local", "rolloutgate_image_tag": "v2"},
+        env={},
+        tool={"clusters": {"local": {"context": "local", "namespace": "ns"}}},
+        rootdir=Path("."),
+        invocation_dir=Path("."),
+        list_contexts=lambda _kubeconfig: ["local"],
+    )
+    return dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rolloutgate.objects import is_ready
-from rolloutgate.pods import not_ready_reason, pod_failure
+from rolloutgate.pods import not_ready_reason, pod_failure, unschedulable
 
 from .k8s_objects import container, pod
 
@@ -27,7 +27,30 @@ def test_waiting_reasons_that_fail(reason: str) -> None:
     p = pod(
         container_statuses=[container(state={"waiting": {"reason": reason, "message": message}})]
     )
-    assert pod_failure(p, max_restarts=3) == (reason, f"container model: {message}")
+    assert pod_failure(p, max_restarts=0) == (reason, f"container model: {message}")
+
+
+@pytest.mark.parametrize(
+    "reason", ["ImagePullBackOff", "ErrImageNeverPull", "CreateContainerConfigError"]
+)
+def test_waiting_reasons_where_nothing_ran_fail_whatever_the_restarts_allowed(reason: str) -> None:
+    p = pod(container_statuses=[container(state={"waiting": {"reason": reason}})])
+    assert (pod_failure(p, max_restarts=5) or ("",))[0] == reason
+
+
+def test_crash_loop_back_off_within_the_allowed_exits_waits_for_the_next_start() -> None:
+    # Two exits so far (restartCount 1 + the instance backing off); 2 allowed.
+    p = pod(
+        container_statuses=[
+            container(
+                restarts=1,
+                state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                lastState={"terminated": {"reason": "Error", "exitCode": 1}},
+            )
+        ]
+    )
+    assert pod_failure(p, max_restarts=2) is None
+    assert (pod_failure(p, max_restarts=1) or ("",))[0] == "CrashLoopBackOff"
 
 
 @pytest.mark.parametrize("reason", ["ContainerCreating", "PodInitializing"])
@@ -66,19 +89,48 @@ def test_oom_killed_before_a_crash_loop_names_the_oom() -> None:
     assert (pod_failure(p, max_restarts=3) or ("",))[0] == "OOMKilled"
 
 
-def test_error_exit_before_ready_fails_at_once() -> None:
+def test_error_exit_before_ready_fails_at_once_when_no_restart_is_allowed() -> None:
     # Waiting for CrashLoopBackOff would cost a second start-up and the kubelet's back-off.
     state = {"terminated": {"reason": "Error", "exitCode": 1}}
     p = pod(container_statuses=[container(state=state)])
-    reason, message = pod_failure(p, max_restarts=3) or ("", "")
+    reason, message = pod_failure(p, max_restarts=0) or ("", "")
     assert reason == "CrashLoopBackOff"
     assert "exited with code 1 (Error) and is not ready" in message
+    assert "1 exits since the release was applied, --max-restarts 0" in message
+
+
+def test_one_exit_while_loading_passes_under_max_restarts_1() -> None:
+    # --max-restarts means what it says for a container that was never ready too.
+    p = pod(
+        container_statuses=[container(state={"terminated": {"reason": "Error", "exitCode": 1}})]
+    )
+    assert pod_failure(p, max_restarts=1) is None
+    restarted = pod(
+        container_statuses=[
+            container(
+                restarts=1,
+                state={"running": {}},
+                lastState={"terminated": {"reason": "Error", "exitCode": 1}},
+            )
+        ]
+    )
+    assert pod_failure(restarted, max_restarts=1) is None
+    again = pod(
+        container_statuses=[
+            container(
+                restarts=1,
+                state={"terminated": {"reason": "Error", "exitCode": 1}},
+                lastState={"terminated": {"reason": "Error", "exitCode": 1}},
+            )
+        ]
+    )
+    assert (pod_failure(again, max_restarts=1) or ("",))[0] == "CrashLoopBackOff"
 
 
 def test_error_exit_seen_as_last_state_of_a_restarted_container_fails() -> None:
     last = {"terminated": {"reason": "Error", "exitCode": 3}}
     p = pod(container_statuses=[container(restarts=1, state={"running": {}}, lastState=last)])
-    assert (pod_failure(p, max_restarts=3) or ("",))[0] == "CrashLoopBackOff"
+    assert (pod_failure(p, max_restarts=0) or ("",))[0] == "CrashLoopBackOff"
 
 
 def test_clean_exit_before_ready_is_not_a_crash() -> None:
@@ -102,6 +154,7 @@ def test_restarts_over_the_threshold() -> None:
         container_statuses=[
             container(
                 restarts=4,
+                ready=True,
                 state={"running": {}},
                 lastState={"terminated": {"reason": "Error", "exitCode": 2}},
             )
@@ -109,8 +162,8 @@ def test_restarts_over_the_threshold() -> None:
     )
     reason, message = pod_failure(p, max_restarts=3) or ("", "")
     assert reason == "TooManyRestarts"
-    assert "restarted 4 times (more than 3)" in message
-    assert "Error (code 2)" in message
+    assert "exited 4 times since the release was applied (more than --max-restarts 3)" in message
+    assert "Error, code 2" in message
 
 
 def test_restarts_at_the_threshold_pass() -> None:
@@ -126,21 +179,22 @@ def test_init_container_failure_counts() -> None:
     assert pod_failure(p, max_restarts=3) == ("ErrImageNeverPull", "container fetch-model: x")
 
 
-def test_unschedulable() -> None:
+def test_unschedulable_is_left_to_the_scheduling_rules() -> None:
     cond = {
         "type": "PodScheduled",
         "status": "False",
         "reason": "Unschedulable",
         "message": "0/1 nodes are available: 1 Insufficient memory.",
     }
-    reason, message = pod_failure(pod(conditions=[cond]), max_restarts=3) or ("", "")
-    assert reason == "Unschedulable"
-    assert "Insufficient memory" in message
+    # An autoscaler may be adding a node for it: no verdict from the pod alone.
+    assert pod_failure(pod(conditions=[cond]), max_restarts=3) is None
+    assert unschedulable(pod(conditions=[cond])) == cond["message"]
 
 
 def test_not_yet_scheduled_without_unschedulable_reason_waits() -> None:
     cond = {"type": "PodScheduled", "status": "False", "reason": "SchedulerError"}
     assert pod_failure(pod(conditions=[cond]), max_restarts=3) is None
+    assert unschedulable(pod(conditions=[cond])) is None
 
 
 def test_failed_phase_names_its_reason() -> None:

@@ -26,6 +26,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 SKLEARN_RUNTIME = "mlserver_sklearn.SKLearnModel"
+# The `slower` tag's extra time per request (seconds); measured, see docs/canary.md.
+SLOWER_DELAY_S = 0.0012
 HERE = Path(__file__).resolve().parent
 
 
@@ -56,6 +58,21 @@ VARIANTS: dict[str, Variant] = {
         C=1.0,
         implementation="iris_runtimes.SlowSKLearnModel",
         extra={"delay_seconds": 1.5},
+    ),
+    # A retrained candidate for the canary: stronger regularisation (C=0.3). Same classes on
+    # the golden cases, but it disagrees with v1 on 4 of the 150 iris rows (83, 106, 119, 134)
+    # and its accuracy is 96.0 % against v1's 97.3 %: a small change the canary must notice.
+    "retrained": Variant(version="retrained", C=0.3),
+    # Correct, and a little slower than v1: a fixed sleep per request, 1.2 ms, sized so that
+    # the canary's end-to-end median through its port-forward (6-9 ms for v1 on an idle
+    # 2-core machine) is about 25 % above v1's; docs/canary.md has the measurements and what
+    # load on the machine does to the ratio. Far from `slow`'s 1.5 s: a regression a latency
+    # budget would not catch, a side-by-side comparison does.
+    "slower": Variant(
+        version="slower",
+        C=1.0,
+        implementation="iris_runtimes.SlowSKLearnModel",
+        extra={"delay_seconds": SLOWER_DELAY_S},
     ),
     # The runtime's load-time self-check expects 4 classes; iris has 3, so load() returns
     # False: the server is live, the model is registered but never ready.

@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-all_tags=(v1 v2 crash unready wrong slow)
+all_tags=(v1 v2 crash unready wrong slow retrained slower)
 tags=("${@:-${all_tags[@]}}")
 for t in "${tags[@]}"; do
     [[ " ${all_tags[*]} " == *" $t "* ]] || die "unknown tag '$t'; known: ${all_tags[*]}"

@@ -1,0 +1,180 @@
+"""Running the gate from a pod of the local cluster, as a CI runner in Kubernetes would
+(Tekton, GitLab's Kubernetes executor, Argo Workflows): no kubeconfig, only the pod's
+ServiceAccount, bound to a namespaced Role.
+
+The cheapest honest way on this single-node cluster: the example image already has Python 3.11
+(bookworm's) and nothing else we need; the gate's dependencies are installed once with pip into
+a cache directory (``pip install --target``, pinned to the versions of this environment) and,
+with the gate's source, the suite and kubectl, mounted into the pod through hostPath volumes
+(the node is this machine). Nothing is built into an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gaterun import KUBECTL, REPO
+
+CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
+# The gate's runtime dependencies (pyproject.toml [project] dependencies), as installed here.
+RUNTIME = ("pytest", "kubernetes", "requests", "pytest-testinfra", "pytest-kind", "PyYAML")
+SERVICE_ACCOUNT = "rolloutgate"
+
+
+def pinned() -> list[str]:
+    return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME]
+
+
+def dependencies() -> Path:
+    """A directory holding the gate's dependencies for Python 3.11, built once per pin set."""
+    pins = pinned()
+    key = hashlib.sha256("\n".join(pins).encode()).hexdigest()[:12]
+    target = CACHE / "incluster-deps" / key
+    if (target / ".complete").is_file():
+        return target
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target",
+         str(partial), "--python-version", "3.11", "--only-binary=:all:", *pins],
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    (partial / ".complete").write_text("\n".join(pins) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
+def suite(target: Path, namespace: str, manifests: Path) -> Path:
+    """The gate suite a team copies (conftest.py, tests/deploy, tests/smoke, the golden file,
+    `manifests`), with a pyproject.toml whose profile `incluster` names no kubeconfig and no
+    context: inside a pod the gate then uses the in-cluster configuration."""
+    shutil.copy(REPO / "conftest.py", target / "conftest.py")
+    for part in ("tests/deploy", "tests/smoke"):
+        shutil.copytree(REPO / part, target / part)
+    shutil.copytree(REPO / "fixtures" / "golden", target / "golden")
+    shutil.copytree(manifests, target / "manifests")
+    (target / "pyproject.toml").write_text(
+        f"""\
+[tool.pytest.ini_options]
+testpaths = ["tests/deploy", "tests/smoke"]
+
+[tool.rolloutgate]
+manifests = "manifests"
+golden = "golden/iris.json"
+images = ["rolloutgate/iris"]
+
+[tool.rolloutgate.clusters.incluster]
+namespace = "{namespace}"
+"""
+    )
+    return target
+
+
+def rbac(runner: str, target: str) -> str:
+    """The ServiceAccount (in `runner`), the Role it needs in `target` and the one cluster-wide
+    read (its own Namespace by name), as YAML. docs/gate.md explains each rule."""
+    return f"""\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: {SERVICE_ACCOUNT}, namespace: {runner}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: rolloutgate, namespace: {target}}}
+rules:
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [pods, events]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods/portforward, pods/exec]
+  verbs: [get, create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rolloutgate, namespace: {target}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: rolloutgate}}
+subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: rolloutgate-{target}}}
+rules:
+- apiGroups: [""]
+  resources: [namespaces]
+  resourceNames: [{target}]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: rolloutgate-{target}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rolloutgate-{target}}}
+subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
+"""
+
+
+def runner_pod(runner: str, deps: Path, project: Path, out: Path, *args: str) -> str:
+    """The pod that runs the gate: the example image's Python, the mounted dependencies,
+    source and suite, kubectl for the in-pod checks; no kubeconfig anywhere."""
+    argv = ", ".join(
+        f'"{a}"'
+        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.plugin", "-p", "no:cacheprovider",
+                  "--cluster=incluster", "--gate-report=/out/gate.json", *args)
+    )  # fmt: skip
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata: {{name: gate, namespace: {runner}}}
+spec:
+  serviceAccountName: {SERVICE_ACCOUNT}
+  restartPolicy: Never
+  containers:
+  - name: gate
+    image: rolloutgate/iris:v1
+    imagePullPolicy: IfNotPresent
+    command: [{argv}]
+    workingDir: /project
+    env:
+    - {{name: PYTHONPATH, value: /opt/rolloutgate/src:/opt/deps}}
+    - {{name: PYTHONDONTWRITEBYTECODE, value: "1"}}
+    - {{name: PATH, value: "/opt/tools:/opt/iris/venv/bin:/usr/bin:/bin"}}
+    - {{name: HOME, value: /tmp}}
+    resources: {{requests: {{cpu: 25m, memory: 128Mi}}, limits: {{memory: 512Mi}}}}
+    volumeMounts:
+    - {{name: deps, mountPath: /opt/deps, readOnly: true}}
+    - {{name: src, mountPath: /opt/rolloutgate/src, readOnly: true}}
+    - {{name: project, mountPath: /project, readOnly: true}}
+    - {{name: kubectl, mountPath: /opt/tools/kubectl, readOnly: true}}
+    - {{name: out, mountPath: /out}}
+  volumes:
+  - {{name: deps, hostPath: {{path: {deps}, type: Directory}}}}
+  - {{name: src, hostPath: {{path: {REPO / "src"}, type: Directory}}}}
+  - {{name: project, hostPath: {{path: {project}, type: Directory}}}}
+  - {{name: kubectl, hostPath: {{path: {KUBECTL}, type: File}}}}
+  - {{name: out, hostPath: {{path: {out}, type: Directory}}}}
+"""

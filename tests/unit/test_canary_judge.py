@@ -1,0 +1,277 @@
+"""The canary's judgement on recorded observations: each metric, the score and the verdict."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from rolloutgate.canary_judge import (
+    EXIT_STATUS,
+    Item,
+    Metric,
+    Observations,
+    Sample,
+    Thresholds,
+    judge,
+    score,
+)
+from rolloutgate.smoke import Expected
+
+GOLDEN = {
+    "golden:setosa": ((0,), [5.1, 3.5, 1.4, 0.2]),
+    "golden:virginica": ((2,), [6.3, 3.3, 6.0, 2.5]),
+}
+
+
+def body(label: int, proba: list[float] | None = None) -> dict[str, Any]:
+    outputs: list[dict[str, Any]] = [
+        {"name": "predict", "datatype": "INT64", "shape": [1, 1], "data": [label]}
+    ]
+    if proba is not None:
+        outputs.append(
+            {"name": "predict_proba", "datatype": "FP64", "shape": [1, 3], "data": proba}
+        )
+    return {"model_name": "iris", "outputs": outputs}
+
+
+def proba(label: int, p: float = 0.9) -> list[float]:
+    rest = (1 - p) / 2
+    return [p if k == label else rest for k in range(3)]
+
+
+def observations(
+    *,
+    n_items: int = 60,
+    requests: int = 200,
+    base_ms: float = 10.0,
+    canary_ms: float = 10.0,
+    canary_label: dict[str, int] | None = None,
+    canary_status: dict[str, int] | None = None,
+    canary_proba_shift: float = 0.0,
+    same_model: bool = False,
+    labels: bool = True,
+    seed: int = 1,
+) -> Observations:
+    """Two arms that answer `n_items` labelled items (label = index % 3) and the golden cases;
+    latencies are log-normal around the given medians."""
+    rng = random.Random(seed)
+    obs = Observations(same_model=same_model)
+    truth: dict[str, int] = {}
+    for name, (expect, data) in GOLDEN.items():
+        req = {"inputs": [{"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": data}]}
+        obs.items[name] = Item(name, req, golden=(Expected("predict", expect),))
+        truth[name] = expect[0]
+    for k in range(n_items):
+        item_id = f"set-{k}"
+        obs.items[item_id] = Item(item_id, {"inputs": []}, labels=(k % 3,) if labels else None)
+        truth[item_id] = k % 3
+    ids = list(obs.items)
+    plan = ids + [rng.choice(ids) for _ in range(max(0, requests - len(ids)))]
+    canary_label = canary_label or {}
+    canary_status = canary_status or {}
+    for item_id in plan:
+        label = truth[item_id]
+        obs.samples.append(
+            Sample(
+                item_id,
+                "baseline",
+                "ok",
+                base_ms * rng.lognormvariate(0, 0.2),
+                status=200,
+                body=body(label, proba(label)),
+            )
+        )
+        c_label = canary_label.get(item_id, label)
+        status = canary_status.get(item_id, 200)
+        c_proba = [x + canary_proba_shift for x in proba(c_label)]
+        obs.samples.append(
+            Sample(
+                item_id,
+                "canary",
+                "ok" if status == 200 else "http",
+                canary_ms * rng.lognormvariate(0, 0.2),
+                status=status,
+                body=body(c_label, c_proba) if status == 200 else {"error": "boom"},
+                error="" if status == 200 else "boom",
+            )
+        )
+    return obs
+
+
+def test_identical_arms_pass_with_full_score() -> None:
+    result = judge(observations())
+    assert result.verdict == "pass", result.reason
+    assert result.score == 100.0
+    assert result.exit_status == 0
+    assert {m.name: m.verdict for m in result.metrics} == {
+        "arms": "pass",
+        "golden": "pass",
+        "agreement": "pass",
+        "accuracy": "pass",
+        "numeric": "nodata",  # a new model's scores are reported, not judged
+        "latency": "pass",
+        "latency-budget": "nodata",
+        "errors": "pass",
+        "stability": "pass",
+    }
+
+
+def test_a_quarter_slower_canary_fails_on_latency_with_p_value_and_effect_size() -> None:
+    result = judge(observations(canary_ms=12.5))
+    latency = result.metric("latency")
+    assert latency.verdict == "fail"
+    assert not latency.critical
+    assert latency.figures["p_value"] < 0.02
+    assert 1.15 < latency.figures["median_ratio"] < 1.35
+    assert "Mann-Whitney one-sided p = " in latency.reason
+    assert "ratio 1.2" in latency.reason
+    # The latency group (weight 30 of 100) fails: 70 < 75.
+    assert result.verdict == "fail"
+    assert result.score == 70.0
+    assert result.exit_status == 1
+
+
+def test_significant_but_small_slowdown_passes_the_effect_size() -> None:
+    # 5 % slower over 2000 samples is significant, but below the 1.10 effect size.
+    result = judge(observations(canary_ms=10.5, requests=2000))
+    latency = result.metric("latency")
+    assert latency.figures["p_value"] < 0.02
+    assert latency.verdict == "pass"
+
+
+def test_much_slower_canary_is_critical() -> None:
+    result = judge(observations(canary_ms=20.0))
+    assert result.metric("latency").critical
+    assert result.verdict == "fail"
+    assert result.score == 0.0
+    assert result.reason.startswith("critical: latency: canary much slower")
+
+
+def test_wrong_golden_case_is_critical_and_named() -> None:
+    result = judge(observations(canary_label={"golden:setosa": 1}))
+    golden = result.metric("golden")
+    assert golden.verdict == "fail"
+    assert golden.figures["failing"] == ["golden:setosa"]
+    assert "golden:setosa: output 'predict'" in golden.reason
+    assert result.verdict == "fail"
+    assert result.score == 0.0
+
+
+def test_any_error_on_a_golden_case_is_critical() -> None:
+    result = judge(observations(canary_status={"golden:virginica": 500}))
+    assert result.metric("golden").verdict == "fail"
+    assert "golden:virginica: HTTP 500" in result.metric("golden").reason
+    assert result.verdict == "fail"
+
+
+def test_flips_are_counted_in_a_matrix_and_named() -> None:
+    flipped = {f"set-{k}": (k + 1) % 3 for k in range(0, 12)}  # 12 of 62 items
+    result = judge(observations(canary_label=flipped))
+    agreement = result.metric("agreement")
+    assert agreement.verdict == "fail"
+    assert agreement.figures["flips"] == 12
+    assert "set-0 (predict[0] 0->1)" in agreement.reason
+    matrix = {(b, c): n for b, c, n in agreement.figures["matrix"]}
+    assert matrix[("0", "1")] == 4
+    assert matrix[("0", "0")] > 0
+    accuracy = result.metric("accuracy")
+    assert accuracy.verdict == "fail"
+    assert accuracy.figures["baseline"] == 1.0
+    # Two of the three judged prediction metrics fail: 40 * 1/3 + 60 = 73.3 < 75.
+    assert result.verdict == "fail"
+    assert result.score == 73.33
+
+
+def test_a_few_flips_of_a_new_model_are_tolerated_by_agreement_but_not_accuracy() -> None:
+    # 2 of 62 flipped (3.2 % <= 5 %), each to a wrong label: accuracy drops 3.2 pt.
+    result = judge(observations(canary_label={"set-0": 1, "set-3": 2}))
+    assert result.metric("agreement").verdict == "pass"
+    assert result.metric("accuracy").verdict == "fail"
+    assert "newly wrong: set-0, set-3" in result.metric("accuracy").reason
+    assert result.verdict == "marginal"  # 40 * 2/3 + 60 = 86.7
+    assert result.score == 86.67
+    assert result.exit_status == 6
+
+
+def test_same_model_allows_no_flip_and_judges_numbers() -> None:
+    one_flip = judge(observations(canary_label={"set-5": 0}, same_model=True))
+    assert one_flip.metric("agreement").critical
+    assert one_flip.verdict == "fail"
+    drift = judge(observations(canary_proba_shift=1e-3, same_model=True))
+    assert drift.metric("numeric").verdict == "fail"
+    assert drift.verdict == "fail"
+    exact = judge(observations(same_model=True))
+    assert exact.metric("numeric").verdict == "pass"
+    assert exact.verdict == "pass"
+
+
+def test_too_few_samples_is_inconclusive_never_pass() -> None:
+    result = judge(observations(n_items=10, requests=30))
+    assert result.verdict == "inconclusive"
+    assert result.exit_status == 7
+    assert "too few samples" in result.reason
+    assert result.metric("latency").verdict == "nodata"
+
+
+def test_consecutive_transport_errors_make_the_run_inconclusive() -> None:
+    obs = observations()
+    obs.consecutive_errors["canary"] = 4
+    result = judge(obs)
+    assert result.verdict == "inconclusive"
+    assert "4 consecutive transport errors on the canary arm" in result.reason
+
+
+def test_errors_are_judged_with_fisher() -> None:
+    failing = {f"set-{k}": 503 for k in range(0, 60, 6)}  # 10 items, ~16 requests
+    result = judge(observations(canary_status=failing))
+    errors = result.metric("errors")
+    assert errors.verdict == "fail"
+    assert errors.figures["p_value"] < 0.02
+    assert errors.figures["canary_error_kinds"] == {"HTTP 503": errors.figures["canary_errors"]}
+    assert result.verdict == "fail"  # errors group (30) fails: 70
+
+
+def test_a_broken_canary_arm_fails_and_a_broken_baseline_is_inconclusive() -> None:
+    obs = Observations()
+    obs.arm_failure["canary"] = "CrashLoopBackOff: pod iris-canary-x exited 1"
+    result = judge(obs)
+    assert result.verdict == "fail"
+    assert result.metric("arms").reason.startswith("canary arm: CrashLoopBackOff")
+    obs = Observations()
+    obs.arm_failure["baseline"] = "ImagePullBackOff"
+    result = judge(obs)
+    assert result.verdict == "inconclusive"
+    assert "baseline arm unusable: ImagePullBackOff" in result.reason
+
+
+def test_canary_restart_during_traffic_is_critical() -> None:
+    obs = observations()
+    obs.restarts["canary"] = 1
+    assert judge(obs).verdict == "fail"
+
+
+def test_latency_budget_is_optional_and_p99_needs_enough_samples() -> None:
+    t = Thresholds(p95_ms=5.0, p99_ms=100.0)
+    result = judge(observations(), t)
+    budget = result.metric("latency-budget")
+    assert budget.verdict == "fail"
+    assert "p99 not judged below 1000 samples" in budget.reason
+    assert judge(observations(), Thresholds(p95_ms=1000.0)).verdict == "pass"
+
+
+def test_score_weights_groups_and_skips_groups_without_data() -> None:
+    metrics = [
+        Metric("golden", "pass", ""),
+        Metric("agreement", "fail", ""),
+        Metric("latency", "nodata", ""),
+        Metric("errors", "pass", ""),
+    ]
+    # predictions 40 * 1/2 + errors 30 * 1 over weights 70.
+    assert score(metrics, Thresholds().weights) == pytest.approx(100 * 50 / 70, abs=0.01)
+
+
+def test_exit_statuses_are_distinct_and_avoid_pytests_own() -> None:
+    assert len(set(EXIT_STATUS.values())) == 4
+    assert not {2, 3, 4, 5} & set(EXIT_STATUS.values())

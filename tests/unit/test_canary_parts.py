@@ -1,0 +1,207 @@
+"""The canary's pure parts: arm objects, who selects them, the live tag, the request set, the
+traffic plan, the settings, and the reports made from a judged run."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from rolloutgate import canary_config, canary_report
+from rolloutgate.canary import CanaryRun, arm_deployment, error_judgement, live_tag
+from rolloutgate.canary_judge import Item, Sample, judge
+from rolloutgate.canary_traffic import load_request_set, plan
+from rolloutgate.endpoint import selects as endpoint_selects
+from rolloutgate.errors import ConfigError
+from rolloutgate.manifests import load
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = load(REPO / "fixtures" / "manifests")
+DEPLOYMENT = next(o for o in MANIFESTS if o["kind"] == "Deployment")
+SERVICE = next(o for o in MANIFESTS if o["kind"] == "Service")
+
+
+def test_arm_is_a_copy_with_own_name_labels_replicas_and_tag() -> None:
+    arm = arm_deployment(
+        DEPLOYMENT, "canary", tag="v2", images=("rolloutgate/iris",), replicas=1, run_id="r1"
+    )
+    assert arm["metadata"]["name"] == "iris-canary"
+    assert arm["spec"]["replicas"] == 1
+    assert arm["spec"]["selector"] == {
+        "matchLabels": {"rolloutgate.io/canary-of": "iris", "rolloutgate.io/canary-arm": "canary"}
+    }
+    labels = arm["spec"]["template"]["metadata"]["labels"]
+    assert labels["rolloutgate.io/canary-run"] == "r1"
+    assert "app.kubernetes.io/name" not in labels
+    container = arm["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "rolloutgate/iris:v2"
+    # Same pod spec otherwise: resources, probes, security.
+    original = DEPLOYMENT["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == original["resources"]
+    assert container["readinessProbe"] == original["readinessProbe"]
+    # The manifest itself is untouched.
+    assert DEPLOYMENT["metadata"]["name"] == "iris"
+    assert DEPLOYMENT["spec"]["replicas"] == 3
+
+
+def selects(service: dict, labels: dict) -> bool:
+    return endpoint_selects(service, {"metadata": {"labels": labels}})
+
+
+def test_the_release_service_selects_the_release_but_no_arm() -> None:
+    release_labels = DEPLOYMENT["spec"]["template"]["metadata"]["labels"]
+    assert selects(SERVICE, release_labels)
+    for a in ("baseline", "canary"):
+        body = arm_deployment(DEPLOYMENT, a, tag="v1", images=None, replicas=1, run_id="r")
+        assert not selects(SERVICE, body["spec"]["template"]["metadata"]["labels"])
+
+
+def test_live_tag_is_read_from_the_configured_image() -> None:
+    live = arm_deployment(DEPLOYMENT, "baseline", tag="v7", images=None, replicas=1, run_id="r")
+    assert live_tag(live, ("rolloutgate/iris",)) == "v7"
+    assert live_tag(live, None) == "v7"
+    assert live_tag(live, ("other/image",)) is None
+
+
+def test_request_set_of_the_example(tmp_path: Path) -> None:
+    items = load_request_set(REPO / "fixtures" / "requests" / "iris.jsonl")
+    assert len(items) == 150
+    assert items[0].id == "set:iris-000"
+    assert items[0].labels == (0,)
+    assert {i.labels for i in items} == {(0,), (1,), (2,)}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "request set *:1: not JSON"),
+        ('{"request": {"no": 1}}', '*:1: no V2 request with "inputs"'),
+        (
+            '{"inputs": []}\n{"name": "a", "request": {"inputs": []}}\n'
+            '{"name": "a", "request": {"inputs": []}}',
+            "*:3: name 'a' is used twice",
+        ),
+        ("# only a comment\n", "*holds no request*"),
+    ],
+)
+def test_bad_request_set_names_file_line_and_format(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_request_set(path)
+    assert fnmatch.fnmatch(str(info.value), "*" + message + "*"), str(info.value)
+
+
+def test_plan_measures_every_golden_case_and_cycles_the_set() -> None:
+    items = {f"golden:{k}": Item(f"golden:{k}", {}, golden=()) for k in range(3)}
+    items |= {f"set:{k}": Item(f"set:{k}", {}) for k in range(10)}
+    schedule = plan(items, requests=25, warmup=4, rng=random.Random(1))
+    warm = [i for i, w in schedule if w]
+    measured = [i for i, w in schedule if not w]
+    assert len(warm) == 4
+    assert schedule[:4] == [(i, True) for i in warm]
+    assert len(measured) == 25
+    assert {f"golden:{k}" for k in range(3)} <= set(measured)
+    assert {f"set:{k}" for k in range(10)} <= set(measured)  # the set is used up before repeats
+    assert plan(items, requests=25, warmup=4, rng=random.Random(1)) == schedule
+
+
+def test_canary_settings_resolve_with_defaults_and_sources(tmp_path: Path) -> None:
+    tool = {
+        "canary": {"requests": 300, "latency_ratio": 1.2},
+        "clusters": {"s": {"canary": {"confidence": 0.99}}},
+    }
+    ccfg = canary_config.resolve(
+        {"rolloutgate_canary_requests": None, "rolloutgate_promote": True},
+        env={"ROLLOUTGATE_CANARY_MAX_FLIP_RATE": "0.1"},
+        tool=tool,
+        cluster="s",
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+    )
+    assert ccfg.requests == 300
+    assert ccfg.sources["canary.requests"] == "[tool.rolloutgate]"
+    assert ccfg.thresholds.latency_ratio == 1.2
+    assert ccfg.thresholds.confidence == 0.99
+    assert ccfg.sources["canary.confidence"] == "profile s"
+    assert ccfg.thresholds.max_flip_rate == 0.1
+    assert ccfg.promote is True
+    assert ccfg.thresholds.min_samples == 50  # the default, from Thresholds
+    assert ccfg.report == tmp_path / "reports" / "canary.json"
+    with pytest.raises(ConfigError, match="invalid confidence"):
+        canary_config.resolve(
+            {},
+            env={"ROLLOUTGATE_CANARY_CONFIDENCE": "98"},
+            tool={},
+            cluster=None,
+            rootdir=tmp_path,
+            invocation_dir=tmp_path,
+        )
+
+
+def _judged_run(tmp_path: Path) -> CanaryRun:
+    ccfg = canary_config.resolve(
+        {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+    )
+    from rolloutgate.config import resolve
+
+    cfg = resolve(
+        {"rolloutgate_cluster": None},
+        env={},
+        tool={},
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        list_contexts=lambda _k: [],
+    )
+    run = CanaryRun(cfg, ccfg, candidate_tag="v2", baseline_tag="v1")
+    rng = random.Random(3)
+    for k in range(80):
+        run.obs.items[f"set:{k}"] = Item(f"set:{k}", {}, labels=(k % 3,))
+        for arm, scale in (("baseline", 10.0), ("canary", 13.0)):
+            label = (k + 1) % 3 if arm == "canary" and k < 3 else k % 3
+            out = {"outputs": [{"name": "predict", "datatype": "INT64", "data": [label]}]}
+            run.obs.samples.append(
+                Sample(f"set:{k}", arm, "ok", scale * rng.lognormvariate(0, 0.1), body=out)  # type: ignore[arg-type]
+            )
+    run.judgement = judge(run.obs)
+    run.seconds_to_verdict = 42.0
+    run.cleanup = ["deployment iris-baseline deleted", "deployment iris-canary deleted"]
+    return run
+
+
+def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
+    run = _judged_run(tmp_path)
+    data = canary_report.to_json(run)
+    assert data["verdict"] == "fail"
+    assert data["exit_status"] == 1
+    assert [m["name"] for m in data["metrics"]][:3] == ["arms", "golden", "agreement"]
+    json.dumps(data)  # serialisable as is
+    page = canary_report.html_report(data)
+    assert page.count("<svg") == 1  # the overlaid latency histograms (no numeric outputs here)
+    assert "<polygon" in page
+    assert "baseline (n=80" in page
+    assert "canary (n=80" in page
+    assert "<td class='flip'>1</td>" in page  # flips off the diagonal
+    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # no network
+    md = canary_report.markdown(data)
+    assert "| latency | ❌ fail |" in md
+    history = tmp_path / "h.jsonl"
+    canary_report.append_history(data, history)
+    canary_report.append_history(data, history)
+    lines = [json.loads(x) for x in history.read_text().splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["verdict"] == "fail"
+    assert lines[0]["median_ratio"] > 1.2
+    assert lines[0]["flip_rate"] == pytest.approx(3 / 80)
+
+
+def test_an_infrastructure_error_is_inconclusive() -> None:
+    j = error_judgement("ClusterUnreachable: no answer")
+    assert j.verdict == "inconclusive"
+    assert j.exit_status == 7
+    assert all(m.verdict == "nodata" for m in j.metrics)

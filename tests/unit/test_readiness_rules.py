@@ -1,0 +1,112 @@
+"""ready_grace: a server that answers its readiness probe with an HTTP status for too long."""
+
+from __future__ import annotations
+
+from rolloutgate.objects import Obj
+from rolloutgate.podjudge import PodJudge
+from rolloutgate.readiness import NeverReady, definite
+
+from .k8s_objects import container, pod
+
+STARTED = "2026-11-27T10:00:00Z"
+REFUSED = (
+    'Readiness probe failed: Get "http://10.0.0.7:8080/v2/health/ready": dial tcp '
+    "10.0.0.7:8080: connect: connection refused"
+)
+STATUS_400 = "Readiness probe failed: HTTP probe failed with statuscode: 400"
+
+
+def _running(started: str = STARTED) -> Obj:
+    p = pod(
+        phase="Running",
+        container_statuses=[container(state={"running": {"startedAt": started}})],
+    )
+    p["metadata"]["uid"] = "p1"
+    return p
+
+
+def _unhealthy(message: str, first: str, last: str, uid: str = "e1") -> Obj:
+    return {
+        "metadata": {"uid": uid},
+        "involvedObject": {"kind": "Pod", "name": "iris-7c9f-abcde", "uid": "p1"},
+        "reason": "Unhealthy",
+        "message": message,
+        "firstTimestamp": first,
+        "lastTimestamp": last,
+        "count": 3,
+    }
+
+
+def test_only_an_http_status_is_definite() -> None:
+    assert definite(STATUS_400)
+    assert definite("Readiness probe failed: HTTP probe failed with statuscode: 503")
+    assert not definite(REFUSED)
+    assert not definite(
+        'Readiness probe failed: Get "http://10.0.0.7:8080/v2/health/ready": context deadline '
+        "exceeded (Client.Timeout exceeded while awaiting headers)"
+    )
+
+
+def test_refused_connections_start_no_clock() -> None:
+    nr = NeverReady(30)
+    nr.observe(_running(), [_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:08Z")], now=0)
+    assert not nr.pending()
+
+
+def test_definite_not_ready_past_the_grace_names_the_probe() -> None:
+    nr = NeverReady(30)
+    p = _running()
+    events = [
+        _unhealthy(REFUSED, "2026-11-27T10:00:01Z", "2026-11-27T10:00:03Z", uid="e0"),
+        _unhealthy(STATUS_400, "2026-11-27T10:00:05Z", "2026-11-27T10:00:05Z"),
+    ]
+    nr.observe(p, events, now=1000.0)
+    assert nr.overdue(p, 1029.0) is None
+    text = nr.overdue(p, 1030.5) or ""
+    assert text.endswith(STATUS_400)
+    assert "for 30 s (ready_grace 30 s)" in text
+
+
+def test_a_series_seen_late_counts_its_age_by_the_kubelets_clock() -> None:
+    nr = NeverReady(30)
+    p = _running()
+    nr.observe(p, [_unhealthy(STATUS_400, "2026-11-27T10:00:05Z", "2026-11-27T10:00:25Z")], 500.0)
+    assert nr.overdue(p, 509.0) is None
+    assert nr.overdue(p, 510.0) is not None
+
+
+def test_events_of_an_earlier_instance_and_a_restart_reset_the_clock() -> None:
+    nr = NeverReady(30)
+    old = [_unhealthy(STATUS_400, "2026-11-27T09:00:00Z", "2026-11-27T09:30:00Z")]
+    p = _running()
+    nr.observe(p, old, now=0)
+    assert not nr.pending()
+    nr.observe(p, [_unhealthy(STATUS_400, STARTED, "2026-11-27T10:00:04Z")], now=10)
+    assert nr.pending()
+    restarted = _running("2026-11-27T10:01:00Z")
+    nr.observe(restarted, [_unhealthy(STATUS_400, STARTED, "2026-11-27T10:00:58Z")], now=70)
+    assert not nr.pending()
+
+
+def test_judge_fails_a_never_ready_pod_and_leaves_a_ready_one() -> None:
+    now = [0.0]
+    judge = PodJudge(None, "ml", max_restarts=0, ready_grace=20, clock=lambda: now[0])
+    assert judge.wants_events
+    p = _running()
+    judge.on_event(_unhealthy(STATUS_400, "2026-11-27T10:00:02Z", "2026-11-27T10:00:02Z"))
+    assert judge.judge(p) is None
+    now[0] = 21.0
+    reason, message = judge.judge(p) or ("", "")
+    assert reason == "NeverReady"
+    assert message.endswith(STATUS_400)
+    ready = _running()
+    ready["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    assert judge.judge(ready) is None
+    assert not judge.pending()
+
+
+def test_off_unless_set() -> None:
+    judge = PodJudge(None, "ml", max_restarts=0, clock=lambda: 1e9)
+    assert not judge.wants_events
+    judge.on_event(_unhealthy(STATUS_400, "2026-11-27T09:00:00Z", "2026-11-27T10:00:02Z"))
+    assert judge.judge(_running()) is None

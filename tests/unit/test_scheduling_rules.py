@@ -1,0 +1,172 @@
+"""Unschedulable pods against recorded autoscaler events and nodes."""
+
+from __future__ import annotations
+
+from rolloutgate.objects import Obj
+from rolloutgate.podjudge import PodJudge
+from rolloutgate.scheduling import decide, pod_requests, too_big
+
+from .k8s_objects import pod
+
+SCHEDULER = (
+    "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+
+# As Cluster Autoscaler (and GKE) records them on the pod.
+TRIGGERED: Obj = {
+    "metadata": {"uid": "e1", "name": "iris-x.1"},
+    "involvedObject": {"kind": "Pod", "name": "iris-7c9f-abcde", "uid": "p1"},
+    "reason": "TriggeredScaleUp",
+    "message": "pod triggered scale-up: [{https://www.googleapis.com/compute/v1/projects/p/"
+    "zones/europe-west1-b/instanceGroups/gke-staging-pool-1 1->2 (max: 5)}]",
+    "source": {"component": "cluster-autoscaler"},
+    "type": "Normal",
+    "firstTimestamp": "2026-11-27T10:00:12Z",
+    "lastTimestamp": "2026-11-27T10:00:12Z",
+}
+NOT_TRIGGERED: Obj = {
+    "metadata": {"uid": "e2", "name": "iris-x.2"},
+    "involvedObject": {"kind": "Pod", "name": "iris-7c9f-abcde", "uid": "p1"},
+    "reason": "NotTriggerScaleUp",
+    "message": "pod didn't trigger scale-up: 1 max node group size reached, "
+    "1 Insufficient nvidia.com/gpu",
+    "source": {"component": "cluster-autoscaler"},
+    "type": "Normal",
+    "firstTimestamp": "2026-11-27T10:00:22Z",
+    "lastTimestamp": "2026-11-27T10:00:22Z",
+}
+# Karpenter: a node claim is being launched for the pod.
+NOMINATED: Obj = {
+    "metadata": {"uid": "e3", "name": "iris-x.3"},
+    "involvedObject": {"kind": "Pod", "name": "iris-7c9f-abcde", "uid": "p1"},
+    "reason": "Nominated",
+    "message": "Pod should schedule on: nodeclaim/default-x7k2p",
+    "source": {"component": "karpenter"},
+    "type": "Normal",
+    "eventTime": "2026-11-27T10:00:03.120000Z",
+}
+NODE: Obj = {
+    "metadata": {"name": "vm"},
+    "status": {"allocatable": {"cpu": "2", "memory": "24000Mi", "pods": "110"}},
+}
+
+
+def _pending(cpu: str = "500m", memory: str = "192Mi") -> Obj:
+    p = pod(
+        conditions=[
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": SCHEDULER,
+            }
+        ]
+    )
+    p["metadata"]["uid"] = "p1"
+    p["spec"] = {
+        "containers": [
+            {"name": "model", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
+        ],
+        "initContainers": [{"name": "fetch", "resources": {"requests": {"cpu": "1"}}}],
+    }
+    return p
+
+
+def test_requests_sum_containers_and_take_the_largest_init_container() -> None:
+    assert pod_requests(_pending("250m")) == {
+        "cpu": 1,  # the init container's 1 CPU beats the container's 250m
+        "memory": 192 * 1024 * 1024,
+    }
+
+
+def test_a_pod_larger_than_every_node() -> None:
+    assert too_big(_pending("500m"), [NODE]) is None
+    text = too_big(_pending("64"), [NODE]) or ""
+    assert "vm (cpu 64 > 2)" in text
+    assert too_big(_pending("64"), []) is None  # nodes unknown: no claim
+
+
+def test_triggered_scale_up_waits_and_says_so_past_the_grace() -> None:
+    d = decide(_pending(), SCHEDULER, [TRIGGERED], [NODE], unschedulable_for_s=300, grace_s=30)
+    assert not d.failed
+    assert d.message.startswith("waiting for a new node (TriggeredScaleUp: pod triggered")
+
+
+def test_karpenter_nomination_waits() -> None:
+    d = decide(_pending(), SCHEDULER, [NOMINATED], None, unschedulable_for_s=90, grace_s=30)
+    assert (d.failed, d.message.split(" (")[0]) == (False, "waiting for a new node")
+
+
+def test_not_trigger_scale_up_fails_naming_both_reasons() -> None:
+    d = decide(
+        _pending(), SCHEDULER, [TRIGGERED, NOT_TRIGGERED], [NODE], unschedulable_for_s=1, grace_s=30
+    )
+    assert d.failed
+    assert "0/1 nodes are available: 1 Insufficient cpu" in d.message
+    assert "will not add a node: pod didn't trigger scale-up: 1 max node group size" in d.message
+
+
+def test_no_autoscaler_fails_after_the_grace_only() -> None:
+    early = decide(_pending(), SCHEDULER, [], [NODE], unschedulable_for_s=5, grace_s=30)
+    assert not early.failed
+    assert "waiting up to 30 s for an autoscaler" in early.message
+    late = decide(_pending(), SCHEDULER, [], [NODE], unschedulable_for_s=30, grace_s=30)
+    assert late.failed
+    assert "Insufficient cpu" in late.message
+    assert "no autoscaler announced a scale-up within 30 s" in late.message
+
+
+def test_too_big_fails_at_once_without_a_scale_up() -> None:
+    d = decide(_pending("64"), SCHEDULER, [], [NODE], unschedulable_for_s=0, grace_s=30)
+    assert d.failed
+    assert "Insufficient cpu" in d.message
+    assert "cpu 64 > 2" in d.message
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_judge_waits_for_the_autoscaler_event_then_past_the_grace() -> None:
+    clock = _Clock()
+    judge = PodJudge(None, "ml", max_restarts=0, nodes=[NODE], unschedulable_grace=30, clock=clock)
+    p = _pending()
+    assert judge.judge(p) is None
+    assert judge.wants_events
+    assert judge.pending()
+    clock.now += 12
+    assert judge.on_event(TRIGGERED) == "iris-7c9f-abcde"
+    clock.now += 600
+    assert judge.judge(p) is None
+    assert judge.notes["iris-7c9f-abcde"].startswith("waiting for a new node (TriggeredScaleUp")
+    judge.on_event(NOT_TRIGGERED)
+    reason, message = judge.judge(p) or ("", "")
+    assert reason == "Unschedulable"
+    assert "didn't trigger scale-up" in message
+
+
+def test_judge_without_autoscaler_fails_once_the_grace_is_over() -> None:
+    clock = _Clock()
+    judge = PodJudge(None, "ml", max_restarts=0, nodes=None, unschedulable_grace=15, clock=clock)
+    p = _pending()
+    assert judge.judge(p) is None
+    clock.now += 14.9
+    assert judge.judge(p) is None
+    clock.now += 0.2
+    assert (judge.judge(p) or ("",))[0] == "Unschedulable"
+
+
+def test_judge_forgets_a_pod_once_scheduled() -> None:
+    clock = _Clock()
+    judge = PodJudge(None, "ml", max_restarts=0, nodes=[NODE], clock=clock)
+    p = _pending()
+    judge.judge(p)
+    p["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+    p["spec"]["nodeName"] = "vm"
+    assert judge.judge(p) is None
+    assert not judge.pending()
