@@ -30,7 +30,7 @@ import pytest
 
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
-from rolloutgate.hooks import STATE, GateHooks, fail
+from rolloutgate.hooks import KIND_OFFLINE, STATE, GateHooks, fail
 from rolloutgate.objects import Obj
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def rolloutgate_api(
                     cluster.name,
                     rolloutgate_manifests,
                     timeout=cfg.timeouts.rollout,
+                    offline=request.config.stash.get(KIND_OFFLINE, False),
                 )
     except GateError as e:
         fail(e)

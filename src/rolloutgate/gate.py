@@ -43,7 +43,7 @@ from rolloutgate.errors import ConfigError, Forbidden, GateError, LockLost, Roll
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import V2Client, describe, wait_answering
+from rolloutgate.smoke import EndpointUnreachable, V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -111,16 +111,8 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it.
-
-    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
-    a RoleBinding exists only inside an existing namespace, so being bound at all means it
-    exists, and a missing one would fail the next call with 404 anyway.
-    """
-    try:
-        if kube.get(api, "v1", "Namespace", name, None) is not None:
-            return False
-    except Forbidden:
+    """Create the namespace if it is missing (and ``create``); True if this call created it."""
+    if namespace_exists(api, name):
         return False
     if not create:
         return False
@@ -134,7 +126,13 @@ def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
 
 
 def namespace_exists(api: ApiClient, name: str) -> bool:
-    return kube.get(api, "v1", "Namespace", name, None) is not None
+    """Whether the namespace exists. Credentials bound only to a Role in it may not read
+    Namespaces (cluster-scoped); a RoleBinding exists only inside an existing namespace, so being
+    refused the read means it exists (a missing one fails the next call with 404 anyway)."""
+    try:
+        return kube.get(api, "v1", "Namespace", name, None) is not None
+    except Forbidden:
+        return True
 
 
 def plan_release(
@@ -544,7 +542,12 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
     deleted it)."""
     if cfg.endpoint_url is not None:
         return None
-    name, _port = service_and_port(cfg, objs)
+    name = cfg.service
+    if name is None:
+        services = [name_of(o) for o in objs if o.get("kind") == "Service"]
+        if len(services) != 1:
+            return None  # the verification names what is ambiguous
+        name = services[0]
     in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
     if in_manifests and snap.live("Service", name) is None:
         return f"Service {name} did not exist before this release, so the restore removed it"
@@ -578,8 +581,8 @@ def verify_endpoint(
         open_endpoint(api, cfg, objs, deadline=deadline) as url,
         cases.client_for(url, golden, cfg) as client,
     ):
-        wait_answering(client, deadline=deadline)
-        problems += [f"endpoint {p}" for p in _health(client)]
+        settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
+        problems += [f"endpoint {p}" for p in _settled_health(client, settle)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
@@ -589,6 +592,25 @@ def verify_endpoint(
                 found = cases.verify(client, golden) if golden is not None else _health(client)
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
+
+
+def _settled_health(client: HttpClient, deadline: float) -> list[str]:
+    """The endpoint's health problems once its routing has settled ([] = healthy).
+
+    Right after a rollout a Service or an ingress may still send a request to a pod that is
+    shutting down (endpoints and proxies converge asynchronously, within seconds): found
+    through an endpoint URL as 502s or refused connections. Failures are asked again until
+    `deadline`; the last ones are the verdict.
+    """
+    wait_answering(client, deadline=deadline)
+    while True:
+        try:
+            problems = _health(client)
+        except EndpointUnreachable as e:
+            problems = [str(e)]
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def _health(client: HttpClient) -> list[str]:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
 STATE = pytest.StashKey["GateHooks"]()
+# --cluster=kind with the node image of `make kind-image`: every image must come from Docker.
+KIND_OFFLINE = pytest.StashKey[bool]()
 # Per item: when ("setup", "call", "teardown") -> its report.
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
