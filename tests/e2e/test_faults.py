@@ -169,7 +169,8 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         time.sleep(0.02)
     figure("SIGINT -> restore applied, seen by kubectl (s)", restored_after)
     figure("SIGINT -> report says rollback in progress (s)", report_after)
-    if gate.proc.poll() is None:
+    sigterm_sent = gate.proc.poll() is None  # else the rollback was done within 7.5 s
+    if sigterm_sent:
         gate.proc.send_signal(signal.SIGTERM)
         time.sleep(max(0.0, sigint + 10.0 - time.monotonic()))
     killed = gate.proc.poll() is None
@@ -197,7 +198,8 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         assert recovered.report["recovery"]["verified"] is True
         assert recovered.report["cause"].startswith("recovery: restored tag v1")
     else:
-        assert "SIGTERM received" in result.output, result.output[-3000:]
+        if sigterm_sent:
+            assert "SIGTERM received" in result.output, result.output[-3000:]
         assert result.report["rollback"]["verified"] is True, result.report
     assert deployment_state(ns) == before
     assert live_pods_ready_with(ns, "v1")
