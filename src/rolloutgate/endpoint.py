@@ -120,7 +120,12 @@ class _Relay:
         # error naming verb, resource and namespace, not a connection reset in the HTTP checks.
         pod, port = self.targets[0]
         try:
-            kube.PortForwardStream(self.api, self.namespace, pod, port).close()
+            # Retried briefly like every relayed connection: a restarting API server or kubelet
+            # answers the handshake with a 500 for a moment.
+            kube.retry(
+                lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
+                deadline=time.monotonic() + FORWARD_RETRY_S,
+            ).close()
         except ClusterError:
             self.close()
             raise
@@ -200,7 +205,8 @@ class _Relay:
             for s in list(self._open):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started (close() also ends a failed start)
+            self._thread.join(timeout=5)
 
 
 def _service(api: ApiClient, namespace: str, service: str, deadline: float) -> Obj:
