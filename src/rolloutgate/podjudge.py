@@ -137,17 +137,18 @@ class PodJudge:
         """The cluster's Nodes, read once; None when they cannot be read (no ClusterRole to
         list nodes: the size check is skipped, the rest still holds)."""
         if not self._nodes_read and self.api is not None:
-            self._nodes_read = True
             try:
                 listing = kube.list_objects(self.api, "v1", "Node", None)
                 self._nodes = list(listing.get("items") or [])
+                self._nodes_read = True
             except ApiError as e:
                 if e.status not in (401, 403):
-                    raise
+                    return None  # asked again at the next judgement (a restarting server)
+                self._nodes_read = True
                 self.warnings.append(
                     "cannot list Nodes (needs a ClusterRole with list on nodes): the "
                     "requests-larger-than-any-node check is skipped"
                 )
             except ClusterError:
-                self._nodes = None
+                return None  # no answer: asked again at the next judgement
         return self._nodes
