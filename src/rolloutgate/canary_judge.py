@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rolloutgate.canary_thresholds import Thresholds
+
 if TYPE_CHECKING:
     from rolloutgate.smoke import Expected
 
@@ -59,47 +61,6 @@ METRICS: Mapping[str, tuple[str, bool]] = {
     "errors": ("errors", True),
     "stability": ("errors", False),
 }
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every threshold of the judgement, with its default (CANARY.md gives the reasons)."""
-
-    # A metric judged on samples needs at least this many valid ones per arm (Kayenta: 50).
-    min_samples: int = 50
-    # Transport errors in a row on one arm (no answer at all): the run cannot measure.
-    max_consecutive_errors: int = 4
-    # Latency: one-sided Mann-Whitney (canary slower) at this confidence (Kayenta's 0.98)...
-    confidence: float = 0.98
-    # ...and an effect size: the canary's median over the baseline's at least this.
-    latency_ratio: float = 1.10
-    # A significant slow-down this large is critical.
-    latency_critical_ratio: float = 1.5
-    # Optional absolute budgets on the canary (milliseconds). p99 only with enough samples.
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    p99_min_samples: int = 1000
-    # Predictions of a new model: at most this share of labels may flip...
-    max_flip_rate: float = 0.05
-    # ...and accuracy on labelled requests may drop at most this much (1 point).
-    max_accuracy_drop: float = 0.01
-    # Numbers of the same model must agree within abs + rel * |baseline| (CANARY.md).
-    numeric_abs_tol: float = 1e-5
-    numeric_rel_tol: float = 1e-4
-    # Judge numeric outputs of a new model too (with the tolerances above); default: reported.
-    judge_numeric: bool = False
-    # Errors: the canary's success rate must be at least this; Fisher one-sided at confidence.
-    min_success_rate: float = 0.99
-    # Score thresholds and group weights (Kayenta: pass 95, marginal 75).
-    pass_score: float = 95.0
-    marginal_score: float = 75.0
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {"predictions": 40.0, "latency": 30.0, "errors": 30.0}
-    )
-
-    @property
-    def alpha(self) -> float:
-        return 1.0 - self.confidence
 
 
 @dataclass(frozen=True)
@@ -141,6 +102,9 @@ class Observations:
     arm_failure: dict[Arm, str | None] = field(
         default_factory=lambda: {"baseline": None, "canary": None}
     )
+    # Why the cluster could not run an arm (no room to schedule it): says nothing about the
+    # candidate, so the run is inconclusive.
+    environment: list[str] = field(default_factory=list)
     # Container restarts per arm during the traffic.
     restarts: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
     # Why the traffic stopped early (deadline, consecutive transport errors), per arm or run.
@@ -233,6 +197,8 @@ def first_answers(obs: Observations, arm: Arm) -> dict[str, Mapping[str, Any]]:
 
 def judge_arms(obs: Observations) -> Metric:
     canary, baseline = obs.arm_failure["canary"], obs.arm_failure["baseline"]
+    if obs.environment:
+        return Metric("arms", "nodata", "; ".join(obs.environment), critical=True)
     if canary:
         return Metric("arms", "fail", f"canary arm: {canary}", critical=True)
     if baseline:
@@ -614,7 +580,7 @@ def judge_errors(obs: Observations, t: Thresholds) -> Metric:
 def judge_stability(obs: Observations) -> Metric:
     can, base = obs.restarts["canary"], obs.restarts["baseline"]
     figures = {"canary_restarts": can, "baseline_restarts": base}
-    if obs.arm_failure["canary"] or obs.arm_failure["baseline"]:
+    if obs.arm_failure["canary"] or obs.arm_failure["baseline"] or obs.environment:
         return Metric("stability", "nodata", "no traffic was sent", True, figures)
     if can > 0:
         return Metric(
@@ -632,7 +598,7 @@ def judge_stability(obs: Observations) -> Metric:
 
 
 def inconclusive_reasons(obs: Observations, t: Thresholds) -> list[str]:
-    reasons = []
+    reasons = list(obs.environment)
     if obs.arm_failure["baseline"]:
         reasons.append(f"baseline arm unusable: {obs.arm_failure['baseline']}")
     if obs.arm_failure["canary"]:
@@ -673,7 +639,7 @@ def judge(obs: Observations, t: Thresholds | None = None) -> Judgement:
     """Every metric, the score and the run's verdict."""
     t = t or Thresholds()
     metrics = [judge_arms(obs)]
-    if obs.arm_failure["canary"] or obs.arm_failure["baseline"]:
+    if obs.arm_failure["canary"] or obs.arm_failure["baseline"] or obs.environment:
         metrics += [
             Metric(name, "nodata", "no traffic: an arm did not come up", critical=False)
             for name in METRICS
