@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, pods
-from rolloutgate.errors import ClusterError, RolloutFailed, RolloutTimeout
+from rolloutgate.errors import ApiError, ClusterError, RolloutFailed, RolloutTimeout
 from rolloutgate.objects import Obj, as_int, at, is_deleting, is_ready, name_of
 from rolloutgate.podhistory import Baseline
 from rolloutgate.podjudge import UNSCHEDULABLE_GRACE_S, PodJudge
@@ -217,6 +217,10 @@ def wait(
                 for t in targets.values():
                     for pod in t.new_pods() if not t.done else []:
                         _judge(api, namespace, t, pod, judge, deadline)
+            if on_progress and judge.warnings:
+                for warning in judge.warnings:
+                    on_progress(f"rolloutgate: {warning}")
+                judge.warnings.clear()
             if on_progress and now - last_report >= PROGRESS_EVERY_S:
                 elapsed = now - started
                 for t in targets.values():
@@ -265,6 +269,9 @@ def _handle_event(
     deadline: float,
 ) -> None:
     """A pod event (probe answer, autoscaler decision): judge that pod again."""
+    if isinstance(item.error, ApiError) and item.error.status in (401, 403):
+        judge.events_refused(item.error)
+        return
     if item.error is not None:
         raise ClusterError(f"watching pod events in {namespace} failed: {item.error}") from (
             item.error
