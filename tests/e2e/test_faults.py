@@ -206,6 +206,39 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
     assert release_record(ns)["step"] == ("verified" if killed else "rolled-back")
 
 
+def test_sigkill_in_the_middle_of_a_rollback_is_finished_by_recover(
+    baseline: str, manifests: Path, tmp_path: Path
+) -> None:
+    """The deterministic half of the cancel sequence: SIGINT, then SIGKILL as soon as the
+    restore is in (the rollback's wait and checks still ahead): the record says
+    `rolling-back`, and `--recover` restores the last verified release and verifies it."""
+    ns = baseline
+    before = deployment_state(ns)
+    gate = RunningGate(ns, tmp_path / "v2.json", f"--manifests={manifests}", "--image-tag=v2")
+    wait_applied(gate, ns, "v2")
+    gate.proc.send_signal(signal.SIGINT)
+    gate.wait_for_line("rollback: restoring the snapshot", timeout=30)
+    deadline = time.monotonic() + 10
+    while image(ns) != "rolloutgate/iris:v1":
+        assert time.monotonic() < deadline, "the restore never landed"
+    gate.proc.kill()
+    result = gate.wait(timeout=30)
+    assert result.returncode == -signal.SIGKILL
+    assert result.report["rollback"]["outcome"].startswith("in progress"), result.report
+    assert release_record(ns)["step"] == "rolling-back"
+
+    start = time.monotonic()
+    recovered = run_gate(ns, tmp_path / "recover.json", f"--manifests={manifests}", "--recover")
+    figure("--recover after SIGKILL mid-rollback (s)", round(time.monotonic() - start, 1))
+    assert recovered.returncode == 0, recovered.output[-4000:]
+    assert "found an unfinished release of tag v2" in recovered.output
+    assert "step 'rolling-back'" in recovered.output
+    assert recovered.report["recovery"]["verified"] is True
+    assert deployment_state(ns) == before
+    assert live_pods_ready_with(ns, "v1")
+    assert release_record(ns)["step"] == "verified"
+
+
 def test_lost_lease_stops_the_gate_and_skips_the_restore(
     baseline: str, manifests: Path, tmp_path: Path
 ) -> None:
