@@ -23,7 +23,21 @@ from gaterun import KUBECTL, REPO
 
 CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
 # The gate's runtime dependencies (pyproject.toml [project] dependencies), as installed here.
-RUNTIME = ("pytest", "kubernetes", "requests", "pytest-testinfra", "pytest-kind", "PyYAML")
+# The package's runtime dependencies, read from pyproject.toml (one list: a dependency added
+# there reaches the pod too), but scipy: the canary judgement imports it, the gate never does.
+NOT_IN_POD = {"scipy"}
+
+
+def _runtime() -> tuple[str, ...]:
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = (re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0] for spec in project["dependencies"])
+    return tuple(n for n in names if n not in NOT_IN_POD)
+
+
+RUNTIME = _runtime()
 SERVICE_ACCOUNT = "rolloutgate"
 
 
