@@ -41,7 +41,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+MANIFESTS: Path | None = None  # the one-replica copy of the manifests (see one_replica)
+
+
+def one_replica(out: Path) -> Path:
+    """The example's manifests with 1 replica instead of 3: the live release is only the
+    canary's reference here, and a node shared with other jobs has little CPU to request."""
+    import yaml
+
+    target = out / "manifests"
+    target.mkdir(parents=True, exist_ok=True)
+    for f in (REPO / "fixtures" / "manifests").iterdir():
+        docs = list(yaml.safe_load_all(f.read_text()))
+        for d in docs:
+            if isinstance(d, dict) and d.get("kind") == "Deployment":
+                d["spec"]["replicas"] = 1
+        (target / f.name).write_text(yaml.safe_dump_all(docs))
+    return target
+
+
 def pytest_argv(namespace: str, *args: str) -> list[str]:
+    manifests = [f"--manifests={MANIFESTS}"] if MANIFESTS else []
     return [
         sys.executable,
         "-m",
@@ -51,23 +71,47 @@ def pytest_argv(namespace: str, *args: str) -> list[str]:
         "-q",
         "--cluster=local",
         f"--namespace={namespace}",
+        *manifests,
         *args,
     ]
 
 
-def deploy_v1(namespace: str, out: Path) -> None:
-    proc = subprocess.run(
-        pytest_argv(namespace, "--image-tag=v1", f"--gate-report={out / 'v1-gate.json'}"),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"deploying v1 failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+def deploy_v1(namespace: str, out: Path, attempts: int = 3) -> None:
+    """The live release the canaries compare against. Retried: on a machine shared with other
+    jobs the gate's first request through a fresh port-forward is sometimes dropped, and that
+    is not what this benchmark measures."""
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run(
+            pytest_argv(namespace, "--image-tag=v1", f"--gate-report={out / 'v1-gate.json'}"),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode == 0:
+            return
+        print(f"deploying v1, attempt {attempt}: exit {proc.returncode}", flush=True)
+    raise SystemExit(f"deploying v1 failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
 def canary(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
+    """One judged canary run. A run the cluster had no room for (an arm unschedulable: the node
+    is shared) is not a sample of the canary's judgement: it is retried after a pause, and
+    the retries are counted."""
+    waited = 0
+    for _ in range(20):
+        result = canary_once(namespace, tag, requests, out, k)
+        if result["verdict"] != "inconclusive" or "could not be scheduled" not in str(
+            result["reason"]
+        ):
+            break
+        waited += 1
+        time.sleep(30)
+    result["unschedulable_retries"] = waited
+    return result
+
+
+def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
     """One canary run; its report plus the wall time of the whole process."""
     report = out / f"{tag}-{k}.json"
     env = {
@@ -175,6 +219,8 @@ def main(argv: list[str]) -> None:
     args = parse(argv)
     out = args.output.with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
+    global MANIFESTS
+    MANIFESTS = one_replica(out)
     namespace = args.namespace or f"{NAMESPACE_PREFIX}-{os.getpid()}"
     if not args.namespace:
         print(f"deploying v1 with the gate in {namespace}", flush=True)

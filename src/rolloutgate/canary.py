@@ -50,6 +50,9 @@ OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
+# resources, so a full node says nothing about the candidate (inconclusive, not fail).
+ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
 
 
 @dataclass
@@ -322,7 +325,10 @@ def _wait_arms(
                     on_progress=write,
                 )
             except RolloutFailed as e:
-                run.obs.arm_failure[arm] = f"{e.reason}: {e}"
+                if e.reason in ENVIRONMENT_REASONS:
+                    run.obs.environment.append(f"the {arm} arm could not be scheduled: {e}")
+                else:
+                    run.obs.arm_failure[arm] = f"{e.reason}: {e}"
                 return None
     return finals
 
@@ -363,7 +369,8 @@ def _measure(
         schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
         write(
             f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
-            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}"
+            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over "
+            f"at least {ccfg.min_duration:g} s"
         )
         traffic = Traffic(
             urls,
@@ -373,6 +380,7 @@ def _measure(
             request_timeout=cfg.request_timeout,
             max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
             seed=ccfg.seed,
+            min_duration=ccfg.min_duration,
             progress=write,
         )
         with run.phase("traffic"):

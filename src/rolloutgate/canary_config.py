@@ -29,6 +29,8 @@ class RunDefaults:
     warmup: int = 20  # per arm, discarded
     concurrency: int = 2  # requests in flight per arm at most
     traffic_timeout: float = 180.0  # the traffic stops here; what was measured is judged
+    # The traffic is spread over at least this long (noise comes in bursts; see traffic).
+    min_duration: float = 20.0
     cleanup_timeout: float = 120.0  # deleting both arms
     report: str = "reports/canary.json"
     html: str = "reports/canary.html"
@@ -135,6 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     _c("warmup", cfgmod.count, _R.warmup),
     _c("concurrency", positive_count, _R.concurrency),
     _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
+    _c("min_duration", non_negative, _R.min_duration),
     _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
     _c(
         "request_set",
@@ -211,6 +214,7 @@ class CanaryConfig:
     warmup: int
     concurrency: int
     traffic_timeout: float
+    min_duration: float
     cleanup_timeout: float
     request_set: Path | None
     label_output: str | None
@@ -281,6 +285,7 @@ def resolve(
         warmup=c("warmup"),
         concurrency=c("concurrency"),
         traffic_timeout=c("traffic_timeout"),
+        min_duration=c("min_duration"),
         cleanup_timeout=c("cleanup_timeout"),
         request_set=c("request_set"),
         label_output=c("label_output"),

@@ -102,6 +102,9 @@ class Observations:
     arm_failure: dict[Arm, str | None] = field(
         default_factory=lambda: {"baseline": None, "canary": None}
     )
+    # Why the cluster could not run an arm (no room to schedule it): says nothing about the
+    # candidate, so the run is inconclusive.
+    environment: list[str] = field(default_factory=list)
     # Container restarts per arm during the traffic.
     restarts: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
     # Why the traffic stopped early (deadline, consecutive transport errors), per arm or run.
@@ -194,6 +197,8 @@ def first_answers(obs: Observations, arm: Arm) -> dict[str, Mapping[str, Any]]:
 
 def judge_arms(obs: Observations) -> Metric:
     canary, baseline = obs.arm_failure["canary"], obs.arm_failure["baseline"]
+    if obs.environment:
+        return Metric("arms", "nodata", "; ".join(obs.environment), critical=True)
     if canary:
         return Metric("arms", "fail", f"canary arm: {canary}", critical=True)
     if baseline:
@@ -575,7 +580,7 @@ def judge_errors(obs: Observations, t: Thresholds) -> Metric:
 def judge_stability(obs: Observations) -> Metric:
     can, base = obs.restarts["canary"], obs.restarts["baseline"]
     figures = {"canary_restarts": can, "baseline_restarts": base}
-    if obs.arm_failure["canary"] or obs.arm_failure["baseline"]:
+    if obs.arm_failure["canary"] or obs.arm_failure["baseline"] or obs.environment:
         return Metric("stability", "nodata", "no traffic was sent", True, figures)
     if can > 0:
         return Metric(
@@ -593,7 +598,7 @@ def judge_stability(obs: Observations) -> Metric:
 
 
 def inconclusive_reasons(obs: Observations, t: Thresholds) -> list[str]:
-    reasons = []
+    reasons = list(obs.environment)
     if obs.arm_failure["baseline"]:
         reasons.append(f"baseline arm unusable: {obs.arm_failure['baseline']}")
     if obs.arm_failure["canary"]:
@@ -634,7 +639,7 @@ def judge(obs: Observations, t: Thresholds | None = None) -> Judgement:
     """Every metric, the score and the run's verdict."""
     t = t or Thresholds()
     metrics = [judge_arms(obs)]
-    if obs.arm_failure["canary"] or obs.arm_failure["baseline"]:
+    if obs.arm_failure["canary"] or obs.arm_failure["baseline"] or obs.environment:
         metrics += [
             Metric(name, "nodata", "no traffic: an arm did not come up", critical=False)
             for name in METRICS

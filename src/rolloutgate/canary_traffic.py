@@ -12,7 +12,8 @@ bare V2 request body ``{"inputs": [...]}``.
 The plan: ``warmup`` requests (discarded), then ``requests`` measured ones — every golden case,
 then request-set lines in random order, cycling when the set is smaller — shuffled. Each
 planned request goes to both arms, in random order, from the same worker: both arms see the
-same inputs under the same conditions, with at most ``concurrency`` requests in flight each.
+same inputs under the same conditions, with at most ``concurrency`` requests in flight each,
+spread over at least ``min_duration`` seconds.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class Traffic:
         request_timeout: float,
         max_consecutive_errors: int,
         seed: int | None,
+        min_duration: float = 0.0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.urls, self.model, self.obs = urls, model, obs
@@ -133,6 +135,11 @@ class Traffic:
         self.max_consecutive_errors = max_consecutive_errors
         self.seed = seed
         self.progress = progress
+        # Requests are spread over at least this long: latency noise comes in bursts (another
+        # process takes the CPU for a while), and 200 requests sent in 2 s would sample one
+        # burst, on one arm more than the other; over 20 s both arms see many.
+        self.min_duration = min_duration
+        self._t0 = 0.0
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._next = 0
@@ -143,6 +150,7 @@ class Traffic:
     def run(self, schedule: list[tuple[str, bool]], *, deadline: float) -> None:
         """Send every planned request to both arms; returns when done or stopped."""
         self._plan, self._deadline = schedule, deadline
+        self._t0 = time.monotonic()
         threads = [
             threading.Thread(target=self._work, args=(k,), name=f"rolloutgate-canary-{k}")
             for k in range(self.concurrency)
@@ -164,7 +172,7 @@ class Traffic:
             for t in threads:
                 t.join(timeout=self.request_timeout + 1)
 
-    def _take(self) -> tuple[str, bool] | None:
+    def _take(self) -> tuple[int, str, bool] | None:
         with self._lock:
             if self.stop.is_set():
                 return None
@@ -177,9 +185,9 @@ class Traffic:
                 return None
             if self._next >= len(self._plan):
                 return None
-            entry = self._plan[self._next]
+            item_id, warm = self._plan[self._next]
             self._next += 1
-            return entry
+            return self._next - 1, item_id, warm
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
@@ -188,7 +196,10 @@ class Traffic:
         }
         try:
             while (entry := self._take()) is not None:
-                item_id, warm = entry
+                index, item_id, warm = entry
+                slot = self._t0 + index * self.min_duration / max(1, len(self._plan))
+                if self.stop.wait(timeout=max(0.0, slot - time.monotonic())):
+                    return
                 order = list(ARMS)
                 rng.shuffle(order)
                 for arm in order:

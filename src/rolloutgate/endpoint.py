@@ -191,6 +191,10 @@ class _Relay:
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
+            # shutdown wakes the accept() blocked in the relay thread (close alone does not on
+            # Linux, and the join below would wait its whole timeout: 5 s before any rollback).
+            self.server.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self.server.close()
         with self._lock:
             for s in list(self._open):

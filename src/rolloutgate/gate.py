@@ -39,7 +39,7 @@ from rolloutgate import (
 )
 from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, GateError, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
@@ -378,15 +378,16 @@ def finish_release(
         deadline = time.monotonic() + cfg.timeouts.rollback
         try:
             with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
-                if tracker is not None:
-                    try:
-                        tracker.ensure_held()  # read fresh: never restore over another gate
-                    except LockLost:
-                        _lock_lost(rb, tracker, write)
-                    tracker.step("rolling-back")
-                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
-                if checkpoint is not None:
-                    checkpoint()
+                if run.early_restore is None:  # else restore_now did these steps
+                    if tracker is not None:
+                        try:
+                            tracker.ensure_held()  # read fresh: never restore over another gate
+                        except LockLost:
+                            _lock_lost(rb, tracker, write)
+                        tracker.step("rolling-back")
+                    rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                    if checkpoint is not None:
+                        checkpoint()
                 try:
                     roll_back(api, cfg, run, snap, objs, checks, write)
                 except RollbackFailed:
@@ -398,6 +399,56 @@ def finish_release(
                     tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def restore_now(
+    api: ApiClient,
+    cfg: GateConfig,
+    run: GateRun,
+    snap: snapshot.Snapshot,
+    objs: list[Obj],
+    write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
+) -> None:
+    """The restore of an interrupted run, submitted at once.
+
+    Called from the interrupt hook: before pytest formats the interrupt's traceback (with every
+    frame's arguments) and tears the fixtures down, which together took ~2 s here, a good part
+    of what a cancelled CI job has before SIGKILL. Writes the record's step and the report
+    (rollback in progress) first. The wait and the verification stay with ``finish_release``
+    at teardown, which skips the restore it finds done (``run.early_restore``). A failure here
+    is only noted: ``finish_release`` restores again, and reports its own failure.
+    """
+    rb = run.rollback
+    if not cfg.rollback or run.early_restore is not None:
+        return
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
+        if tracker.lost:
+            return  # finish_release says why nothing is restored
+    deadline = time.monotonic() + cfg.timeouts.rollback
+    previous = snap.tag()
+    try:
+        with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+            if tracker is not None:
+                tracker.ensure_held()
+                tracker.step("rolling-back")
+            rb.needed = True
+            rb.outcome = f"in progress: restoring the snapshot (previous tag {previous})"
+            if checkpoint is not None:
+                checkpoint()
+            write(f"rollback: restoring the snapshot on the interrupt (previous tag {previous})")
+            with run.phase("rollback"):
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+    except GateError as e:
+        run.notes.append(f"the restore on the interrupt failed ({e}); tried again at teardown")
+        return
+    run.early_restore = baseline
+    if run.interrupted_at is not None:
+        rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
 
 
 def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
@@ -435,8 +486,13 @@ def roll_back(
     try:
         with run.phase("rollback"):
             # The restored release is judged on what happens after the restore only.
-            baseline = pod_baseline(api, cfg.namespace, objs)
-            rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+            if run.early_restore is not None:  # submitted by restore_now on the interrupt
+                baseline = run.early_restore
+            else:
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+                if run.interrupted_at is not None:
+                    rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
             for _manifest, before in snap.objects:
                 if before is not None and is_workload(before):
                     rb.actions += viewer_for(before).after_restore(
@@ -486,7 +542,12 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
     deleted it)."""
     if cfg.endpoint_url is not None:
         return None
-    name, _port = service_and_port(cfg, objs)
+    name = cfg.service
+    if name is None:
+        services = [name_of(o) for o in objs if o.get("kind") == "Service"]
+        if len(services) != 1:
+            return None  # the verification names what is ambiguous
+        name = services[0]
     in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
     if in_manifests and snap.live("Service", name) is None:
         return f"Service {name} did not exist before this release, so the restore removed it"

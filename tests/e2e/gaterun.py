@@ -100,6 +100,7 @@ class RunningGate:
         report.unlink(missing_ok=True)
         self.report = report
         self.lines: list[str] = []
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             gate_argv(namespace, report, *args),
             cwd=REPO,
@@ -132,6 +133,8 @@ class RunningGate:
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> Result:
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), True)
         out, _ = self.proc.communicate(timeout=timeout)
         data = json.loads(self.report.read_text()) if self.report.exists() else {}
         return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)

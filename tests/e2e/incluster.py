@@ -1,6 +1,6 @@
 """Running the gate from a pod of the local cluster, as a CI runner in Kubernetes would
 (Tekton, GitLab's Kubernetes executor, Argo Workflows): no kubeconfig, only the pod's
-ServiceAccount, bound to a namespaced Role.
+ServiceAccount, bound to the shipped Role (deploy/rbac/, applied by ``rbac_kubeconfig``).
 
 The cheapest honest way on this single-node cluster: the example image already has Python 3.11
 (bookworm's) and nothing else we need; the gate's dependencies are installed once with pip into
@@ -14,35 +14,27 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from gaterun import KUBECTL, REPO
+from rbac_kubeconfig import SERVICE_ACCOUNT
 
 CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
-# The gate's runtime dependencies (pyproject.toml [project] dependencies), as installed here.
-# The package's runtime dependencies, read from pyproject.toml (one list: a dependency added
-# there reaches the pod too), but scipy: the canary judgement imports it, the gate never does.
-NOT_IN_POD = {"scipy"}
 
 
-def _runtime() -> tuple[str, ...]:
-    import re
-    import tomllib
-
+def runtime() -> list[str]:
+    """The names of the gate's runtime dependencies, from pyproject.toml [project]."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    names = (re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0] for spec in project["dependencies"])
-    return tuple(n for n in names if n not in NOT_IN_POD)
-
-
-RUNTIME = _runtime()
-SERVICE_ACCOUNT = "rolloutgate"
+    return [re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
 
 
 def pinned() -> list[str]:
-    return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in runtime()]
 
 
 def dependencies() -> Path:
@@ -92,56 +84,10 @@ namespace = "{namespace}"
     return target
 
 
-def _shipped_rules() -> str:
-    """The rules of deploy/rbac/role.yaml, as one line of JSON (valid YAML)."""
-    import json
-
-    import yaml
-
-    role = yaml.safe_load((REPO / "deploy" / "rbac" / "role.yaml").read_text())
-    return json.dumps(role["rules"])
-
-
-def rbac(runner: str, target: str) -> str:
-    """The ServiceAccount (in `runner`), the shipped Role (deploy/rbac/role.yaml) in `target` and
-    the one cluster-wide read (its own Namespace by name), as YAML. docs/rbac.md explains each
-    rule."""
-    return f"""\
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {SERVICE_ACCOUNT}, namespace: {runner}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: rolloutgate, namespace: {target}}}
-rules: {_shipped_rules()}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: rolloutgate, namespace: {target}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: rolloutgate}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: rolloutgate-{target}}}
-rules:
-- apiGroups: [""]
-  resources: [namespaces]
-  resourceNames: [{target}]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: rolloutgate-{target}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rolloutgate-{target}}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
-"""
-
-
-def runner_pod(runner: str, deps: Path, project: Path, out: Path, *args: str) -> str:
-    """The pod that runs the gate: the example image's Python, the mounted dependencies,
-    source and suite, kubectl for the in-pod checks; no kubeconfig anywhere."""
+def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str) -> str:
+    """The pod that runs the gate in `namespace` as the shipped ServiceAccount (whose token it
+    mounts: the ServiceAccount itself does not automount it): the example image's Python, the
+    mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
     argv = ", ".join(
         f'"{a}"'
         for a in ("python3", "-m", "pytest", "-p", "rolloutgate.plugin", "-p", "no:cacheprovider",
@@ -150,9 +96,10 @@ def runner_pod(runner: str, deps: Path, project: Path, out: Path, *args: str) ->
     return f"""\
 apiVersion: v1
 kind: Pod
-metadata: {{name: gate, namespace: {runner}}}
+metadata: {{name: gate, namespace: {namespace}, labels: {{app.kubernetes.io/name: gate}}}}
 spec:
   serviceAccountName: {SERVICE_ACCOUNT}
+  automountServiceAccountToken: true
   restartPolicy: Never
   containers:
   - name: gate

@@ -195,7 +195,7 @@ def test_slower_tag_fails_on_latency_with_p_value_and_effect_size(
         ("crash", (), "canary arm: "),
         ("missing", (), "canary arm: "),
         ("unready", ("--rollout-timeout=25",), "canary arm: "),
-        ("slow", ("--canary-requests=60",), "latency: canary much slower"),
+        ("slow", ("--canary-requests=50",), "latency: canary much slower"),
     ],
 )
 def test_broken_candidates_fail_with_both_arms_removed(

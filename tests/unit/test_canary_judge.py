@@ -275,3 +275,12 @@ def test_score_weights_groups_and_skips_groups_without_data() -> None:
 def test_exit_statuses_are_distinct_and_avoid_pytests_own() -> None:
     assert len(set(EXIT_STATUS.values())) == 4
     assert not {2, 3, 4, 5} & set(EXIT_STATUS.values())
+
+
+def test_an_arm_the_cluster_cannot_schedule_is_inconclusive_not_fail() -> None:
+    obs = Observations()
+    obs.environment.append("the canary arm could not be scheduled: Insufficient cpu")
+    result = judge(obs)
+    assert result.verdict == "inconclusive"
+    assert result.metric("arms").verdict == "nodata"
+    assert "Insufficient cpu" in result.reason
