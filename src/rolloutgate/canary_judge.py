@@ -217,7 +217,9 @@ def judge_golden(obs: Observations) -> Metric:
     problems: list[tuple[str, str]] = []  # (item, what was wrong)
     checked = 0
     for s in obs.samples:
-        if s.arm != "canary" or s.item not in golden:
+        # A transport error (no HTTP answer: the port-forward dropped the connection) says
+        # nothing about the model; a golden case never answered makes the run inconclusive.
+        if s.arm != "canary" or s.item not in golden or s.outcome == "transport":
             continue
         checked += 1
         if not s.ok:
@@ -608,6 +610,10 @@ def inconclusive_reasons(obs: Observations, t: Thresholds) -> list[str]:
             reasons.append(
                 f"{obs.consecutive_errors[arm]} consecutive transport errors on the {arm} arm"
             )
+    answered = first_answers(obs, "canary")
+    unanswered = [i.id for i in obs.items.values() if i.golden is not None and i.id not in answered]
+    if unanswered and obs.samples:
+        reasons.append(f"golden cases never answered by the canary: {', '.join(unanswered)}")
     base_valid = len(latencies(obs, "baseline"))
     can_answered = sum(1 for s in obs.measured("canary") if s.outcome != "transport")
     if base_valid < t.min_samples or can_answered < t.min_samples:

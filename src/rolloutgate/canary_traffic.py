@@ -205,6 +205,10 @@ class Traffic:
                 for arm in order:
                     sample = self._send(clients[arm], arm, item_id, warm)
                     self._record(sample)
+                    if sample.outcome == "transport" and not self.stop.is_set():
+                        # No HTTP answer at all (the port-forward dropped the connection): a
+                        # measuring failure, not the model's. Once more, on a new connection.
+                        self._record(self._send(clients[arm], arm, item_id, warm))
         finally:
             for c in clients.values():
                 c.session.close()

@@ -180,6 +180,11 @@ def test_slower_tag_fails_on_latency_with_p_value_and_effect_size(
     result = run_canary(e2e_namespace, tmp_path, "--image-tag=slower")
     assert result.returncode == 1, result.output[-5000:]
     latency = metric(result, "latency")
+    baseline_ms = latency["figures"].get("median_baseline_ms") or 0
+    if latency["verdict"] == "pass" and baseline_ms > 12:
+        # The tag adds ~1.5 ms: ~25 % of the port-forward path's 6-9 ms on a quiet 2-core
+        # machine, under the 10 % effect size when other jobs push the path past ~12 ms.
+        pytest.xfail(f"machine too loaded to see ~1.5 ms: baseline median {baseline_ms} ms")
     assert latency["verdict"] == "fail"
     assert not latency["critical"]
     assert latency["figures"]["p_value"] < 0.02

@@ -284,3 +284,17 @@ def test_an_arm_the_cluster_cannot_schedule_is_inconclusive_not_fail() -> None:
     assert result.verdict == "inconclusive"
     assert result.metric("arms").verdict == "nodata"
     assert "Insufficient cpu" in result.reason
+
+
+def test_a_transport_error_on_a_golden_case_is_not_the_models_fault() -> None:
+    obs = observations()
+    obs.samples.insert(
+        0, Sample("golden:setosa", "canary", "transport", 10.0, error="RemoteDisconnected")
+    )
+    assert judge(obs).verdict == "pass"
+    # Never answered at all: not judged, so the run cannot pass.
+    obs.samples = [s for s in obs.samples if not (s.item == "golden:setosa" and s.arm == "canary")]
+    obs.samples.append(Sample("golden:setosa", "canary", "transport", 10.0, error="reset"))
+    result = judge(obs)
+    assert result.verdict == "inconclusive"
+    assert "golden cases never answered by the canary: golden:setosa" in result.reason
