@@ -61,8 +61,8 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-test: cluster-up load-images python-deps helm  ## the project's own tests (unit, plugin, cluster, images, end-to-end)
-	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e
+test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind)
+	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e tests/kind
 
 lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .

@@ -65,8 +65,12 @@ done
 mkdir -p "$cache/rootfs" "$cache/kind-node"
 work=$(mktemp -d "$cache/kind-node/work.XXXXXX")
 builder=rolloutgate-kind-build-$key
+stage=rolloutgate/kind-node-stage:$key
+committed=$stage-images
 cleanup() {
     docker rm -f "$builder" >/dev/null 2>&1 || true
+    # Intermediate images (untagged only, when the final image holds their layers).
+    docker rmi "$committed" "$stage" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -169,6 +173,8 @@ done
 import_dir "$d" "$reg/kube-proxy:$K8S_VERSION"
 log "component images: ${images[*]}"
 docker save "${images[@]}" -o "$work/images.tar"
+# They live on inside the node image; Docker need not keep a second copy.
+docker rmi "${images[@]}" >/dev/null
 
 # --- 3. The node's own files on top of the root filesystem.
 cp -a "$kind_dir/node/." "$root/"
@@ -197,7 +203,6 @@ echo "ReadKMsg=no" >>"$root/etc/systemd/journald.conf"
 # Each node makes its own machine id at start (entrypoint).
 rm -f "$root/etc/machine-id" "$root/var/lib/dbus/machine-id"
 
-stage=rolloutgate/kind-node-stage:$key
 tar --numeric-owner --sort=name -C "$root" -c . | docker import - "$stage" >/dev/null
 rm -rf "$root" "$work/img"
 
@@ -217,7 +222,6 @@ for i in "${images[@]}"; do
     grep -qx "$i" <<<"$listed" || die "$i missing from the node's containerd after import: $listed"
 done
 docker stop -t 30 "$builder" >/dev/null
-committed=rolloutgate/kind-node-stage:$key-images
 docker commit "$builder" "$committed" >/dev/null
 docker rm "$builder" >/dev/null
 
@@ -233,12 +237,22 @@ LABEL org.rolloutgate.kubernetes="$K8S_VERSION" org.rolloutgate.kind="$KIND_VERS
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 CMD []
 DOCKERFILE
-DOCKER_BUILDKIT=0 docker build --network=none -q -t "$image" "$work/final" >/dev/null
-docker rmi "$committed" "$stage" >/dev/null
+# The classic builder: BuildKit is not part of Debian's docker.io 20.10. No RUN step, no network.
+if ! DOCKER_BUILDKIT=0 docker build --network=none -q -t "$image" "$work/final" >"$work/build.log" 2>&1; then
+    cat "$work/build.log" >&2
+    die "docker build of the final image failed (output above)"
+fi
 mkdir -p "$out"
 docker save "$image" -o "$out/node.tar.tmp"
 mv "$out/node.tar.tmp" "$out/node.tar"
 write_marker
+# Earlier builds for this Kubernetes version are superseded: free their ~1 GB in Docker and in
+# the cache (an image a running node uses stays: docker refuses to remove it).
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "rolloutgate/kind-node" |
+    grep "^rolloutgate/kind-node:$K8S_VERSION-" | grep -vx "$image"); do
+    docker rmi "$old" >/dev/null 2>&1 && log "removed superseded $old" || true
+    rm -rf "$cache/kind-node/${old#rolloutgate/kind-node:}"
+done
 size=$(docker image inspect -f '{{.Size}}' "$image")
 log "built $image in $((SECONDS - t0)) s: $(numfmt --to=iec "$size") ($size bytes); saved to $out/node.tar"
 echo "$image"

@@ -18,7 +18,7 @@ import copy
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.errors import UnknownKind
+from rolloutgate.errors import Forbidden, UnknownKind
 from rolloutgate.objects import FIELD_MANAGER, Obj, at, name_of
 
 HPA_KIND = "HorizontalPodAutoscaler"
@@ -42,12 +42,15 @@ def targets(hpas: list[Obj]) -> dict[tuple[str, str], str]:
     return found
 
 
-def live_hpas(api: ApiClient, namespace: str) -> list[Obj]:
-    """The HPAs in `namespace` ([] when the server serves no autoscaling/v2)."""
+def live_hpas(api: ApiClient, namespace: str) -> list[Obj] | None:
+    """The HPAs in `namespace` ([] when the server serves no autoscaling/v2); None when the
+    gate may not list them (a Role without that rule: the caller says so)."""
     try:
         listing = kube.list_objects(api, HPA_API_VERSION, HPA_KIND, namespace)
     except UnknownKind:
         return []
+    except Forbidden:
+        return None
     items = listing.get("items") or []
     for item in items:
         item.setdefault("kind", HPA_KIND)  # list items carry no kind

@@ -2,7 +2,7 @@
 
 Keys live under ``canary.`` in ``[tool.rolloutgate]`` (``[tool.rolloutgate.canary]``) and in a
 cluster profile; environment variables are ``ROLLOUTGATE_CANARY_<KEY>``. The defaults of the
-judgement's thresholds are those of ``canary_judge.Thresholds`` (defined once, there); the
+judgement's thresholds are those of ``canary_thresholds.Thresholds`` (defined once, there); the
 defaults of the run (traffic, arms, reports) are in ``RunDefaults`` below.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rolloutgate import config as cfgmod
-from rolloutgate.canary_judge import Thresholds
+from rolloutgate.canary_thresholds import Thresholds
 from rolloutgate.config import Setting
 from rolloutgate.errors import ConfigError
 

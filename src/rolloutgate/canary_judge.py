@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rolloutgate.canary_thresholds import Thresholds
+
 if TYPE_CHECKING:
     from rolloutgate.smoke import Expected
 
@@ -59,47 +61,6 @@ METRICS: Mapping[str, tuple[str, bool]] = {
     "errors": ("errors", True),
     "stability": ("errors", False),
 }
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every threshold of the judgement, with its default (CANARY.md gives the reasons)."""
-
-    # A metric judged on samples needs at least this many valid ones per arm (Kayenta: 50).
-    min_samples: int = 50
-    # Transport errors in a row on one arm (no answer at all): the run cannot measure.
-    max_consecutive_errors: int = 4
-    # Latency: one-sided Mann-Whitney (canary slower) at this confidence (Kayenta's 0.98)...
-    confidence: float = 0.98
-    # ...and an effect size: the canary's median over the baseline's at least this.
-    latency_ratio: float = 1.10
-    # A significant slow-down this large is critical.
-    latency_critical_ratio: float = 1.5
-    # Optional absolute budgets on the canary (milliseconds). p99 only with enough samples.
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    p99_min_samples: int = 1000
-    # Predictions of a new model: at most this share of labels may flip...
-    max_flip_rate: float = 0.05
-    # ...and accuracy on labelled requests may drop at most this much (1 point).
-    max_accuracy_drop: float = 0.01
-    # Numbers of the same model must agree within abs + rel * |baseline| (CANARY.md).
-    numeric_abs_tol: float = 1e-5
-    numeric_rel_tol: float = 1e-4
-    # Judge numeric outputs of a new model too (with the tolerances above); default: reported.
-    judge_numeric: bool = False
-    # Errors: the canary's success rate must be at least this; Fisher one-sided at confidence.
-    min_success_rate: float = 0.99
-    # Score thresholds and group weights (Kayenta: pass 95, marginal 75).
-    pass_score: float = 95.0
-    marginal_score: float = 75.0
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {"predictions": 40.0, "latency": 30.0, "errors": 30.0}
-    )
-
-    @property
-    def alpha(self) -> float:
-        return 1.0 - self.confidence
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ worker: every gate test depends on the chain, so one worker would run them all a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +85,8 @@ def _rootdir_without_option_values(config: pytest.Config) -> Path | None:
     (private) rule; its keyword arguments differ between pytest versions, so only those it
     takes are passed, and any surprise means "cannot tell" rather than a false alarm.
     """
+    import inspect  # lazily: only a command line with a suspect value pays for this
+
     try:
         from _pytest.config.findpaths import determine_setup
     except ImportError:

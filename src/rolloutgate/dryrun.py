@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import yaml
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, kube
+from rolloutgate import apply, kube, redact
 from rolloutgate.errors import ApiError, ConfigError, Forbidden
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 
@@ -132,7 +132,9 @@ def validate(api: ApiClient, namespace: str, objs: list[Obj]) -> DryRun:
 
 
 def _as_new(manifest: Obj, after: Obj) -> str:
-    out = copy.deepcopy(after)
+    # Secret values never reach the diff: keys stay, values masked (kubectl diff's rule).
+    _, shown = redact.secret_pair(None, after)
+    out = copy.deepcopy(shown or after)
     out.pop("status", None)
     meta = out.get("metadata") or {}
     for key in _NOISE:

@@ -120,7 +120,12 @@ class _Relay:
         # error naming verb, resource and namespace, not a connection reset in the HTTP checks.
         pod, port = self.targets[0]
         try:
-            kube.PortForwardStream(self.api, self.namespace, pod, port).close()
+            # Retried briefly like every relayed connection: a restarting API server or kubelet
+            # answers the handshake with a 500 for a moment.
+            kube.retry(
+                lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
+                deadline=time.monotonic() + FORWARD_RETRY_S,
+            ).close()
         except ClusterError:
             self.close()
             raise
@@ -191,12 +196,17 @@ class _Relay:
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
+            # shutdown wakes the accept() blocked in the relay thread (close alone does not on
+            # Linux, and the join below would wait its whole timeout: 5 s before any rollback).
+            self.server.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self.server.close()
         with self._lock:
             for s in list(self._open):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started (close() also ends a failed start)
+            self._thread.join(timeout=5)
 
 
 def _service(api: ApiClient, namespace: str, service: str, deadline: float) -> Obj:

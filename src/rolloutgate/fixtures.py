@@ -30,7 +30,7 @@ import pytest
 
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
-from rolloutgate.hooks import STATE, GateHooks, fail
+from rolloutgate.hooks import KIND_OFFLINE, STATE, GateHooks, fail
 from rolloutgate.objects import Obj
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def rolloutgate_api(
                     cluster.name,
                     rolloutgate_manifests,
                     timeout=cfg.timeouts.rollout,
+                    offline=request.config.stash.get(KIND_OFFLINE, False),
                 )
     except GateError as e:
         fail(e)
@@ -391,10 +392,26 @@ def rolloutgate_release(
                 checkpoint=state.save_report,
             )
         except GateError as e:
+            if run.interrupted is not None:
+                # An interrupted session tears down inside pytest_sessionfinish, where a
+                # failure is an INTERNALERROR that loses the reports; the verdict (fail, with
+                # the rollback's outcome or the lost lease) already says it.
+                write(f"rolloutgate: {type(e).__name__}: {e}")
+                return
             fail(e)
 
     # Registered before the apply: a failed or interrupted apply is rolled back too.
     request.addfinalizer(finish)  # noqa: PT021 - yield would skip it when the apply fails
+    state.on_interrupt = lambda: gate.restore_now(
+        api,
+        cfg,
+        run,
+        rolloutgate_snapshot,
+        objs,
+        write,
+        tracker=tracker,
+        checkpoint=state.save_report,
+    )
     run.applied = True
     if not_waited := gate.not_waited(objs):
         run.notes.append("applied, not waited for (not a workload kind): " + ", ".join(not_waited))

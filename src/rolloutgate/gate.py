@@ -39,11 +39,11 @@ from rolloutgate import (
 )
 from rolloutgate.cases import Golden, HttpClient
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, Forbidden, LockLost, RollbackFailed
+from rolloutgate.errors import ConfigError, Forbidden, GateError, LockLost, RollbackFailed
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.podhistory import Baseline
 from rolloutgate.report import GateRun, Rollback
-from rolloutgate.smoke import V2Client, describe, wait_answering
+from rolloutgate.smoke import EndpointUnreachable, V2Client, describe, wait_answering
 from rolloutgate.workloads import image_names, is_workload, kinds_text, viewer_for, workloads
 
 
@@ -111,16 +111,8 @@ def check_kinds(api: ApiClient, objs: list[Obj]) -> None:
 
 
 def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
-    """Create the namespace if it is missing (and ``create``); True if this call created it.
-
-    Credentials bound only to a Role in the namespace may not read Namespaces (cluster-scoped):
-    a RoleBinding exists only inside an existing namespace, so being bound at all means it
-    exists, and a missing one would fail the next call with 404 anyway.
-    """
-    try:
-        if kube.get(api, "v1", "Namespace", name, None) is not None:
-            return False
-    except Forbidden:
+    """Create the namespace if it is missing (and ``create``); True if this call created it."""
+    if namespace_exists(api, name):
         return False
     if not create:
         return False
@@ -134,7 +126,13 @@ def ensure_namespace(api: ApiClient, name: str, *, create: bool) -> bool:
 
 
 def namespace_exists(api: ApiClient, name: str) -> bool:
-    return kube.get(api, "v1", "Namespace", name, None) is not None
+    """Whether the namespace exists. Credentials bound only to a Role in it may not read
+    Namespaces (cluster-scoped); a RoleBinding exists only inside an existing namespace, so being
+    refused the read means it exists (a missing one fails the next call with 404 anyway)."""
+    try:
+        return kube.get(api, "v1", "Namespace", name, None) is not None
+    except Forbidden:
+        return True
 
 
 def plan_release(
@@ -380,15 +378,16 @@ def finish_release(
         deadline = time.monotonic() + cfg.timeouts.rollback
         try:
             with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
-                if tracker is not None:
-                    try:
-                        tracker.ensure_held()  # read fresh: never restore over another gate
-                    except LockLost:
-                        _lock_lost(rb, tracker, write)
-                    tracker.step("rolling-back")
-                rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
-                if checkpoint is not None:
-                    checkpoint()
+                if run.early_restore is None:  # else restore_now did these steps
+                    if tracker is not None:
+                        try:
+                            tracker.ensure_held()  # read fresh: never restore over another gate
+                        except LockLost:
+                            _lock_lost(rb, tracker, write)
+                        tracker.step("rolling-back")
+                    rb.outcome = f"in progress: restoring the snapshot (previous tag {snap.tag()})"
+                    if checkpoint is not None:
+                        checkpoint()
                 try:
                     roll_back(api, cfg, run, snap, objs, checks, write)
                 except RollbackFailed:
@@ -400,6 +399,56 @@ def finish_release(
                     tracker.verified("rolled-back", restored, snap.tag())
         finally:
             write(f"rolloutgate: {rb.outcome}")
+
+
+def restore_now(
+    api: ApiClient,
+    cfg: GateConfig,
+    run: GateRun,
+    snap: snapshot.Snapshot,
+    objs: list[Obj],
+    write: Callable[[str], None],
+    *,
+    tracker: record.Tracker | None = None,
+    checkpoint: Callable[[], None] | None = None,
+) -> None:
+    """The restore of an interrupted run, submitted at once.
+
+    Called from the interrupt hook: before pytest formats the interrupt's traceback (with every
+    frame's arguments) and tears the fixtures down, which together took ~2 s here, a good part
+    of what a cancelled CI job has before SIGKILL. Writes the record's step and the report
+    (rollback in progress) first. The wait and the verification stay with ``finish_release``
+    at teardown, which skips the restore it finds done (``run.early_restore``). A failure here
+    is only noted: ``finish_release`` restores again, and reports its own failure.
+    """
+    rb = run.rollback
+    if not cfg.rollback or run.early_restore is not None:
+        return
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
+        if tracker.lost:
+            return  # finish_release says why nothing is restored
+    deadline = time.monotonic() + cfg.timeouts.rollback
+    previous = snap.tag()
+    try:
+        with kube.patience(deadline, lambda m: write(f"rolloutgate: {m}")):
+            if tracker is not None:
+                tracker.ensure_held()
+                tracker.step("rolling-back")
+            rb.needed = True
+            rb.outcome = f"in progress: restoring the snapshot (previous tag {previous})"
+            if checkpoint is not None:
+                checkpoint()
+            write(f"rollback: restoring the snapshot on the interrupt (previous tag {previous})")
+            with run.phase("rollback"):
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+    except GateError as e:
+        run.notes.append(f"the restore on the interrupt failed ({e}); tried again at teardown")
+        return
+    run.early_restore = baseline
+    if run.interrupted_at is not None:
+        rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
 
 
 def _lock_lost(rb: Rollback, tracker: record.Tracker, write: Callable[[str], None]) -> NoReturn:
@@ -437,8 +486,13 @@ def roll_back(
     try:
         with run.phase("rollback"):
             # The restored release is judged on what happens after the restore only.
-            baseline = pod_baseline(api, cfg.namespace, objs)
-            rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+            if run.early_restore is not None:  # submitted by restore_now on the interrupt
+                baseline = run.early_restore
+            else:
+                baseline = pod_baseline(api, cfg.namespace, objs)
+                rb.actions = rollback.restore(api, cfg.namespace, snap, deadline=deadline)
+                if run.interrupted_at is not None:
+                    rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
             for _manifest, before in snap.objects:
                 if before is not None and is_workload(before):
                     rb.actions += viewer_for(before).after_restore(
@@ -488,7 +542,12 @@ def _endpoint_restored(cfg: GateConfig, objs: list[Obj], snap: snapshot.Snapshot
     deleted it)."""
     if cfg.endpoint_url is not None:
         return None
-    name, _port = service_and_port(cfg, objs)
+    name = cfg.service
+    if name is None:
+        services = [name_of(o) for o in objs if o.get("kind") == "Service"]
+        if len(services) != 1:
+            return None  # the verification names what is ambiguous
+        name = services[0]
     in_manifests = any(o.get("kind") == "Service" and name_of(o) == name for o in objs)
     if in_manifests and snap.live("Service", name) is None:
         return f"Service {name} did not exist before this release, so the restore removed it"
@@ -522,8 +581,8 @@ def verify_endpoint(
         open_endpoint(api, cfg, objs, deadline=deadline) as url,
         cases.client_for(url, golden, cfg) as client,
     ):
-        wait_answering(client, deadline=deadline)
-        problems += [f"endpoint {p}" for p in _health(client)]
+        settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
+        problems += [f"endpoint {p}" for p in _settled_health(client, settle)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             problems.append("no pod of the restored release behind the Service")
@@ -533,6 +592,25 @@ def verify_endpoint(
                 found = cases.verify(client, golden) if golden is not None else _health(client)
             problems += [f"pod {pod}: {p}" for p in found]
     return problems
+
+
+def _settled_health(client: HttpClient, deadline: float) -> list[str]:
+    """The endpoint's health problems once its routing has settled ([] = healthy).
+
+    Right after a rollout a Service or an ingress may still send a request to a pod that is
+    shutting down (endpoints and proxies converge asynchronously, within seconds): found
+    through an endpoint URL as 502s or refused connections. Failures are asked again until
+    `deadline`; the last ones are the verdict.
+    """
+    wait_answering(client, deadline=deadline)
+    while True:
+        try:
+            problems = _health(client)
+        except EndpointUnreachable as e:
+            problems = [str(e)]
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def _health(client: HttpClient) -> list[str]:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
 STATE = pytest.StashKey["GateHooks"]()
+# --cluster=kind with the node image of `make kind-image`: every image must come from Docker.
+KIND_OFFLINE = pytest.StashKey[bool]()
 # Per item: when ("setup", "call", "teardown") -> its report.
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
@@ -60,6 +62,9 @@ class GateHooks:
         self._golden: Golden | None = None
         self._sigterm: Any = None
         self._sigint: Any = None
+        # Set by the release fixture once a release may change the cluster: submits the
+        # restore at once on an interrupt (gate.restore_now).
+        self.on_interrupt: Callable[[], None] | None = None
 
     # -- state the fixtures use ----------------------------------------------------------------
 
@@ -231,13 +236,21 @@ class GateHooks:
                 item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
         return rep
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Called before session teardown, so the rollback sees the interruption."""
         if self.run is None:
             return
         text = str(excinfo.value) or "Ctrl+C"
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
+        self.run.interrupted_at = time.monotonic()
         self._note_later_signals()
+        if self.on_interrupt is not None:
+            # First of all: the restore (teardown comes after pytest's own interrupt report).
+            try:
+                self.on_interrupt()
+            except Exception as e:  # an error here would be an INTERNALERROR
+                self.run.notes.append(f"the restore on the interrupt failed: {e}")
 
     def _note_later_signals(self) -> None:
         """After the first interrupt only teardown is left (the rollback, the reports), each

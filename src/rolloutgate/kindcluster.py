@@ -55,7 +55,15 @@ class KindTools:
 
     kind: str
     image: str | None
-    source: str  # for the report header: where they came from
+    source: str  # where they came from: "--kind-bin", "make kind-image", "kind on PATH"
+
+    @property
+    def offline(self) -> bool:
+        """Made for machines without a registry: every image must come from local Docker."""
+        return self.source == OFFLINE
+
+
+OFFLINE = "make kind-image"
 
 
 def marker_path(env: Mapping[str, str]) -> Path:
@@ -112,7 +120,7 @@ def resolve(
     if built is not None:
         kind, image = built
         if os.access(kind, os.X_OK) and (kind_image or has_image(image)):
-            return KindTools(kind, kind_image or image, "make kind-image")
+            return KindTools(kind, kind_image or image, OFFLINE)
     on_path = which("kind")
     if on_path:
         # Stock kind: its default node image is pulled from its registry unless one is given.
@@ -175,17 +183,28 @@ def wait_nodes_ready(api: ApiClient, deadline: float) -> None:
 
 
 def load_images(
-    kind: str, cluster: str, images: list[str], deadline: float, *, has_image: Callable[[str], bool]
+    kind: str,
+    cluster: str,
+    images: list[str],
+    deadline: float,
+    *,
+    offline: bool,
+    has_image: Callable[[str], bool],
 ) -> None:
-    """Copy each Docker image into the cluster's node (kind skips what the node already has)."""
-    missing = [i for i in images if not has_image(i)]
-    if missing:
+    """Copy each image Docker has into the cluster's node (kind skips what the node already has).
+
+    An image Docker lacks is left for the node to pull, except `offline` (the node image of
+    `make kind-image`, on machines without a registry), where it is a ConfigError up front.
+    """
+    local = [i for i in images if has_image(i)]
+    missing = [i for i in images if i not in local]
+    if missing and offline:
         raise ConfigError(
             f"kind cluster: the manifests use {', '.join(missing)}, which Docker does not have; "
             "a kind node reaches no registry here: build the image first "
             "(the example's: `make images`)"
         )
-    for image in images:
+    for image in local:
         left = deadline - time.monotonic()
         if left <= 0:
             raise ClusterError(f"kind cluster: no time left to load {image} into {cluster}")
@@ -213,9 +232,10 @@ def prepare(
     objs: list[Obj],
     *,
     timeout: float,
+    offline: bool,
     has_image: Callable[[str], bool] = docker_has_image,
 ) -> None:
     """Nodes Ready and the manifests' images in the node, within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     wait_nodes_ready(api, deadline)
-    load_images(kind, cluster, images_of(objs), deadline, has_image=has_image)
+    load_images(kind, cluster, images_of(objs), deadline, offline=offline, has_image=has_image)

@@ -3,9 +3,10 @@
 A model server that answers but does not count (metrics broken, or scraped from the wrong
 place) leaves operations blind after the release; the gate catches it before. The check reads
 a counter from every pod of the new release, sends the golden cases, reads again, and wants
-the sum to have grown by at least the number of cases that expect a 2xx answer. Summing over
-the pods makes it independent of which pod served each request (a port-forward picks one, an
-ingress balances). Prometheus text is parsed by ``prometheus_client``'s parser.
+the sum to have grown by at least the number of prediction cases (those with a body) answered
+2xx. Summing over the pods makes it independent of which pod served each request (a
+port-forward picks one, an ingress balances). Prometheus text is parsed by
+``prometheus_client``'s parser.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def judge(check: MetricsCheck, before: Reading, after: Reading, expected: int) -
         )
         return [
             f"counter {name} grew by {grown:g} while the gate sent {expected} golden "
-            f"request(s) expecting 2xx; per pod: {per_pod}"
+            f"prediction request(s) answered 2xx; per pod: {per_pod}"
         ]
     return []
 

@@ -54,11 +54,18 @@ def make(
 ) -> Plan:
     """The plan for `objs` against the snapshot (paused workloads were refused before, by
     their viewers' ``problems``: ``gate.prepare`` and ``gate.check_live``)."""
+    plan = Plan(objects=[])
     hpas = [o for o in objs if o.get("kind") == autoscale.HPA_KIND]
     if namespace_exists:
-        hpas += autoscale.live_hpas(api, namespace)
+        live = autoscale.live_hpas(api, namespace)
+        if live is None:
+            plan.notes.append(
+                f"HorizontalPodAutoscalers in {namespace} not read (no `list` right on "
+                "horizontalpodautoscalers.autoscaling): only HPAs in the manifests keep the "
+                "replica count; deploy/rbac/role.yaml has the rule"
+            )
+        hpas += live or []
     scaled = autoscale.targets(hpas)
-    plan = Plan(objects=[])
     for obj in objs:
         key = (str(obj.get("kind")), name_of(obj))
         if is_workload(obj) and key in scaled:

@@ -17,7 +17,7 @@ from rolloutgate import config as cfgmod
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.fixtures import GATE_FIXTURES
-from rolloutgate.hooks import STATE, GateHooks
+from rolloutgate.hooks import KIND_OFFLINE, STATE, GateHooks
 
 # http_fixtures: the protocol-neutral HTTP checks (rolloutgate_http, rolloutgate_metrics).
 pytest_plugins = ("rolloutgate.fixtures", "rolloutgate.http_fixtures")
@@ -141,6 +141,7 @@ def _use_local_kind(config: pytest.Config) -> None:
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
     config.option.kind_bin, config.option.kind_image = tools.kind, tools.image
+    config.stash[KIND_OFFLINE] = tools.offline
 
 
 def _contexts(kubeconfig: str | None) -> list[str]:

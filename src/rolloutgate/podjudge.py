@@ -46,6 +46,7 @@ class PodJudge:
         self.never_ready = readiness.NeverReady(ready_grace) if ready_grace else None
         self.clock = clock
         self.notes: dict[str, str] = {}  # pod name → why it waits (progress lines)
+        self.warnings: list[str] = []  # what the judge cannot do, said once in the progress
         self._events: dict[str, dict[str, Obj]] = {}  # pod name → event key → event
         self._unschedulable: dict[str, float] = {}  # pod uid → first seen unschedulable
         self._nodes = nodes
@@ -122,21 +123,32 @@ class PodJudge:
         if self.never_ready is not None:
             self.never_ready.forget(pod)
 
+    def events_refused(self, error: ApiError) -> None:
+        """The pod events cannot be watched (no `list`/`watch` on events): the rules that need
+        them fall back (unschedulable: the size check and the grace; ready_grace: off)."""
+        self.warnings.append(
+            f"cannot watch the pods' events ({error}): autoscaler events and ready_grace are not "
+            "judged; grant list and watch on events (docs/rbac.md)"
+        )
+        if self.never_ready is not None:
+            self.never_ready = None
+
     def nodes(self) -> list[Obj] | None:
         """The cluster's Nodes, read once; None when they cannot be read (no ClusterRole to
         list nodes: the size check is skipped, the rest still holds)."""
         if not self._nodes_read and self.api is not None:
-            self._nodes_read = True
             try:
                 listing = kube.list_objects(self.api, "v1", "Node", None)
                 self._nodes = list(listing.get("items") or [])
+                self._nodes_read = True
             except ApiError as e:
                 if e.status not in (401, 403):
-                    raise
-                self.notes["(nodes)"] = (
-                    "cannot list Nodes (needs a ClusterRole with list on nodes): "
-                    "the requests-larger-than-any-node check is skipped"
+                    return None  # asked again at the next judgement (a restarting server)
+                self._nodes_read = True
+                self.warnings.append(
+                    "cannot list Nodes (needs a ClusterRole with list on nodes): the "
+                    "requests-larger-than-any-node check is skipped"
                 )
             except ClusterError:
-                self._nodes = None
+                return None  # no answer: asked again at the next judgement
         return self._nodes

@@ -20,10 +20,17 @@ gate's own, with one key ``release.json``::
 
 Only the lease holder writes it (server-side apply, idempotent, so a write retried across an
 API server restart is safe), and it stops writing the moment the lease is lost.
+
+A ConfigMap is readable by far more people than a Secret (the built-in ``view`` role reads
+ConfigMaps, never Secrets), so the values of Secrets among the target's objects are not in it:
+they go to a Secret of the same name beside it (``SECRETS_KEY``), written only when the target
+holds Secrets (then the gate has rights on Secrets anyway), and read back with the record.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import json
@@ -41,11 +48,19 @@ from kubernetes.client import ApiClient
 
 from rolloutgate import kube, lock
 from rolloutgate.errors import ClusterError, LockLost
-from rolloutgate.objects import MANAGED_BY, Obj, ref
+from rolloutgate.objects import MANAGED_BY, Obj, at, ref
 from rolloutgate.snapshot import Snapshot
 from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
 
 KEY = "release.json"
+# The companion Secret's key: {Secret name: its content fields} of the target's Secrets.
+SECRETS_KEY = "secrets.json"
+SECRETS_TYPE = "rolloutgate.dev/release-secrets"
+# Where a target Secret's content went, in its place in the record.
+CONTENT_IN = "contentInSecret"
+# Fields of a Secret that hold (or copy) its values.
+_SECRET_CONTENT = ("data", "stringData")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # A ConfigMap holds at most 1 MiB; keep room for the envelope and the other fields.
 MAX_OBJECTS_BYTES = 900 * 1024
 
@@ -238,8 +253,66 @@ def target_snapshot(record: Obj, namespace: str) -> Snapshot:
 # Reading and writing it.
 
 
+def split_secrets(record: Obj, name: str) -> tuple[Obj, Obj]:
+    """(record without Secret values, {Secret name: content}) for a record named `name`. Pure.
+
+    Each Secret among the target's objects keeps its name, type, labels and annotations in the
+    record; its ``data``/``stringData`` (and a last-applied-configuration annotation, which
+    ``kubectl apply`` fills with the values) move to the companion Secret.
+    """
+    public = copy.deepcopy(record)
+    hidden: Obj = {}
+    for obj in (public.get("target") or {}).get("objects") or []:
+        if obj.get("kind") != "Secret" or obj.get("apiVersion") != "v1":
+            continue
+        content = {k: obj.pop(k) for k in _SECRET_CONTENT if k in obj}
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if _LAST_APPLIED in annotations:
+            content["lastApplied"] = annotations.pop(_LAST_APPLIED)
+        hidden[str(at(obj, "metadata", "name"))] = content
+        obj[CONTENT_IN] = name
+    return public, hidden
+
+
+def merge_secrets(record: Obj, hidden: Obj) -> Obj:
+    """The record with its Secrets' content put back (``split_secrets`` undone). Pure."""
+    merged = copy.deepcopy(record)
+    for obj in (merged.get("target") or {}).get("objects") or []:
+        if obj.pop(CONTENT_IN, None) is None:
+            continue
+        content = copy.deepcopy(hidden.get(str(at(obj, "metadata", "name"))) or {})
+        last_applied = content.pop("lastApplied", None)
+        obj.update(content)
+        if last_applied is not None:
+            obj.setdefault("metadata", {}).setdefault("annotations", {})[_LAST_APPLIED] = (
+                last_applied
+            )
+    return merged
+
+
+def _hidden_in(record: Obj) -> bool:
+    return any(CONTENT_IN in o for o in (record.get("target") or {}).get("objects") or [])
+
+
 def read(api: ApiClient, namespace: str, name: str) -> Obj | None:
-    """The record, None without one. ClusterError when it cannot be parsed."""
+    """The record, None without one. ClusterError when it cannot be parsed, or when the Secret
+    holding its Secrets' values is missing or unreadable."""
+    record = _read_configmap(api, namespace, name)
+    if record is None or not _hidden_in(record):
+        return record
+    secret = kube.get(api, "v1", "Secret", name, namespace)
+    text = ((secret or {}).get("data") or {}).get(SECRETS_KEY)
+    try:
+        hidden = json.loads(base64.b64decode(text or "").decode("utf-8"))
+    except (ValueError, binascii.Error) as e:
+        raise ClusterError(
+            f"release record secrets {namespace}/{name}: missing or not JSON ({e}); the record's "
+            f"target cannot be restored without it"
+        ) from e
+    return merge_secrets(record, hidden if isinstance(hidden, dict) else {})
+
+
+def _read_configmap(api: ApiClient, namespace: str, name: str) -> Obj | None:
     cm = kube.get(api, "v1", "ConfigMap", name, namespace)
     if cm is None:
         return None
@@ -257,6 +330,19 @@ def read(api: ApiClient, namespace: str, name: str) -> Obj | None:
 
 
 def write(api: ApiClient, namespace: str, name: str, record: Obj) -> None:
+    """The Secrets' values first (a record never names a companion that is not there), then
+    the ConfigMap."""
+    record, hidden = split_secrets(record, name)
+    if hidden:
+        payload = base64.b64encode(json.dumps(hidden, sort_keys=True).encode()).decode()
+        secret: Obj = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+            "type": SECRETS_TYPE,
+            "data": {SECRETS_KEY: payload},
+        }
+        kube.server_side_apply(api, secret, namespace)
     body: Obj = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

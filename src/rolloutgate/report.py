@@ -45,6 +45,8 @@ class Rollback:
     verified: bool = False
     outcome: str = "not needed"
     actions: list[str] = field(default_factory=list)
+    # An interrupted run: seconds from the interrupt to the restore acknowledged by the API.
+    restored_after_interrupt_s: float | None = None
 
 
 @dataclass
@@ -62,6 +64,10 @@ class GateRun:
     applied: bool = False
     created_namespace: bool = False
     interrupted: str | None = None
+    interrupted_at: float | None = None  # time.monotonic() of the first interrupt
+    # The pods' baseline of a restore submitted at once on the interrupt (gate.restore_now);
+    # None while no restore was submitted. Not reported: the rollback's fields say it.
+    early_restore: Any = None
     # Why this gate's lease was lost (another gate owns the target: nothing more is changed).
     lock_lost: str | None = None
     rollback: Rollback = field(default_factory=Rollback)

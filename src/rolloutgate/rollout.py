@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, pods
-from rolloutgate.errors import ClusterError, RolloutFailed, RolloutTimeout
+from rolloutgate.errors import ApiError, ClusterError, RolloutFailed, RolloutTimeout
 from rolloutgate.objects import Obj, as_int, at, is_deleting, is_ready, name_of
 from rolloutgate.podhistory import Baseline
 from rolloutgate.podjudge import UNSCHEDULABLE_GRACE_S, PodJudge
@@ -29,7 +29,7 @@ from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
 # How long a failure verdict may wait for the crashed container's log tail (see _crash_log).
-LOG_BUDGET_S = 2.0
+LOG_BUDGET_S = 4.0
 # ... and how much longer for the instance it guessed crashed once the other one's log is in.
 PREFER_S = 0.5
 # How often pods are judged again while a grace runs out (unschedulable, never ready).
@@ -217,6 +217,10 @@ def wait(
                 for t in targets.values():
                     for pod in t.new_pods() if not t.done else []:
                         _judge(api, namespace, t, pod, judge, deadline)
+            if on_progress and judge.warnings:
+                for warning in judge.warnings:
+                    on_progress(f"rolloutgate: {warning}")
+                judge.warnings.clear()
             if on_progress and now - last_report >= PROGRESS_EVERY_S:
                 elapsed = now - started
                 for t in targets.values():
@@ -265,6 +269,9 @@ def _handle_event(
     deadline: float,
 ) -> None:
     """A pod event (probe answer, autoscaler decision): judge that pod again."""
+    if isinstance(item.error, ApiError) and item.error.status in (401, 403):
+        judge.events_refused(item.error)
+        return
     if item.error is not None:
         raise ClusterError(f"watching pod events in {namespace} failed: {item.error}") from (
             item.error
@@ -389,31 +396,39 @@ def _crash_log(
     The kubelet's idea of which instance is "previous" lags the pod status, and it removes a
     dead instance (and its log) soon after restarting it: both instances are asked at once,
     again until the budget is spent. The verdict never waits longer than ``budget_s`` for it:
-    a kubelet restarting the container can hold a log request for seconds (3.8 s measured on
-    a busy node, then an empty answer), and the diagnostics read the logs again anyway.
+    right after a container exits the kubelet holds every log request for the pod for seconds
+    (2.4-3.8 s measured on a busy node; before this bound the verdict waited for it, up to the
+    10 s request timeout), and the diagnostics read the logs again anyway.
     """
     until = min(time.monotonic() + budget_s, deadline)
     order = (previous, not previous)
-    while (remaining := until - time.monotonic()) > 0.05:
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rolloutgate-log")
-        asked = {
-            prev: pool.submit(
-                pods.log_tail, api, namespace, pod, container, previous=prev, timeout=remaining
-            )
-            for prev in order
-        }
-        # Each request ends within `remaining` by its own timeout. The guessed instance's log
-        # wins; the other's is taken when the guess fails, or stalls past PREFER_S after it.
-        found = _first_log([asked[prev] for prev in order], until)
-        pool.shutdown(wait=False, cancel_futures=True)
-        if found is not None:
-            return found[0], order[found[1]]
-        time.sleep(min(0.3, max(0.0, until - time.monotonic())))
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rolloutgate-log")
+    asked = [pool.submit(_poll_log, api, namespace, pod, container, prev, until) for prev in order]
+    # The guessed instance's log wins; the other's is taken when the guess has none, or still
+    # has none PREFER_S after the other's came. Nothing is waited for past the budget.
+    found = _first_log(asked, until)
+    pool.shutdown(wait=False, cancel_futures=True)
+    if found is not None:
+        return found[0], order[found[1]]
     note = (
         f"{pods.NO_LOG}the kubelet gave none within {budget_s:.0f} s; the diagnostics read the "
         "logs again)"
     )
     return note, previous
+
+
+def _poll_log(
+    api: ApiClient, namespace: str, pod: str, container: str, previous: bool, until: float
+) -> str:
+    """Ask for one instance's log until it comes or `until` passes: the previous instance
+    exists only once the kubelet has restarted the container, about a second after the exit."""
+    tail = ""
+    while (remaining := until - time.monotonic()) > 0.05:
+        tail = pods.log_tail(api, namespace, pod, container, previous=previous, timeout=remaining)
+        if _is_log(tail):
+            return tail
+        time.sleep(min(0.3, max(0.0, until - time.monotonic())))
+    return tail
 
 
 def _first_log(futures: list[Future[str]], until: float) -> tuple[str, int] | None:
@@ -443,10 +458,12 @@ def _log_of(future: Future[str]) -> str | None:
     if not future.done():
         return None
     tail = future.result()
+    return tail if _is_log(tail) else None
+
+
+def _is_log(tail: str) -> bool:
     # The kubelet answers 200 with this text for an instance it already removed.
-    if tail and not tail.startswith((pods.NO_LOG, "unable to retrieve container logs")):
-        return tail
-    return None
+    return bool(tail) and not tail.startswith((pods.NO_LOG, "unable to retrieve container logs"))
 
 
 def _crash_in_previous_log(pod: Obj, container: str | None, reason: str) -> bool:

@@ -67,7 +67,7 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
     started = time.monotonic()
     with pytest.raises(RolloutFailed) as info:
         wait_deployment(
-            api, namespace, "iris", deadline=started + 300, max_restarts=5,
+            api, namespace, "iris", deadline=started + 300, max_restarts=0,
             generation=generation,
         )  # fmt: skip
     assert info.value.reason == "CrashLoopBackOff"
@@ -75,7 +75,9 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
     # The crashed instance's log: "current" before the kubelet restarted it, else "previous".
     text = str(info.value)
     assert "last log lines of container model (" in text
-    assert "(no log:" not in text
+    # ... unless the kubelet held the log past the verdict's budget: then the verdict says so
+    # (the diagnostics read the logs again).
+    assert "(no log:" not in text or "the kubelet gave none within" in text
 
     rollback.restore(api, namespace, snap, deadline=time.monotonic() + 60)
     live = wait_deployment(api, namespace, "iris", deadline=time.monotonic() + 180, max_restarts=2)

@@ -8,12 +8,11 @@ Without a cluster or the images they skip — except under ROLLOUTGATE_REQUIRE_C
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from gaterun import CRI_SOCKET, KUBECONFIG, kubectl, run_gate
+from gaterun import KUBECONFIG, kubectl, loaded_tags, run_gate
 
 TAGS = ("v1", "v2", "crash", "unready", "wrong", "slow")
 
@@ -29,15 +28,9 @@ def e2e_cluster() -> None:
     """Session: a running local cluster with every example image loaded."""
     if not KUBECONFIG.is_file():
         _missing("no local cluster: run `make cluster-up`")
-    proc = subprocess.run(
-        ["ctr", "--address", CRI_SOCKET, "-n", "k8s.io", "images", "ls", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    loaded = {line.rsplit(":", 1)[-1] for line in proc.stdout.splitlines() if "/iris:" in line}
-    if proc.returncode != 0 or not set(TAGS) <= loaded:
-        _missing(f"example images not loaded (have {sorted(loaded)}): run `make load-images`")
+    loaded = loaded_tags("rolloutgate/iris")
+    if loaded is None or not set(TAGS) <= loaded:
+        _missing(f"example images not loaded (have {sorted(loaded or [])}): run `make load-images`")
 
 
 @pytest.fixture(scope="module")

@@ -100,6 +100,7 @@ class RunningGate:
         report.unlink(missing_ok=True)
         self.report = report
         self.lines: list[str] = []
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
             gate_argv(namespace, report, *args),
             cwd=REPO,
@@ -132,6 +133,8 @@ class RunningGate:
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> Result:
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), True)
         out, _ = self.proc.communicate(timeout=timeout)
         data = json.loads(self.report.read_text()) if self.report.exists() else {}
         return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)
@@ -176,10 +179,24 @@ def namespace_objects(namespace: str) -> dict[str, str]:
     return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
 
-def live_pods_ready_with(namespace: str, tag: str) -> bool:
+def loaded_tags(repo: str) -> set[str] | None:
+    """Tags of `repo` (e.g. "rolloutgate/iris") in the cluster's containerd; None if unreadable."""
+    proc = subprocess.run(
+        ["ctr", "--address", CRI_SOCKET, "-n", "k8s.io", "images", "ls", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if proc.returncode != 0:
+        return None
+    return {line.rsplit(":", 1)[-1] for line in proc.stdout.splitlines() if f"/{repo}:" in line}
+
+
+def live_pods_ready_with(namespace: str, tag: str, app: str = "iris") -> bool:
+    """Every live pod of `app` is ready and runs rolloutgate/<app>:<tag>."""
     pods = json.loads(
         kubectl(
-            "get", "pods", "-l", "app.kubernetes.io/name=iris", "-o", "json", namespace=namespace
+            "get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json", namespace=namespace
         )
     )["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
@@ -188,4 +205,4 @@ def live_pods_ready_with(namespace: str, tag: str) -> bool:
         {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True"
         for p in live
     )
-    return bool(live) and ready and images == {f"rolloutgate/iris:{tag}"}
+    return bool(live) and ready and images == {f"rolloutgate/{app}:{tag}"}

@@ -1,6 +1,6 @@
 """Running the gate from a pod of the local cluster, as a CI runner in Kubernetes would
 (Tekton, GitLab's Kubernetes executor, Argo Workflows): no kubeconfig, only the pod's
-ServiceAccount, bound to a namespaced Role.
+ServiceAccount, bound to the shipped Role (deploy/rbac/, applied by ``rbac_kubeconfig``).
 
 The cheapest honest way on this single-node cluster: the example image already has Python 3.11
 (bookworm's) and nothing else we need; the gate's dependencies are installed once with pip into
@@ -14,21 +14,27 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from gaterun import KUBECTL, REPO
+from rbac_kubeconfig import SERVICE_ACCOUNT
 
 CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rolloutgate"))
-# The gate's runtime dependencies (pyproject.toml [project] dependencies), as installed here.
-RUNTIME = ("pytest", "kubernetes", "requests", "pytest-testinfra", "pytest-kind", "PyYAML")
-SERVICE_ACCOUNT = "rolloutgate"
+
+
+def runtime() -> list[str]:
+    """The names of the gate's runtime dependencies, from pyproject.toml [project]."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
 
 
 def pinned() -> list[str]:
-    return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME]
+    return [f"{name}=={importlib.metadata.version(name)}" for name in runtime()]
 
 
 def dependencies() -> Path:
@@ -78,69 +84,10 @@ namespace = "{namespace}"
     return target
 
 
-def rbac(runner: str, target: str) -> str:
-    """The ServiceAccount (in `runner`), the Role it needs in `target` and the one cluster-wide
-    read (its own Namespace by name), as YAML. docs/gate.md explains each rule."""
-    return f"""\
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {SERVICE_ACCOUNT}, namespace: {runner}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: rolloutgate, namespace: {target}}}
-rules:
-- apiGroups: [apps]
-  resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [services]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [""]
-  resources: [pods, events]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [pods/log]
-  verbs: [get]
-- apiGroups: [""]
-  resources: [pods/portforward, pods/exec]
-  verbs: [get, create]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch, delete]
-- apiGroups: [autoscaling]
-  resources: [horizontalpodautoscalers]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: rolloutgate, namespace: {target}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: rolloutgate}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {{name: rolloutgate-{target}}}
-rules:
-- apiGroups: [""]
-  resources: [namespaces]
-  resourceNames: [{target}]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {{name: rolloutgate-{target}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rolloutgate-{target}}}
-subjects: [{{kind: ServiceAccount, name: {SERVICE_ACCOUNT}, namespace: {runner}}}]
-"""
-
-
-def runner_pod(runner: str, deps: Path, project: Path, out: Path, *args: str) -> str:
-    """The pod that runs the gate: the example image's Python, the mounted dependencies,
-    source and suite, kubectl for the in-pod checks; no kubeconfig anywhere."""
+def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str) -> str:
+    """The pod that runs the gate in `namespace` as the shipped ServiceAccount (whose token it
+    mounts: the ServiceAccount itself does not automount it): the example image's Python, the
+    mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
     argv = ", ".join(
         f'"{a}"'
         for a in ("python3", "-m", "pytest", "-p", "rolloutgate.plugin", "-p", "no:cacheprovider",
@@ -149,9 +96,10 @@ def runner_pod(runner: str, deps: Path, project: Path, out: Path, *args: str) ->
     return f"""\
 apiVersion: v1
 kind: Pod
-metadata: {{name: gate, namespace: {runner}}}
+metadata: {{name: gate, namespace: {namespace}, labels: {{app.kubernetes.io/name: gate}}}}
 spec:
   serviceAccountName: {SERVICE_ACCOUNT}
+  automountServiceAccountToken: true
   restartPolicy: Never
   containers:
   - name: gate

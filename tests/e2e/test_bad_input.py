@@ -79,6 +79,8 @@ def test_bad_input_is_named_and_changes_nothing(
         e2e_namespace, tmp_path / "gate.json", *make_args(tmp_path), env=env, timeout=180
     )
 
+    # For docs/reliability.md (`-s` shows it).
+    print(f"FIGURE {case}: exit {result.returncode}, cause: {result.report.get('cause', '-')}")
     assert result.returncode not in (0, 5), result.output[-3000:]
     for word in words:
         assert word in result.output, f"{word!r} not in the error:\n{result.output[-3000:]}"

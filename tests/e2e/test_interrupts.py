@@ -37,6 +37,14 @@ def test_sigterm_mid_rollout_rolls_back_and_a_second_gate_is_locked_out(
     finally:
         result = first.terminate_and_wait(timeout=400)
 
+    # For docs/reliability.md (`-s` shows it).
+    rb = result.report.get("rollback", {})
+    print(f"FIGURE second gate: exit {second.returncode}, lock phase {second.report['phases_s']}")
+    print(
+        f"FIGURE first gate: {rb.get('outcome')}; restore acknowledged "
+        f"{rb.get('restored_after_interrupt_s')} s after SIGTERM; "
+        f"phases {result.report['phases_s']}"
+    )
     assert result.returncode == 2, result.output[-4000:]
     assert result.report["interrupted"] == "SIGTERM"
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]

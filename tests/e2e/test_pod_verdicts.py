@@ -215,4 +215,5 @@ def test_a_release_that_never_becomes_ready_fails_within_the_ready_grace(
     assert result.report["phases_s"]["rollout"] < 60, result.report["phases_s"]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     assert deployment_state(namespace) == before
-    assert live_pods_ready_with(namespace, "v2")
+    live_tag = before["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    assert live_pods_ready_with(namespace, live_tag)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from gaterun import kubectl, run_gate
 from manifestkit import edit_deployment, exists, fresh_namespace, get, manifests
 
@@ -95,39 +96,35 @@ def test_namespace_manifest_and_partly_preexisting_release_roll_back_cleanly(
             kubectl("delete", "namespace", extra, "--ignore-not-found", "--wait=false")
 
 
-SECOND = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: iris-b, labels: {app.kubernetes.io/name: iris-b}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 600
-  selector: {matchLabels: {app.kubernetes.io/name: iris-b}}
-  template:
-    metadata: {labels: {app.kubernetes.io/name: iris-b}}
-    spec:
-      automountServiceAccountToken: false
-      containers:
-      - name: model
-        image: rolloutgate/iris:crash
-        imagePullPolicy: IfNotPresent
-        resources: {requests: {cpu: 25m, memory: 192Mi}, limits: {cpu: "1", memory: 384Mi}}
-"""
+def _second(target: Path) -> None:
+    """A second Deployment, `iris-b`, made from the first (same probes and resources) but with
+    the `crash` image: the fail-fast rules see both alike."""
+    obj = yaml.safe_load((target / "deployment.yaml").read_text())
+    obj["metadata"]["name"] = "iris-b"
+    labels = {"app.kubernetes.io/name": "iris-b"}
+    obj["metadata"]["labels"] = labels
+    obj["spec"]["selector"]["matchLabels"] = labels
+    obj["spec"]["template"]["metadata"]["labels"] = labels
+    obj["spec"]["template"]["spec"]["containers"][0]["image"] = "rolloutgate/iris:crash"
+    (target / "second.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
 
 
 def test_two_deployments_fail_within_seconds_when_the_second_crashes(
     e2e_cluster: None, tmp_path: Path
 ) -> None:
     # One Deployment that crashes, then the same crash as the second of two Deployments whose
-    # first one is healthy but slow to become ready (a model loading): the verdict must not
-    # wait for the first one.
+    # first one never becomes ready (the `unready` image: its server answers 503 on readiness):
+    # waited on one after the other, the crash would be seen only at the rollout timeout.
     with fresh_namespace("e2e-one") as ns:
         alone = manifests(tmp_path / "one", replicas=1)
-        one = run_gate(ns, tmp_path / "one.json", "--image-tag=crash", f"--manifests={alone}")
+        one = run_gate(ns, tmp_path / "one.json", "--image-tag=crash", f"--manifests={alone}",
+                       "--rollout-timeout=120")  # fmt: skip
     with fresh_namespace("e2e-two") as ns:
-        both = manifests(tmp_path / "two", replicas=1, second=SECOND)
-        # Tags as written: iris stays at v1, iris-b is crash.
-        two = run_gate(ns, tmp_path / "two.json", f"--manifests={both}")
+        both = manifests(tmp_path / "two", replicas=1)
+        _second(both)
+        edit_deployment(both, _unready)
+        # Tags as written: iris is unready, iris-b is crash.
+        two = run_gate(ns, tmp_path / "two.json", f"--manifests={both}", "--rollout-timeout=120")
 
     for result in (one, two):
         assert result.returncode == 1, result.output[-4000:]
@@ -163,6 +160,10 @@ def test_dry_run_into_a_namespace_that_does_not_exist(e2e_cluster: None, tmp_pat
         assert "1 of 2 manifests failed the server-side dry-run" in bad.output, bad.output[-3000:]
         assert "bogusField" in bad.output
         assert not exists("namespace", ns)
+
+
+def _unready(d: dict[str, Any]) -> None:
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "rolloutgate/iris:unready"
 
 
 def _bogus_field(d: dict[str, Any]) -> None:

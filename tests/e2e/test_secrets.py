@@ -274,8 +274,9 @@ def test_a_failing_release_rolls_back_verified_through_the_credentials_and_print
         env=setup.env("fail"),
     )
     assert result.returncode == 1, result.output[-4000:]
+    rollback = result.report["rollback"]
+    assert rollback["verified"] is True, (rollback["outcome"], setup.proxy.refused)
     assert result.report["verdict"] == "rolled-back", result.report["cause"]
-    assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     assert setup.proxy.accepted > accepted
     assert not setup.proxy.refused, setup.proxy.refused
     assert deployment_state(setup.namespace) == before
@@ -325,10 +326,22 @@ def test_an_interrupted_release_rolls_back_through_the_credentials_and_prints_no
         gate.wait_for_line("rollout Deployment/iris:", timeout=120)
     finally:
         result = gate.terminate_and_wait(timeout=400)
+    assert result.report["interrupted"] == "SIGTERM", result.output[-4000:]
+    assert result.report["rollback"]["verified"] is True, result.report["rollback"]["outcome"]
     assert result.returncode == 2, result.output[-4000:]
-    assert result.report["interrupted"] == "SIGTERM"
-    assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     assert not setup.proxy.refused, setup.proxy.refused
     assert deployment_state(setup.namespace) == before
     assert live_pods_ready_with(setup.namespace, "v2")
     setup.assert_nothing_leaked("interrupt", result, report)
+
+
+def test_the_release_record_keeps_secret_values_out_of_its_configmap(setup: Setup) -> None:
+    """The record of the last verified release holds the target's objects; a ConfigMap is read
+    by anyone with the `view` role, so its Secrets' values live in a Secret beside it."""
+    name = "rolloutgate-iris-release"
+    configmap = kubectl("get", "configmap", name, "-o", "json", namespace=setup.namespace)
+    assert "Secret" in configmap  # the target does hold the Secret (its name and keys)
+    leaks = [form for form, value in setup.planted.forms().items() if value in configmap]
+    assert not leaks, f"the release record ConfigMap holds {leaks}"
+    companion = json.loads(kubectl("get", "secret", name, "-o", "json", namespace=setup.namespace))
+    assert companion["type"] == "rolloutgate.dev/release-secrets"

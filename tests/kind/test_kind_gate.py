@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -121,6 +122,8 @@ def kind_gate(
         subprocess.run(
             [kind_tools.kind, "delete", "cluster", f"--name={gate.name}"], timeout=120, check=False
         )
+    # pytest-kind makes .pytest-kind/<name>/ in the working directory even when given a kubeconfig.
+    shutil.rmtree(REPO / ".pytest-kind" / gate.name, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

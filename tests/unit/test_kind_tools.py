@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from rolloutgate.errors import ConfigError
-from rolloutgate.kindcluster import images_of, marker_path, resolve
+from rolloutgate.kindcluster import images_of, load_images, marker_path, resolve
 
 
 def executable(path: Path) -> str:
@@ -60,6 +61,7 @@ def test_our_build_is_used_when_its_image_is_in_docker(
         has_image=lambda i: i == "rolloutgate/kind-node:v1.34.4-abc",
     )
     assert (tools.kind, tools.image) == (kind, "rolloutgate/kind-node:v1.34.4-abc")
+    assert tools.offline, "every image must then come from Docker"
 
 
 def test_stock_kind_keeps_its_default_image_when_ours_is_not_in_docker(
@@ -79,6 +81,7 @@ def test_stock_kind_keeps_its_default_image_when_ours_is_not_in_docker(
 def test_stock_kind_without_any_build(cache: dict[str, str]) -> None:
     tools = resolve(None, None, env=cache, which=which_of(docker="/d", kind="/usr/bin/kind"))
     assert (tools.kind, tools.image, tools.source) == ("/usr/bin/kind", None, "kind on PATH")
+    assert not tools.offline
 
 
 def test_nothing_local_is_one_error_naming_make_kind_image(cache: dict[str, str]) -> None:
@@ -116,3 +119,39 @@ def test_images_of_lists_each_container_image_once() -> None:
     }
     service = {"kind": "Service", "spec": {}}
     assert images_of([deployment, service]) == ["busybox:1", "rolloutgate/iris:v2"]
+
+
+def recording_kind(tmp_path: Path) -> tuple[str, Path]:
+    """A fake kind that records its arguments, one call a line."""
+    calls = tmp_path / "calls"
+    kind = tmp_path / "kind"
+    kind.write_text(f'#!/bin/sh\necho "$*" >>{calls}\n')
+    kind.chmod(0o755)
+    return str(kind), calls
+
+
+def test_offline_image_missing_from_docker_is_an_error_before_any_load(tmp_path: Path) -> None:
+    kind, calls = recording_kind(tmp_path)
+    with pytest.raises(ConfigError, match=r"rolloutgate/iris:v9, which Docker does not have"):
+        load_images(
+            kind,
+            "c",
+            ["rolloutgate/iris:v1", "rolloutgate/iris:v9"],
+            time.monotonic() + 30,
+            offline=True,
+            has_image=lambda i: i.endswith(":v1"),
+        )
+    assert not calls.exists()
+
+
+def test_with_a_registry_missing_images_are_left_for_the_node_to_pull(tmp_path: Path) -> None:
+    kind, calls = recording_kind(tmp_path)
+    load_images(
+        kind,
+        "c",
+        ["rolloutgate/iris:v1", "nginx:1.27"],
+        time.monotonic() + 30,
+        offline=False,
+        has_image=lambda i: i.startswith("rolloutgate/"),
+    )
+    assert calls.read_text().splitlines() == ["load docker-image --name c rolloutgate/iris:v1"]

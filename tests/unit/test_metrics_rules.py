@@ -56,7 +56,7 @@ def test_growth_by_the_golden_requests_passes_over_pods() -> None:
     assert metrics.judge(CHECK, before, after, expected=5) == []
     assert metrics.judge(CHECK, before, after, expected=6) == [
         'counter wine_prediction_requests{outcome="ok"} grew by 5 while the gate sent 6 golden '
-        "request(s) expecting 2xx; per pod: a 1.0 -> 4.0, b 0.0 -> 2.0"
+        "prediction request(s) answered 2xx; per pod: a 1.0 -> 4.0, b 0.0 -> 2.0"
     ]
 
 

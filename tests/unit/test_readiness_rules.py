@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rolloutgate.errors import Forbidden
 from rolloutgate.objects import Obj
 from rolloutgate.podjudge import PodJudge
 from rolloutgate.readiness import NeverReady, definite
@@ -108,5 +109,14 @@ def test_judge_fails_a_never_ready_pod_and_leaves_a_ready_one() -> None:
 def test_off_unless_set() -> None:
     judge = PodJudge(None, "ml", max_restarts=0, clock=lambda: 1e9)
     assert not judge.wants_events
+    judge.on_event(_unhealthy(STATUS_400, "2026-11-27T09:00:00Z", "2026-11-27T10:00:02Z"))
+    assert judge.judge(_running()) is None
+
+
+def test_without_rights_on_events_ready_grace_is_off_and_the_progress_says_so() -> None:
+    judge = PodJudge(None, "ml", max_restarts=0, ready_grace=20, clock=lambda: 1e9)
+    judge.events_refused(Forbidden("watch events ml: 403 forbidden", status=403))
+    assert not judge.wants_events
+    assert "grant list and watch on events" in judge.warnings[0]
     judge.on_event(_unhealthy(STATUS_400, "2026-11-27T09:00:00Z", "2026-11-27T10:00:02Z"))
     assert judge.judge(_running()) is None

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from rolloutgate import autoscale, dryrun, plan
+from rolloutgate import autoscale, dryrun, gate, plan
 from rolloutgate.manifests import apply_order
 from rolloutgate.snapshot import Snapshot
 
@@ -85,6 +87,14 @@ def test_plan_strips_replicas_of_hpa_targets_only() -> None:
     assert made.autoscaled == {"Deployment/iris": "iris-hpa"}
     assert "replicas" not in made.objects[0]["spec"]
     assert made.objects[1]["spec"]["replicas"] == 3
+
+
+def test_plan_says_when_it_may_not_read_the_live_hpas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(autoscale, "live_hpas", lambda api, ns: None)  # Forbidden
+    made = plan.make(None, "ml", [deployment(), hpa()], snap(),  # type: ignore[arg-type]
+                     restart_on_config_change=False)  # fmt: skip
+    assert made.autoscaled == {"Deployment/iris": "iris-hpa"}  # the manifests' HPA still counts
+    assert any("HorizontalPodAutoscalers in ml not read" in n for n in made.notes), made.notes
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -174,3 +184,34 @@ def test_snapshot_splits_existing_and_created() -> None:
     assert snapshot.created() == [cm]
     assert not snapshot.first_deploy
     assert snap((dep, None), (cm, clone(cm))).first_deploy  # no workload existed
+
+
+# -- the rollback's endpoint check ---------------------------------------------------------------
+
+
+def _cfg(**overrides: object) -> Any:
+    base = {"endpoint_url": None, "service": None, "port": None, "manifests": "manifests"}
+    return SimpleNamespace(**{**base, **overrides})
+
+
+def service(name: str = "iris") -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"ports": [{"name": "http", "port": 80}]}}  # fmt: skip
+
+
+def test_rollback_endpoint_is_checked_when_its_service_existed_before() -> None:
+    objs = [deployment(), service()]
+    assert gate._endpoint_restored(_cfg(), objs, snap((objs[1], clone(objs[1])))) is None
+
+
+def test_rollback_endpoint_is_not_checked_when_the_release_created_its_service() -> None:
+    objs = [deployment(), service()]
+    why = gate._endpoint_restored(_cfg(), objs, snap((objs[0], clone(objs[0])), (objs[1], None)))
+    assert why == "Service iris did not exist before this release, so the restore removed it"
+
+
+def test_rollback_endpoint_url_or_a_service_outside_the_manifests_is_always_checked() -> None:
+    objs = [deployment(), service()]
+    created = snap((objs[1], None))
+    assert gate._endpoint_restored(_cfg(endpoint_url="http://x"), objs, created) is None
+    assert gate._endpoint_restored(_cfg(service="elsewhere"), objs, created) is None

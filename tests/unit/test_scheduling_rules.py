@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from rolloutgate import kube
+from rolloutgate.errors import ClusterUnreachable, Forbidden
 from rolloutgate.objects import Obj
 from rolloutgate.podjudge import PodJudge
 from rolloutgate.scheduling import decide, pod_requests, too_big
@@ -170,3 +174,33 @@ def test_judge_forgets_a_pod_once_scheduled() -> None:
     p["spec"]["nodeName"] = "vm"
     assert judge.judge(p) is None
     assert not judge.pending()
+
+
+def test_nodes_that_cannot_be_listed_skip_the_size_check_and_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(*args: object, **kwargs: object) -> Obj:
+        raise Forbidden("list nodes (cluster-wide): 403 forbidden", status=403)
+
+    monkeypatch.setattr(kube, "list_objects", refused)
+    clock = _Clock()
+    judge = PodJudge(object(), "ml", max_restarts=0, unschedulable_grace=30, clock=clock)  # type: ignore[arg-type]
+    assert judge.judge(_pending("64")) is None  # too big, but nobody can tell: the grace decides
+    assert "cannot list Nodes" in judge.warnings[0]
+    clock.now += 30
+    assert (judge.judge(_pending("64")) or ("",))[0] == "Unschedulable"
+
+
+def test_nodes_are_asked_again_after_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[Obj | Exception] = [ClusterUnreachable("no answer"), {"items": [NODE]}]
+
+    def list_objects(*args: object, **kwargs: object) -> Obj:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(kube, "list_objects", list_objects)
+    judge = PodJudge(object(), "ml", max_restarts=0, clock=_Clock())  # type: ignore[arg-type]
+    assert judge.judge(_pending("64")) is None
+    assert (judge.judge(_pending("64")) or ("",))[0] == "Unschedulable"

@@ -1,69 +1,7 @@
 #!/usr/bin/env bash
-# Builds every rolloutgate/wine tag offline, the way examples/iris builds its own:
-#   base  rolloutgate/debian:bookworm-<hash>   shared with iris (examples/iris/scripts/base-image.sh)
-#   deps  rolloutgate/wine-deps:<hash>         venv with FastAPI from a wheelhouse (iris's wheels.sh)
-#   tags  rolloutgate/wine:<tag>               one thin layer each: server code and trained model
-# Each step is keyed by a hash of its inputs and skipped when its output exists, so a second
-# run builds nothing. Usage: images.sh [TAG...]   (default: every tag)
+# Builds every rolloutgate/wine tag offline, the way examples/iris builds its own (the base
+# image, wheelhouse script and builder are iris's: examples/iris/scripts/build-example.sh).
+# Usage: images.sh [TAG...]   (default: every tag)
 set -euo pipefail
-export log_name=wine-images
-# shellcheck source=../../iris/scripts/lib.sh
-source "$(dirname "$0")/../../iris/scripts/lib.sh"
-wine_dir=$(cd "$(dirname "$0")/.." && pwd)
-
-all_tags=(v1 v2 crash unready wrong)
-tags=("${@:-${all_tags[@]}}")
-for t in "${tags[@]}"; do
-    [[ " ${all_tags[*]} " == *" $t "* ]] || die "unknown tag '$t'; known: ${all_tags[*]}"
-done
-
-docker info >/dev/null 2>&1 || die "docker is not running; start it with devcluster/docker-up.sh"
-# The legacy builder: this docker has no buildx, and nothing here needs BuildKit.
-export DOCKER_BUILDKIT=0
-logs=$cache/logs/wine
-mkdir -p "$logs"
-t0=$SECONDS
-
-base=$(bash "$iris_dir/scripts/base-image.sh")
-house=$(bash "$iris_dir/scripts/wheels.sh" "$wine_dir/requirements.txt")
-
-deps_key=$( (echo "$base"; cat "$wine_dir/requirements.txt" "$wine_dir/Dockerfile.deps") \
-    | sha256sum | cut -c1-12)
-deps=rolloutgate/wine-deps:$deps_key
-if image_exists "$deps"; then
-    log "deps image $deps exists"
-else
-    ctx=$(mktemp -d "$cache/context.XXXXXX")
-    trap 'rm -rf "$ctx"' EXIT
-    # Hard links when the cache and the context share a file system, copies otherwise.
-    cp -rl "$house" "$ctx/wheels" 2>/dev/null || cp -r "$house" "$ctx/wheels"
-    cp "$wine_dir/requirements.txt" "$wine_dir/Dockerfile.deps" "$ctx/"
-    log "building $deps"
-    docker build --network=none -f "$ctx/Dockerfile.deps" --build-arg "BASE=$base" \
-        -t "$deps" "$ctx" >"$logs/deps.log" 2>&1 \
-        || { tail -n 30 "$logs/deps.log" >&2; die "building $deps failed (log: $logs/deps.log)"; }
-    rm -rf "$ctx"
-    trap - EXIT
-fi
-
-# A tag is up to date when its label records the same inputs: deps image, app code, Dockerfile.
-app_key=$( (echo "$deps"; cat "$wine_dir/Dockerfile" "$wine_dir"/app/*.py) | sha256sum | cut -c1-12)
-for tag in "${tags[@]}"; do
-    image=rolloutgate/wine:$tag
-    have=$(docker image inspect -f '{{ index .Config.Labels "rolloutgate.build-key" }}' "$image" \
-        2>/dev/null || true)
-    if [[ $have == "$app_key" ]]; then
-        log "$image is up to date"
-        continue
-    fi
-    log "building $image"
-    docker build --network=none -f "$wine_dir/Dockerfile" \
-        --build-arg "DEPS=$deps" --build-arg "VARIANT=$tag" \
-        --label "rolloutgate.build-key=$app_key" -t "$image" "$wine_dir" >"$logs/$tag.log" 2>&1 \
-        || { tail -n 30 "$logs/$tag.log" >&2; die "building $image failed (log: $logs/$tag.log)"; }
-    grep -h '^trained ' "$logs/$tag.log" | sed 's/^/  /' >&2 || true
-done
-
-log "done in $((SECONDS - t0)) s:"
-docker images --format '  {{.Repository}}:{{.Tag}}\t{{.Size}}' \
-    | grep -E "rolloutgate/wine:|$deps|$base" >&2 || true
+here=$(dirname "$0")
+exec bash "$here/../../iris/scripts/build-example.sh" wine "$here/.." "v1 v2 crash unready wrong" "$@"
