@@ -110,6 +110,9 @@ spec:
     env:
     - {{name: PYTHONPATH, value: /opt/rolloutgate/src:/opt/deps}}
     - {{name: PYTHONDONTWRITEBYTECODE, value: "1"}}
+    # Plugins are named on the command line (-p rolloutgate.plugin): an editable install's
+    # egg-info in the mounted src/ would register the same plugin again through its entry point.
+    - {{name: PYTEST_DISABLE_PLUGIN_AUTOLOAD, value: "1"}}
     - {{name: PATH, value: "/opt/tools:/opt/iris/venv/bin:/usr/bin:/bin"}}
     - {{name: HOME, value: /tmp}}
     resources: {{requests: {{cpu: 25m, memory: 128Mi}}, limits: {{memory: 512Mi}}}}
