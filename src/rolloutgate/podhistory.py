@@ -42,8 +42,11 @@ def latest_termination(cs: Obj) -> Obj | None:
 def exits(cs: Obj) -> int:
     """How many times the container has exited in its pod's life (see the module's docstring)."""
     restarts = as_int(cs.get("restartCount"))
-    if isinstance(at(cs, "state", "terminated"), dict):
-        return restarts + 1
+    terminated = at(cs, "state", "terminated")
+    if isinstance(terminated, dict):
+        # An init container that ran to completion (exit 0) has done its job: no exit to count.
+        # A failed one, or a server that ended, is an exit until the kubelet restarts it.
+        return restarts + (1 if as_int(terminated.get("exitCode")) != 0 else 0)
     waiting = at(cs, "state", "waiting")
     if isinstance(waiting, dict) and (
         isinstance(at(cs, "lastState", "terminated"), dict)

@@ -119,3 +119,14 @@ def test_a_pod_created_after_the_baseline_counts_its_whole_life() -> None:
     assert not baseline.knows(new)
     assert (pod_failure(new, max_restarts=0, baseline=baseline) or ("",))[0] == "CrashLoopBackOff"
     assert pod_failure(new, max_restarts=1, baseline=baseline) is None
+
+
+def test_a_completed_init_container_is_no_exit() -> None:
+    completed = {
+        "name": "fetch-model",
+        "restartCount": 0,
+        "state": {"terminated": {"reason": "Completed", "exitCode": 0}},
+    }
+    assert exits(completed) == 0
+    failed = completed | {"state": {"terminated": {"reason": "Error", "exitCode": 1}}}
+    assert exits(failed) == 1
