@@ -422,11 +422,13 @@ class HttpClient:
                 timeout=self.timeout,
             )
         except requests.Timeout as e:
+            # from None: pytest would print the chained transport error's frames with their
+            # arguments, the request's headers (credentials) among them.
             raise EndpointUnreachable(
                 f"{request.method} {url} got no answer within {self.timeout:g} s: {e}"
-            ) from e
+            ) from None
         except requests.RequestException as e:
-            raise EndpointUnreachable(f"{request.method} {url} got no answer: {e}") from e
+            raise EndpointUnreachable(f"{request.method} {url} got no answer: {e}") from None
         finally:
             self._last_used = time.monotonic()
 

@@ -81,7 +81,8 @@ def read(check: MetricsCheck, fetch_each: Mapping[str, Callable[[], requests.Res
         try:
             response = fetch()
         except requests.RequestException as e:
-            raise MetricsUnavailable(f"pod {pod}: GET {check.path} got no answer: {e}") from e
+            # from None: the chained transport error's traceback would show the request's headers.
+            raise MetricsUnavailable(f"pod {pod}: GET {check.path} got no answer: {e}") from None
         if not response.ok:
             raise MetricsUnavailable(
                 f"pod {pod}: GET {check.path} -> {response.status_code}: {response.text[:200]}"

@@ -344,9 +344,11 @@ class V2Client:
         try:
             return self.session.request(method, url, json=body, timeout=self.timeout)
         except requests.RequestException as e:
+            # from None: pytest would print the chained transport error's frames with their
+            # arguments, the request's headers (credentials) among them.
             raise EndpointUnreachable(
                 f"{method} {url} got no answer within {self.timeout:g} s: {e}"
-            ) from e
+            ) from None
 
     def live(self) -> requests.Response:
         return self.request("GET", self.health.live)
