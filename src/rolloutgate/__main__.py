@@ -15,9 +15,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rolloutgate import cases, config, recording
+from rolloutgate import config
+from rolloutgate.checks import cases, recording
+from rolloutgate.checks.client import wait_answering
 from rolloutgate.errors import ConfigError, GateError
-from rolloutgate.smoke import wait_answering
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -103,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from rolloutgate import gate, kube
+    from rolloutgate import kube
+    from rolloutgate.release import steps as gate
 
     cwd = Path.cwd()
     rootdir = _rootdir(cwd)

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube, rollout
+from rolloutgate import kube
 from rolloutgate.errors import ClusterUnreachable
+from rolloutgate.release import rollout
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / ".cluster" / "kubeconfig"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, kube
+from rolloutgate import kube
 from rolloutgate.errors import ConfigError
+from rolloutgate.release import apply
 
 from .conftest import deployment, service
 

@@ -8,8 +8,9 @@ import pytest
 import requests
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, diagnostics, endpoint
 from rolloutgate.errors import ClusterError, RolloutFailed
+from rolloutgate.kube import portforward
+from rolloutgate.release import apply, diagnostics
 
 from .conftest import deployment, service, wait_deployment, workload_ref
 
@@ -17,7 +18,7 @@ from .conftest import deployment, service, wait_deployment, workload_ref
 def test_port_forward_serves_the_pods_page(api: ApiClient, namespace: str, test_image: str) -> None:
     apply.apply(api, namespace, [deployment("web", test_image), service("web")], change_cause="t")
     wait_deployment(api, namespace, "web", deadline=time.monotonic() + 90, max_restarts=0)
-    with endpoint.port_forward(
+    with portforward.port_forward(
         api, namespace, "web", "http", deadline=time.monotonic() + 30
     ) as url:
         assert url.startswith("http://127.0.0.1:")
@@ -38,7 +39,7 @@ def test_port_forward_without_ready_pods_fails_at_the_deadline(
     apply.apply(api, namespace, [unready, service("web")], change_cause="t")
     with (
         pytest.raises(ClusterError, match=r"no ready pod behind service .*/web"),
-        endpoint.port_forward(api, namespace, "web", 80, deadline=time.monotonic() + 5),
+        portforward.port_forward(api, namespace, "web", 80, deadline=time.monotonic() + 5),
     ):
         pass
 

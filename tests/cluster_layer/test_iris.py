@@ -14,8 +14,10 @@ import pytest
 import requests
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, endpoint, kube, manifests, rollback, snapshot
+from rolloutgate import kube, manifests
 from rolloutgate.errors import RolloutFailed, RolloutTimeout
+from rolloutgate.kube import portforward
+from rolloutgate.release import apply, rollback, snapshot
 from rolloutgate.workloads import workloads
 
 from .conftest import REPO, wait_deployment
@@ -86,7 +88,7 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
     assert live["spec"]["template"] == before["spec"]["template"]
     assert live["spec"]["replicas"] == before["spec"]["replicas"]
     assert live["metadata"]["annotations"]["kubernetes.io/change-cause"] == "gate v1"
-    with endpoint.port_forward(
+    with portforward.port_forward(
         api, namespace, "iris", "http", deadline=time.monotonic() + 30
     ) as url:
         assert requests.get(f"{url}/v2/health/ready", timeout=10).status_code == 200

@@ -8,8 +8,9 @@ import time
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import kube, lock
+from rolloutgate import kube
 from rolloutgate.errors import LockHeld
+from rolloutgate.release import lock
 
 
 def test_second_gate_waits_then_fails_naming_the_holder(api: ApiClient, namespace: str) -> None:

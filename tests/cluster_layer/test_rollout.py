@@ -7,8 +7,8 @@ import time
 import pytest
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply
 from rolloutgate.errors import RolloutFailed, RolloutTimeout
+from rolloutgate.release import apply
 from rolloutgate.workloads import DeploymentViewer
 
 from .conftest import deployment, wait_deployment

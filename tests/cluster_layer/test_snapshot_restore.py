@@ -6,7 +6,8 @@ import time
 
 from kubernetes.client import ApiClient
 
-from rolloutgate import apply, kube, rollback, snapshot
+from rolloutgate import kube
+from rolloutgate.release import apply, rollback, snapshot
 from rolloutgate.workloads import DeploymentViewer
 
 from .conftest import deployment, service, wait_deployment

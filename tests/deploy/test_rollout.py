@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rolloutgate.checks.podhistory import Restarts
 from rolloutgate.config import GateConfig
 from rolloutgate.objects import ref
-from rolloutgate.podhistory import Restarts
 from rolloutgate.workloads import viewer_for, workloads
 
 Obj = dict[str, Any]

@@ -90,7 +90,7 @@ def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str)
     mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
     argv = ", ".join(
         f'"{a}"'
-        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.plugin", "-p", "no:cacheprovider",
+        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.pytest.plugin", "-p", "no:cacheprovider",
                   "--cluster=incluster", "--gate-report=/out/gate.json", *args)
     )  # fmt: skip
     return f"""\
@@ -110,7 +110,7 @@ spec:
     env:
     - {{name: PYTHONPATH, value: /opt/rolloutgate/src:/opt/deps}}
     - {{name: PYTHONDONTWRITEBYTECODE, value: "1"}}
-    # Plugins are named on the command line (-p rolloutgate.plugin): an editable install's
+    # Plugins are named on the command line (-p rolloutgate.pytest.plugin): an editable install's
     # egg-info in the mounted src/ would register the same plugin again through its entry point.
     - {{name: PYTEST_DISABLE_PLUGIN_AUTOLOAD, value: "1"}}
     - {{name: PATH, value: "/opt/tools:/opt/iris/venv/bin:/usr/bin:/bin"}}

@@ -4,7 +4,7 @@ MLServer 1.7.1 serves Prometheus text on a port of its own (MLSERVER_METRICS_POR
 8082; 404 on the HTTP port) when MLSERVER_METRICS_ENDPOINT is set — the iris images turn it
 off, a container may turn it on. Its per-model counter is
 ``model_infer_request_success_total{model, version}``: the counter docs/gate.md names for
-MLServer profiles. This checks that fact and that ``rolloutgate.metrics`` reads it.
+MLServer profiles. This checks that fact and that ``rolloutgate.checks.metrics`` reads it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 import requests
 from iris_harness import Container, docker, free_port, wait_for_status
 
-from rolloutgate import metrics
+from rolloutgate.checks import metrics
 from rolloutgate.config import MetricsCheck
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from rolloutgate.errors import ConfigError
-from rolloutgate.kindcluster import KindTools, docker_has_image, resolve
+from rolloutgate.kube.kindcluster import KindTools, docker_has_image, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 TAGS = ("v1", "v2", "crash")

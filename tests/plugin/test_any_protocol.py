@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from model_server import serve
 
-from rolloutgate import cases
-from rolloutgate.cases import HttpClient
+from rolloutgate.checks import cases
+from rolloutgate.checks.cases import HttpClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path
 INNER_CONFTEST = """
 import pytest
 
-from rolloutgate.cases import client_for
+from rolloutgate.checks.cases import client_for
 
 
 @pytest.fixture(scope="session")

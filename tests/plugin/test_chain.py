@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import fixtures
+from rolloutgate.pytest import fixtures
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gate.md"
 
@@ -30,7 +30,7 @@ def chain_in(text: str) -> list[str]:
 
 
 def dependencies(name: str) -> set[str]:
-    """The fixtures a fixture of rolloutgate.fixtures asks for, from its signature."""
+    """The fixtures a fixture of rolloutgate.pytest.fixtures asks for, from its signature."""
     return set(inspect.signature(getattr(fixtures, name)).parameters)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate.cmdline import space_form, value_flags
+from rolloutgate.pytest.cmdline import space_form, value_flags
 
 TRIVIAL = "def test_trivial(): pass\n"
 

@@ -11,8 +11,8 @@ BASIC = "dXNlcjpQVy1TRUtSRVQtNDU2"  # base64 of user:PW-SEKRET-456
 
 INNER = f'''
 import requests
-from rolloutgate.cases import HttpClient, Request
-from rolloutgate.smoke import V2Client
+from rolloutgate.checks.cases import HttpClient, Request
+from rolloutgate.checks.client import V2Client
 
 
 def session():

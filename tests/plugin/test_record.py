@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from model_server import serve
 
-from rolloutgate import cases, protocols
 from rolloutgate.__main__ import main
+from rolloutgate.checks import cases, protocols
 
 ROW = [[0.0], [1.0], [2.0]]
 TEMPLATE = {

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import apply, gate, plan
+from rolloutgate.release import apply, steps as gate, plan
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
-from rolloutgate.hooks import PHASE_REPORTS, STATE
-from rolloutgate.snapshot import Snapshot
+from rolloutgate.pytest.hooks import PHASE_REPORTS, STATE
+from rolloutgate.release.snapshot import Snapshot
 
 LOG = Path(__file__).parent / "calls.log"
 

@@ -11,9 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rolloutgate.config import HealthPaths
-from rolloutgate.errors import ConfigError
-from rolloutgate.smoke import (
+from rolloutgate.checks.client import (
     EndpointUnreachable,
     Expected,
     V2Client,
@@ -24,6 +22,8 @@ from rolloutgate.smoke import (
     verify,
     wait_answering,
 )
+from rolloutgate.config import HealthPaths
+from rolloutgate.errors import ConfigError
 
 CASE = {
     "name": "setosa",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.cases import Golden, HttpClient
-from rolloutgate.smoke import V2Client, describe, json_of
+from rolloutgate.checks.cases import Golden, HttpClient
+from rolloutgate.checks.client import V2Client, describe, json_of
 
 
 @pytest.mark.parametrize("check", ["live", "ready", "model_ready"])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate import metrics
-from rolloutgate.cases import Golden, HttpClient
-from rolloutgate.metrics import PodMetrics
+from rolloutgate.checks import metrics
+from rolloutgate.checks.cases import Golden, HttpClient
+from rolloutgate.checks.metrics import PodMetrics
 
 
 def test_server_counts_the_golden_requests(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.cases import Case, Golden, HttpClient, check
-from rolloutgate.smoke import measure_latency
+from rolloutgate.checks.cases import Case, Golden, HttpClient, check
+from rolloutgate.checks.client import measure_latency
 
 
 def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rolloutgate.canary_judge import (
+from rolloutgate.canary.judge import (
     EXIT_STATUS,
     Item,
     Metric,
@@ -17,7 +17,7 @@ from rolloutgate.canary_judge import (
     judge,
     score,
 )
-from rolloutgate.smoke import Expected
+from rolloutgate.checks.client import Expected
 
 GOLDEN = {
     "golden:setosa": ((0,), [5.1, 3.5, 1.4, 0.2]),

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import canary_config, canary_report
-from rolloutgate.canary import CanaryRun, arm_deployment, error_judgement, live_tag
-from rolloutgate.canary_judge import Item, Sample, judge
-from rolloutgate.canary_traffic import load_request_set, plan
-from rolloutgate.endpoint import selects as endpoint_selects
+from rolloutgate.canary import config as canary_config
+from rolloutgate.canary import report as canary_report
+from rolloutgate.canary.judge import Item, Sample, judge
+from rolloutgate.canary.run import CanaryRun, arm_deployment, error_judgement, live_tag
+from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.errors import ConfigError
+from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rolloutgate import cases, protocols
-from rolloutgate.cases import Expectation, Request, compare
+from rolloutgate.checks import cases, protocols
+from rolloutgate.checks.cases import Expectation, Request, compare
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import ConfigError
 

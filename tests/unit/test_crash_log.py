@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from rolloutgate import pods, rollout
+from rolloutgate.checks import pods
+from rolloutgate.release import rollout
 
 CRASH = 'Traceback (most recent call last):\n  File "mlserver/cli/main.py", line 45'
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import config, credentials
+from rolloutgate import config
+from rolloutgate.checks import credentials
 from rolloutgate.errors import ConfigError
 
 from .k8s_objects import gate_config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rolloutgate.diagnostics import events_for, pod_summary, render
+from rolloutgate.release.diagnostics import events_for, pod_summary, render
 from rolloutgate.workloads import DeploymentViewer
 
 from .k8s_objects import container, pod

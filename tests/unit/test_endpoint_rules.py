@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.endpoint import container_port, pick_pod, service_port
 from rolloutgate.errors import ClusterError
+from rolloutgate.kube.portforward import container_port, pick_pod, service_port
 
 SERVICE = {
     "metadata": {"name": "iris"},

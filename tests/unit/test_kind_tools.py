@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rolloutgate.errors import ConfigError
-from rolloutgate.kindcluster import images_of, load_images, marker_path, resolve
+from rolloutgate.kube.kindcluster import images_of, load_images, marker_path, resolve
 
 
 def executable(path: Path) -> str:

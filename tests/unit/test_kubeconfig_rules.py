@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate import kube
 from rolloutgate.errors import ConfigError
+from rolloutgate.kube import connection as kube
 
 
 def _kubeconfig(path: Path, context: str, current: str | None = None) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from rolloutgate.lock import default_holder, describe, expiry, is_free, lease_name
+from rolloutgate.release.lock import default_holder, describe, expiry, is_free, lease_name
 
 
 def lease(holder: str | None = "ci@runner/pid-1/ab", renew: str | None = None) -> dict:  # type: ignore[type-arg]

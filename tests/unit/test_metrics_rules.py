@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from rolloutgate import metrics
+from rolloutgate.checks import metrics
 from rolloutgate.config import MetricsCheck, resolve
 from rolloutgate.errors import ConfigError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rolloutgate.checks.pods import not_ready_reason, pod_failure, unschedulable
 from rolloutgate.objects import is_ready
-from rolloutgate.pods import not_ready_reason, pod_failure, unschedulable
 
 from .k8s_objects import container, pod
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from rolloutgate.checks.podhistory import Baseline, exits, restarts_since
+from rolloutgate.checks.pods import pod_failure
 from rolloutgate.objects import Obj
-from rolloutgate.podhistory import Baseline, exits, restarts_since
-from rolloutgate.pods import pod_failure
 
 from .k8s_objects import clone, container, pod
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rolloutgate.checks.podjudge import PodJudge
+from rolloutgate.checks.readiness import NeverReady, definite
 from rolloutgate.errors import Forbidden
 from rolloutgate.objects import Obj
-from rolloutgate.podjudge import PodJudge
-from rolloutgate.readiness import NeverReady, definite
 
 from .k8s_objects import container, pod
 

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from rolloutgate import kube, record
+from rolloutgate import kube
 from rolloutgate.errors import ApiError, ClusterError, ClusterUnreachable
+from rolloutgate.release import record
 
 
 def deployment(tag: str) -> dict:
@@ -104,7 +105,7 @@ def test_patience_retries_transient_errors_until_the_deadline() -> None:
         return "ok"
 
     with kube.patience(time.monotonic() + 10, said.append):
-        assert kube._patient(flaky) == "ok"
+        assert kube.patient(flaky) == "ok"
     assert len(calls) == 3
     assert "retrying for up to" in said[0]
     assert said[-1].startswith("API server answered again after")
@@ -115,7 +116,7 @@ def test_without_patience_one_attempt_and_non_transient_errors_at_once() -> None
         raise ClusterUnreachable("no")
 
     with pytest.raises(ClusterUnreachable):
-        kube._patient(refused)
+        kube.patient(refused)
     calls = []
 
     def forbidden() -> None:
@@ -123,5 +124,5 @@ def test_without_patience_one_attempt_and_non_transient_errors_at_once() -> None
         raise ApiError("get x: 422 bad", status=422)
 
     with kube.patience(time.monotonic() + 10), pytest.raises(ApiError):
-        kube._patient(forbidden)
+        kube.patient(forbidden)
     assert calls == [1]

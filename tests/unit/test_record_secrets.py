@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rolloutgate import record
+from rolloutgate.release import record
 
 VALUE = "aHVudGVyMg=="  # base64 of a planted value
 PLAIN = "plain-planted-value"

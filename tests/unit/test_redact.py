@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from rolloutgate import redact, report
+from rolloutgate import redact
+from rolloutgate.release import report
 
 from .k8s_objects import gate_config
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from rolloutgate import autoscale, dryrun, gate, plan
 from rolloutgate.manifests import apply_order
-from rolloutgate.snapshot import Snapshot
+from rolloutgate.release import autoscale, dryrun, plan
+from rolloutgate.release import steps as gate
+from rolloutgate.release.snapshot import Snapshot
 
 from .k8s_objects import Obj, clone, deployment
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rolloutgate.rollback import differs, restored_body
+from rolloutgate.release.rollback import differs, restored_body
 
 from .k8s_objects import clone, deployment
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rolloutgate import kube
+from rolloutgate.checks.podjudge import PodJudge
+from rolloutgate.checks.scheduling import decide, pod_requests, too_big
 from rolloutgate.errors import ClusterUnreachable, Forbidden
 from rolloutgate.objects import Obj
-from rolloutgate.podjudge import PodJudge
-from rolloutgate.scheduling import decide, pod_requests, too_big
 
 from .k8s_objects import pod
 

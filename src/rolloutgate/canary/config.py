@@ -1,0 +1,300 @@
+"""The canary's settings: resolved like the gate's (option → env → profile → project → default).
+
+Keys live under ``canary.`` in ``[tool.rolloutgate]`` (``[tool.rolloutgate.canary]``) and in a
+cluster profile; environment variables are ``ROLLOUTGATE_CANARY_<KEY>``. The defaults of the
+judgement's thresholds are those of ``canary_thresholds.Thresholds`` (defined once, there); the
+defaults of the run (traffic, arms, reports) are in ``RunDefaults`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rolloutgate import config as cfgmod
+from rolloutgate.canary.thresholds import Thresholds
+from rolloutgate.config import Setting
+from rolloutgate.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    """How a canary run drives the arms and the traffic (CANARY.md gives the reasons)."""
+
+    replicas: int = 1
+    requests: int = 200  # measured requests per arm
+    warmup: int = 20  # per arm, discarded
+    concurrency: int = 2  # requests in flight per arm at most
+    traffic_timeout: float = 180.0  # the traffic stops here; what was measured is judged
+    # The traffic is spread over at least this long (noise comes in bursts; see traffic).
+    min_duration: float = 20.0
+    cleanup_timeout: float = 120.0  # deleting both arms
+    report: str = "reports/canary.json"
+    html: str = "reports/canary.html"
+    history: str = "reports/canary-history.jsonl"
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters (argparse.ArgumentTypeError naming the accepted format, as in config.py).
+
+
+def fraction(value: object) -> float:
+    """A number in [0, 1)."""
+    number = _float(value)
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid fraction {value!r}: expected a number from 0 up to (not including) 1, "
+            "e.g. 0.05"
+        )
+    return number
+
+
+def confidence(value: object) -> float:
+    """A number in (0.5, 1)."""
+    number = _float(value)
+    if not 0.5 < number < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid confidence {value!r}: expected a number between 0.5 and 1, e.g. 0.98"
+        )
+    return number
+
+
+def ratio(value: object) -> float:
+    """A number > 1 (a slow-down factor)."""
+    number = _float(value)
+    if not 1 < number < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid ratio {value!r}: expected a number > 1, e.g. 1.1 (10 % slower)"
+        )
+    return number
+
+
+def score(value: object) -> float:
+    """A score from 0 to 100."""
+    number = _float(value)
+    if not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"invalid score {value!r}: expected 0 to 100, e.g. 95")
+    return number
+
+
+def positive_count(value: object) -> int:
+    """A whole number >= 1."""
+    number = cfgmod.count(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value!r}: expected a whole number >= 1")
+    return number
+
+
+def non_negative(value: object) -> float:
+    number = _float(value)
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid number {value!r}: expected a number >= 0")
+    return number
+
+
+def _float(value: object) -> float:
+    if isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings.
+
+_T = Thresholds()
+_R = RunDefaults()
+
+
+def _c(
+    key: str,
+    convert: Any,
+    default: Any,
+    flag: str | None = None,
+    help: str = "",
+    **kw: Any,
+) -> Setting:
+    """A canary setting; with a flag it is an option of the gate's group (dest
+    ``rolloutgate_<flag>``), defined by plugin.py with the gate's own options."""
+    return Setting(f"canary.{key}", convert, default, flag, help, **kw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _c("replicas", positive_count, _R.replicas),
+    _c(
+        "requests",
+        positive_count,
+        _R.requests,
+        "--canary-requests",
+        "With --canary: measured requests per arm",
+        metavar="N",
+    ),
+    _c("warmup", cfgmod.count, _R.warmup),
+    _c("concurrency", positive_count, _R.concurrency),
+    _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
+    _c("min_duration", non_negative, _R.min_duration),
+    _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
+    _c(
+        "request_set",
+        cfgmod.path,
+        None,
+        "--request-set",
+        "With --canary: JSON Lines requests (optionally labelled) sent to both arms besides "
+        "the golden cases",
+        metavar="FILE",
+        is_path=True,
+    ),
+    _c("label_output", cfgmod.name, None),
+    _c("same_model", cfgmod.flag, None),
+    _c("seed", cfgmod.count, None),
+    _c(
+        "keep_arms",
+        cfgmod.flag,
+        False,
+        "--keep-arms",
+        "With --canary: keep the baseline and canary arms for debugging",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    _c(
+        "promote",
+        cfgmod.flag,
+        False,
+        "--promote",
+        "With --canary: on a Pass only, release the candidate with the normal gate",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    _c(
+        "report",
+        cfgmod.path,
+        _R.report,
+        "--canary-report",
+        "With --canary: where the JSON canary report goes",
+        metavar="PATH",
+        is_path=True,
+    ),
+    _c("html", cfgmod.path, _R.html, is_path=True),
+    _c("history", cfgmod.path, _R.history, is_path=True),
+    # The judgement's thresholds.
+    _c("min_samples", positive_count, _T.min_samples),
+    _c("max_consecutive_errors", positive_count, _T.max_consecutive_errors),
+    _c("confidence", confidence, _T.confidence),
+    _c("latency_ratio", ratio, _T.latency_ratio),
+    _c("latency_critical_ratio", ratio, _T.latency_critical_ratio),
+    _c("p95_ms", cfgmod.seconds, _T.p95_ms),  # "seconds" = any number > 0
+    _c("p99_ms", cfgmod.seconds, _T.p99_ms),
+    _c("p99_min_samples", positive_count, _T.p99_min_samples),
+    _c("max_flip_rate", fraction, _T.max_flip_rate),
+    _c("max_accuracy_drop", fraction, _T.max_accuracy_drop),
+    _c("numeric_abs_tol", non_negative, _T.numeric_abs_tol),
+    _c("numeric_rel_tol", non_negative, _T.numeric_rel_tol),
+    _c("judge_numeric", cfgmod.flag, _T.judge_numeric),
+    _c("min_success_rate", fraction, _T.min_success_rate),
+    _c("pass_score", score, _T.pass_score),
+    _c("marginal_score", score, _T.marginal_score),
+    *(_c(f"weights.{g}", non_negative, w) for g, w in _T.weights.items()),
+)
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """Everything a canary run needs beyond the gate's ``GateConfig``."""
+
+    thresholds: Thresholds
+    replicas: int
+    requests: int
+    warmup: int
+    concurrency: int
+    traffic_timeout: float
+    min_duration: float
+    cleanup_timeout: float
+    request_set: Path | None
+    label_output: str | None
+    same_model: bool | None  # None: the same image tag on both arms means the same model
+    seed: int | None
+    keep_arms: bool
+    promote: bool
+    report: Path
+    html: Path
+    history: Path
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def resolve(
+    options: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    tool: Mapping[str, Any],
+    cluster: str | None,
+    rootdir: Path,
+    invocation_dir: Path,
+) -> CanaryConfig:
+    """ConfigError (from config.py's rules) names a bad value and where it came from."""
+    v, sources = cfgmod.resolve_settings(
+        SETTINGS,
+        options,
+        env=env,
+        tool=tool,
+        cluster=cluster,
+        rootdir=rootdir,
+        invocation_dir=invocation_dir,
+    )
+
+    def c(key: str) -> Any:
+        return v[f"canary.{key}"]
+
+    if c("marginal_score") > c("pass_score"):
+        raise ConfigError(
+            f"canary.marginal_score {c('marginal_score'):g} is above canary.pass_score "
+            f"{c('pass_score'):g}: expected marginal <= pass (defaults 75 and 95)"
+        )
+    weights = {g: c(f"weights.{g}") for g in _T.weights}
+    if not any(weights.values()):
+        raise ConfigError("canary.weights are all 0: at least one group must count")
+    thresholds = Thresholds(
+        min_samples=c("min_samples"),
+        max_consecutive_errors=c("max_consecutive_errors"),
+        confidence=c("confidence"),
+        latency_ratio=c("latency_ratio"),
+        latency_critical_ratio=c("latency_critical_ratio"),
+        p95_ms=c("p95_ms"),
+        p99_ms=c("p99_ms"),
+        p99_min_samples=c("p99_min_samples"),
+        max_flip_rate=c("max_flip_rate"),
+        max_accuracy_drop=c("max_accuracy_drop"),
+        numeric_abs_tol=c("numeric_abs_tol"),
+        numeric_rel_tol=c("numeric_rel_tol"),
+        judge_numeric=c("judge_numeric"),
+        min_success_rate=c("min_success_rate"),
+        pass_score=c("pass_score"),
+        marginal_score=c("marginal_score"),
+        weights=weights,
+    )
+    return CanaryConfig(
+        thresholds=thresholds,
+        replicas=c("replicas"),
+        requests=c("requests"),
+        warmup=c("warmup"),
+        concurrency=c("concurrency"),
+        traffic_timeout=c("traffic_timeout"),
+        min_duration=c("min_duration"),
+        cleanup_timeout=c("cleanup_timeout"),
+        request_set=c("request_set"),
+        label_output=c("label_output"),
+        same_model=c("same_model"),
+        seed=c("seed"),
+        keep_arms=c("keep_arms"),
+        promote=c("promote"),
+        report=c("report"),
+        html=c("html"),
+        history=c("history"),
+        sources=sources,
+    )

@@ -1,0 +1,525 @@
+"""A canary run: two fresh arms beside the live release, the same traffic to both, a judgement.
+
+    lock (Lease rolloutgate-canary-<name>) → read the live tag → arms <name>-baseline (live tag)
+    and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's fail-fast
+    rules, canary first) → health on both → port-forward to one pod of each → traffic →
+    judgement → both arms deleted (always, unless kept) → lock released
+
+The arms are built from the same manifests as the release: same pod spec and resources; only
+the name, the labels (so that no Service selects them: checked against the namespace's
+Services before anything is created), the replica count and the image tag differ. The live
+Deployment and its Service are only read, never written.
+
+``--promote`` (on a Pass only) runs the normal release gate with the candidate tag, as a child
+pytest process: apply, rollout, checks, rollback on failure, exactly as a release.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from rolloutgate import kube, manifests
+from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.judge import ARMS, METRICS, Arm, Judgement, Metric, Observations, judge
+from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
+from rolloutgate.checks.client import (
+    EndpointUnreachable,
+    Golden,
+    V2Client,
+    describe,
+    wait_answering,
+)
+from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError, GateError, RolloutFailed
+from rolloutgate.kube import portforward
+from rolloutgate.objects import name_of
+from rolloutgate.release import apply, lock, rollout
+from rolloutgate.release import steps as gate
+from rolloutgate.workloads import image_names, template_images, workloads
+
+Obj = dict[str, Any]
+
+OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
+ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
+RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
+CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
+# resources, so a full node says nothing about the candidate (inconclusive, not fail).
+ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
+
+
+@dataclass
+class CanaryRun:
+    """The record of one canary run; the reports are made from it."""
+
+    cfg: GateConfig
+    ccfg: CanaryConfig
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    candidate_tag: str | None = None
+    baseline_tag: str | None = None
+    arms: dict[Arm, str] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    obs: Observations = field(default_factory=Observations)
+    judgement: Judgement | None = None
+    seconds_to_verdict: float | None = None
+    cleanup: list[str] = field(default_factory=list)
+    interrupted: str | None = None
+    notes: list[str] = field(default_factory=list)
+    promotion: dict[str, Any] | None = None
+    _t0: float = field(default_factory=time.monotonic)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - start, 3)
+
+    @property
+    def verdict(self) -> str:
+        if self.interrupted is not None:
+            return "interrupted"
+        return self.judgement.verdict if self.judgement else "inconclusive"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts: the arms' objects, who selects them, the live tag.
+
+
+def arm_labels(name: str, arm: Arm) -> dict[str, str]:
+    """The selector of an arm: stable across runs (a Deployment's selector is immutable)."""
+    return {OF_LABEL: name, ARM_LABEL: arm}
+
+
+def arm_deployment(
+    dep: Obj, arm: Arm, *, tag: str, images: tuple[str, ...] | None, replicas: int, run_id: str
+) -> Obj:
+    """A copy of Deployment ``dep`` as an arm: ``<name>-<arm>``, own labels only (so no
+    Service selecting the release selects it), ``replicas``, image tag ``tag``."""
+    name = dep["metadata"]["name"]
+    body = manifests.set_image_tag([copy.deepcopy(dep)], tag, images or image_names([dep]))[0]
+    labels = arm_labels(name, arm)
+    meta = body.setdefault("metadata", {})
+    meta["name"] = f"{name}-{arm}"
+    meta["labels"] = {**labels, RUN_LABEL: run_id}
+    meta.setdefault("annotations", {})[CANDIDATE_ANNOTATION] = tag
+    meta.pop("namespace", None)
+    spec = body.setdefault("spec", {})
+    spec["replicas"] = replicas
+    spec["selector"] = {"matchLabels": dict(labels)}
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    template_meta["labels"] = {**labels, RUN_LABEL: run_id}
+    return body
+
+
+def live_tag(live: Obj, images: tuple[str, ...] | None) -> str | None:
+    """The tag of the live Deployment's first container whose image is one the gate tags."""
+    for spec in manifests.pod_specs(live):
+        for c in manifests.containers(spec):
+            ref = manifests.ImageRef.parse(str(c.get("image") or ""))
+            if images is None or ref.name in {manifests.ImageRef.parse(i).name for i in images}:
+                return ref.tag
+    return None
+
+
+def pod_restarts(pods: list[Obj]) -> int:
+    return sum(
+        int(cs.get("restartCount") or 0)
+        for p in pods
+        for cs in (p.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+def error_judgement(reason: str) -> Judgement:
+    """An infrastructure failure says nothing about the candidate: inconclusive."""
+    metrics = [Metric(name, "nodata", reason) for name in METRICS]
+    return Judgement("inconclusive", 0.0, reason, metrics, [reason])
+
+
+# ---------------------------------------------------------------------------------------------
+# The run.
+
+
+def execute(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    golden: Golden,
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> CanaryRun:
+    """Run the whole canary; the outcome is in ``run``. KeyboardInterrupt (Ctrl+C, SIGTERM) is
+    re-raised after both arms are deleted."""
+    ns = cfg.namespace
+    try:
+        objs = gate.prepare(cfg).objects
+        request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
+        deps = workloads(objs)
+        if len(deps) != 1:
+            raise ConfigError(
+                f"the canary compares one Deployment; {cfg.manifests} has {len(deps)}: "
+                + ", ".join(d["metadata"]["name"] for d in deps)
+            )
+        dep = deps[0]
+        name = dep["metadata"]["name"]
+        run.candidate_tag = cfg.image_tag
+        with run.phase("live"):
+            live = kube.get(api, "apps/v1", "Deployment", name, ns)
+        if live is None:
+            run.obs.arm_failure["baseline"] = (
+                f"no live release: deployment {ns}/{name} does not exist; deploy one with the "
+                "gate first (the canary compares against what is live)"
+            )
+            run.judgement = judge(run.obs, ccfg.thresholds)
+            return run
+        run.baseline_tag = live_tag(live, cfg.images)
+        if run.baseline_tag is None:
+            raise ConfigError(
+                f"the live deployment {ns}/{name} runs {template_images(live)}: no tag to "
+                "start a baseline arm from (images pinned by digest are not supported)"
+            )
+        run.obs.same_model = (
+            ccfg.same_model if ccfg.same_model is not None else run.baseline_tag == cfg.image_tag
+        )
+        run.obs.label_output = ccfg.label_output
+        run.obs.items = items_of(golden, request_set)
+        lease_name = f"rolloutgate-canary-{name}"
+        with run.phase("lock"):
+            lease = lock.acquire(
+                api,
+                ns,
+                lease_name,
+                holder=lock.default_holder(),
+                duration_s=int(cfg.timeouts.lease),
+                deadline=time.monotonic() + cfg.timeouts.lock,
+            )
+        try:
+            with lock.keep(api, lease) as lost:
+                _with_arms(api, cfg, ccfg, golden, dep, objs, write, run)
+            if lost:
+                run.notes.append(f"lease {lease_name} was lost during the run: {lost[0]}")
+        finally:
+            lock.release(api, lease)
+    except KeyboardInterrupt as e:
+        run.interrupted = str(e) or "Ctrl+C"
+        raise
+    except GateError as e:
+        run.judgement = error_judgement(f"{type(e).__name__}: {e}")
+    except Exception as e:
+        # A bug or an unexpected client error: the run is inconclusive and says why; the
+        # traceback still reaches the test report.
+        run.judgement = error_judgement(f"internal error: {type(e).__name__}: {e}")
+        raise
+    finally:
+        run.finished = time.time()
+    return run
+
+
+def _with_arms(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    golden: Golden,
+    dep: Obj,
+    objs: list[Obj],
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> None:
+    ns = cfg.namespace
+    tags: dict[Arm, str] = {"baseline": str(run.baseline_tag), "canary": str(cfg.image_tag)}
+    bodies = {
+        arm: arm_deployment(
+            dep,
+            arm,
+            tag=tags[arm],
+            images=cfg.images,
+            replicas=ccfg.replicas,
+            run_id=run.run_id,
+        )
+        for arm in ARMS
+    }
+    run.arms = {arm: bodies[arm]["metadata"]["name"] for arm in ARMS}
+    services = kube.list_objects(api, "v1", "Service", ns).get("items") or []
+    for arm, body in bodies.items():
+        pod_labels = body["spec"]["template"]["metadata"]["labels"]
+        pod = {"metadata": {"labels": pod_labels}}
+        hits = [name_of(s) for s in services if portforward.selects(s, pod)]
+        if hits:
+            raise ConfigError(
+                f"service(s) {', '.join(hits)} in {ns} would select the {arm} arm's pods "
+                f"(labels {pod_labels}); nothing was created"
+            )
+    with run.phase("validate"):
+        apply.validate(api, ns, list(bodies.values()))
+    try:
+        with run.phase("leftovers"):
+            _remove_arms(api, ns, run, deadline=time.monotonic() + ccfg.cleanup_timeout)
+        # Leftovers of an earlier run (killed, or --keep-arms) are noted, not this run's cleanup.
+        leftovers = [c for c in run.cleanup if "deleted" in c or "terminating" in c]
+        if leftovers:
+            run.notes.append("removed arms left by an earlier run: " + "; ".join(leftovers))
+        run.cleanup.clear()
+        write(
+            f"canary: arms {run.arms['baseline']} ({tags['baseline']}) and "
+            f"{run.arms['canary']} ({tags['canary']}), {ccfg.replicas} replica(s) each"
+        )
+        with run.phase("apply"):
+            applied = apply.apply(
+                api,
+                ns,
+                [bodies["baseline"], bodies["canary"]],
+                change_cause=f"rolloutgate canary run {run.run_id}",
+            )
+        finals = _wait_arms(api, cfg, applied, write, run)
+        if finals is not None:
+            _measure(api, cfg, ccfg, golden, dep, objs, finals, write, run)
+        if run.judgement is None:
+            with run.phase("judge"):
+                run.judgement = judge(run.obs, ccfg.thresholds)
+        run.seconds_to_verdict = round(time.monotonic() - run._t0, 3)
+        write(
+            f"canary verdict: {run.judgement.verdict.upper()} (score {run.judgement.score:g}) "
+            f"after {run.seconds_to_verdict:.1f} s"
+        )
+    finally:
+        if ccfg.keep_arms:
+            run.cleanup.append(
+                f"kept (--keep-arms): deployments {', '.join(run.arms.values())} in {ns}"
+            )
+        else:
+            with gate.signals_deferred(write), run.phase("cleanup"):
+                _remove_arms(api, ns, run, deadline=time.monotonic() + ccfg.cleanup_timeout)
+            write("canary: " + "; ".join(run.cleanup))
+
+
+def _wait_arms(
+    api: ApiClient,
+    cfg: GateConfig,
+    applied: list[Obj],
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> dict[Arm, Obj] | None:
+    """Wait for both arms (canary first: a broken candidate fails in seconds)."""
+    by_arm = {str(o["metadata"]["labels"][ARM_LABEL]): o for o in applied}
+    deadline = time.monotonic() + cfg.timeouts.rollout
+    finals: dict[Arm, Obj] = {}
+    with run.phase("rollout"):
+        for arm in ("canary", "baseline"):
+            try:
+                (finals[arm],) = rollout.wait(
+                    api,
+                    cfg.namespace,
+                    [by_arm[arm]],
+                    deadline=deadline,
+                    max_restarts=cfg.max_restarts,
+                    on_progress=write,
+                )
+            except RolloutFailed as e:
+                if e.reason in ENVIRONMENT_REASONS:
+                    run.obs.environment.append(f"the {arm} arm could not be scheduled: {e}")
+                else:
+                    run.obs.arm_failure[arm] = f"{e.reason}: {e}"
+                return None
+    return finals
+
+
+def _measure(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    golden: Golden,
+    dep: Obj,
+    objs: list[Obj],
+    finals: dict[Arm, Obj],
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> None:
+    """Health on both arms, then the traffic, through a port-forward to one pod of each."""
+    ns = cfg.namespace
+    port = _target_port(cfg, objs)
+    with ExitStack() as stack:
+        urls: dict[Arm, str] = {}
+        pods: dict[Arm, list[Obj]] = {}
+        deadline = time.monotonic() + cfg.timeouts.endpoint
+        with run.phase("health"):
+            for arm in ("canary", "baseline"):
+                pods[arm] = gate.release_pods(api, ns, finals[arm])
+                pod = portforward.pick_pod(pods[arm])
+                if pod is None:
+                    run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
+                    return
+                number = portforward.container_port(pod, port)
+                urls[arm] = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
+                problem = _health(urls[arm], golden.model, cfg, deadline)
+                if problem:
+                    run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
+                    return
+        before = {arm: pod_restarts(pods[arm]) for arm in ARMS}
+        rng = random.Random(ccfg.seed)
+        schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
+        write(
+            f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
+            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over "
+            f"at least {ccfg.min_duration:g} s"
+        )
+        traffic = Traffic(
+            urls,
+            golden.model,
+            run.obs,
+            concurrency=ccfg.concurrency,
+            request_timeout=cfg.request_timeout,
+            max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
+            seed=ccfg.seed,
+            min_duration=ccfg.min_duration,
+            progress=write,
+        )
+        with run.phase("traffic"):
+            traffic.run(schedule, deadline=time.monotonic() + ccfg.traffic_timeout)
+        for arm in ARMS:
+            now = gate.release_pods(api, ns, finals[arm])
+            run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
+
+
+def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
+    """The container port the release's Service sends traffic to (number or name)."""
+    service, port = gate.service_and_port(cfg, objs)
+    manifest = next(
+        (o for o in objs if o.get("kind") == "Service" and o["metadata"]["name"] == service), None
+    )
+    if manifest is None:
+        # The Service is not in the manifests: the configured port is taken as the pod's.
+        return port
+    return portforward.service_port(manifest, port)
+
+
+def _health(url: str, model: str, cfg: GateConfig, deadline: float) -> str | None:
+    client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
+    try:
+        wait_answering(client, deadline=deadline)
+        for check in (client.live, client.ready, client.model_ready):
+            response = check()
+            if not response.ok:
+                return describe(response)
+    except EndpointUnreachable as e:
+        return str(e)
+    finally:
+        client.session.close()
+    return None
+
+
+def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: float) -> None:
+    """Delete both arms (whatever run created them) and watch until they are gone."""
+    for arm in ARMS:
+        name = run.arms[arm]
+        try:
+            existed = kube.delete(
+                api, "apps/v1", "Deployment", name, namespace, propagation="Foreground"
+            )
+            if not existed:
+                continue
+            gone = kube.wait_gone(api, "apps/v1", "Deployment", name, namespace, deadline)
+        except GateError as e:
+            # The other arm must still be deleted; the failure is reported, not swallowed.
+            run.cleanup.append(f"deployment {name}: NOT deleted: {e}")
+            continue
+        run.cleanup.append(
+            f"deployment {name} deleted" if gone else f"deployment {name}: still terminating"
+        )
+    if not run.cleanup:
+        run.cleanup.append("no arm to delete")
+
+
+# ---------------------------------------------------------------------------------------------
+# Promotion.
+
+
+def promote_argv(cfg: GateConfig, tag: str, report: Path, junit: Path) -> list[str]:
+    """The release gate's command line for ``tag``, from the resolved settings (so a profile,
+    the environment and pyproject.toml apply to it as they did to the canary)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--cluster={cfg.cluster}",
+        f"--image-tag={tag}",
+        f"--namespace={cfg.namespace}",
+        f"--manifests={cfg.manifests}",
+        f"--golden={cfg.golden}",
+        f"--gate-report={report}",
+        f"--junitxml={junit}",
+        f"--rollout-timeout={cfg.timeouts.rollout:g}",
+        f"--rollback-timeout={cfg.timeouts.rollback:g}",
+        f"--lock-timeout={cfg.timeouts.lock:g}",
+        f"--endpoint-timeout={cfg.timeouts.endpoint:g}",
+        f"--max-restarts={cfg.max_restarts}",
+    ]
+    if cfg.kubeconfig is not None:
+        argv.append(f"--kubeconfig={cfg.kubeconfig}")
+    if cfg.context is not None and not cfg.sources.get("context", "").startswith("--cluster"):
+        argv.append(f"--context={cfg.context}")
+    if not cfg.rollback:
+        argv.append("--no-rollback")
+    return argv
+
+
+def promote(
+    cfg: GateConfig, tag: str, report: Path, write: Callable[[str], None], *, timeout: float
+) -> dict[str, Any]:
+    """Run the release gate for ``tag``; a SIGTERM or Ctrl+C meanwhile is passed on to it (it
+    rolls back) and waited for. Returns what happened."""
+    junit = report.with_suffix(".xml")
+    argv = promote_argv(cfg, tag, report, junit)
+    write(f"canary: promoting {tag} with the release gate: {' '.join(argv[2:])}")
+    report.unlink(missing_ok=True)
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cfg.rootdir, env=dict(os.environ))
+    interrupted = None
+    deadline = start + timeout
+    while True:
+        try:
+            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            break
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait(timeout=30)
+            interrupted = f"promotion timed out after {timeout:g} s"
+            break
+        except KeyboardInterrupt as e:
+            # The gate must finish its rollback: pass the signal on and keep waiting.
+            interrupted = str(e) or "Ctrl+C"
+            write(f"canary: {interrupted} during promotion; the release gate rolls back")
+            proc.send_signal(signal.SIGTERM)
+    gate_report: dict[str, Any] = {}
+    if report.exists():
+        gate_report = json.loads(report.read_text(encoding="utf-8"))
+    return {
+        "tag": tag,
+        "exit_status": code,
+        "verdict": gate_report.get("verdict"),
+        "cause": gate_report.get("cause"),
+        "rollback": (gate_report.get("rollback") or {}).get("outcome"),
+        "report": str(report),
+        "junit": str(junit),
+        "duration_s": round(time.monotonic() - start, 3),
+        "interrupted": interrupted,
+    }

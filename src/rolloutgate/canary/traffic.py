@@ -1,0 +1,246 @@
+"""The canary's traffic: the request set, the plan, and sending it to both arms. HTTP only.
+
+Request set format (JSON Lines, one request per line; blank lines and lines starting with ``#``
+are skipped)::
+
+    {"name": "iris-17", "request": {<a V2 inference request body>}, "label": 2}
+
+``name`` (optional, default ``line-<n>``) names the request in reports; ``label`` (optional) is
+the expected value of the label output, a list for a batch (one per row). A line may also be a
+bare V2 request body ``{"inputs": [...]}``.
+
+The plan: ``warmup`` requests (discarded), then ``requests`` measured ones — every golden case,
+then request-set lines in random order, cycling when the set is smaller — shuffled. Each
+planned request goes to both arms, in random order, from the same worker: both arms see the
+same inputs under the same conditions, with at most ``concurrency`` requests in flight each,
+spread over at least ``min_duration`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from rolloutgate.canary.judge import ARMS, Arm, Item, Observations, Outcome, Sample
+from rolloutgate.checks.client import EndpointUnreachable, Golden, V2Client, json_of
+from rolloutgate.errors import ConfigError
+
+REQUEST_SET_FORMAT = (
+    'one JSON object per line: {"name": NAME (optional), "request": {V2 infer body}, '
+    '"label": VALUE or [VALUES] (optional)}, or a bare V2 infer body {"inputs": [...]}'
+)
+
+
+def load_request_set(path: Path) -> list[Item]:
+    """Parse a JSON Lines request set. ConfigError names the file, the line and the format."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"request set {path} cannot be read: {e.strerror or e}") from e
+    items: list[Item] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"request set {path}:{number}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{where}: not JSON ({e.msg}); expected {REQUEST_SET_FORMAT}") from e
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: not an object; expected {REQUEST_SET_FORMAT}")
+        request = raw.get("request", raw if "inputs" in raw else None)
+        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+            raise ConfigError(
+                f'{where}: no V2 request with "inputs": [...]; expected {REQUEST_SET_FORMAT}'
+            )
+        name = raw.get("name", f"line-{number}") if "request" in raw else f"line-{number}"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: name must be a non-empty string")
+        item_id = f"set:{name}"
+        if item_id in seen:
+            raise ConfigError(f"{where}: name {name!r} is used twice; names must be unique")
+        seen.add(item_id)
+        labels = None
+        if "label" in raw and "request" in raw:
+            label = raw["label"]
+            labels = tuple(label) if isinstance(label, list) else (label,)
+        items.append(Item(item_id, request, labels=labels))
+    if not items:
+        raise ConfigError(f"request set {path} holds no request; expected {REQUEST_SET_FORMAT}")
+    return items
+
+
+def items_of(golden: Golden, request_set: Sequence[Item]) -> dict[str, Item]:
+    """Golden cases (``golden:<name>``, with their expectations) and the request set's lines."""
+    items = {
+        f"golden:{case.name}": Item(f"golden:{case.name}", case.request, golden=case.expect)
+        for case in golden.cases
+    }
+    items.update((i.id, i) for i in request_set)
+    return items
+
+
+def plan(
+    items: Mapping[str, Item], *, requests: int, warmup: int, rng: random.Random
+) -> list[tuple[str, bool]]:
+    """(item id, is warm-up) in sending order: warm-up first, then the measured ones."""
+    ids = list(items)
+    golden = [i for i in ids if items[i].golden is not None]
+    rest = [i for i in ids if items[i].golden is None] or golden
+    measured = golden[:requests]
+    pool: list[str] = []
+    while len(measured) < requests:
+        if not pool:
+            pool = rest[:]
+            rng.shuffle(pool)
+        measured.append(pool.pop())
+    rng.shuffle(measured)
+    warm = [rng.choice(ids) for _ in range(warmup)]
+    return [(i, True) for i in warm] + [(i, False) for i in measured]
+
+
+class Traffic:
+    """Sends a plan to both arms from ``concurrency`` worker threads; fills ``obs``.
+
+    Stops early (and says why in ``obs.stopped``) at the deadline, after
+    ``max_consecutive_errors`` transport errors in a row on one arm, or when ``stop`` is set
+    (an interrupt in the main thread).
+    """
+
+    def __init__(
+        self,
+        urls: Mapping[Arm, str],
+        model: str,
+        obs: Observations,
+        *,
+        concurrency: int,
+        request_timeout: float,
+        max_consecutive_errors: int,
+        seed: int | None,
+        min_duration: float = 0.0,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.urls, self.model, self.obs = urls, model, obs
+        self.concurrency = concurrency
+        self.request_timeout = request_timeout
+        self.max_consecutive_errors = max_consecutive_errors
+        self.seed = seed
+        self.progress = progress
+        # Requests are spread over at least this long: latency noise comes in bursts (another
+        # process takes the CPU for a while), and 200 requests sent in 2 s would sample one
+        # burst, on one arm more than the other; over 20 s both arms see many.
+        self.min_duration = min_duration
+        self._t0 = 0.0
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._next = 0
+        self._plan: list[tuple[str, bool]] = []
+        self._deadline = 0.0
+        self._streak: dict[Arm, int] = dict.fromkeys(ARMS, 0)
+
+    def run(self, schedule: list[tuple[str, bool]], *, deadline: float) -> None:
+        """Send every planned request to both arms; returns when done or stopped."""
+        self._plan, self._deadline = schedule, deadline
+        self._t0 = time.monotonic()
+        threads = [
+            threading.Thread(target=self._work, args=(k,), name=f"rolloutgate-canary-{k}")
+            for k in range(self.concurrency)
+        ]
+        for t in threads:
+            t.daemon = True
+            t.start()
+        last = time.monotonic()
+        try:
+            while any(t.is_alive() for t in threads):
+                # Short joins keep the main thread responsive to Ctrl+C and SIGTERM.
+                for t in threads:
+                    t.join(timeout=0.2)
+                if self.progress and time.monotonic() - last >= 5:
+                    last = time.monotonic()
+                    self.progress(f"canary traffic: {self._next}/{len(schedule)} requests per arm")
+        finally:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=self.request_timeout + 1)
+
+    def _take(self) -> tuple[int, str, bool] | None:
+        with self._lock:
+            if self.stop.is_set():
+                return None
+            if time.monotonic() >= self._deadline:
+                self.obs.stopped.append(
+                    f"traffic deadline reached after {self._next} of {len(self._plan)} "
+                    "requests per arm"
+                )
+                self.stop.set()
+                return None
+            if self._next >= len(self._plan):
+                return None
+            item_id, warm = self._plan[self._next]
+            self._next += 1
+            return self._next - 1, item_id, warm
+
+    def _work(self, k: int) -> None:
+        rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
+        clients = {
+            arm: V2Client(self.urls[arm], self.model, timeout=self.request_timeout) for arm in ARMS
+        }
+        try:
+            while (entry := self._take()) is not None:
+                index, item_id, warm = entry
+                slot = self._t0 + index * self.min_duration / max(1, len(self._plan))
+                if self.stop.wait(timeout=max(0.0, slot - time.monotonic())):
+                    return
+                order = list(ARMS)
+                rng.shuffle(order)
+                for arm in order:
+                    sample = self._send(clients[arm], arm, item_id, warm)
+                    self._record(sample)
+                    if sample.outcome == "transport" and not self.stop.is_set():
+                        # No HTTP answer at all (the port-forward dropped the connection): a
+                        # measuring failure, not the model's. Once more, on a new connection.
+                        self._record(self._send(clients[arm], arm, item_id, warm))
+        finally:
+            for c in clients.values():
+                c.session.close()
+
+    def _send(self, client: V2Client, arm: Arm, item_id: str, warm: bool) -> Sample:
+        request = self.obs.items[item_id].request
+        start = time.perf_counter()
+        try:
+            response = client.infer(request)
+        except EndpointUnreachable as e:
+            elapsed = (time.perf_counter() - start) * 1000
+            outcome: Outcome = (
+                "timeout" if isinstance(e.__cause__, requests.ReadTimeout) else ("transport")
+            )
+            return Sample(item_id, arm, outcome, elapsed, warmup=warm, error=str(e)[:300])
+        elapsed = (time.perf_counter() - start) * 1000
+        body: dict[str, Any] = json_of(response)
+        if response.ok:
+            return Sample(item_id, arm, "ok", elapsed, warm, response.status_code, body)
+        error = str(body.get("error") or response.text)[:300]
+        return Sample(item_id, arm, "http", elapsed, warm, response.status_code, body, error)
+
+    def _record(self, sample: Sample) -> None:
+        with self._lock:
+            self.obs.samples.append(sample)
+            arm = sample.arm
+            self._streak[arm] = self._streak[arm] + 1 if sample.outcome == "transport" else 0
+            worst = max(self.obs.consecutive_errors[arm], self._streak[arm])
+            self.obs.consecutive_errors[arm] = worst
+            if self._streak[arm] >= self.max_consecutive_errors and not self.stop.is_set():
+                self.obs.stopped.append(
+                    f"stopped: {self._streak[arm]} transport errors in a row on the {arm} arm "
+                    f"(last: {sample.error})"
+                )
+                self.stop.set()

@@ -1,0 +1,143 @@
+"""The metrics check: the server's own counter must count the golden requests it answered.
+
+A model server that answers but does not count (metrics broken, or scraped from the wrong
+place) leaves operations blind after the release; the gate catches it before. The check reads
+a counter from every pod of the new release, sends the golden cases, reads again, and wants
+the sum to have grown by at least the number of prediction cases (those with a body) answered
+2xx. Summing over the pods makes it independent of which pod served each request (a
+port-forward picks one, an ingress balances). Prometheus text is parsed by
+``prometheus_client``'s parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from rolloutgate.config import MetricsCheck
+from rolloutgate.errors import GateError
+from rolloutgate.kube import portforward
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+
+class MetricsUnavailable(GateError):
+    """A pod's metrics endpoint did not answer, or not in the Prometheus text format."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The counter's value on each pod (None: the pod does not expose it, or not yet)."""
+
+    values: Mapping[str, float | None]
+    families: tuple[str, ...]  # every family seen, for the message when the counter is absent
+
+    @property
+    def total(self) -> float:
+        return sum(v for v in self.values.values() if v is not None)
+
+    @property
+    def exposed(self) -> bool:
+        return any(v is not None for v in self.values.values())
+
+
+def counter_value(text: str, counter: str, labels: Iterable[tuple[str, str]]) -> float | None:
+    """Sum of the counter's samples whose labels match; None when the family is absent.
+
+    ``counter`` may be given with or without ``_total`` (the parser names the family without
+    it). ``_created`` samples and other suffixes are not counted.
+    """
+    wanted = dict(labels)
+    family_name = counter.removesuffix("_total")
+    found: float | None = None
+    for family in text_string_to_metric_families(text):
+        if family.name != family_name:
+            continue
+        for sample in family.samples:
+            if sample.name not in (family_name, family_name + "_total"):
+                continue
+            if all(sample.labels.get(k) == v for k, v in wanted.items()):
+                found = (found or 0.0) + float(sample.value)
+        found = found if found is not None else 0.0
+    return found
+
+
+def families(text: str) -> list[str]:
+    return [f.name for f in text_string_to_metric_families(text)]
+
+
+def read(check: MetricsCheck, fetch_each: Mapping[str, Callable[[], requests.Response]]) -> Reading:
+    """Read the counter on every pod: ``fetch_each`` maps pod names to a GET of its metrics."""
+    values: dict[str, float | None] = {}
+    seen: set[str] = set()
+    for pod, fetch in fetch_each.items():
+        try:
+            response = fetch()
+        except requests.RequestException as e:
+            # from None: the chained transport error's traceback would show the request's headers.
+            raise MetricsUnavailable(f"pod {pod}: GET {check.path} got no answer: {e}") from None
+        if not response.ok:
+            raise MetricsUnavailable(
+                f"pod {pod}: GET {check.path} -> {response.status_code}: {response.text[:200]}"
+            )
+        try:
+            values[pod] = counter_value(response.text, check.counter, check.labels)
+            seen.update(families(response.text))
+        except ValueError as e:
+            raise MetricsUnavailable(
+                f"pod {pod}: GET {check.path} is not Prometheus text format: {e}"
+            ) from e
+    return Reading(values, tuple(sorted(seen)))
+
+
+def judge(check: MetricsCheck, before: Reading, after: Reading, expected: int) -> list[str]:
+    """Problems with the counter's growth ([] = it counted at least ``expected`` requests)."""
+    labels = ",".join(f'{k}="{v}"' for k, v in check.labels)
+    name = f"{check.counter}{{{labels}}}" if labels else check.counter
+    if not after.exposed:
+        shown = ", ".join(after.families[:30]) or "none"
+        return [
+            f"counter {name} is not exposed at {check.path} by any pod of the release "
+            f"({', '.join(after.values) or 'no pods'}); metric families seen: {shown}"
+        ]
+    grown = after.total - before.total
+    if grown < expected:
+        per_pod = ", ".join(
+            f"{pod} {before.values.get(pod)} -> {value}" for pod, value in after.values.items()
+        )
+        return [
+            f"counter {name} grew by {grown:g} while the gate sent {expected} golden "
+            f"prediction request(s) answered 2xx; per pod: {per_pod}"
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class PodMetrics:
+    """Reads the counter on each given pod through its own port-forward."""
+
+    api: ApiClient
+    namespace: str
+    pods: tuple[dict[str, Any], ...]
+    check: MetricsCheck
+    port: int | str  # container port number or name
+    timeout: float
+
+    def read(self) -> Reading:
+        with ExitStack() as stack:
+            fetch: dict[str, Callable[[], requests.Response]] = {}
+            for pod in self.pods:
+                url = stack.enter_context(
+                    portforward.pod_forward(self.api, self.namespace, pod, self.port)
+                )
+                fetch[pod["metadata"]["name"]] = partial(
+                    requests.get, url + self.check.path, timeout=self.timeout
+                )
+            return read(self.check, fetch)

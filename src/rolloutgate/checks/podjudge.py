@@ -1,0 +1,155 @@
+"""The verdict on each pod of a new release while a rollout is waited on.
+
+One ``PodJudge`` per wait holds what the pure rules need beyond the pod itself: the baseline
+taken before the apply (``podhistory``: only what happened since counts), the pod's events
+(autoscaler decisions for ``scheduling``, probe answers for ``readiness``), the Nodes, and
+since when each pod has been unschedulable or answering "not ready". ``rollout.wait`` feeds it
+pods and events and asks it on every tick while a timer runs (``pending``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kubernetes.client import ApiClient
+
+from rolloutgate import kube
+from rolloutgate.checks import pods, readiness, scheduling
+from rolloutgate.checks.podhistory import Baseline
+from rolloutgate.errors import ApiError, ClusterError
+from rolloutgate.objects import Obj, at, is_ready, name_of
+
+# How long an unschedulable pod waits for an autoscaler to announce a scale-up, by default.
+# Cluster Autoscaler scans every 10 s; Karpenter nominates a node within seconds.
+UNSCHEDULABLE_GRACE_S = 30.0
+
+
+class PodJudge:
+    """Judges the new release's pods; ``judge`` returns (reason, message) for a verdict."""
+
+    def __init__(
+        self,
+        api: ApiClient | None,
+        namespace: str,
+        *,
+        max_restarts: int,
+        baseline: Baseline | None = None,
+        ready_grace: float | None = None,
+        unschedulable_grace: float = UNSCHEDULABLE_GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+        nodes: list[Obj] | None = None,
+    ) -> None:
+        self.api, self.namespace = api, namespace
+        self.max_restarts = max_restarts
+        self.baseline = baseline
+        self.unschedulable_grace = unschedulable_grace
+        self.never_ready = readiness.NeverReady(ready_grace) if ready_grace else None
+        self.clock = clock
+        self.notes: dict[str, str] = {}  # pod name → why it waits (progress lines)
+        self.warnings: list[str] = []  # what the judge cannot do, said once in the progress
+        self._events: dict[str, dict[str, Obj]] = {}  # pod name → event key → event
+        self._unschedulable: dict[str, float] = {}  # pod uid → first seen unschedulable
+        self._nodes = nodes
+        self._nodes_read = nodes is not None
+
+    @property
+    def wants_events(self) -> bool:
+        """Whether the wait should watch the namespace's pod events."""
+        return self.never_ready is not None or bool(self._unschedulable)
+
+    def pending(self) -> bool:
+        """Whether a verdict may come from the clock alone (a grace running out)."""
+        return bool(self._unschedulable) or (
+            self.never_ready is not None and self.never_ready.pending()
+        )
+
+    def on_event(self, event: Obj, deleted: bool = False) -> str | None:
+        """Keep a pod's event; returns the pod's name (None: not about a pod)."""
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") != "Pod" or not involved.get("name"):
+            return None
+        pod = str(involved["name"])
+        key = str(at(event, "metadata", "uid") or name_of(event))
+        if deleted:
+            self._events.get(pod, {}).pop(key, None)
+        else:
+            self._events.setdefault(pod, {})[key] = event
+        return pod
+
+    def events_of(self, pod: Obj) -> list[Obj]:
+        uid = at(pod, "metadata", "uid")
+        return [
+            e
+            for e in self._events.get(name_of(pod), {}).values()
+            if not uid or at(e, "involvedObject", "uid") in (None, uid)
+        ]
+
+    def judge(self, pod: Obj) -> tuple[str, str] | None:
+        """(reason, message) when the pod fails the release, else None (it may still)."""
+        failure = pods.pod_failure(pod, max_restarts=self.max_restarts, baseline=self.baseline)
+        if failure:
+            return failure
+        now, name, uid = self.clock(), name_of(pod), str(at(pod, "metadata", "uid"))
+        message = pods.unschedulable(pod)
+        if message is not None:
+            first = self._unschedulable.setdefault(uid, now)
+            decision = scheduling.decide(
+                pod,
+                message,
+                self.events_of(pod),
+                self.nodes(),
+                unschedulable_for_s=now - first,
+                grace_s=self.unschedulable_grace,
+            )
+            if decision.failed:
+                return "Unschedulable", decision.message
+            self.notes[name] = decision.message
+            return None
+        if self._unschedulable.pop(uid, None) is not None:
+            self.notes.pop(name, None)
+        if self.never_ready is not None:
+            if is_ready(pod):
+                self.never_ready.forget(pod)
+                return None
+            self.never_ready.observe(pod, self.events_of(pod), now)
+            text = self.never_ready.overdue(pod, now)
+            if text:
+                return "NeverReady", text
+        return None
+
+    def forget(self, pod: Obj) -> None:
+        self._unschedulable.pop(str(at(pod, "metadata", "uid")), None)
+        self.notes.pop(name_of(pod), None)
+        if self.never_ready is not None:
+            self.never_ready.forget(pod)
+
+    def events_refused(self, error: ApiError) -> None:
+        """The pod events cannot be watched (no `list`/`watch` on events): the rules that need
+        them fall back (unschedulable: the size check and the grace; ready_grace: off)."""
+        self.warnings.append(
+            f"cannot watch the pods' events ({error}): autoscaler events and ready_grace are not "
+            "judged; grant list and watch on events (docs/rbac.md)"
+        )
+        if self.never_ready is not None:
+            self.never_ready = None
+
+    def nodes(self) -> list[Obj] | None:
+        """The cluster's Nodes, read once; None when they cannot be read (no ClusterRole to
+        list nodes: the size check is skipped, the rest still holds)."""
+        if not self._nodes_read and self.api is not None:
+            try:
+                listing = kube.list_objects(self.api, "v1", "Node", None)
+                self._nodes = list(listing.get("items") or [])
+                self._nodes_read = True
+            except ApiError as e:
+                if e.status not in (401, 403):
+                    return None  # asked again at the next judgement (a restarting server)
+                self._nodes_read = True
+                self.warnings.append(
+                    "cannot list Nodes (needs a ClusterRole with list on nodes): the "
+                    "requests-larger-than-any-node check is skipped"
+                )
+            except ClusterError:
+                return None  # no answer: asked again at the next judgement
+        return self._nodes

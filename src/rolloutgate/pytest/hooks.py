@@ -1,0 +1,348 @@
+"""The gate's hooks and the run's state, in one object that ``plugin.py`` registers.
+
+``GateHooks`` holds what the hooks and fixtures share (the resolved settings, the run record,
+the connection, the manifests) and implements the reporting hooks: the header, golden-case
+parametrization, outcomes into the run record (the ``pytest_runtest_makereport`` stash recipe),
+interrupts, and the reports at session end. Nothing here imports the cluster layer at import
+time: a pytest run that uses no gate fixture pays for none of it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator
+from contextlib import nullcontext
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError, GateError
+from rolloutgate.objects import Obj
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.release.report import GateRun, Outcome, TestOutcome
+
+# The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
+STATE = pytest.StashKey["GateHooks"]()
+# --cluster=kind with the node image of `make kind-image`: every image must come from Docker.
+KIND_OFFLINE = pytest.StashKey[bool]()
+# Per item: when ("setup", "call", "teardown") -> its report.
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
+
+
+class GateHooks:
+    """The run's state and the hooks that read and report it; one per pytest session."""
+
+    def __init__(
+        self, config: pytest.Config, cfg: GateConfig, gate_fixtures: frozenset[str]
+    ) -> None:
+        self.config = config
+        self.cfg = cfg
+        self.gate_fixtures = gate_fixtures
+        self.run: GateRun | None = None
+        if cfg.enabled:
+            # Imported only for a gate run: a run that deploys nothing pays nothing for it.
+            from rolloutgate.release.report import GateRun
+
+            self.run = GateRun(cfg)
+        self.api: ApiClient | None = None
+        self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
+        self.manifests: list[Obj] = []
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
+        self._golden: Golden | None = None
+        self._sigterm: Any = None
+        self._sigint: Any = None
+        # Set by the release fixture once a release may change the cluster: submits the
+        # restore at once on an interrupt (gate.restore_now).
+        self.on_interrupt: Callable[[], None] | None = None
+
+    # -- state the fixtures use ----------------------------------------------------------------
+
+    def require_run(self) -> GateRun:
+        """The run record; a UsageError when no cluster was given (the gate fixtures need one)."""
+        if self.run is None:
+            raise pytest.UsageError("the gate's fixtures need a cluster: pass --cluster NAME")
+        return self.run
+
+    def golden(self) -> Golden:
+        """The parsed golden file, read once (ConfigError when it is missing or malformed)."""
+        if self._golden is None:
+            from rolloutgate.checks import cases
+
+            self._golden = cases.load(self.cfg.golden)
+        return self._golden
+
+    def writer(self) -> Callable[[str], None]:
+        """Write a line to the terminal now, past output capturing (live progress)."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+
+        def write(line: str) -> None:
+            if tr is None:
+                return
+            with capman.global_and_fixture_disabled() if capman else nullcontext():
+                tr.write_line(line)
+
+        return write
+
+    def save_report(self) -> None:
+        """Write the JSON report now; it is rewritten at session end. A run killed in between
+        (a cancelled CI job gets SIGKILL seconds after SIGTERM) still leaves one."""
+        run = self.run
+        if run is None:
+            return
+        from rolloutgate.release import report
+
+        try:
+            report.write_json(run, run.config.report)
+        except OSError as e:
+            run.notes.append(f"report not written: {e}")
+
+    # -- signals -------------------------------------------------------------------------------
+
+    def install_sigterm(self) -> None:
+        """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt, so teardowns and the
+        rollback run."""
+        if self.run is None or threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+            raise KeyboardInterrupt("SIGTERM")
+
+        self._sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore_sigterm(self) -> None:
+        """Put back the handlers this run replaced (SIGTERM, and SIGINT after an interrupt)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        cfg = self.cfg
+        if not cfg.enabled:
+            return ["rolloutgate: no cluster given (gate tests need --cluster NAME)"]
+        src = cfg.sources
+
+        def show(value: object, key: str) -> str:
+            return f"{value} ({src.get(key, 'default')})"
+
+        root = cfg.rootdir
+        context = "kind cluster" if cfg.kind else cfg.context or "(kubeconfig's current)"
+        if not cfg.kind and cfg.context is None:
+            from rolloutgate import kube  # a gate run imports it next anyway
+
+            if kube.in_cluster(str(cfg.kubeconfig) if cfg.kubeconfig else None):
+                context = "(none: in-cluster configuration, the pod's ServiceAccount)"
+        lines = [
+            "rolloutgate: "
+            + ", ".join(
+                [
+                    f"cluster {show(cfg.cluster, 'cluster')}",
+                    f"context {show(context, 'context')}",
+                    f"namespace {show(cfg.namespace, 'namespace')}",
+                ]
+            ),
+            "rolloutgate: "
+            + ", ".join(
+                [
+                    f"image tag {show(cfg.image_tag or 'as in the manifests', 'image_tag')}",
+                    f"manifests {show(_relative(cfg.manifests, root), 'manifests')}",
+                    f"golden {show(_relative(cfg.golden, root), 'golden')}",
+                ]
+            ),
+        ]
+        extras = []
+        if cfg.kubeconfig is not None:
+            extras.append(f"kubeconfig {show(_relative(cfg.kubeconfig, root), 'kubeconfig')}")
+        if cfg.endpoint_url:
+            from rolloutgate.redact import url  # the userinfo is a credential: never shown
+
+            extras.append(f"endpoint {show(url(cfg.endpoint_url), 'endpoint_url')}")
+        if cfg.headers:
+            names = ", ".join(f"{h.name} ({h.origin})" for h in cfg.headers)
+            extras.append(f"headers {names} ({src.get('headers')})")
+        if cfg.dry_run:
+            extras.append("DRY RUN: nothing will be applied")
+        if not cfg.rollback:
+            extras.append(f"rollback DISABLED ({src.get('rollback')})")
+        if extras:
+            lines.append("rolloutgate: " + ", ".join(extras))
+        return lines
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """One test per golden case for tests that take ``rolloutgate_case``."""
+        if "rolloutgate_case" not in metafunc.fixturenames:
+            return
+        try:
+            golden = self.golden()
+        except ConfigError as e:
+            if self.cfg.enabled:
+                raise pytest.Collector.CollectError(str(e)) from e
+            # No gate in this run: collection goes on and pytest_collection_finish names the
+            # missing --cluster, which matters more than the golden file.
+            metafunc.parametrize("rolloutgate_case", [None], ids=["no-cluster"])
+            return
+        metafunc.parametrize("rolloutgate_case", golden.cases, ids=[c.name for c in golden.cases])
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.cfg.enabled or session.config.option.collectonly:
+            return
+        gate_items = [i for i in session.items if self.gate_fixtures.intersection(_fixturenames(i))]
+        if gate_items:
+            raise pytest.UsageError(
+                f"{len(gate_items)} collected test(s) deploy or check a release (e.g. "
+                f"{gate_items[0].nodeid}) but no cluster was given. Pass --cluster NAME, where "
+                f"NAME is a profile of [tool.rolloutgate.clusters] in pyproject.toml, a "
+                f"kubeconfig context, or 'kind' (or set ROLLOUTGATE_CLUSTER); or deselect them."
+            )
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        item.stash.setdefault(PHASE_REPORTS, {})[rep.when] = rep
+        run = self.run
+        if run is None:
+            return rep
+        run.record(_outcome(rep))
+        if rep.failed and run.applied:
+            if run.diagnostics is None and self.api is not None and run.interrupted is None:
+                # Collected at the first failure: the failing pods are gone after a rollback.
+                from rolloutgate.release import steps as gate
+
+                run.diagnostics = gate.collect_diagnostics(self.api, self.cfg, self.manifests)
+            names = {name for name, _ in item.user_properties}
+            if run.diagnostics and DIAGNOSTICS_PROPERTY not in names:
+                # JUnit XML takes properties from the item (its teardown report), as
+                # record_property does.
+                item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
+        return rep
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Called before session teardown, so the rollback sees the interruption."""
+        if self.run is None:
+            return
+        text = str(excinfo.value) or "Ctrl+C"
+        self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
+        self.run.interrupted_at = time.monotonic()
+        self._note_later_signals()
+        if self.on_interrupt is not None:
+            # First of all: the restore (teardown comes after pytest's own interrupt report).
+            try:
+                self.on_interrupt()
+            except Exception as e:  # an error here would be an INTERNALERROR
+                self.run.notes.append(f"the restore on the interrupt failed: {e}")
+
+    def _note_later_signals(self) -> None:
+        """After the first interrupt only teardown is left (the rollback, the reports), each
+        step under its deadline: a second SIGINT or SIGTERM (CI sends SIGTERM 7.5 s after
+        SIGINT) must not cut it short. Said on the terminal; SIGKILL still ends the run."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        write = self.writer()
+
+        def note(signum: int, _frame: FrameType | None) -> None:
+            write(
+                f"rolloutgate: {signal.Signals(signum).name} received while finishing the "
+                "interrupted run; finishing the rollback and the reports first"
+            )
+
+        if self._sigint is None:
+            self._sigint = signal.signal(signal.SIGINT, note)
+        signal.signal(signal.SIGTERM, note)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """After session teardown (rollback included): the JSON report and step summary."""
+        run = self.run
+        if run is None:
+            return
+        from rolloutgate.release import report
+
+        run.finished = time.time()
+        run.exit_status = int(session.exitstatus)
+        try:
+            report.write_json(run, run.config.report)
+            report.append_step_summary(run)
+        except OSError as e:
+            run.notes.append(f"report not written: {e}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        run = self.run
+        if run is None:
+            return
+        from rolloutgate.redact import urls_in  # a URL quoted in a message keeps no userinfo
+
+        tr = terminalreporter
+        tr.section("rolloutgate")
+        for line in run.summary_lines():
+            tr.write_line(urls_in(line))
+        if run.failed and run.diagnostics:
+            tr.section("rolloutgate diagnostics", sep="-")
+            tr.write_line(urls_in(run.diagnostics))
+        if run.dry_run_diff is not None:
+            tr.section("rolloutgate dry-run diff", sep="-")
+            tr.write_line(run.dry_run_diff or "(no changes)")
+        tr.write_line(f"gate report: {run.config.report}")
+
+
+def fail(e: GateError) -> NoReturn:
+    """Fail a fixture with the domain error's message only: the traceback would be noise."""
+    __tracebackhide__ = True
+    failure = pytest.fail.Exception(f"{type(e).__name__}: {e}", pytrace=False)
+    # The domain error is the whole story; pytest would otherwise print it twice.
+    failure.__suppress_context__ = True
+    raise failure
+
+
+def _outcome(rep: pytest.TestReport) -> TestOutcome:
+    from rolloutgate.release.report import TestOutcome
+
+    if rep.failed:
+        outcome: Outcome = "failed" if rep.when == "call" else "error"
+    elif rep.skipped:
+        outcome = "skipped"
+    else:
+        outcome = "passed"
+    message = ""
+    if rep.failed:
+        crash = getattr(rep.longrepr, "reprcrash", None)
+        message = getattr(crash, "message", None) or rep.longreprtext.strip().splitlines()[-1]
+        message = message.removeprefix("Failed: ")  # pytest.fail's prefix says nothing here
+    elif rep.skipped and isinstance(rep.longrepr, tuple):
+        message = str(rep.longrepr[2])
+    return TestOutcome(rep.nodeid, outcome, round(rep.duration, 3), message[:500])
+
+
+def _fixturenames(item: pytest.Item) -> list[str]:
+    names = getattr(item, "fixturenames", [])
+    return list(names) if isinstance(names, list | tuple) else []
+
+
+def _relative(path: Path | None, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (shorter header lines)."""
+    if path is None:
+        return "(default)"
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,150 @@
+"""What every viewer shares: the ``StatusViewer`` protocol, its results, pod selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from kubernetes.client import ApiClient
+
+from rolloutgate import kube
+from rolloutgate.objects import (
+    Obj,
+    as_int,
+    at,
+    is_deleting,
+    name_of,
+    selector_string,
+)
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """One evaluation of a kind's readiness rules: done, or what is still missing."""
+
+    done: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """The revision a rollout is pinned to, and the labels only its pods carry."""
+
+    name: str | None
+    pod_labels: dict[str, str] = field(default_factory=dict)
+
+
+class StatusViewer(Protocol):
+    """What the gate needs to know about one workload kind."""
+
+    kind: ClassVar[str]
+    api_version: ClassVar[str]
+
+    def status(
+        self, obj: Obj, revision: Revision | None, *, progress_deadline: bool = True
+    ) -> RolloutStatus:
+        """The readiness rules for one observed object; RolloutFailed for a verdict."""
+        ...
+
+    def pin(self, api: ApiClient, obj: Obj, generation: int | None) -> tuple[Revision | None, str]:
+        """The revision the apply at `generation` started, once the controller made it;
+        else (None, what is awaited)."""
+        ...
+
+    def replicas(self, obj: Obj) -> int: ...
+
+    def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str: ...
+
+    def images(self, obj: Obj) -> dict[str, str]:
+        """Container name → image the pod template asks for."""
+        ...
+
+    def release_pods(self, api: ApiClient, namespace: str, obj: Obj) -> list[Obj]:
+        """The pods of the object's current revision, not being deleted."""
+        ...
+
+    def history(self, api: ApiClient, namespace: str, obj: Obj) -> tuple[list[Obj], dict[str, str]]:
+        """Rollout history rows (oldest first) and pod name → revision."""
+        ...
+
+    def summary(self, obj: Obj) -> Obj:
+        """Revision, generations, replica counts and conditions, JSON-ready."""
+        ...
+
+    def problems(self, obj: Obj) -> list[str]:
+        """Why the gate cannot roll this object out as it is (a paused Deployment, an OnDelete
+        strategy), checked before anything is applied; [] when it can."""
+        ...
+
+    def after_restore(
+        self, api: ApiClient, namespace: str, obj: Obj, *, deadline: float
+    ) -> list[str]:
+        """What a rollback must do beyond restoring the object for the controller to roll it
+        back (one line per action)."""
+        ...
+
+
+def template_images(obj: Obj) -> dict[str, str]:
+    """Container name → image of a workload's pod template: containers, then init containers."""
+    spec = at(obj, "spec", "template", "spec") or {}
+    return {
+        str(c.get("name")): str(c.get("image"))
+        for key in ("containers", "initContainers")
+        for c in spec.get(key) or []
+        if isinstance(c, dict) and c.get("image")
+    }
+
+
+class Viewer:
+    """What every kind shares: pods are selected by spec.selector (plus the revision's labels),
+    images come from the pod template."""
+
+    def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str:
+        selector = selector_string(at(obj, "spec", "selector") or {})
+        extra = ",".join(
+            f"{k}={v}" for k, v in sorted((revision.pod_labels if revision else {}).items())
+        )
+        return ",".join(s for s in (selector, extra) if s)
+
+    def images(self, obj: Obj) -> dict[str, str]:
+        return template_images(obj)
+
+
+def pods_with(api: ApiClient, namespace: str, selector: str) -> list[Obj]:
+    pods = kube.list_objects(api, "v1", "Pod", namespace, label_selector=selector)
+    return [p for p in pods.get("items") or [] if not is_deleting(p)]
+
+
+def rolling_update_only(kind: str, obj: Obj) -> list[str]:
+    strategy = at(obj, "spec", "updateStrategy", "type") or "RollingUpdate"
+    if strategy == "RollingUpdate":
+        return []
+    return [
+        f"{kind.lower()} {name_of(obj)} uses updateStrategy {strategy}: its pods are replaced only "
+        "when someone deletes them, so a rollout never finishes by itself. The gate needs "
+        "RollingUpdate (kubectl rollout status refuses other strategies too)"
+    ]
+
+
+def observed(
+    api: ApiClient, namespace: str, viewer: StatusViewer, name: str, deadline: float
+) -> Obj | None:
+    """The object once its controller has observed its latest generation (None: deadline)."""
+    watch = kube.Watch(
+        api,
+        viewer.api_version,
+        viewer.kind,
+        namespace,
+        deadline=deadline,
+        field_selector=f"metadata.name={name}",
+    )
+    try:
+        for event in watch:
+            obj = event.obj
+            if event.type in ("ADDED", "MODIFIED") and as_int(
+                at(obj, "status", "observedGeneration")
+            ) >= as_int(at(obj, "metadata", "generation")):
+                return obj
+    finally:
+        watch.stop()
+    return None
