@@ -10,13 +10,8 @@ every item then reports its metric. The session's exit status is the verdict's
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -29,6 +24,7 @@ from rolloutgate.canary.run import CanaryRun
 from rolloutgate.checks.client import load_golden
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
+from rolloutgate.pytest import terminal
 
 NAME = "rolloutgate-canary"
 # Figures of a metric that become JUnit properties (scalars only: lists would be noise there).
@@ -94,22 +90,14 @@ class CanaryPlugin:
         self._done = False
         self._error: BaseException | None = None
         self.data: dict[str, Any] | None = None
-        self._sigterm: Any = None
+        self.signals = terminal.SigtermAsInterrupt()
 
     def install_sigterm(self) -> None:
         """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt, so the arms are deleted."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
-            raise KeyboardInterrupt("SIGTERM")
-
-        self._sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        self.signals.install()
 
     def pytest_unconfigure(self) -> None:
-        if self._sigterm is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._sigterm)
-            self._sigterm = None
+        self.signals.restore()
 
     # -- collection ------------------------------------------------------------------------
 
@@ -149,7 +137,7 @@ class CanaryPlugin:
         if self._done:
             return self.run
         self._done = True
-        write = _writer(self.config)
+        write = terminal.writer(self.config)
         try:
             golden = load_golden(self.cfg.golden)
             kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
@@ -219,20 +207,6 @@ class CanaryPlugin:
             f"canary report: {self.ccfg.report} (HTML {self.ccfg.html}, history "
             f"{self.ccfg.history})"
         )
-
-
-def _writer(config: pytest.Config) -> Callable[[str], None]:
-    """Write a line to the terminal now, past output capturing (live progress)."""
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-
-    def write(line: str) -> None:
-        if tr is None:
-            return
-        with capman.global_and_fixture_disabled() if capman else nullcontext():
-            tr.write_line(line)
-
-    return write
 
 
 def check_options(cfg: GateConfig) -> None:

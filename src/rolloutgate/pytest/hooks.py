@@ -9,13 +9,9 @@ time: a pytest run that uses no gate fixture pays for none of it.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable, Generator
-from contextlib import nullcontext
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
@@ -23,6 +19,7 @@ import pytest
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.objects import Obj
+from rolloutgate.pytest import terminal
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -60,8 +57,7 @@ class GateHooks:
         # False only in a dry run into a namespace that does not exist (nothing creates it).
         self.namespace_exists = True
         self._golden: Golden | None = None
-        self._sigterm: Any = None
-        self._sigint: Any = None
+        self.signals = terminal.SigtermAsInterrupt()
         # Set by the release fixture once a release may change the cluster: submits the
         # restore at once on an interrupt (gate.restore_now).
         self.on_interrupt: Callable[[], None] | None = None
@@ -84,16 +80,7 @@ class GateHooks:
 
     def writer(self) -> Callable[[str], None]:
         """Write a line to the terminal now, past output capturing (live progress)."""
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        capman = self.config.pluginmanager.get_plugin("capturemanager")
-
-        def write(line: str) -> None:
-            if tr is None:
-                return
-            with capman.global_and_fixture_disabled() if capman else nullcontext():
-                tr.write_line(line)
-
-        return write
+        return terminal.writer(self.config)
 
     def save_report(self) -> None:
         """Write the JSON report now; it is rewritten at session end. A run killed in between
@@ -113,24 +100,12 @@ class GateHooks:
     def install_sigterm(self) -> None:
         """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt, so teardowns and the
         rollback run."""
-        if self.run is None or threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
-            raise KeyboardInterrupt("SIGTERM")
-
-        self._sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        if self.run is not None:
+            self.signals.install()
 
     def restore_sigterm(self) -> None:
         """Put back the handlers this run replaced (SIGTERM, and SIGINT after an interrupt)."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if self._sigterm is not None:
-            signal.signal(signal.SIGTERM, self._sigterm)
-            self._sigterm = None
-        if self._sigint is not None:
-            signal.signal(signal.SIGINT, self._sigint)
-            self._sigint = None
+        self.signals.restore()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -244,31 +219,16 @@ class GateHooks:
         text = str(excinfo.value) or "Ctrl+C"
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
         self.run.interrupted_at = time.monotonic()
-        self._note_later_signals()
+        self.signals.note_later(
+            self.writer(),
+            "finishing the interrupted run; finishing the rollback and the reports first",
+        )
         if self.on_interrupt is not None:
             # First of all: the restore (teardown comes after pytest's own interrupt report).
             try:
                 self.on_interrupt()
             except Exception as e:  # an error here would be an INTERNALERROR
                 self.run.notes.append(f"the restore on the interrupt failed: {e}")
-
-    def _note_later_signals(self) -> None:
-        """After the first interrupt only teardown is left (the rollback, the reports), each
-        step under its deadline: a second SIGINT or SIGTERM (CI sends SIGTERM 7.5 s after
-        SIGINT) must not cut it short. Said on the terminal; SIGKILL still ends the run."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        write = self.writer()
-
-        def note(signum: int, _frame: FrameType | None) -> None:
-            write(
-                f"rolloutgate: {signal.Signals(signum).name} received while finishing the "
-                "interrupted run; finishing the rollback and the reports first"
-            )
-
-        if self._sigint is None:
-            self._sigint = signal.signal(signal.SIGINT, note)
-        signal.signal(signal.SIGTERM, note)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
