@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     from rolloutgate import kube
-    from rolloutgate.release import steps as gate
+    from rolloutgate.release.engine import Release
+    from rolloutgate.release.report import GateRun
 
     cwd = Path.cwd()
     rootdir = _rootdir(cwd)
@@ -127,11 +128,12 @@ def _record(args: argparse.Namespace) -> int:
         if cfg.endpoint_url is not None:
             url, source = cfg.endpoint_url, cfg.endpoint_url
         else:
-            kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
-            api = kube.connect(kubeconfig, cfg.context, timeout=cfg.request_timeout)
-            stack.callback(api.close)
-            objs = gate.prepare(cfg).objects
-            url = stack.enter_context(gate.open_endpoint(api, cfg, objs, deadline=deadline))
+            # The release engine's steps, as a gate takes them: render, connect, endpoint.
+            release = Release(cfg, GateRun(cfg), golden=lambda: golden)
+            objs = release.render()
+            api = release.connect()
+            stack.callback(release.close)
+            url = stack.enter_context(release.endpoint())
             source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + _images(api, cfg, objs)
         client = stack.enter_context(cases.client_for(url, golden, cfg))
         wait_answering(client, deadline=deadline)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate.release import apply, steps as gate, plan
+from rolloutgate.release import apply, ending, plan
+from rolloutgate.release.engine import Release
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
 from rolloutgate.pytest.hooks import PHASE_REPORTS, STATE
 from rolloutgate.release.snapshot import Snapshot
@@ -48,9 +49,9 @@ def fake_apply(api, namespace, objs, *, change_cause):
     return [dict(o, metadata=dict(o["metadata"], generation=2)) for o in objs]
 
 
-def fake_wait(api, cfg, deployments, *, deadline, write, pin, baseline=None):
+def fake_wait(release, deployments, *, deadline, pin, baseline=None):
     log(f"wait pin={pin}")
-    write("rollout Deployment/iris: 1/1 ready, 0 s")
+    release.say("rollout Deployment/iris: 1/1 ready, 0 s")
     if os.environ.get("FAKE_ROLLOUT") == "fail":
         raise RolloutFailed(
             "pod iris-abc: CrashLoopBackOff: back-off restarting failed container",
@@ -60,8 +61,9 @@ def fake_wait(api, cfg, deployments, *, deadline, write, pin, baseline=None):
     return deployments
 
 
-def fake_roll_back(api, cfg, run, snap, objs, golden, write):
+def fake_roll_back(release, golden):
     log("rollback")
+    run = release.run
     run.rollback.attempted = True
     if os.environ.get("FAKE_ROLLBACK") == "fail":
         run.rollback.outcome = "rollback to v1 FAILED: health: 503"
@@ -76,20 +78,18 @@ def _fake_cluster():
         mp.setattr(apply, "validate", lambda api, ns, objs: log("validate"))
         mp.setattr(apply, "apply", fake_apply)
         mp.setattr(apply, "diff", lambda api, ns, objs: log("diff") or "-image: v1\\n+image: v2")
-        mp.setattr(gate, "wait_rollouts", fake_wait)
-        mp.setattr(gate, "pod_baseline", lambda api, ns, objs: log("baseline"))
+        mp.setattr(Release, "wait", fake_wait)
+        mp.setattr(Release, "pod_baseline", lambda release, objs: log("baseline"))
         # No HPA, nothing paused, no configuration change: the objects as they are.
-        mp.setattr(gate, "plan_release", lambda api, cfg, objs, *a, **k: plan.Plan(objs))
-        mp.setattr(gate, "roll_back", fake_roll_back)
-        mp.setattr(gate, "collect_diagnostics", lambda *args: "EVENTS: pod iris-abc crashed")
+        mp.setattr(plan, "make", lambda api, ns, objs, *a, **k: plan.Plan(objs))
+        mp.setattr(ending, "roll_back", fake_roll_back)
+        mp.setattr(ending, "diagnostics", lambda release: "EVENTS: pod iris-abc crashed")
         yield
 
 
 @pytest.fixture(scope="session")
 def rolloutgate_api(_fake_cluster, request):
-    api = object()
-    request.config.stash[STATE].api = api  # as the real fixture does: diagnostics need it
-    return api
+    return object()  # the engine works on what the fixture returned
 
 
 @pytest.fixture(scope="session")

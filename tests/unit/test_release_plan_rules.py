@@ -13,7 +13,7 @@ import pytest
 
 from rolloutgate.manifests import apply_order
 from rolloutgate.release import autoscale, dryrun, plan
-from rolloutgate.release import steps as gate
+from rolloutgate.release import prepare
 from rolloutgate.release.snapshot import Snapshot
 
 from .k8s_objects import Obj, clone, deployment
@@ -202,17 +202,17 @@ def service(name: str = "iris") -> Obj:
 
 def test_rollback_endpoint_is_checked_when_its_service_existed_before() -> None:
     objs = [deployment(), service()]
-    assert gate._endpoint_restored(_cfg(), objs, snap((objs[1], clone(objs[1])))) is None
+    assert prepare.endpoint_restored(_cfg(), objs, snap((objs[1], clone(objs[1])))) is None
 
 
 def test_rollback_endpoint_is_not_checked_when_the_release_created_its_service() -> None:
     objs = [deployment(), service()]
-    why = gate._endpoint_restored(_cfg(), objs, snap((objs[0], clone(objs[0])), (objs[1], None)))
+    why = prepare.endpoint_restored(_cfg(), objs, snap((objs[0], clone(objs[0])), (objs[1], None)))
     assert why == "Service iris did not exist before this release, so the restore removed it"
 
 
 def test_rollback_endpoint_url_or_a_service_outside_the_manifests_is_always_checked() -> None:
     objs = [deployment(), service()]
     created = snap((objs[1], None))
-    assert gate._endpoint_restored(_cfg(endpoint_url="http://x"), objs, created) is None
-    assert gate._endpoint_restored(_cfg(service="elsewhere"), objs, created) is None
+    assert prepare.endpoint_restored(_cfg(endpoint_url="http://x"), objs, created) is None
+    assert prepare.endpoint_restored(_cfg(service="elsewhere"), objs, created) is None

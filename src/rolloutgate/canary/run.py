@@ -48,8 +48,8 @@ from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RolloutFailed
 from rolloutgate.kube import portforward
 from rolloutgate.objects import name_of
-from rolloutgate.release import apply, lock, rollout
-from rolloutgate.release import steps as gate
+from rolloutgate.release import apply, lock, prepare, rollout, verify
+from rolloutgate.release.ending import signals_deferred
 from rolloutgate.workloads import image_names, template_images, workloads
 
 Obj = dict[str, Any]
@@ -170,7 +170,7 @@ def execute(
     re-raised after both arms are deleted."""
     ns = cfg.namespace
     try:
-        objs = gate.prepare(cfg).objects
+        objs = prepare.render(cfg).objects
         request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
         deps = workloads(objs)
         if len(deps) != 1:
@@ -305,7 +305,7 @@ def _with_arms(
                 f"kept (--keep-arms): deployments {', '.join(run.arms.values())} in {ns}"
             )
         else:
-            with gate.signals_deferred(write), run.phase("cleanup"):
+            with signals_deferred(write), run.phase("cleanup"):
                 _remove_arms(api, ns, run, deadline=time.monotonic() + ccfg.cleanup_timeout)
             write("canary: " + "; ".join(run.cleanup))
 
@@ -361,7 +361,7 @@ def _measure(
         deadline = time.monotonic() + cfg.timeouts.endpoint
         with run.phase("health"):
             for arm in ("canary", "baseline"):
-                pods[arm] = gate.release_pods(api, ns, finals[arm])
+                pods[arm] = verify.release_pods(api, ns, finals[arm])
                 pod = portforward.pick_pod(pods[arm])
                 if pod is None:
                     run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
@@ -394,13 +394,13 @@ def _measure(
         with run.phase("traffic"):
             traffic.run(schedule, deadline=time.monotonic() + ccfg.traffic_timeout)
         for arm in ARMS:
-            now = gate.release_pods(api, ns, finals[arm])
+            now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
 
 
 def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
     """The container port the release's Service sends traffic to (number or name)."""
-    service, port = gate.service_and_port(cfg, objs)
+    service, port = prepare.service_and_port(cfg, objs)
     manifest = next(
         (o for o in objs if o.get("kind") == "Service" and o["metadata"]["name"] == service), None
     )

@@ -18,13 +18,11 @@ import pytest
 
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
-from rolloutgate.objects import Obj
 from rolloutgate.pytest import terminal
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
     from rolloutgate.checks.cases import Golden
+    from rolloutgate.release.engine import Release
     from rolloutgate.release.report import GateRun, Outcome, TestOutcome
 
 # The registered GateHooks, for fixtures and conftest files: config.stash[STATE].
@@ -51,15 +49,11 @@ class GateHooks:
             from rolloutgate.release.report import GateRun
 
             self.run = GateRun(cfg)
-        self.api: ApiClient | None = None
-        self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
-        self.manifests: list[Obj] = []
-        # False only in a dry run into a namespace that does not exist (nothing creates it).
-        self.namespace_exists = True
+        self._release: Release | None = None
         self._golden: Golden | None = None
         self.signals = terminal.SigtermAsInterrupt()
         # Set by the release fixture once a release may change the cluster: submits the
-        # restore at once on an interrupt (gate.restore_now).
+        # restore at once on an interrupt (the engine's restore_now).
         self.on_interrupt: Callable[[], None] | None = None
 
     # -- state the fixtures use ----------------------------------------------------------------
@@ -69,6 +63,21 @@ class GateHooks:
         if self.run is None:
             raise pytest.UsageError("the gate's fixtures need a cluster: pass --cluster NAME")
         return self.run
+
+    def release(self) -> Release:
+        """The session's release engine, made on first use (the cluster layer is imported
+        then: a run that deploys nothing pays nothing for it)."""
+        if self._release is None:
+            from rolloutgate.release.engine import Release
+
+            self._release = Release(
+                self.cfg,
+                self.require_run(),
+                say=self.writer(),
+                golden=self.golden,
+                checkpoint=self.save_report,
+            )
+        return self._release
 
     def golden(self) -> Golden:
         """The parsed golden file, read once (ConfigError when it is missing or malformed)."""
@@ -199,11 +208,10 @@ class GateHooks:
             return rep
         run.record(_outcome(rep))
         if rep.failed and run.applied:
-            if run.diagnostics is None and self.api is not None and run.interrupted is None:
+            release = self._release
+            if run.diagnostics is None and release and release.connected and not run.interrupted:
                 # Collected at the first failure: the failing pods are gone after a rollback.
-                from rolloutgate.release import steps as gate
-
-                run.diagnostics = gate.collect_diagnostics(self.api, self.cfg, self.manifests)
+                run.diagnostics = release.diagnostics()
             names = {name for name, _ in item.user_properties}
             if run.diagnostics and DIAGNOSTICS_PROPERTY not in names:
                 # JUnit XML takes properties from the item (its teardown report), as

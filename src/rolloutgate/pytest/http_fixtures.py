@@ -41,21 +41,21 @@ def rolloutgate_metrics(
     rolloutgate_pods: list[Obj],
     rolloutgate_manifests: list[Obj],
 ) -> PodMetrics | None:
-    """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on every
-    pod of the new release (``read()``); None when no ``metrics.path`` is configured. The port
-    is ``metrics.port``, else the container port the Service targets."""
+    """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
+    every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
+    port is ``metrics.port``, else the container port the Service targets."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
         return None
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.errors import GateError
     from rolloutgate.kube import portforward
-    from rolloutgate.release import steps as gate
+    from rolloutgate.release.prepare import service_and_port
 
     port = cfg.metrics.port
     if port is None:
         try:
-            service, service_port = gate.service_and_port(cfg, rolloutgate_manifests)
+            service, service_port = service_and_port(cfg, rolloutgate_manifests)
             svc = next(
                 o
                 for o in rolloutgate_manifests

@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 
 from rolloutgate import kube
 from rolloutgate.errors import ApiError, ClusterError, RollbackFailed
-from rolloutgate.objects import Obj, ref
+from rolloutgate.objects import Obj, name_of, ref
 from rolloutgate.release.snapshot import Snapshot
 from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
 
@@ -144,3 +144,13 @@ def _delete_new(api: ApiClient, namespace: str, manifest: Obj, deadline: float) 
     if kube.wait_gone(api, api_version, kind, name, namespace, deadline):
         return f"{kind}/{name}: deleted (it did not exist before the gate)"
     return f"{kind}/{name}: deletion requested, still terminating at the deadline"
+
+
+def still_present(api: ApiClient, namespace: str, objs: list[Obj]) -> list[str]:
+    """Objects of ``objs`` that exist and are not being deleted, as ``Kind/name``."""
+    left = []
+    for obj in objs:
+        live = kube.get(api, obj["apiVersion"], obj["kind"], name_of(obj), namespace)
+        if live is not None and not live["metadata"].get("deletionTimestamp"):
+            left.append(ref(obj))
+    return left

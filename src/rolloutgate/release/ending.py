@@ -1,0 +1,326 @@
+"""The end of a release: nothing when the run passed; else the snapshot restored, waited for
+and proven healthy with the same checks; and recovery, which puts back the last verified
+release a gate that died left behind (``--recover``, or found by the next gate).
+
+Functions over the engine (``engine.Release``), which calls them from ``finish``,
+``restore_now``, ``recover`` and ``diagnostics``. Nothing here asserts: the rollback's own
+verification runs after the tests are over, and its outcome goes in ``run.rollback``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+from rolloutgate import kube
+from rolloutgate.errors import ClusterError, ConfigError, GateError, LockLost, RollbackFailed
+from rolloutgate.objects import ref
+from rolloutgate.release import diagnostics as diag
+from rolloutgate.release import prepare, record, rollback
+from rolloutgate.release import verify as checks
+from rolloutgate.release.report import Rollback
+from rolloutgate.release.snapshot import Snapshot
+from rolloutgate.workloads import is_workload, viewer_for, workloads
+
+if TYPE_CHECKING:
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.release.engine import Release
+
+# How long the diagnostics of a failure wait for a restarting API server, all calls together.
+DIAGNOSTICS_PATIENCE_S = 20.0
+
+
+class RecoveryFailed(RollbackFailed):
+    """The last verified release could not be restored or does not pass its checks."""
+
+
+def finish(rel: Release) -> None:
+    """The end of an applied release: nothing to do when the run passed (the release is the
+    record's verified one now); else roll back (unless disabled) and verify.
+
+    An interrupted run restores first (a cancelled CI job may be killed seconds later); a
+    failed run has its diagnostics collected before the failing pods are replaced. A lost
+    lease skips the restore (LockLost: another gate owns the target). RollbackFailed when the
+    restore or its checks fail.
+    """
+    cfg, run, tracker, rb = rel.cfg, rel.run, rel.tracker, rel.run.rollback
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
+    if not run.failed:
+        rb.outcome = "not needed"
+        if tracker is not None:
+            with rel.step(None, cfg.timeouts.api):
+                tracker.verified("verified", rel.objects, cfg.image_tag)
+        return
+    rb.needed = True
+    if tracker is not None and tracker.lost:
+        _lock_lost(rel)
+    if run.diagnostics is None and run.interrupted is None:
+        run.diagnostics = diagnostics(rel)
+    if not cfg.rollback:
+        rb.enabled = False
+        rb.outcome = (
+            f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
+        )
+        rel._record_step("left-failed")
+        return
+    golden = _golden_or_note(rel, "rollback")
+    with signals_deferred(rel.say), rel.step(None, cfg.timeouts.rollback):
+        try:
+            if run.early_restore is None:  # else restore_now did these steps
+                if tracker is not None:
+                    try:
+                        tracker.ensure_held()  # read fresh: never restore over another gate
+                    except LockLost:
+                        _lock_lost(rel)
+                    tracker.step("rolling-back")
+                rb.outcome = (
+                    f"in progress: restoring the snapshot (previous tag {_snap(rel).tag()})"
+                )
+                rel.checkpoint()
+            try:
+                roll_back(rel, golden)
+            except RollbackFailed:
+                if tracker is not None:
+                    tracker.step("rollback-failed")
+                raise
+            if tracker is not None:
+                restored = [live for _manifest, live in _snap(rel).objects if live is not None]
+                tracker.verified("rolled-back", restored, _snap(rel).tag())
+        finally:
+            rel.say(f"rolloutgate: {rb.outcome}")
+
+
+def restore_now(rel: Release) -> None:
+    """The restore of an interrupted run, submitted at once.
+
+    Called from the interrupt hook: before pytest formats the interrupt's traceback (with every
+    frame's arguments) and tears the fixtures down, which together took ~2 s here, a good part
+    of what a cancelled CI job has before SIGKILL. Writes the record's step and the report
+    (rollback in progress) first. The wait and the verification stay with ``finish``, which
+    skips the restore it finds done (``run.early_restore``). A failure here is only noted:
+    ``finish`` restores again, and reports its own failure.
+    """
+    cfg, run, tracker, rb = rel.cfg, rel.run, rel.tracker, rel.run.rollback
+    if not cfg.rollback or run.early_restore is not None or rel.snap is None:
+        return
+    if tracker is not None:
+        tracker.interrupt_on_loss = False
+        if tracker.lost:
+            return  # finish says why nothing is restored
+    previous = rel.snap.tag()
+    try:
+        with rel.step(None, cfg.timeouts.rollback) as deadline:
+            if tracker is not None:
+                tracker.ensure_held()
+                tracker.step("rolling-back")
+            rb.needed = True
+            rb.outcome = f"in progress: restoring the snapshot (previous tag {previous})"
+            rel.checkpoint()
+            rel.say(f"rollback: restoring the snapshot on the interrupt (previous tag {previous})")
+            with run.phase("rollback"):
+                baseline = rel.pod_baseline(rel.objects)
+                rb.actions = rollback.restore(rel.api, cfg.namespace, rel.snap, deadline=deadline)
+    except GateError as e:
+        run.notes.append(f"the restore on the interrupt failed ({e}); tried again at teardown")
+        return
+    run.early_restore = baseline
+    if run.interrupted_at is not None:
+        rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
+
+
+def roll_back(rel: Release, golden: Golden | None) -> None:
+    """Restore the snapshot, wait for it, and prove it healthy; the outcome goes in
+    ``run.rollback``.
+
+    Per object: what existed is restored, what this release created is deleted (and must be
+    gone). The wait is on exactly the workloads that exist after the restore; with none (no
+    workload existed before), there is nothing to serve and the deletions are the proof. The
+    endpoint is checked when what serves it existed before (``prepare.endpoint_restored``).
+    RollbackFailed when the restore, its rollout or its checks fail.
+    """
+    cfg, run, snap, rb = rel.cfg, rel.run, _snap(rel), rel.run.rollback
+    api, namespace = rel.api, cfg.namespace
+    rb.attempted = True
+    deadline = time.monotonic() + cfg.timeouts.rollback
+    previous = snap.tag()
+    rel.say(f"rollback: restoring the snapshot taken before apply (previous tag {previous})")
+    done = "nothing to check"
+    try:
+        with run.phase("rollback"):
+            # The restored release is judged on what happens after the restore only.
+            if run.early_restore is not None:  # submitted by restore_now on the interrupt
+                baseline = run.early_restore
+            else:
+                baseline = rel.pod_baseline(rel.objects)
+                rb.actions = rollback.restore(api, namespace, snap, deadline=deadline)
+                if run.interrupted_at is not None:
+                    since = time.monotonic() - run.interrupted_at
+                    rb.restored_after_interrupt_s = round(since, 3)
+            for _manifest, before in snap.objects:
+                if before is not None and is_workload(before):
+                    rb.actions += viewer_for(before).after_restore(
+                        api, namespace, before, deadline=deadline
+                    )
+            left = rollback.still_present(api, namespace, snap.created())
+        if left:
+            raise RollbackFailed(f"objects this release created are still present: {left}")
+        restored = workloads(snap.existing())
+        problems: list[str] = []
+        if restored:
+            with run.phase("rollback_rollout"):
+                live = rel.wait(restored, deadline=deadline, pin=False, baseline=baseline)
+            done = "rollout of " + ", ".join(ref(w) for w in restored)
+            missing = prepare.endpoint_restored(cfg, rel.objects, snap)
+            if missing is None:
+                with run.phase("rollback_verify"):
+                    problems = checks.problems(api, cfg, rel.objects, live, golden, deadline)
+                done = "health and golden checks" if golden else "health checks"
+            else:
+                run.notes.append(f"rollback: endpoint not checked: {missing}")
+    except RollbackFailed as e:
+        rb.outcome = f"rollback to {previous} FAILED: {e}"
+        raise
+    except Exception as e:  # whatever broke, the outcome must be recorded
+        rb.outcome = f"rollback to {previous} FAILED: {type(e).__name__}: {e}"
+        raise RollbackFailed(rb.outcome) from e
+    if problems:
+        rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)
+        raise RollbackFailed(rb.outcome)
+    rb.verified = True
+    created = len(snap.created())
+    removed = f"removed the {created} object(s) it created, verified gone" if created else ""
+    if not restored:
+        rb.outcome = f"no workload existed before the release: {removed or 'nothing to remove'}"
+        return
+    rb.outcome = f"rolled back to {previous}, verified ({done} passed)" + (
+        f"; {removed}" if removed else ""
+    )
+
+
+def recover(rel: Release) -> None:
+    """Restore the record's target, wait for it, run the health and golden checks against it;
+    the outcome goes in ``run.recovery``. The target comes from the record, never from what is
+    live: a half-done release found on the cluster is not one to go back to. ConfigError
+    without a record; RecoveryFailed when the restore or its checks fail (the record then
+    still says unfinished)."""
+    cfg, run, tracker = rel.cfg, rel.run, rel.tracker
+    found = (tracker.current or tracker.found) if tracker is not None else None
+    if tracker is None or not found or not found.get("target"):
+        name = tracker.name if tracker is not None else "(none: a dry run reads only)"
+        raise ConfigError(
+            f"nothing to recover in {cfg.namespace}: no release record (configmap {name}) "
+            "with a restore target; a gate writes one before its first apply"
+        )
+    target = found["target"]
+    what = record.describe_target(target)
+    rec = run.recovery = Rollback(needed=True, attempted=True)
+    golden = _golden_or_note(rel, "recovery")
+    rel.say(f"rolloutgate: recovery: restoring the last verified release: {what}")
+    try:
+        with run.phase("recovery"), rel.step(None, cfg.timeouts.rollback) as deadline:
+            snap = record.target_snapshot(found, cfg.namespace)
+            tracker.ensure_held()
+            tracker.step("recovering")
+            with signals_deferred(rel.say):
+                rec.actions = rollback.restore(rel.api, cfg.namespace, snap, deadline=deadline)
+                restored = [live for _manifest, live in snap.objects if live is not None]
+                if restored:
+                    live = rel.wait(restored, deadline=deadline, pin=False)
+                    problems = checks.problems(rel.api, cfg, restored, live, golden, deadline)
+                else:
+                    left = rollback.still_present(
+                        rel.api, cfg.namespace, [m for m, _live in snap.objects]
+                    )
+                    problems = [f"{obj} still present" for obj in left]
+                if problems:
+                    raise RecoveryFailed("; ".join(problems))
+                tracker.verified("verified", restored, target.get("tag"))
+    except ClusterError as e:
+        cause = str(e) if isinstance(e, RollbackFailed) else f"{type(e).__name__}: {e}"
+        rec.outcome = f"recovery to {what} FAILED: {cause}"
+        rel.say(f"rolloutgate: recovery: {rec.outcome}")
+        raise RecoveryFailed(rec.outcome) from e
+    rec.verified = True
+    done = "health and golden checks" if golden and restored else "health checks"
+    if not restored:
+        done = "its objects verified gone"
+    rec.outcome = f"restored {what}; verified ({done} passed)"
+    rel.say(f"rolloutgate: recovery: {rec.outcome}")
+
+
+def diagnostics(rel: Release) -> str:
+    """Events, pod states, logs, rollout history of each workload, as text.
+
+    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
+    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
+    """
+    parts = []
+    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
+        for workload in workloads(rel.objects):
+            try:
+                parts.append(diag.render(diag.collect(rel.api, rel.cfg.namespace, workload)))
+            except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+                parts.append(
+                    f"diagnostics of {ref(workload)} in {rel.cfg.namespace} unavailable: "
+                    f"{type(e).__name__}: {e}"
+                )
+    return "\n".join(parts)
+
+
+@contextmanager
+def signals_deferred(write: Callable[[str], None]) -> Iterator[None]:
+    """Keep Ctrl+C and SIGTERM from cutting a rollback or a clean-up short; say so when one
+    arrives. A half-done rollback is the worst state to leave a service in; SIGKILL still ends
+    the run. Signal handlers can only be set from the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        write(
+            f"rolloutgate: {signal.Signals(signum).name} received during rollback; "
+            "finishing the rollback first (SIGKILL aborts it)"
+        )
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _golden_or_note(rel: Release, what: str) -> Golden | None:
+    """The golden cases for a rollback's or recovery's checks; a bad file is noted and the
+    release is checked without them."""
+    if rel._golden is None:
+        return None
+    try:
+        return rel._golden()
+    except ConfigError as e:
+        rel.run.notes.append(f"{what} checked without golden cases: {e}")
+        return None
+
+
+def _snap(rel: Release) -> Snapshot:
+    if rel.snap is None:
+        raise RollbackFailed("no snapshot was taken: nothing to restore")
+    return rel.snap
+
+
+def _lock_lost(rel: Release) -> NoReturn:
+    rb, tracker = rel.run.rollback, rel.tracker
+    assert tracker is not None
+    rb.outcome = (
+        f"skipped: {tracker.lost_reason}. Another gate owns the target now: restoring this "
+        "gate's snapshot would overwrite its release"
+    )
+    rel.say(f"rolloutgate: rollback {rb.outcome}")
+    raise LockLost(f"lease lost: {tracker.lost_reason}; rollback skipped, target left as it is")

@@ -1,0 +1,481 @@
+"""The release engine: one object owns the steps of a release, in order.
+
+Helm's ``pkg/action`` is the model: an operation is an object built from one configuration
+whose methods do the steps and own their deadlines, record and rollback; the CLI only parses
+flags. Here the pytest fixtures play the CLI's part (each asks for one step's result), and the
+canary, ``record`` and ``--recover`` drive the same object::
+
+    render → connect → ensure_namespace → lock → snapshot (recovering first when needed)
+      → validate → apply → rollout → endpoint / replicas / pods → finish
+
+Every step runs under its own deadline (``settings.timeouts``), with a restarting API server
+retried until then (``kube.patience``, said on the terminal), its time recorded in the run's
+phases, and the release record (``record.Tracker``) updated where the step changes what a
+gate that dies would leave behind. A step returns its result or raises a ``GateError`` naming
+what failed; callers turn that into a test failure once.
+"""
+
+from __future__ import annotations
+
+import _thread
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from kubernetes.client import ApiClient
+
+from rolloutgate import kube
+from rolloutgate.checks import cases
+from rolloutgate.checks.client import wait_answering
+from rolloutgate.checks.podhistory import Baseline
+from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError, Forbidden, LockLost
+from rolloutgate.kube import kindcluster
+from rolloutgate.objects import MANAGED_BY, Obj, ref
+from rolloutgate.release import (
+    apply,
+    autoscale,
+    dryrun,
+    ending,
+    lock,
+    plan,
+    prepare,
+    record,
+    rollout,
+)
+from rolloutgate.release import verify as checks
+from rolloutgate.release.lock import Lease
+from rolloutgate.release.report import GateRun
+from rolloutgate.release.snapshot import Snapshot, take
+from rolloutgate.workloads import viewer_for, workloads
+
+if TYPE_CHECKING:
+    from rolloutgate.checks.cases import Golden, HttpClient
+
+
+def _silent(_line: str) -> None:
+    return None
+
+
+class Release:
+    """One release of ``cfg``'s manifests to ``cfg``'s target, recorded in ``run``.
+
+    ``say`` writes a progress line; ``golden`` loads the golden cases (ConfigError when the
+    file is bad: the checks that need it report that, a rollback is checked without it);
+    ``checkpoint`` writes the report as it stands (before a restore, which a SIGKILL may cut).
+    The end of a release (rollback, its verification, recovery) is in ``ending``.
+    """
+
+    def __init__(
+        self,
+        cfg: GateConfig,
+        run: GateRun,
+        *,
+        say: Callable[[str], None] = _silent,
+        golden: Callable[[], Golden] | None = None,
+        checkpoint: Callable[[], None] | None = None,
+    ) -> None:
+        self.cfg, self.run, self.say = cfg, run, say
+        self._golden = golden
+        self.checkpoint = checkpoint or (lambda: None)
+        self.objects: list[Obj] = []  # the rendered manifests, as applied
+        self._api: ApiClient | None = None
+        self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
+        # False only in a dry run into a namespace that does not exist (nothing creates it).
+        self.namespace_exists = True
+        self.tracker: record.Tracker | None = None
+        self._held = ExitStack()  # the lease's renewal and release
+        self._lost: list[str] = []
+        self.snap: Snapshot | None = None
+        self.planned: plan.Plan | None = None
+        self.applied: list[Obj] = []
+        self.live: list[Obj] = []  # the workloads once rolled out
+
+    # -- what the steps share -----------------------------------------------------------------
+
+    def use(
+        self,
+        *,
+        objects: list[Obj] | None = None,
+        api: ApiClient | None = None,
+        snap: Snapshot | None = None,
+        applied: list[Obj] | None = None,
+        live: list[Obj] | None = None,
+    ) -> Release:
+        """Take the results of earlier steps as given: a suite may override any fixture of the
+        chain (``conftest.py``), and what the fixture returned is what the next steps work on.
+        """
+        if objects is not None:
+            self.objects = objects
+        if api is not None:
+            self._api = api
+        if snap is not None:
+            self.snap = snap
+        if applied is not None:
+            self.applied = applied
+        if live is not None:
+            self.live = live
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self._api is not None
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            raise ConfigError("the release is not connected: connect() comes first")
+        return self._api
+
+    def golden(self) -> Golden | None:
+        """The golden cases, or None when there are none to load (or the file is bad)."""
+        if self._golden is None:
+            return None
+        try:
+            return self._golden()
+        except ConfigError:
+            return None
+
+    @contextmanager
+    def step(self, phase: str | None, seconds: float) -> Iterator[float]:
+        """A step's block: timed as ``phase``, every API call retried until the step's deadline
+        (yielded) while the server restarts, and said on the terminal."""
+        deadline = time.monotonic() + seconds
+        timer = self.run.phase(phase) if phase else nullcontext()
+        with timer, kube.patience(deadline, lambda m: self.say(f"rolloutgate: {m}")):
+            yield deadline
+
+    def _record_step(self, name: str) -> None:
+        if self.tracker is not None:
+            with self.step(None, self.cfg.timeouts.api):
+                self.tracker.step(name)
+
+    # -- local --------------------------------------------------------------------------------
+
+    def render(self) -> list[Obj]:
+        """The manifests as they will be applied: rendered, tagged, checked. No cluster call."""
+        rendered = prepare.render(self.cfg)
+        self.objects = rendered.objects
+        self.run.manifest_source = rendered.source
+        return self.objects
+
+    # -- the cluster --------------------------------------------------------------------------
+
+    def connect(self, kubeconfig: str | None = None, context: str | None = None) -> ApiClient:
+        """A client for the target, checked with /version (one attempt: a wrong address fails
+        at once). Without arguments: the configured kubeconfig and context."""
+        if kubeconfig is None and context is None:
+            kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
+            context = self.cfg.context
+        with self.run.phase("connect"):
+            self._api = kube.connect(kubeconfig, context, timeout=self.cfg.request_timeout)
+        self.connection = (kubeconfig, context)
+        return self._api
+
+    def prepare_kind(self, kind_path: str, cluster: str, *, offline: bool) -> None:
+        """A kind node Ready and holding the manifests' images (it reaches no registry)."""
+        with self.run.phase("kind"):
+            kindcluster.prepare(
+                self.api,
+                kind_path,
+                cluster,
+                self.objects,
+                timeout=self.cfg.timeouts.rollout,
+                offline=offline,
+            )
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()  # type: ignore[no-untyped-call]
+
+    def ensure_namespace(self) -> str:
+        """Every kind served, and the namespace created if missing (kept afterwards: deleting
+        one is slow and would block the next run); in a dry run nothing is created."""
+        cfg, api = self.cfg, self.api
+        with self.step("namespace", cfg.timeouts.api):
+            for obj in self.objects:  # UnknownKind before anything is created
+                kube.resource(api, str(obj.get("apiVersion")), str(obj.get("kind")))
+            exists = _namespace_exists(api, cfg.namespace)
+            if not exists and not cfg.dry_run:
+                body: Obj = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": cfg.namespace, "labels": dict(MANAGED_BY)},
+                }
+                kube.create(api, body, None)
+                self.run.created_namespace = True
+            self.namespace_exists = exists or not cfg.dry_run
+        return cfg.namespace
+
+    def lock(self) -> Lease | None:
+        """The target's Lease, held and renewed until ``unlock``, and the release record read
+        and started; None in a dry run (which changes nothing, and only reads the record)."""
+        cfg, api, run = self.cfg, self.api, self.run
+        name = prepare.lock_name(cfg, self.objects)
+        if cfg.dry_run:
+            with self.step(None, cfg.timeouts.api):
+                found = record.read(api, cfg.namespace, record.record_name(name))
+            if record.unfinished(found):
+                assert found is not None
+                run.notes.append(
+                    f"unfinished {record.describe(found)}: a real run recovers it first"
+                )
+            return None
+        with self.step("lock", cfg.timeouts.lock) as deadline:
+            lease = lock.acquire(
+                api,
+                cfg.namespace,
+                name,
+                holder=lock.default_holder(),
+                duration_s=int(cfg.timeouts.lease),
+                deadline=deadline,
+                gone=lambda live: record.holder_gone(api, cfg.namespace, name, live),
+                on_wait=lambda m: self.say(f"rolloutgate: {m}"),
+            )
+        self._held.callback(self._release_lease, lease)
+        tracker = record.Tracker(api, cfg.namespace, lease, api_timeout=cfg.timeouts.api)
+        with self.step("record", cfg.timeouts.api):
+            found = tracker.load()
+            if record.unfinished(found):
+                assert found is not None
+                text = (
+                    f"found an unfinished {record.describe(found)}; that gate is gone or lost its "
+                    f"lease (this gate holds it now). Restore target: the last verified release: "
+                    f"{record.describe_target(found.get('target'))}"
+                )
+                self.say(f"rolloutgate: {text}")
+                run.notes.append(text)
+            tracker.start(cfg.image_tag)
+        tracker.on_lost = self._on_lost
+        self.tracker = tracker
+        self._lost = self._held.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
+        return lease
+
+    def _on_lost(self, reason: str) -> None:
+        # From the renewal thread: stop the release where it is (a change made now would land
+        # on another gate's target); the rollback is skipped for the same reason. Nothing is
+        # written to the terminal from here: it belongs to the main thread.
+        self.run.lock_lost = reason
+        if self.tracker is not None and self.tracker.interrupt_on_loss:
+            _thread.interrupt_main()
+
+    def _release_lease(self, lease: Lease) -> None:
+        with self.step(None, self.cfg.timeouts.api):
+            lock.release(self.api, lease)
+
+    def unlock(self) -> None:
+        """Stop renewing and release the lease. LockLost when it was lost during the run and
+        nothing said so yet (another gate may have deployed meanwhile)."""
+        self._held.close()
+        if self._lost and self.run.lock_lost is None and self.tracker is not None:
+            lease = self.tracker.lease
+            self.run.notes.append(f"lease {lease.name} was lost during the run: {self._lost[0]}")
+            raise LockLost(
+                f"lease {lease.namespace}/{lease.name} was lost during the run, another gate "
+                f"may have deployed meanwhile: {self._lost[0]}"
+            )
+
+    def snapshot(self) -> Snapshot:
+        """The live objects the manifests touch, read before anything is applied: what a
+        rollback restores. A release left unfinished by a gate that is gone (or ``--recover``)
+        is recovered first, so the snapshot is a verified release, never the half-done one."""
+        cfg, tracker = self.cfg, self.tracker
+        if tracker is not None and (cfg.recover or record.unfinished(tracker.found)):
+            self.recover()
+        elif cfg.recover:
+            raise ConfigError("--recover needs the release record, and a dry run reads only")
+        with self.step("snapshot", cfg.timeouts.api):
+            snap = take(self.api, cfg.namespace, self.objects)
+        prepare.check_live(snap)
+        self.run.previous_tag = snap.tag()
+        self.run.first_deploy = snap.first_deploy
+        self.snap = snap
+        return snap
+
+    def validate(self) -> plan.Plan:
+        """The plan (paused workloads refused, HPA targets without replicas, configuration
+        changes no rollout picks up) and a server-side dry-run of every object; then, in a
+        real run, the release record says what is about to be applied."""
+        cfg, api, run, snap = self.cfg, self.api, self.run, self._snapshot()
+        with self.step("plan", cfg.timeouts.api):
+            planned = plan.make(
+                api,
+                cfg.namespace,
+                self.objects,
+                snap,
+                restart_on_config_change=cfg.restart_on_config_change,
+                namespace_exists=self.namespace_exists,
+            )
+        for workload, hpa in planned.autoscaled.items():
+            planned.notes.insert(
+                0,
+                f"{workload}: replicas left to {autoscale.HPA_KIND}/{hpa} "
+                "(applied without spec.replicas)",
+            )
+        for note in planned.notes:
+            self.say(f"rolloutgate: {note}")
+        run.notes.extend(planned.notes)
+        with self.step("validate", cfg.timeouts.api):
+            if self.namespace_exists:
+                apply.validate(api, cfg.namespace, planned.objects)
+                if cfg.dry_run:
+                    run.dry_run_diff = apply.diff(api, cfg.namespace, planned.objects)
+            else:  # only in a dry run: a real run has created the namespace
+                found = dryrun.validate(api, cfg.namespace, planned.objects)
+                run.notes.extend(found.notes)
+                run.dry_run_diff = found.diff
+        if self.tracker is not None and not cfg.dry_run:
+            # Written before anything changes: a gate killed from here on leaves a record the
+            # next gate recovers from.
+            with self.step(None, cfg.timeouts.api):
+                self.tracker.ensure_held()
+                self.tracker.begin(cfg.image_tag, snap, planned.objects)
+            self.tracker.interrupt_on_loss = True
+        self.planned = planned
+        return planned
+
+    def apply(self) -> list[Obj]:
+        """Hand spec.replicas of HPA targets over, then apply every object (server-side apply,
+        change-cause on workloads); returns the applied objects. From here on the release is
+        the run's to finish (``finish``)."""
+        cfg, api, run = self.cfg, self.api, self.run
+        planned = self.planned
+        if planned is None:
+            raise ConfigError("the release is not validated: validate() comes before apply()")
+        run.applied = True
+        if not_waited := prepare.not_waited(self.objects):
+            run.notes.append(
+                "applied, not waited for (not a workload kind): " + ", ".join(not_waited)
+            )
+        with self.step("apply", cfg.timeouts.api):
+            # Only what happens to the pods from here on is held against the release.
+            run.baseline = self.pod_baseline(planned.objects)
+            for obj in workloads(planned.objects):
+                if ref(obj) in planned.autoscaled:
+                    autoscale.handover(api, cfg.namespace, obj)
+            holder = self.tracker.lease.holder if self.tracker else lock.default_holder()
+            applied = apply.apply(
+                api,
+                cfg.namespace,
+                planned.objects,
+                change_cause=prepare.change_cause(cfg, holder),
+            )
+        self._record_step("rolling-out")
+        self.applied = applied
+        return applied
+
+    def rollout(self) -> list[Obj]:
+        """Wait until every applied workload has rolled out the revision this run created
+        (``kubectl rollout status`` rules per kind, fail-fast on broken pods); returns the
+        final workloads. Deadline: ``timeouts.rollout``."""
+        with self.step("rollout", self.cfg.timeouts.rollout) as deadline:
+            self.live = self.wait(
+                self.applied, deadline=deadline, pin=True, baseline=self.run.baseline
+            )
+        self._record_step("checking")
+        return self.live
+
+    def wait(
+        self, objs: list[Obj], *, deadline: float, pin: bool, baseline: Baseline | None = None
+    ) -> list[Obj]:
+        """Wait for every workload among ``objs`` at once; ``pin``: to the generation the apply
+        returned; ``baseline``: the pods before the apply or restore (see ``rollout.wait``)."""
+        cfg = self.cfg
+        return rollout.wait(
+            self.api,
+            cfg.namespace,
+            workloads(objs),
+            deadline=deadline,
+            max_restarts=cfg.max_restarts,
+            on_progress=self.say,  # its lines already read `rollout KIND/NAME: 2/3 ready, ...`
+            pinned=pin,
+            baseline=baseline,
+            ready_grace=cfg.ready_grace,
+            unschedulable_grace=cfg.unschedulable_grace,
+        )
+
+    @contextmanager
+    def endpoint(self) -> Iterator[str]:
+        """The release's base URL (the configured endpoint URL, else a port-forward to a ready
+        pod of the Service), once it answers. Deadline: ``timeouts.endpoint``."""
+        with ExitStack() as stack:
+            with self.step("endpoint", self.cfg.timeouts.endpoint) as deadline:
+                url = stack.enter_context(
+                    checks.open_endpoint(self.api, self.cfg, self.objects, deadline=deadline)
+                )
+                with cases.client_for(url, self.golden(), self.cfg) as probe:
+                    wait_answering(probe, deadline=deadline)
+            yield url
+
+    @contextmanager
+    def replicas(self, golden: Golden | None) -> Iterator[dict[str, HttpClient]]:
+        """A client per pod of the rolled-out release behind the Service, keyed by pod name,
+        each through its own port-forward, each answering. Deadline: ``timeouts.endpoint``."""
+        with ExitStack() as stack:
+            with self.step(None, self.cfg.timeouts.endpoint) as deadline:
+                urls = stack.enter_context(
+                    checks.open_replicas(
+                        self.api, self.cfg, self.objects, self.live, deadline=deadline
+                    )
+                )
+                clients = {
+                    pod: stack.enter_context(cases.client_for(url, golden, self.cfg))
+                    for pod, url in urls.items()
+                }
+                for client in clients.values():
+                    wait_answering(client, deadline=deadline)
+            yield clients
+
+    def pods(self) -> dict[str, list[Obj]]:
+        """The pods of each rolled-out workload's current revision, by ``Kind/name``."""
+        with self.step(None, self.cfg.timeouts.api):
+            return {ref(w): checks.release_pods(self.api, self.cfg.namespace, w) for w in self.live}
+
+    def pod_baseline(self, objs: list[Obj]) -> Baseline:
+        """The workloads' pods (every revision) as they are now: taken just before the apply or
+        the restore, so that only what happens afterwards is held against the release."""
+        taken = datetime.now(UTC)
+        found: dict[str, Obj] = {}
+        for workload in workloads(objs):
+            selector = viewer_for(workload).pod_selector(workload)
+            listing = kube.list_objects(
+                self.api, "v1", "Pod", self.cfg.namespace, label_selector=selector
+            )
+            for pod in listing.get("items") or []:
+                found[str(pod.get("metadata", {}).get("uid"))] = pod
+        return Baseline.of(found.values(), taken)
+
+    def _snapshot(self) -> Snapshot:
+        if self.snap is None:
+            raise ConfigError("no snapshot: snapshot() comes before validate()")
+        return self.snap
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The end of an applied release: roll back and verify when the run failed."""
+        ending.finish(self)
+
+    def restore_now(self) -> None:
+        """On an interrupt: submit the restore at once (``finish`` waits and verifies)."""
+        ending.restore_now(self)
+
+    def recover(self) -> None:
+        """Restore the last verified release from the record and prove it healthy."""
+        ending.recover(self)
+
+    def diagnostics(self) -> str:
+        """Events, pod states, logs, rollout history of each workload, as text; never raises."""
+        return ending.diagnostics(self)
+
+
+def _namespace_exists(api: ApiClient, name: str) -> bool:
+    """Whether the namespace exists. Credentials bound only to a Role in it may not read
+    Namespaces (cluster-scoped); a RoleBinding exists only inside an existing namespace, so being
+    refused the read means it exists (a missing one fails the next call with 404 anyway)."""
+    try:
+        return kube.get(api, "v1", "Namespace", name, None) is not None
+    except Forbidden:
+        return True
