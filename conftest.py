@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.config import GateConfig
+from rolloutgate import GateConfig
 
 # The model server's container in the Deployment (fixtures/manifests), where in-pod checks run.
 MODEL_CONTAINER = "model"

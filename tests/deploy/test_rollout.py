@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rolloutgate.checks.podhistory import Restarts
-from rolloutgate.config import GateConfig
-from rolloutgate.objects import ref
-from rolloutgate.workloads import viewer_for, workloads
+from rolloutgate import GateConfig, Restarts, ref, viewer_for, workloads
 
 Obj = dict[str, Any]
 

@@ -90,8 +90,9 @@ def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str)
     mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
     argv = ", ".join(
         f'"{a}"'
-        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.pytest.plugin", "-p", "no:cacheprovider",
-                  "--cluster=incluster", "--gate-report=/out/gate.json", *args)
+        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.pytest.plugin",
+                  "-p", "no:cacheprovider", "--cluster=incluster", "--gate-report=/out/gate.json",
+                  *args)
     )  # fmt: skip
     return f"""\
 apiVersion: v1

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.checks.cases import Golden, HttpClient
-from rolloutgate.checks.client import V2Client, describe, json_of
+from rolloutgate import Golden, HttpClient, V2Client, describe, json_of
 
 
 @pytest.mark.parametrize("check", ["live", "ready", "model_ready"])

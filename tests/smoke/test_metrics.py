@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.checks import metrics
-from rolloutgate.checks.cases import Golden, HttpClient
-from rolloutgate.checks.metrics import PodMetrics
+from rolloutgate import Golden, HttpClient, PodMetrics, judge_metrics
 
 
 def test_server_counts_the_golden_requests(
@@ -27,5 +25,5 @@ def test_server_counts_the_golden_requests(
         # A prediction carries a body; a GET case (model status, metadata) is not one.
         answered += case.request.body is not None and case.status // 100 == 2 and response.ok
     after = rolloutgate_metrics.read()
-    problems = metrics.judge(rolloutgate_metrics.check, before, after, expected=answered)
+    problems = judge_metrics(rolloutgate_metrics.check, before, after, expected=answered)
     assert not problems, "; ".join(problems)

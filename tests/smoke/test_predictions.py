@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate.checks.cases import Case, Golden, HttpClient, check
-from rolloutgate.checks.client import measure_latency
+from rolloutgate import Case, Golden, HttpClient, check, measure_latency
 
 
 def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:

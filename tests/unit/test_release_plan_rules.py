@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from rolloutgate.manifests import apply_order
-from rolloutgate.release import autoscale, dryrun, plan
-from rolloutgate.release import prepare
+from rolloutgate.release import autoscale, dryrun, plan, prepare
 from rolloutgate.release.snapshot import Snapshot
 
 from .k8s_objects import Obj, clone, deployment
