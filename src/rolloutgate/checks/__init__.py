@@ -1,1 +1,17 @@
-"""rolloutgate.checks."""
+"""What the gate judges: the model server's answers and the pods' states.
+
+    cases        golden cases for any HTTP JSON server: requests, expectations, ``HttpClient``
+    protocols    the presets (v2, v1, plain): prediction path, health checks
+    client       the V2 client, ``EndpointUnreachable``, ``describe``, ``wait_answering``
+    credentials  headers and URL credentials on the one session the checks use
+    metrics      the server's request counter, read on every pod of the release
+    recording    a golden file from the live release's answers (``python -m rolloutgate record``)
+    podjudge     the verdict on a release's pods since the apply (fail-fast)
+    pods         kind-agnostic pod rules: failure reasons, readiness, log tails
+    podhistory   exits since a baseline (``Restarts``)
+    readiness    never-ready rules (``ready_grace``)
+    scheduling   unschedulable pods and autoscalers
+
+May import: ``rolloutgate.kube`` and below (``config``, ``manifests``, ``redact``, ``objects``,
+``errors``); never the workloads, the release, the canary or the pytest layer.
+"""
