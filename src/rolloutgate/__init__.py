@@ -40,7 +40,8 @@ _PUBLIC = {
     # workloads of the release
     "ref": "rolloutgate.objects",
     "viewer_for": "rolloutgate.workloads",
-    "workloads": "rolloutgate.workloads",
+    # (not "workloads": that is the subpackage's name, which an import of it rebinds)
+    "workloads_in": "rolloutgate.workloads",
     # errors
     "GateError": "rolloutgate.errors",
     "ConfigError": "rolloutgate.errors",
@@ -51,7 +52,7 @@ _PUBLIC = {
     "LockHeld": "rolloutgate.errors",
 }
 # Public names whose definition has another name.
-_RENAMED = {"load_golden": "load", "judge_metrics": "judge"}
+_RENAMED = {"load_golden": "load", "judge_metrics": "judge", "workloads_in": "workloads"}
 
 __all__ = [
     "Case",
@@ -79,7 +80,7 @@ __all__ = [
     "measure_latency",
     "ref",
     "viewer_for",
-    "workloads",
+    "workloads_in",
 ]
 
 
@@ -113,4 +114,5 @@ if TYPE_CHECKING:
     from rolloutgate.release.engine import Release
     from rolloutgate.release.lock import Lease
     from rolloutgate.release.snapshot import Snapshot
-    from rolloutgate.workloads import viewer_for, workloads
+    from rolloutgate.workloads import viewer_for
+    from rolloutgate.workloads import workloads as workloads_in

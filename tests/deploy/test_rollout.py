@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rolloutgate import GateConfig, Restarts, ref, viewer_for, workloads
+from rolloutgate import GateConfig, Restarts, ref, viewer_for, workloads_in
 
 Obj = dict[str, Any]
 
 
 def _applied(release: list[Obj], name: str) -> Obj:
-    return next(d for d in workloads(release) if d["metadata"]["name"] == name)
+    return next(d for d in workloads_in(release) if d["metadata"]["name"] == name)
 
 
 def test_rollout_complete_at_applied_generation(
@@ -49,7 +49,7 @@ def test_every_container_runs_the_requested_image(
 ) -> None:
     """Per workload: its pods run the images its applied template asks for, container by
     container (two workloads may name their containers alike)."""
-    for applied in workloads(rolloutgate_release):
+    for applied in workloads_in(rolloutgate_release):
         wanted = viewer_for(applied).images(applied)
         pods = rolloutgate_workload_pods.get(ref(applied)) or []
         assert pods, f"{ref(applied)}: no pod of the new release found"

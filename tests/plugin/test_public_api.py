@@ -35,6 +35,16 @@ def test_docs_list_the_public_names() -> None:
     assert documented() == set(rolloutgate.__all__)
 
 
+def test_no_public_name_is_a_subpackage_name() -> None:
+    """Importing a subpackage binds its name on the package: a public name equal to it would be
+    replaced by the module (``rolloutgate.workloads`` was, once)."""
+    package = Path(rolloutgate.__file__).parent
+    modules = {
+        p.stem for p in package.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert not modules & set(rolloutgate.__all__)
+
+
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         rolloutgate.nope  # noqa: B018
