@@ -12,8 +12,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal
 from rolloutgate import redact
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
+from rolloutgate.phases import timed
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -81,14 +81,9 @@ class GateRun:
     # The workloads' pods just before the apply: what happened before is not this release's.
     baseline: Baseline | None = None
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase; the time is recorded even when the phase fails."""
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - start, 3)
+        return timed(self.phases, name)
 
     def record(self, outcome: TestOutcome) -> None:
         """Keep the worst outcome seen for a test across its setup, call and teardown."""
