@@ -29,7 +29,7 @@ _PUBLIC = {
     "V2Client": "rolloutgate.checks.client",
     "describe": "rolloutgate.checks.client",
     "json_of": "rolloutgate.checks.client",
-    "measure_latency": "rolloutgate.checks.client",
+    "measure_latency": "rolloutgate.checks.latency",
     "PodMetrics": "rolloutgate.checks.metrics",
     "judge_metrics": "rolloutgate.checks.metrics",
     # the fixtures' types
@@ -96,7 +96,8 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient, check
     from rolloutgate.checks.cases import load as load_golden
-    from rolloutgate.checks.client import V2Client, describe, json_of, measure_latency
+    from rolloutgate.checks.client import V2Client, describe, json_of
+    from rolloutgate.checks.latency import measure_latency
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.checks.metrics import judge as judge_metrics
     from rolloutgate.checks.podhistory import Restarts

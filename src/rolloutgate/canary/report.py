@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rolloutgate.canary.judge import ARMS, EXIT_STATUS, latencies
+from rolloutgate.canary.judge import EXIT_STATUS
+from rolloutgate.canary.observations import ARMS, latencies
 from rolloutgate.canary.run import CanaryRun
 
 INTERRUPTED_EXIT = 2  # pytest's own status for an interrupted run

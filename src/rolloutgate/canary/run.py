@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,19 +35,18 @@ from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
 from rolloutgate.canary.config import CanaryConfig
-from rolloutgate.canary.judge import ARMS, METRICS, Arm, Judgement, Metric, Observations, judge
+from rolloutgate.canary.judge import Judgement, judge
+from rolloutgate.canary.metrics import METRICS, Metric
+from rolloutgate.canary.observations import ARMS, Arm, Observations
 from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
-from rolloutgate.checks.client import (
-    EndpointUnreachable,
-    Golden,
-    V2Client,
-    describe,
-    wait_answering,
-)
+from rolloutgate.checks import cases
+from rolloutgate.checks.cases import Golden
+from rolloutgate.checks.client import EndpointUnreachable, wait_answering
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RolloutFailed
 from rolloutgate.kube import portforward
 from rolloutgate.objects import name_of
+from rolloutgate.phases import timed
 from rolloutgate.release import apply, lock, prepare, rollout, verify
 from rolloutgate.release.ending import signals_deferred
 from rolloutgate.workloads import image_names, template_images, workloads
@@ -85,13 +84,9 @@ class CanaryRun:
     promotion: dict[str, Any] | None = None
     _t0: float = field(default_factory=time.monotonic)
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - start, 3)
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Time a phase; the time is recorded even when the phase fails."""
+        return timed(self.phases, name)
 
     @property
     def verdict(self) -> str:
@@ -171,7 +166,9 @@ def execute(
     ns = cfg.namespace
     try:
         objs = prepare.render(cfg).objects
-        request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
+        request_set = (
+            load_request_set(ccfg.request_set, golden.protocol) if ccfg.request_set else []
+        )
         deps = workloads(objs)
         if len(deps) != 1:
             raise ConfigError(
@@ -368,7 +365,7 @@ def _measure(
                     return
                 number = portforward.container_port(pod, port)
                 urls[arm] = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
-                problem = _health(urls[arm], golden.model, cfg, deadline)
+                problem = _health(urls[arm], golden, cfg, deadline)
                 if problem:
                     run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
                     return
@@ -381,8 +378,7 @@ def _measure(
             f"at least {ccfg.min_duration:g} s"
         )
         traffic = Traffic(
-            urls,
-            golden.model,
+            lambda arm: cases.client_for(urls[arm], golden, cfg),
             run.obs,
             concurrency=ccfg.concurrency,
             request_timeout=cfg.request_timeout,
@@ -410,19 +406,16 @@ def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
     return portforward.service_port(manifest, port)
 
 
-def _health(url: str, model: str, cfg: GateConfig, deadline: float) -> str | None:
-    client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
-    try:
-        wait_answering(client, deadline=deadline)
-        for check in (client.live, client.ready, client.model_ready):
-            response = check()
-            if not response.ok:
-                return describe(response)
-    except EndpointUnreachable as e:
-        return str(e)
-    finally:
-        client.session.close()
-    return None
+def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
+    """What is wrong with the health of the arm at ``url`` (None: healthy): the gate's health
+    checks (settings, then the golden file's, then its protocol's), with its credentials."""
+    with cases.client_for(url, golden, cfg) as client:
+        try:
+            wait_answering(client, deadline=deadline)
+            problems = cases.check_health(client)
+        except EndpointUnreachable as e:
+            return str(e)
+    return "; ".join(problems) or None
 
 
 def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: float) -> None:
