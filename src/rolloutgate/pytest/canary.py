@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from rolloutgate import kube
+from rolloutgate.canary import promote
 from rolloutgate.canary import report as canary_report
 from rolloutgate.canary import run as canary
 from rolloutgate.canary.config import CanaryConfig
@@ -160,7 +161,7 @@ class CanaryPlugin:
                     + 120
                 )
                 with self.run.phase("promotion"):
-                    self.run.promotion = canary.promote(
+                    self.run.promotion = promote.promote(
                         self.cfg,
                         self.cfg.image_tag,
                         self.ccfg.report.with_name("promotion-gate.json"),
