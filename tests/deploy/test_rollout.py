@@ -68,6 +68,20 @@ def test_every_container_runs_the_requested_image(
                 )
 
 
+def test_workloads_ask_for_the_manifests_images(
+    rolloutgate_rollout: list[Obj], rolloutgate_manifests: list[Obj]
+) -> None:
+    """The live workloads ask for the images the manifests name (with ``--image-tag``): after
+    the gate's own apply, and with ``--verify`` after someone else's (a GitOps sync, kubectl),
+    where a difference is drift from what the manifests say."""
+    wanted = {ref(w): viewer_for(w).images(w) for w in workloads_in(rolloutgate_manifests)}
+    for live in rolloutgate_rollout:
+        images = viewer_for(live).images(live)
+        assert images == wanted.get(ref(live)), (
+            f"{ref(live)} asks for {images}, the manifests for {wanted.get(ref(live))}"
+        )
+
+
 def test_no_restarts_in_new_pods(
     rolloutgate_restarts: list[Restarts], rolloutgate_config: GateConfig
 ) -> None:

@@ -84,7 +84,9 @@ namespace = "{namespace}"
     return target
 
 
-def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str) -> str:
+def runner_pod(
+    namespace: str, deps: Path, project: Path, out: Path, *args: str, name: str = "gate"
+) -> str:
     """The pod that runs the gate in `namespace` as the shipped ServiceAccount (whose token it
     mounts: the ServiceAccount itself does not automount it): the example image's Python, the
     mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
@@ -97,7 +99,7 @@ def runner_pod(namespace: str, deps: Path, project: Path, out: Path, *args: str)
     return f"""\
 apiVersion: v1
 kind: Pod
-metadata: {{name: gate, namespace: {namespace}, labels: {{app.kubernetes.io/name: gate}}}}
+metadata: {{name: {name}, namespace: {namespace}, labels: {{app.kubernetes.io/name: gate}}}}
 spec:
   serviceAccountName: {SERVICE_ACCOUNT}
   automountServiceAccountToken: true

@@ -237,3 +237,27 @@ def test_cluster_context_and_a_different_context_conflict(tmp_path: Path) -> Non
             invocation_dir=tmp_path,
             list_contexts=contexts,
         )
+
+
+def test_verify_excludes_dry_run_and_recover(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"--verify checks the live release .*--dry-run validates.*give one"
+    ):
+        resolve(
+            {"rolloutgate_cluster": KIND, "rolloutgate_verify": True},
+            env={"ROLLOUTGATE_DRY_RUN": "1"},
+            tool={},
+            rootdir=tmp_path,
+            invocation_dir=tmp_path,
+            list_contexts=contexts,
+        )
+    cfg = resolve(
+        {"rolloutgate_cluster": KIND},
+        env={"ROLLOUTGATE_VERIFY": "yes"},
+        tool={},
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        list_contexts=contexts,
+    )
+    assert cfg.verify is True
+    assert cfg.sources["verify"] == "env ROLLOUTGATE_VERIFY"

@@ -261,6 +261,29 @@ def test_dry_run_validates_diffs_and_skips(gate: pytest.Pytester) -> None:
     assert report["applied"] is False
 
 
+def test_verify_checks_the_live_release_and_changes_nothing(gate: pytest.Pytester) -> None:
+    gate.makepyfile(
+        test_fail="""
+def test_golden(rolloutgate_rollout):
+    assert False, "case 'setosa': expected [0] got [1]"
+"""
+    )
+    result = gate.runpytest("--cluster=staging", "--verify")
+    result.assert_outcomes(passed=2, failed=1)
+    # The live workloads waited for unpinned; no validate, apply, restore or rollback.
+    assert calls(gate) == ["baseline", "wait pin=False"]
+    report = gate_report(gate)
+    assert report["verdict"] == "fail"
+    assert report["verify"] is True
+    assert report["applied"] is False
+    assert report["rollback"]["attempted"] is False
+    assert "none: --verify applies nothing" in report["rollback"]["outcome"]
+    assert report["live_release"]["verified"] is False
+    result.stdout.fnmatch_lines(
+        ["*VERIFY ONLY*", "verdict: FAIL - *setosa*", "live release: tag *no release record*"]
+    )
+
+
 def test_interrupt_rolls_back(gate: pytest.Pytester) -> None:
     gate.makepyfile(
         test_gate="""

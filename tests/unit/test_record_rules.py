@@ -126,3 +126,40 @@ def test_without_patience_one_attempt_and_non_transient_errors_at_once() -> None
     with kube.patience(time.monotonic() + 10), pytest.raises(ApiError):
         kube.patient(forbidden)
     assert calls == [1]
+
+
+# --verify: which release is live, and whether a gate verified it.
+
+
+def _finished(step: str, tag: str, *, verified: bool = True) -> dict[str, object]:
+    return {
+        "step": step,
+        "tag": tag,
+        "target": {"tag": tag, "verified": verified, "by": "ci@runner", "at": "2026-12-01"},
+    }
+
+
+def test_live_release_verified_by_a_gate() -> None:
+    live = record.live_release(_finished("verified", "v2"), "v2", "rolloutgate-iris-release")
+    assert live.verified
+    assert live.text == "tag v2, verified by ci@runner at 2026-12-01 (record step 'verified')"
+
+
+def test_live_release_changed_outside_the_gate() -> None:
+    live = record.live_release(_finished("verified", "v2"), "v3", "rolloutgate-iris-release")
+    assert not live.verified
+    assert "tag v3, NOT the release a gate last verified (tag v2, verified by" in live.text
+
+
+def test_live_release_without_a_record_or_half_done() -> None:
+    none = record.live_release(None, "v2", "rolloutgate-iris-release")
+    assert not none.verified
+    assert "no release record (configmap rolloutgate-iris-release)" in none.text
+    half = record.live_release(_finished("rolling-out", "v3"), "v3", "x")
+    assert not half.verified
+    assert half.record_step == "rolling-out"
+    assert "unfinished" in half.text
+    rolled_back = record.live_release(_finished("rolled-back", "v2"), "v2", "x")
+    assert rolled_back.verified
+    found_only = record.live_release(_finished("locked", "v2", verified=False), "v2", "x")
+    assert not found_only.verified

@@ -119,6 +119,7 @@ def resolve(
             )
     if cluster is None:
         sources["context"] = "no cluster"
+    _check_modes(values, sources)
     metrics = None
     if values["metrics.path"] is not None:
         if values["metrics.counter"] is None:
@@ -162,6 +163,7 @@ def resolve(
         rollback=values["rollback"],
         dry_run=values["dry_run"],
         recover=values["recover"],
+        verify=values["verify"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],
@@ -179,6 +181,20 @@ def resolve(
         metrics=metrics,
         sources=sources,
     )
+
+
+def _check_modes(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """ConfigError for run modes that exclude each other: each says what the gate does."""
+    given = [key for key in ("verify", "recover", "dry_run") if values[key]]
+    if len(given) > 1:
+        what = {
+            "verify": "--verify checks the live release and changes nothing",
+            "recover": "--recover restores the last verified release",
+            "dry_run": "--dry-run validates the manifests and applies nothing",
+        }
+        raise ConfigError(
+            "; ".join(f"{what[k]} ({sources[k]})" for k in given) + ": give one of them"
+        )
 
 
 def resolve_settings(

@@ -99,6 +99,7 @@ class GateConfig:
     lock_name: str | None
     rootdir: Path
     recover: bool = False
+    verify: bool = False
     metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
@@ -317,6 +318,17 @@ SETTINGS: tuple[Setting, ...] = (
         "--recover",
         "Deploy nothing: restore the last release a gate verified (from the release record in "
         "the cluster) and verify it, e.g. after a gate was killed",
+        const=True,
+        profile=False,
+        project=False,
+    ),
+    Setting(
+        "verify",
+        flag,
+        False,
+        "--verify",
+        "Deploy nothing and roll back nothing: run every check against the live release (e.g. "
+        "after Argo CD or Flux synced it); the release record is read, never written",
         const=True,
         profile=False,
         project=False,

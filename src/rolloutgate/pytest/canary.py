@@ -225,3 +225,8 @@ def check_options(cfg: GateConfig) -> None:
         raise ConfigError("--canary needs the candidate: pass --image-tag TAG")
     if cfg.dry_run:
         raise ConfigError("--canary and --dry-run cannot be combined: a canary deploys arms")
+    if cfg.verify:
+        raise ConfigError(
+            "--canary and --verify cannot be combined: a canary deploys arms, --verify only "
+            "checks the live release"
+        )

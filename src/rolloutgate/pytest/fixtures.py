@@ -204,6 +204,7 @@ def rolloutgate_release(
 ) -> list[Obj]:
     """Session. Validates every manifest (server-side dry-run), then applies them all and
     returns the applied objects. In a dry run: prints the diff and skips what depends on it.
+    With ``--verify``: the live objects, nothing applied (the checks judge the live release).
 
     Teardown (the engine's ``finish``): if any test failed or errored, or the run was
     interrupted, restores the snapshot, waits for it and re-runs the health and golden checks;
@@ -218,6 +219,9 @@ def rolloutgate_release(
             "recovery run (--recover): the last verified release was restored and verified; "
             "nothing new is deployed"
         )
+    if cfg.verify:
+        # Nothing is applied, so there is nothing to finish or roll back.
+        return step(release.take_live)
     step(release.validate)
     if cfg.dry_run:
         pytest.skip(

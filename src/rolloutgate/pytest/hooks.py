@@ -164,6 +164,10 @@ class GateHooks:
             extras.append(f"headers {names} ({src.get('headers')})")
         if cfg.dry_run:
             extras.append("DRY RUN: nothing will be applied")
+        if cfg.verify:
+            extras.append(
+                "VERIFY ONLY: the live release is checked; nothing is applied or rolled back"
+            )
         if not cfg.rollback:
             extras.append(f"rollback DISABLED ({src.get('rollback')})")
         if extras:

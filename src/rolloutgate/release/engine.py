@@ -31,7 +31,7 @@ from rolloutgate.checks import cases
 from rolloutgate.checks.client import wait_answering
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ConfigError, Forbidden, LockLost
+from rolloutgate.errors import ClusterError, ConfigError, Forbidden, LockLost
 from rolloutgate.kube import kindcluster
 from rolloutgate.objects import MANAGED_BY, Obj, ref
 from rolloutgate.release import (
@@ -92,6 +92,7 @@ class Release:
         self.planned: plan.Plan | None = None
         self.applied: list[Obj] = []
         self.live: list[Obj] = []  # the workloads once rolled out
+        self.found: Obj | None = None  # --verify: the release record as read (never written)
 
     # -- what the steps share -----------------------------------------------------------------
 
@@ -198,6 +199,11 @@ class Release:
             for obj in self.objects:  # UnknownKind before anything is created
                 kube.resource(api, str(obj.get("apiVersion")), str(obj.get("kind")))
             exists = _namespace_exists(api, cfg.namespace)
+            if not exists and cfg.verify:
+                raise ClusterError(
+                    f"namespace {cfg.namespace} does not exist: there is no live release to "
+                    "verify (--verify creates nothing); check --namespace and the profile"
+                )
             if not exists and not cfg.dry_run:
                 body: Obj = {
                     "apiVersion": "v1",
@@ -214,6 +220,9 @@ class Release:
         and started; None in a dry run (which changes nothing, and only reads the record)."""
         cfg, api, run = self.cfg, self.api, self.run
         name = prepare.lock_name(cfg, self.objects)
+        if cfg.verify:
+            self._read_only(name)
+            return None
         if cfg.dry_run:
             with self.step(None, cfg.timeouts.api):
                 found = record.read(api, cfg.namespace, record.record_name(name))
@@ -252,6 +261,21 @@ class Release:
         self.tracker = tracker
         self._lost = self._held.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
         return lease
+
+    def _read_only(self, name: str) -> None:
+        """--verify: the lease and the record read, never written. A gate holding the lease
+        is releasing right now: the checks see whatever is live, and a note says so."""
+        cfg, api = self.cfg, self.api
+        with self.step("record", cfg.timeouts.api):
+            self.found = record.read_public(api, cfg.namespace, record.record_name(name))
+            holder = lock.current_holder(api, cfg.namespace, name)
+        if holder is not None:
+            text = (
+                f"lease {cfg.namespace}/{name} is held by {holder}: a gate is releasing now, "
+                "and the checks see whatever is live meanwhile"
+            )
+            self.say(f"rolloutgate: {text}")
+            self.run.notes.append(text)
 
     def _on_lost(self, reason: str) -> None:
         # From the renewal thread: stop the release where it is (a change made now would land
@@ -366,13 +390,35 @@ class Release:
         self.applied = applied
         return applied
 
+    def take_live(self) -> list[Obj]:
+        """--verify: the live release in place of an applied one (nothing is validated,
+        applied or rolled back), and what the record says of it: which release is live and
+        whether a gate verified it. Only what happens to its pods from now on counts."""
+        cfg, run, snap = self.cfg, self.run, self._snapshot()
+        if snap.first_deploy:
+            raise ClusterError(
+                f"no workload of the manifests is live in {cfg.namespace} "
+                f"({', '.join(ref(w) for w in workloads(self.objects))}): nothing to verify"
+            )
+        name = record.record_name(prepare.lock_name(cfg, self.objects))
+        run.live_release = record.live_release(self.found, snap.tag(), name)
+        run.rollback.enabled = False
+        run.rollback.outcome = "none: --verify applies nothing and rolls back nothing"
+        self.say(f"rolloutgate: verify-only: live release {run.live_release.text}")
+        with self.step(None, cfg.timeouts.api):
+            run.baseline = self.pod_baseline(snap.existing())
+        self.applied = snap.existing()
+        return self.applied
+
     def rollout(self) -> list[Obj]:
         """Wait until every applied workload has rolled out the revision this run created
         (``kubectl rollout status`` rules per kind, fail-fast on broken pods); returns the
-        final workloads. Deadline: ``timeouts.rollout``."""
+        final workloads. Deadline: ``timeouts.rollout``. With ``--verify``: the live
+        workloads' current revision, as ``kubectl rollout status`` reads it."""
+        pin = not self.cfg.verify
         with self.step("rollout", self.cfg.timeouts.rollout) as deadline:
             self.live = self.wait(
-                self.applied, deadline=deadline, pin=True, baseline=self.run.baseline
+                self.applied, deadline=deadline, pin=pin, baseline=self.run.baseline
             )
         self._record_step("checking")
         return self.live

@@ -227,6 +227,15 @@ def holder(api: ApiClient, lease: Lease) -> str | None:
     return str(found) if found else None
 
 
+def current_holder(api: ApiClient, namespace: str, name: str) -> str | None:
+    """Who holds the lease `name` now, described (None: nobody, expired, or no lease). A read
+    only: for runs that take no lease (``--verify``)."""
+    live = kube.get(api, API_VERSION, KIND, name, namespace)
+    if live is None or is_free(live, _now()):
+        return None
+    return describe(live)
+
+
 def renew(api: ApiClient, lease: Lease) -> None:
     """Push the lease's renewTime to now. LockLost if another gate took it meanwhile."""
     where = f"lease {lease.namespace}/{lease.name}"

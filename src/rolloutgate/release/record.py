@@ -50,6 +50,7 @@ from rolloutgate import kube
 from rolloutgate.errors import ClusterError, LockLost
 from rolloutgate.objects import MANAGED_BY, Obj, at, ref
 from rolloutgate.release import lock
+from rolloutgate.release.report import LiveRelease
 from rolloutgate.release.snapshot import Snapshot
 from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
 
@@ -223,6 +224,54 @@ def describe(record: Obj) -> str:
     )
 
 
+def live_release(record: Obj | None, live_tag: str | None, name: str) -> LiveRelease:
+    """Which release is live and whether a gate verified it, from the record (``name``: the
+    record's ConfigMap, None when it does not exist) and the live workloads' tag. Pure.
+
+    The live release counts as verified when the record's restore target is a verified
+    release of the same tag and no gate left its release unfinished since: anything else was
+    put there by someone other than a gate (a GitOps sync, ``kubectl``) or is half done.
+    """
+    shown = live_tag or "none (no workload of the manifests is live)"
+    if record is None:
+        return LiveRelease(
+            live_tag,
+            False,
+            f"tag {shown}; no release record (configmap {name}): no gate has released here, "
+            "so no gate verified it",
+        )
+    target = record.get("target") or {}
+    step = record.get("step")
+    if unfinished(record):
+        return LiveRelease(
+            live_tag,
+            False,
+            f"tag {shown}; a gate left its release unfinished ({describe(record)}): the live "
+            "objects may be half done; the last verified release was "
+            f"{describe_target(target)}",
+            step,
+        )
+    if not target.get("verified"):
+        return LiveRelease(
+            live_tag, False, f"tag {shown}; no gate verified a release here yet", step
+        )
+    verified = target.get("tag")
+    if verified != live_tag:
+        return LiveRelease(
+            live_tag,
+            False,
+            f"tag {shown}, NOT the release a gate last verified ({describe_target(target)}): "
+            "changed since by something other than a gate (a GitOps sync, kubectl)",
+            step,
+        )
+    return LiveRelease(
+        live_tag,
+        True,
+        f"tag {shown}, verified by {target.get('by')} at {target.get('at')} (record step {step!r})",
+        step,
+    )
+
+
 def target_snapshot(record: Obj, namespace: str) -> Snapshot:
     """The restore of a record's target as a Snapshot: every target object as it was, and
     every object the unfinished release applied that the target did not have, deleted.
@@ -293,6 +342,12 @@ def merge_secrets(record: Obj, hidden: Obj) -> Obj:
 
 def _hidden_in(record: Obj) -> bool:
     return any(CONTENT_IN in o for o in (record.get("target") or {}).get("objects") or [])
+
+
+def read_public(api: ApiClient, namespace: str, name: str) -> Obj | None:
+    """The record without its Secrets' values (what ``--verify`` reads: it restores nothing,
+    so it needs no right on Secrets). None without one."""
+    return _read_configmap(api, namespace, name)
 
 
 def read(api: ApiClient, namespace: str, name: str) -> Obj | None:

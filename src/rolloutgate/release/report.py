@@ -50,6 +50,17 @@ class Rollback:
 
 
 @dataclass
+class LiveRelease:
+    """What ``--verify`` found live: the workloads' tag, and whether a gate verified exactly
+    that release (the release record's restore target); ``text`` says it in one line."""
+
+    tag: str | None
+    verified: bool
+    text: str
+    record_step: str | None = None
+
+
+@dataclass
 class GateRun:
     """The record of one gate session."""
 
@@ -80,6 +91,8 @@ class GateRun:
     notes: list[str] = field(default_factory=list)
     # The workloads' pods just before the apply: what happened before is not this release's.
     baseline: Baseline | None = None
+    # --verify: the release found live (nothing is applied or rolled back).
+    live_release: LiveRelease | None = None
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase; the time is recorded even when the phase fails."""
@@ -132,6 +145,11 @@ class GateRun:
             return f"recovery: {self.recovery.outcome}"
         if self.config.dry_run:
             return "dry run: every manifest passed the server-side dry-run; nothing was applied"
+        if self.config.verify:
+            return (
+                f"verify-only: {counts['passed']} checks passed against the live release, "
+                f"{counts['skipped']} skipped; nothing was applied"
+            )
         return f"{counts['passed']} checks passed, {counts['skipped']} skipped"
 
     def counts(self) -> dict[str, int]:
@@ -157,6 +175,8 @@ class GateRun:
             "previous_tag": self.previous_tag,
             "first_deploy": self.first_deploy,
             "dry_run": cfg.dry_run,
+            "verify": cfg.verify,
+            "live_release": vars(self.live_release) if self.live_release else None,
             "applied": self.applied,
             "created_namespace": self.created_namespace,
             "started": _iso(self.started),
@@ -183,10 +203,13 @@ class GateRun:
         lines = [
             f"verdict: {self.verdict.upper()} - {self.cause}",
             f"target: {cfg.target}",
-            f"image tag: {tag} (previous: {self.previous_tag or 'none'})",
+            f"image tag: {tag} ({'live' if cfg.verify else 'previous'}: "
+            f"{self.previous_tag or 'none'})",
         ]
         if self.manifest_source:
             lines.append(f"manifests: {self.manifest_source}")
+        if self.live_release is not None:
+            lines.append(f"live release: {self.live_release.text}")
         if self.recovery is not None:
             lines.append(f"recovery: {self.recovery.outcome}")
             lines += [f"  {a}" for a in self.recovery.actions]
@@ -223,6 +246,8 @@ def markdown(run: GateRun) -> str:
         ("image tag", _code(cfg.image_tag or "as in the manifests")),
         ("previous tag", _code(run.previous_tag) if run.previous_tag else "none"),
     ]
+    if run.live_release is not None:
+        rows.append(("live release", run.live_release.text))
     if run.recovery is not None:
         rows.append(("recovery", run.recovery.outcome))
     if run.failed:
