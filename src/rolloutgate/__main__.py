@@ -122,7 +122,7 @@ def _record(args: argparse.Namespace) -> int:
     )
     if cfg.cluster is None and cfg.endpoint_url is None:
         raise ConfigError("record needs --cluster NAME (a profile or context) or --endpoint-url")
-    golden = cases.load(cfg.golden, requests_only=True)
+    golden = cases.load(cfg.golden, requests_only=True, protocol=cfg.protocol)
     deadline = time.monotonic() + cfg.timeouts.endpoint
     with ExitStack() as stack:
         if cfg.endpoint_url is not None:

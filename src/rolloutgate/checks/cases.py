@@ -48,7 +48,7 @@ from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 
 GOLDEN_FORMAT = (
-    '{"model": NAME (v2, v1), "protocol": "v2" | "v1" | "plain" (default v2), '
+    '{"model": NAME (v2, v1, grpc), "protocol": "v2" | "v1" | "plain" | "grpc" (default v2), '
     '"health": {"live"|"ready"|"model_ready": PATH or null} (optional), '
     '"latency": {"requests": N, "p50_ms": MS, "p95_ms": MS} (optional), '
     '"cases": [{"name": NAME, "request": {"method": M, "path": PATH, "headers": {...}, '
@@ -141,10 +141,11 @@ class Golden:
 # The golden file.
 
 
-def load(path: Path, *, requests_only: bool = False) -> Golden:
+def load(path: Path, *, requests_only: bool = False, protocol: str | None = None) -> Golden:
     """Parse and check a golden file. ConfigError names the file, the field and the format.
 
     ``requests_only``: cases may leave ``expect`` out (a file to record answers for).
+    ``protocol``: the preset to speak instead of the file's (the ``protocol`` setting).
     """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -155,6 +156,8 @@ def load(path: Path, *, requests_only: bool = False) -> Golden:
             f"golden file {path} is not valid JSON (line {e.lineno}, column {e.colno}: "
             f"{e.msg}); expected {GOLDEN_FORMAT}"
         ) from e
+    if protocol is not None and isinstance(raw, dict):
+        raw = {**raw, "protocol": protocol}
     return parse(raw, path, requests_only=requests_only)
 
 
@@ -242,12 +245,12 @@ def parse_request(raw: object, where: str, protocol: Protocol, bad: Bad) -> Requ
     predict = Request(protocol.predict_method, protocol.predict_path)
     if not isinstance(raw, dict):
         raise bad(where, "must be an object")
-    if protocol is protocols.V2 and "inputs" in raw and not REQUEST_KEYS & set(raw):
+    if protocol.v2_forms and "inputs" in raw and not REQUEST_KEYS & set(raw):
         # Today's (pre-preset) golden files: the request is the V2 inference body.
         return Request(predict.method, predict.path, (), raw)
     extra = set(raw) - REQUEST_KEYS
     if extra:
-        hint = ' (a V2 infer body needs "inputs")' if protocol is protocols.V2 else ""
+        hint = ' (a V2 infer body needs "inputs")' if protocol.v2_forms else ""
         raise bad(where, f"has unknown keys {sorted(extra)}; keys: {sorted(REQUEST_KEYS)}{hint}")
     body = raw.get("body")
     path = raw.get("path", predict.path)
@@ -277,7 +280,7 @@ def _expectation(raw: object, where: str, protocol: Protocol, bad: Bad) -> Expec
         path, label = raw["path"], None
         if not isinstance(path, str) or not path:
             raise bad(f"{where}.path", "must be a JMESPath expression")
-    elif "name" in raw and protocol is protocols.V2:
+    elif "name" in raw and protocol.v2_forms:
         output = raw["name"]
         if not isinstance(output, str) or not output:
             raise bad(f"{where}.name", "must be the output's name (a non-empty string)")
@@ -285,7 +288,7 @@ def _expectation(raw: object, where: str, protocol: Protocol, bad: Bad) -> Expec
             raise bad(f"{where}.data", "must be a list")
         path, label = v2_output_path(output), f"output {output!r}"
     else:
-        names = ' or "name" (a V2 output)' if protocol is protocols.V2 else ""
+        names = ' or "name" (a V2 output)' if protocol.v2_forms else ""
         raise bad(where, f'needs "path" (a JMESPath expression){names}')
     try:
         compiled = jmespath.compile(path)
@@ -462,7 +465,18 @@ class HttpClient:
 
 
 def client_for(base_url: str, golden: Golden | None, cfg: GateConfig) -> HttpClient:
-    """A client for the release at ``base_url``, health paths resolved as ``health_paths``."""
+    """A client for the release at ``base_url``, health paths resolved as ``health_paths``;
+    for the ``grpc`` protocol, one that makes each request the gRPC call of its route."""
+    if golden is not None and golden.protocol.transport == "grpc":
+        from rolloutgate.checks.grpc import GrpcClient  # grpcio only when a gate speaks gRPC
+
+        return GrpcClient(
+            base_url,
+            model=golden.model,
+            timeout=cfg.request_timeout,
+            health=health_paths(golden, cfg),
+            metadata=credentials.metadata(cfg),
+        )
     return HttpClient(
         base_url,
         model=golden.model if golden else "",

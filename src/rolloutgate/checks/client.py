@@ -95,6 +95,9 @@ class V2Client:
     def infer(self, body: Mapping[str, Any]) -> requests.Response:
         return self.request("POST", "/v2/models/{model}/infer", body)
 
+    def close(self) -> None:
+        self.session.close()
+
 
 class Answering(Protocol):
     """A client with a base URL and a cheap request that shows the server answers."""

@@ -83,6 +83,17 @@ def session(cfg: GateConfig) -> requests.Session:
     return s
 
 
+def metadata(cfg: GateConfig) -> dict[str, str]:
+    """The same credentials as gRPC metadata: the configured headers, and the endpoint URL's
+    userinfo as a Basic ``authorization`` unless that header is configured."""
+    values = header_values(cfg)
+    login = redact.userinfo(cfg.endpoint_url) if cfg.endpoint_url else None
+    if login is not None and AUTHORIZATION not in {k.lower() for k in values}:
+        request = requests.Request("GET", "http://host", auth=login).prepare()
+        values[AUTHORIZATION] = str(request.headers["Authorization"])
+    return values
+
+
 def endpoint_url(cfg: GateConfig) -> str | None:
     """The configured endpoint URL without its userinfo (the session carries that)."""
     return redact.url(cfg.endpoint_url) if cfg.endpoint_url else None

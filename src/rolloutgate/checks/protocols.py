@@ -15,7 +15,13 @@ preset     prediction                                  health checks (in order)
            (TF-Serving REST, KServe V1)                 (TF-Serving's model status; KServe V1's
                                                         model readiness: both 200 once loaded)
 ``plain``  ``POST /predict`` (FastAPI, Flask, ...)     live ``/healthz``, ready ``/readyz``
+``grpc``   ``ModelInfer`` (Open Inference Protocol      ``ServerLive``, ``ServerReady``,
+           over gRPC: MLServer :8081, Triton :8001)     ``ModelReady``
 =========  ==========================================  ===========================================
+
+``grpc`` is the V2 protocol on another transport: its cases and health checks are written as
+the REST ones (the same golden file, paths naming the REST routes), and ``checks.grpc`` sends
+each as the gRPC call of that route.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ class Protocol:
     health: Mapping[str, str] = field(default_factory=dict)
     # The V2 model metadata endpoint: the suite checks it names the model (V2 only).
     metadata_path: str | None = None
+    # The Open Inference Protocol's forms: a request holding "inputs" is an infer body, an
+    # expected value may name an output tensor ({"name": OUTPUT, "data": [...]}).
+    v2_forms: bool = False
+    # "http", or "grpc": the REST routes sent as the gRPC service's calls (checks.grpc).
+    transport: str = "http"
 
     @property
     def needs_model(self) -> bool:
@@ -60,6 +71,17 @@ V2 = Protocol(
         "model_ready": "/v2/models/{model}/ready",
     },
     metadata_path="/v2/models/{model}",
+    v2_forms=True,
+)
+GRPC = Protocol(
+    name="grpc",
+    title="Open Inference Protocol (V2) over gRPC",
+    predict_method=V2.predict_method,
+    predict_path=V2.predict_path,
+    health=V2.health,
+    metadata_path=V2.metadata_path,
+    v2_forms=True,
+    transport="grpc",
 )
 V1 = Protocol(
     name="v1",
@@ -78,7 +100,7 @@ PLAIN = Protocol(
     health={"live": "/healthz", "ready": "/readyz"},
 )
 
-PRESETS: Mapping[str, Protocol] = {p.name: p for p in (V2, V1, PLAIN)}
+PRESETS: Mapping[str, Protocol] = {p.name: p for p in (V2, V1, PLAIN, GRPC)}
 DEFAULT = V2
 
 

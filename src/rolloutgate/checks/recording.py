@@ -106,7 +106,7 @@ def _record_case(client: HttpClient, case: Case, golden: Golden, tol: Tolerances
         raise RecordingRefused(
             f"refusing to record: case {case.name!r} answered no JSON: {describe(response)}"
         ) from e
-    legacy_v2 = golden.protocol is protocols.V2 and "inputs" in request
+    legacy_v2 = golden.protocol.v2_forms and "inputs" in request
     body = json_of(response)
     if legacy_v2 and isinstance(body.get("outputs"), list):
         outputs = [o for o in body["outputs"] if isinstance(o, dict) and "name" in o]
@@ -139,7 +139,7 @@ def _request_json(case: Case, golden: Golden) -> Any:
     req = case.request
     protocol = golden.protocol
     if (
-        protocol is protocols.V2
+        protocol.v2_forms
         and isinstance(req.body, Mapping)
         and "inputs" in req.body
         and (req.method, req.path) == (protocol.predict_method, protocol.predict_path)

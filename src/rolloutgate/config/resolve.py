@@ -164,6 +164,7 @@ def resolve(
         dry_run=values["dry_run"],
         recover=values["recover"],
         verify=values["verify"],
+        protocol=values["protocol"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],

@@ -100,6 +100,8 @@ class GateConfig:
     rootdir: Path
     recover: bool = False
     verify: bool = False
+    # The golden file's protocol, replaced (v2 and grpc share every form: one file, both).
+    protocol: str | None = None
     metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
@@ -239,6 +241,15 @@ SETTINGS: tuple[Setting, ...] = (
     # Request headers of the checks, the endpoint wait and the rollback's verification; values
     # from the environment or files (credentials), never shown.
     Setting("headers", headers, None),
+    Setting(
+        "protocol",
+        name,
+        None,
+        "--protocol",
+        "Speak this protocol preset instead of the golden file's (v2, v1, plain, grpc: the "
+        "Open Inference Protocol over gRPC, with the same golden cases as v2)",
+        metavar="NAME",
+    ),
     Setting("service", name, None),
     Setting("port", port, None),
     *(

@@ -140,7 +140,7 @@ class CanaryPlugin:
         self._done = True
         write = terminal.writer(self.config)
         try:
-            golden = cases.load(self.cfg.golden)
+            golden = cases.load(self.cfg.golden, protocol=self.cfg.protocol)
             kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
             with self.run.phase("connect"):
                 api = kube.connect(kubeconfig, self.cfg.context, timeout=self.cfg.request_timeout)

@@ -291,9 +291,9 @@ def rolloutgate_v2(
     credentials."""
     from rolloutgate.release.verify import v2_client
 
-    client = v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden.model)
+    client = v2_client(rolloutgate_config, rolloutgate_endpoint, rolloutgate_golden)
     yield client
-    client.session.close()
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ class GateHooks:
         if self._golden is None:
             from rolloutgate.checks import cases
 
-            self._golden = cases.load(self.cfg.golden)
+            self._golden = cases.load(self.cfg.golden, protocol=self.cfg.protocol)
         return self._golden
 
     def writer(self) -> Callable[[str], None]:

@@ -81,6 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
             invocation_dir=config.invocation_params.dir,
             list_contexts=_contexts,
         )
+        if gate_config.protocol is not None:
+            from rolloutgate.checks import protocols
+
+            protocols.get(gate_config.protocol)  # ConfigError listing the presets
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
     how = cmdline.distributed(config) if gate_config.enabled else None

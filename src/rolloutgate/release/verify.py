@@ -56,9 +56,16 @@ def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
     return viewer_for(workload).release_pods(api, namespace, workload)
 
 
-def v2_client(cfg: GateConfig, url: str, model: str) -> V2Client:
+def v2_client(cfg: GateConfig, url: str, golden: Golden) -> V2Client:
     """The V2 client of the checks: one session with the configured headers and the endpoint
-    URL's credentials."""
+    URL's credentials; over gRPC for the ``grpc`` protocol."""
+    model = golden.model
+    if golden.protocol.transport == "grpc":
+        from rolloutgate.checks.grpc import GrpcClient, GrpcV2Client
+
+        client = cases.client_for(url, golden, cfg)
+        assert isinstance(client, GrpcClient)
+        return GrpcV2Client(client, cfg.health)
     return V2Client(
         url,
         model,
