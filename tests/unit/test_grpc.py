@@ -46,7 +46,9 @@ GOLDEN = {
 
 
 class Iris(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
-    """MLServer's answers, small: model `iris` ready unless `ready` is False."""
+    """MLServer's answers, small: model `iris` ready unless `ready` is False; predict_proba
+    in raw contents (Triton's way), predict in typed contents (MLServer's, for a typed request).
+    """
 
     def __init__(self) -> None:
         self.ready = True
@@ -84,9 +86,9 @@ class Iris(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
         if request.outputs and request.outputs[0].name == "predict_proba":
             out.outputs.add(name="predict_proba", datatype="FP64", shape=[1, 3])
             out.raw_output_contents.append(struct.pack("<3d", 0.98, 0.02, 0.0))
-        else:
-            out.outputs.add(name="predict", datatype="INT64", shape=[1, 1])
-            out.raw_output_contents.append(struct.pack("<q", 0))
+        else:  # typed, as MLServer answers a typed request
+            predict = out.outputs.add(name="predict", datatype="INT64", shape=[1, 1])
+            predict.contents.int64_contents.append(0)
         return out
 
 
@@ -120,6 +122,9 @@ def test_golden_cases_pass_over_grpc_and_answers_read_as_rest(
         wait_answering(c, deadline=0)
         assert cases.verify(c, golden) == []
         answer = c.send(golden.cases[0].request)
+        typed = c.send(cases.Request("POST", "/v2/models/iris/infer", (), {"inputs": [
+            {"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+        ]}))  # fmt: skip
     assert answer.json() == {
         "model_name": "iris",
         "id": "generated",
@@ -129,6 +134,7 @@ def test_golden_cases_pass_over_grpc_and_answers_read_as_rest(
         ],
     }  # fmt: skip
     assert answer.url.endswith("/inference.GRPCInferenceService/ModelInfer")
+    assert typed.json()["outputs"][0]["data"] == [0]
 
 
 def test_refusal_is_the_servers_and_a_wrong_answer_is_named(

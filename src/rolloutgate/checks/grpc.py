@@ -282,14 +282,20 @@ def _rest_answer(call: str, reply: Any, match: re.Match[str]) -> tuple[int, Any]
 
 def infer_answer(reply: Any) -> dict[str, Any]:
     """A ``ModelInferResponse`` as the REST answer: outputs' data flat, row-major, BYTES as
-    text (raw or typed contents alike: tritonclient's ``InferResult`` decodes them)."""
+    text. Raw contents (Triton; MLServer when asked in raw) are decoded by tritonclient's
+    ``InferResult``; typed ones (MLServer answering a typed request) are read from their
+    field, which that client does not do."""
     from tritonclient.grpc import InferResult
 
     result = InferResult(reply)
+    raw = len(reply.raw_output_contents)
     outputs = []
-    for tensor in reply.outputs:
-        array = result.as_numpy(tensor.name)
-        data = [] if array is None else array.flatten().tolist()
+    for index, tensor in enumerate(reply.outputs):
+        if index < raw:
+            array = result.as_numpy(tensor.name)
+            data = [] if array is None else array.flatten().tolist()
+        else:
+            data = list(getattr(tensor.contents, CONTENTS.get(tensor.datatype, "bytes_contents")))
         if tensor.datatype == "BYTES":
             data = [d.decode("utf-8", "replace") if isinstance(d, bytes) else d for d in data]
         out = {**_tensor_meta(tensor), "data": data}
