@@ -6,7 +6,7 @@ import pytest
 
 from rolloutgate import kube
 from rolloutgate.checks.podjudge import PodJudge
-from rolloutgate.checks.scheduling import decide, pod_requests, too_big
+from rolloutgate.checks.scheduling import contention, decide, pod_requests, too_big
 from rolloutgate.errors import ClusterUnreachable, Forbidden
 from rolloutgate.objects import Obj
 
@@ -204,3 +204,99 @@ def test_nodes_are_asked_again_after_no_answer(monkeypatch: pytest.MonkeyPatch) 
     judge = PodJudge(object(), "ml", max_restarts=0, clock=_Clock())  # type: ignore[arg-type]
     assert judge.judge(_pending("64")) is None
     assert (judge.judge(_pending("64")) or ("",))[0] == "Unschedulable"
+
+
+# A release blocked by its own old pods: every GPU of the node is theirs.
+
+GPU = "nvidia.com/gpu"
+GPU_SCHEDULER = (
+    f"0/1 nodes are available: 1 Insufficient {GPU}. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+GPU_NODE: Obj = {
+    "metadata": {"name": "gpu-1"},
+    "status": {"allocatable": {"cpu": "8", "memory": "64Gi", GPU: "2"}},
+}
+
+
+def _gpu_pod(name: str, revision: str, *, node: str | None = None) -> Obj:
+    p = pod()
+    p["metadata"].update(name=name, uid=name, labels={"app": "llm", "pod-template-hash": revision})
+    p["spec"] = {"containers": [{"name": "model", "resources": {"requests": {GPU: "1"}}}]}
+    if node:
+        p["spec"]["nodeName"] = node
+        p["status"]["phase"] = "Running"
+    else:
+        p["status"]["conditions"] = [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": GPU_SCHEDULER}
+        ]  # fmt: skip
+    return p
+
+
+NEW = _gpu_pod("llm-new-x", "new")
+OLD = [_gpu_pod("llm-old-a", "old", node="gpu-1"), _gpu_pod("llm-old-b", "old", node="gpu-1")]
+
+
+def test_contention_names_the_resource_the_counts_and_the_fix() -> None:
+    found = contention(NEW, GPU_SCHEDULER, [NEW, *OLD], [GPU_NODE, NODE])
+    assert found is not None
+    assert (found.resource, found.wanted, found.held, found.allocatable) == (GPU, 1, 2, 2)
+    assert found.text() == (
+        f"it asks for 1 {GPU}, the nodes have 2 (gpu-1 (2)), and the release's own 2 old pod(s) "
+        "hold 2 (llm-old-a (1), llm-old-b (1)), freed only after the new pods are ready. Fix: "
+        "strategy.rollingUpdate maxSurge: 0 with maxUnavailable: 1 (one pod replaced at a time), "
+        f"or strategy.type: Recreate; or more {GPU}"
+    )
+
+
+def test_no_contention_when_others_hold_the_units_or_the_pod_asks_for_none() -> None:
+    # Three GPUs, two held by the old pods: the third is someone else's, not the release's.
+    bigger = {"metadata": {"name": "gpu-1"}, "status": {"allocatable": {GPU: "3"}}}
+    assert contention(NEW, GPU_SCHEDULER, [NEW, *OLD], [bigger]) is None
+    assert contention(NEW, GPU_SCHEDULER, [NEW], [GPU_NODE]) is None  # no old pod holds any
+    assert contention(NEW, SCHEDULER, [NEW, *OLD], [GPU_NODE]) is None  # cpu is short, not GPUs
+    # Nodes unreadable: the scheduler's word and the holders decide.
+    assert contention(NEW, GPU_SCHEDULER, [NEW, *OLD], None) is not None
+
+
+def test_blocked_pod_fails_within_the_contention_wait_unless_a_node_comes() -> None:
+    blocked = contention(NEW, GPU_SCHEDULER, [NEW, *OLD], [GPU_NODE])
+    early = decide(
+        NEW, GPU_SCHEDULER, [], [GPU_NODE], unschedulable_for_s=19, grace_s=30, blocked=blocked
+    )
+    assert not early.failed
+    assert f"{GPU} held by the release's old pods; waiting up to 20 s" in early.message
+    late = decide(
+        NEW, GPU_SCHEDULER, [], [GPU_NODE], unschedulable_for_s=20, grace_s=30, blocked=blocked
+    )
+    assert late.failed
+    assert late.message.startswith(f"pod llm-new-x cannot be scheduled: it asks for 1 {GPU}")
+    assert f"(the scheduler: 0/1 nodes are available: 1 Insufficient {GPU}." in late.message
+    assert late.message.endswith("no autoscaler announced a scale-up within 20 s")
+    # An autoscaler adding a (GPU) node: wait, as for any unschedulable pod.
+    waiting = decide(
+        NEW, GPU_SCHEDULER, [TRIGGERED], [GPU_NODE], unschedulable_for_s=300, grace_s=30,
+        blocked=blocked,
+    )  # fmt: skip
+    assert not waiting.failed
+
+
+def test_judge_lists_the_workloads_pods_once_for_a_blocked_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def list_objects(api: object, version: str, kind: str, ns: str | None, **kw: object) -> Obj:
+        asked.append(kw.get("label_selector"))
+        return {"items": [NEW, *OLD]}
+
+    monkeypatch.setattr(kube, "list_objects", list_objects)
+    clock = _Clock()
+    judge = PodJudge(object(), "ml", max_restarts=0, nodes=[GPU_NODE], clock=clock)  # type: ignore[arg-type]
+    assert judge.judge(NEW, "app=llm") is None
+    clock.now += 20
+    reason, message = judge.judge(NEW, "app=llm") or ("", "")
+    assert reason == "Unschedulable"
+    assert "the release's own 2 old pod(s) hold 2" in message
+    assert asked == ["app=llm"]

@@ -50,6 +50,7 @@ class PodJudge:
         self.warnings: list[str] = []  # what the judge cannot do, said once in the progress
         self._events: dict[str, dict[str, Obj]] = {}  # pod name → event key → event
         self._unschedulable: dict[str, float] = {}  # pod uid → first seen unschedulable
+        self._contentions: dict[str, scheduling.Contention | None] = {}  # pod uid → found
         self._nodes = nodes
         self._nodes_read = nodes is not None
 
@@ -85,8 +86,10 @@ class PodJudge:
             if not uid or at(e, "involvedObject", "uid") in (None, uid)
         ]
 
-    def judge(self, pod: Obj) -> tuple[str, str] | None:
-        """(reason, message) when the pod fails the release, else None (it may still)."""
+    def judge(self, pod: Obj, selector: str | None = None) -> tuple[str, str] | None:
+        """(reason, message) when the pod fails the release, else None (it may still).
+        `selector`: the label selector of the pod's workload (every revision), to find the
+        old pods that may hold what an unschedulable new pod waits for."""
         failure = pods.pod_failure(pod, max_restarts=self.max_restarts, baseline=self.baseline)
         if failure:
             return failure
@@ -101,6 +104,7 @@ class PodJudge:
                 self.nodes(),
                 unschedulable_for_s=now - first,
                 grace_s=self.unschedulable_grace,
+                blocked=self._contention(pod, message, selector),
             )
             if decision.failed:
                 return "Unschedulable", decision.message
@@ -117,6 +121,30 @@ class PodJudge:
             if text:
                 return "NeverReady", text
         return None
+
+    def _contention(
+        self, pod: Obj, message: str, selector: str | None
+    ) -> scheduling.Contention | None:
+        """Whether the release's own old pods hold what the pod waits for; looked for once per
+        pod (one LIST of its workload's pods), and only when the scheduler names an extended
+        resource insufficient."""
+        uid = str(at(pod, "metadata", "uid"))
+        if uid in self._contentions:
+            return self._contentions[uid]
+        wanted = [r for r in scheduling.pod_requests(pod) if scheduling.extended(r)]
+        if not any(f"Insufficient {r}" in message for r in wanted) or not selector:
+            return None
+        if self.api is None:
+            return None
+        try:
+            listing = kube.list_objects(
+                self.api, "v1", "Pod", self.namespace, label_selector=selector
+            )
+        except ClusterError:
+            return None  # asked again at the next judgement
+        found = scheduling.contention(pod, message, listing.get("items") or [], self.nodes())
+        self._contentions[uid] = found
+        return found
 
     def forget(self, pod: Obj) -> None:
         self._unschedulable.pop(str(at(pod, "metadata", "uid")), None)

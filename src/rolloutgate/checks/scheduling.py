@@ -4,7 +4,13 @@
 GKE Autopilot, so it is no verdict by itself. The autoscaler says what it did on the pod's
 events: ``TriggeredScaleUp`` (Cluster Autoscaler, GKE) or ``Nominated`` (Karpenter: a node is
 being launched for it) means wait; ``NotTriggerScaleUp`` means no node group can fit the pod.
-Pure functions of a Pod, its events and the Nodes, tested on recorded objects.
+
+A release can also block itself: when the new pod asks for an extended resource (``nvidia.com/
+gpu`` or any other) whose units the release's own old pods hold, a rolling update that surges
+waits for a unit only the end of the rollout frees (``Contention``). The verdict names the
+resource, the counts and the fix (``maxSurge: 0`` with ``maxUnavailable: 1``, or ``Recreate``).
+Pure functions of a Pod, its events, its workload's other pods and the Nodes, tested on
+recorded objects.
 """
 
 from __future__ import annotations
@@ -21,6 +27,103 @@ from rolloutgate.objects import Obj, at, event_instant, name_of
 SCALE_UP = frozenset({"TriggeredScaleUp", "Nominated"})
 # Event reasons on a pod: the autoscaler looked and no node it could add would fit.
 NO_SCALE_UP = frozenset({"NotTriggerScaleUp"})
+
+
+# How long a release blocked by its own old pods waits for an autoscaler (at most: the
+# unschedulable grace when shorter). Cluster Autoscaler scans every 10 s and posts
+# TriggeredScaleUp then; Karpenter nominates within seconds. Past this, only a new node could
+# help and none is announced: the verdict comes within 30 s of the first scheduling failure.
+CONTENTION_WAIT_S = 20.0
+# Resource names the scheduler counts that are not extended resources.
+_BUILTIN = ("cpu", "memory", "ephemeral-storage", "pods")
+
+
+@dataclass(frozen=True)
+class Contention:
+    """The new pod waits for units of an extended resource the release's own old pods hold."""
+
+    resource: str
+    wanted: Decimal  # by the new pod
+    held: Decimal  # by the release's old pods
+    holders: tuple[str, ...]  # "pod (n)"
+    allocatable: Decimal | None  # on all nodes; None when the Nodes cannot be read
+    nodes: tuple[str, ...] = ()  # "node (n)" of the nodes that have any
+
+    def text(self) -> str:
+        where = (
+            f"the nodes have {_fmt(self.allocatable)} ({', '.join(self.nodes) or 'none'})"
+            if self.allocatable is not None
+            else "the nodes could not be read"
+        )
+        return (
+            f"it asks for {_fmt(self.wanted)} {self.resource}, {where}, and the release's own "
+            f"{len(self.holders)} old pod(s) hold {_fmt(self.held)} ({', '.join(self.holders)}), "
+            "freed only after the new pods are ready. Fix: strategy.rollingUpdate maxSurge: 0 "
+            "with maxUnavailable: 1 (one pod replaced at a time), or strategy.type: Recreate; "
+            f"or more {self.resource}"
+        )
+
+
+def extended(resource: str) -> bool:
+    """Whether a resource name is an extended resource (``vendor.com/name``), not one the
+    scheduler knows itself (cpu, memory, hugepages-*, ...)."""
+    return "/" in resource and not resource.startswith(("kubernetes.io/", "requests."))
+
+
+def contention(
+    pod: Obj, scheduler_message: str, siblings: Iterable[Obj], nodes: list[Obj] | None
+) -> Contention | None:
+    """The contention blocking `pod`, or None. `siblings`: the pods of its workload, every
+    revision (the pod itself and those of its revision are skipped); `nodes`: None when they
+    cannot be read (then the scheduler's "Insufficient <resource>" and the holders decide).
+
+    Found when the scheduler names the resource insufficient, the workload's old pods hold units
+    of it, and the units on the nodes would fit the new pod if those pods gave theirs back.
+    """
+    wanted = {k: q for k, q in pod_requests(pod).items() if extended(k) and q > 0}
+    revision = _revision_labels(pod)
+    old = [
+        p
+        for p in siblings
+        if name_of(p) != name_of(pod)
+        and _revision_labels(p) != revision
+        and at(p, "spec", "nodeName")
+        and at(p, "status", "phase") not in ("Succeeded", "Failed")
+    ]
+    for resource in sorted(wanted):
+        if f"Insufficient {resource}" not in scheduler_message:
+            continue
+        holders = [(name_of(p), q) for p in old if (q := pod_requests(p).get(resource, Decimal(0)))]
+        held = sum((q for _, q in holders), Decimal(0))
+        if not held:
+            continue
+        allocatable: Decimal | None = None
+        per_node: list[tuple[str, Decimal]] = []
+        if nodes:
+            per_node = [
+                (name_of(n), units)
+                for n in nodes
+                if (units := _quantity(at(n, "status", "allocatable", resource) or 0))
+            ]
+            allocatable = sum((units for _, units in per_node), Decimal(0))
+            if allocatable - held >= wanted[resource]:
+                continue  # room without the old pods' units: someone else holds the rest
+        return Contention(
+            resource,
+            wanted[resource],
+            held,
+            tuple(f"{n} ({_fmt(q)})" for n, q in holders),
+            allocatable,
+            tuple(f"{n} ({_fmt(q)})" for n, q in per_node),
+        )
+    return None
+
+
+def _revision_labels(pod: Obj) -> tuple[tuple[str, str], ...]:
+    """The labels that tell a workload's revisions apart (Deployment, StatefulSet, DaemonSet)."""
+    labels = at(pod, "metadata", "labels") or {}
+    keys = ("pod-template-hash", "controller-revision-hash")
+    return tuple((k, str(labels[k])) for k in keys if k in labels)
 
 
 @dataclass(frozen=True)
@@ -88,8 +191,8 @@ def too_big(pod: Obj, nodes: list[Obj]) -> str | None:
     )
 
 
-def _fmt(q: Decimal) -> str:
-    return format(q.normalize(), "f")
+def _fmt(q: Decimal | None) -> str:
+    return "?" if q is None else format(q.normalize(), "f")
 
 
 def _latest(events: Iterable[Obj], reasons: frozenset[str]) -> Obj | None:
@@ -105,6 +208,7 @@ def decide(
     *,
     unschedulable_for_s: float,
     grace_s: float,
+    blocked: Contention | None = None,
 ) -> Decision:
     """What to do about a pod the scheduler found no node for.
 
@@ -112,10 +216,19 @@ def decide(
     check is skipped); `unschedulable_for_s`: how long the gate has seen it unschedulable.
     The latest autoscaler event wins: a scale-up under way waits (until the rollout deadline);
     ``NotTriggerScaleUp`` fails. Without one: requests larger than every node fail at once,
-    anything else fails once no autoscaler has answered within `grace_s`.
+    anything else fails once no autoscaler has answered within `grace_s`. A pod `blocked` by
+    the release's own old pods (``contention``) waits CONTENTION_WAIT_S at most (the grace when
+    shorter), and every verdict on it says what blocks it and the fix.
     """
     events = list(events)
     why = f"pod {name_of(pod)} cannot be scheduled: {scheduler_message.strip()}"
+    if blocked is not None:
+        # What blocks it and the fix first: a report's cause line keeps the start of it.
+        why = (
+            f"pod {name_of(pod)} cannot be scheduled: {blocked.text()} (the scheduler: "
+            f"{scheduler_message.strip()})"
+        )
+        grace_s = min(grace_s, CONTENTION_WAIT_S)
     up, no = _latest(events, SCALE_UP), _latest(events, NO_SCALE_UP)
     if no is not None and (up is None or event_instant(no) >= event_instant(up)):
         return Decision(
@@ -130,13 +243,13 @@ def decide(
     if big is not None:
         return Decision(True, f"{why}; {big}")
     if unschedulable_for_s >= grace_s:
+        setting = "" if blocked is not None else " (unschedulable_grace)"
         return Decision(
-            True,
-            f"{why}; no autoscaler announced a scale-up within {grace_s:.0f} s "
-            "(unschedulable_grace)",
+            True, f"{why}; no autoscaler announced a scale-up within {grace_s:.0f} s{setting}"
         )
+    held = f"; {blocked.resource} held by the release's old pods" if blocked else ""
     return Decision(
         False,
-        f"unschedulable ({scheduler_message.strip()}); waiting up to {grace_s:.0f} s for an "
-        "autoscaler",
+        f"unschedulable ({scheduler_message.strip()}){held}; waiting up to {grace_s:.0f} s for "
+        "an autoscaler",
     )

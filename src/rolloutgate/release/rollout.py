@@ -290,7 +290,8 @@ def _handle_event(
 def _judge(
     api: ApiClient, namespace: str, t: _Target, pod: Obj, judge: PodJudge, deadline: float
 ) -> None:
-    failure = judge.judge(pod)
+    selector = t.viewer.pod_selector(t.obj) if t.obj else None
+    failure = judge.judge(pod, selector)
     if failure:
         raise _pod_failed(api, namespace, t, pod, *failure, deadline=deadline)
 

@@ -1,0 +1,85 @@
+"""A release that blocks itself on an extended resource: the local node advertises one unit of
+a resource of this test's own (a node status patch, as Kubernetes documents for extended
+resources; no GPU needed), each iris pod asks for one. v1 takes the unit; v2's surge pod can
+only be scheduled once v1's pod stops, which a rolling update with maxSurge 1 never does
+first. The gate fails it within 30 s of the first scheduling failure, naming the resource, the
+counts and the fix, and rolls back to v1, verified; with the fix (maxSurge 0, maxUnavailable
+1) v2 passes. The resource is removed from the node afterwards."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gaterun import kubectl, live_pods_ready_with, run_gate
+from manifestkit import fresh_namespace, manifests
+
+NODE = "vm"
+
+
+@pytest.fixture
+def one_unit(e2e_cluster: None) -> Iterator[str]:
+    """Function. The name of an extended resource the node advertises one unit of, removed
+    afterwards (a name per test run: the node is shared with other tests)."""
+    name = f"rolloutgate.dev/gpu-{uuid.uuid4().hex[:8]}"
+    path = "/status/capacity/" + name.replace("~", "~0").replace("/", "~1")
+    op = [{"op": "add", "path": path, "value": "1"}]
+    kubectl("patch", "node", NODE, "--subresource=status", "--type=json", "-p", json.dumps(op))
+    try:
+        yield name
+    finally:
+        op = [{"op": "remove", "path": path}]
+        kubectl("patch", "node", NODE, "--subresource=status", "--type=json",
+                "-p", json.dumps(op), check=False)  # fmt: skip
+
+
+def _asking_for(target: Path, resource: str, *, surge: bool) -> Path:
+    """The example manifests at one replica, each pod asking for one unit of `resource`
+    (requests = limits, as extended resources require), surging (maxSurge 1) or not."""
+    m = manifests(target, replicas=1)
+    deployment = m / "deployment.yaml"
+    text = deployment.read_text()
+    for line in ("              memory: 192Mi\n", "              memory: 384Mi\n"):
+        assert line in text
+        text = text.replace(line, f'{line}              {resource}: "1"\n')
+    if not surge:
+        strategy = "      maxUnavailable: 0\n      maxSurge: 1\n"
+        assert strategy in text
+        text = text.replace(strategy, "      maxUnavailable: 1\n      maxSurge: 0\n")
+    deployment.write_text(text)
+    return m
+
+
+def test_release_blocked_by_its_own_pods_fails_fast_naming_the_fix(
+    one_unit: str, tmp_path: Path
+) -> None:
+    with fresh_namespace("e2e-gpu") as target:
+        surging = _asking_for(tmp_path / "surge", one_unit, surge=True)
+        first = run_gate(target, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={surging}")
+        assert first.returncode == 0, first.output[-4000:]
+
+        blocked = run_gate(target, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={surging}")
+        assert blocked.returncode == 1, blocked.output[-4000:]
+        report = blocked.report
+        cause = report["cause"]
+        assert "Unschedulable" in cause, cause
+        assert f"Insufficient {one_unit}" in cause, cause
+        assert f"it asks for 1 {one_unit}, the nodes have 1 ({NODE} (1))" in cause, cause
+        assert "the release's own 1 old pod(s) hold 1" in cause, cause
+        assert "maxSurge: 0 with maxUnavailable: 1" in cause, cause
+        assert "strategy.type: Recreate" in cause, cause
+        rollout_s = report["phases_s"]["rollout"]
+        print(f"FIGURE gpu contention verdict: {rollout_s:.1f} s after the apply")
+        assert rollout_s < 60, f"the verdict took {rollout_s} s (rollout timeout 300 s)"
+        assert report["verdict"] == "rolled-back", report["rollback"]
+        assert report["rollback"]["verified"] is True
+        assert live_pods_ready_with(target, "v1")
+
+        # The fix the verdict names: one pod replaced at a time.
+        fixed = _asking_for(tmp_path / "fixed", one_unit, surge=False)
+        done = run_gate(target, tmp_path / "fixed.json", "--image-tag=v2", f"--manifests={fixed}")
+        assert done.returncode == 0, done.output[-4000:]
+        assert live_pods_ready_with(target, "v2")
