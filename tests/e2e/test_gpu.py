@@ -9,6 +9,7 @@ counts and the fix, and rolls back to v1, verified; with the fix (maxSurge 0, ma
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,11 +30,21 @@ def one_unit(e2e_cluster: None) -> Iterator[str]:
     op = [{"op": "add", "path": path, "value": "1"}]
     kubectl("patch", "node", NODE, "--subresource=status", "--type=json", "-p", json.dumps(op))
     try:
+        # The kubelet derives allocatable from capacity at its next node status update.
+        deadline = time.monotonic() + 90
+        while _allocatable(name) != "1":
+            assert time.monotonic() < deadline, f"node {NODE} never made {name} allocatable"
+            time.sleep(1)
         yield name
     finally:
         op = [{"op": "remove", "path": path}]
         kubectl("patch", "node", NODE, "--subresource=status", "--type=json",
                 "-p", json.dumps(op), check=False)  # fmt: skip
+
+
+def _allocatable(resource: str) -> str | None:
+    node = json.loads(kubectl("get", "node", NODE, "-o", "json"))
+    return node["status"].get("allocatable", {}).get(resource)
 
 
 def _asking_for(target: Path, resource: str, *, surge: bool) -> Path:
@@ -66,7 +77,7 @@ def test_release_blocked_by_its_own_pods_fails_fast_naming_the_fix(
         report = blocked.report
         cause = report["cause"]
         assert "Unschedulable" in cause, cause
-        assert f"Insufficient {one_unit}" in cause, cause
+        assert f"Insufficient {one_unit}" in blocked.output, cause  # the scheduler's own words
         assert f"it asks for 1 {one_unit}, the nodes have 1 ({NODE} (1))" in cause, cause
         assert "the release's own 1 old pod(s) hold 1" in cause, cause
         assert "maxSurge: 0 with maxUnavailable: 1" in cause, cause
