@@ -241,3 +241,24 @@ def metric_labels(value: object) -> tuple[tuple[str, str], ...]:
             'e.g. {outcome = "ok"}, or outcome=ok,model=wine'
         )
     return tuple(sorted((k.strip(), v.strip()) for k, v in pairs))
+
+
+def waves(value: object) -> tuple[tuple[str, ...], ...]:
+    """An ordered list of waves, each a non-empty list of cluster profile names (TOML
+    ``[["local"], ["eu", "us"]]``; from the environment ``local;eu,us``)."""
+    if isinstance(value, str):
+        value = [w.split(",") for w in value.split(";")]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(w, list) and w for w in value)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"invalid waves {value!r}: expected a list of waves, each a list of cluster "
+            'profiles, e.g. [["staging"], ["eu", "us"]]'
+        )
+    found = tuple(tuple(name(str(c).strip()) for c in w) for w in value)
+    every = [c for w in found for c in w]
+    if len(every) != len(set(every)):
+        raise argparse.ArgumentTypeError(f"invalid waves {value!r}: a cluster is named twice")
+    return found

@@ -120,6 +120,8 @@ def resolve(
     if cluster is None:
         sources["context"] = "no cluster"
     _check_modes(values, sources)
+    if values["waves"] is not None:
+        _check_waves(values["waves"], sources["waves"], profiles)
     metrics = None
     if values["metrics.path"] is not None:
         if values["metrics.counter"] is None:
@@ -165,6 +167,7 @@ def resolve(
         recover=values["recover"],
         verify=values["verify"],
         protocol=values["protocol"],
+        waves=values["waves"],
         report=values["report"],
         health=HealthPaths(
             live=values["health.live"],
@@ -182,6 +185,26 @@ def resolve(
         metrics=metrics,
         sources=sources,
     )
+
+
+def _check_waves(
+    waves: tuple[tuple[str, ...], ...], source: str, profiles: Mapping[str, Any]
+) -> None:
+    """ConfigError unless every wave member is a profile of one cluster (or ``kind``)."""
+    for member in (c for w in waves for c in w):
+        profile = profiles.get(member)
+        if member == KIND and profile is None:
+            continue
+        if not isinstance(profile, Mapping):
+            raise ConfigError(
+                f"waves ({source}) name {member!r}, which is not a profile "
+                f"[tool.rolloutgate.clusters.{member}]; profiles: {_names(profiles)}"
+            )
+        if "waves" in profile:
+            raise ConfigError(
+                f"waves ({source}) name {member!r}, which has waves of its own: a wave's "
+                "members are single clusters"
+            )
 
 
 def _check_modes(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:

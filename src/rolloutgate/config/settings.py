@@ -26,6 +26,7 @@ from rolloutgate.config.convert import (
     port,
     seconds,
     url,
+    waves,
 )
 
 
@@ -102,6 +103,8 @@ class GateConfig:
     verify: bool = False
     # The golden file's protocol, replaced (v2 and grpc share every form: one file, both).
     protocol: str | None = None
+    # A release across several clusters: waves of cluster profiles, in order (rolloutgate.waves).
+    waves: tuple[tuple[str, ...], ...] | None = None
     metrics: MetricsCheck | None = None
     values: tuple[Path, ...] = ()
     helm_release: str | None = None
@@ -241,6 +244,8 @@ SETTINGS: tuple[Setting, ...] = (
     # Request headers of the checks, the endpoint wait and the rollback's verification; values
     # from the environment or files (credentials), never shown.
     Setting("headers", headers, None),
+    # A profile naming waves of other profiles releases to all of them (docs/waves.md).
+    Setting("waves", waves, None, project=False),
     Setting(
         "protocol",
         name,

@@ -225,6 +225,11 @@ def check_options(cfg: GateConfig) -> None:
         raise ConfigError("--canary needs the candidate: pass --image-tag TAG")
     if cfg.dry_run:
         raise ConfigError("--canary and --dry-run cannot be combined: a canary deploys arms")
+    if cfg.waves is not None:
+        raise ConfigError(
+            f"--canary judges one live release; {cfg.cluster} names waves of clusters: pass "
+            "--cluster=NAME of one of them"
+        )
     if cfg.verify:
         raise ConfigError(
             "--canary and --verify cannot be combined: a canary deploys arms, --verify only "

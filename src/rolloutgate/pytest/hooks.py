@@ -68,6 +68,9 @@ class GateHooks:
         """The session's release engine, made on first use (the cluster layer is imported
         then: a run that deploys nothing pays nothing for it)."""
         if self._release is None:
+            import os
+
+            from rolloutgate.release import handoff
             from rolloutgate.release.engine import Release
 
             self._release = Release(
@@ -76,6 +79,8 @@ class GateHooks:
                 say=self.writer(),
                 golden=self.golden,
                 checkpoint=self.save_report,
+                # Set by the wave runner for the gates it starts (rolloutgate.waves).
+                handoff=handoff.from_env(os.environ.get(handoff.ENV), self.cfg.cluster),
             )
         return self._release
 

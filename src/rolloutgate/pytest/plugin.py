@@ -93,6 +93,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.get("rolloutgate_canary"):
         _configure_canary(config, gate_config, options)
         return
+    if gate_config.waves is not None:
+        _configure_waves(config, gate_config)
+        return
     if gate_config.kind:
         _use_local_kind(config)
     hooks = GateHooks(config, gate_config, GATE_FIXTURES)
@@ -120,6 +123,19 @@ def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str,
     canary = CanaryPlugin(config, cfg, ccfg)
     config.pluginmanager.register(canary, "rolloutgate-canary")
     canary.install_sigterm()
+
+
+def _configure_waves(config: pytest.Config, cfg: GateConfig) -> None:
+    """A profile of waves: the wave runner's plugin replaces the suite's items (waves.py)."""
+    from rolloutgate.pytest.waves import WavesPlugin, check_options
+
+    try:
+        check_options(cfg)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    waves = WavesPlugin(config, cfg)
+    config.pluginmanager.register(waves, "rolloutgate-waves")
+    waves.install_sigterm()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 # How long the diagnostics of a failure wait for a restarting API server, all calls together.
 DIAGNOSTICS_PATIENCE_S = 20.0
+# How long a cluster's passed release waits for the wave runner's word (later waves release
+# meanwhile; a runner that dies is noticed at once, see handoff).
+HANDOFF_WAIT_S = 3600.0
 
 
 class RecoveryFailed(RollbackFailed):
@@ -49,6 +52,13 @@ def finish(rel: Release) -> None:
     restore or its checks fail.
     """
     cfg, run, tracker, rb = rel.cfg, rel.run, rel.tracker, rel.run.rollback
+    if not run.failed and rel.handoff is not None:
+        # One cluster of a release across several: it stands only when every cluster's does.
+        rel.say(f"rolloutgate: passed; waiting for the wave runner's word ({rel.handoff.cluster})")
+        rel.handoff.ready(run.cause)
+        run.aborted = rel.handoff.wait(time.monotonic() + HANDOFF_WAIT_S)
+        if run.aborted is not None:
+            rel.say(f"rolloutgate: rolling back: {run.aborted}")
     if tracker is not None:
         tracker.interrupt_on_loss = False
     if not run.failed:
@@ -60,7 +70,7 @@ def finish(rel: Release) -> None:
     rb.needed = True
     if tracker is not None and tracker.lost:
         _lock_lost(rel)
-    if run.diagnostics is None and run.interrupted is None:
+    if run.diagnostics is None and run.interrupted is None and run.aborted is None:
         run.diagnostics = diagnostics(rel)
     if not cfg.rollback:
         rb.enabled = False

@@ -46,6 +46,7 @@ from rolloutgate.release import (
     rollout,
 )
 from rolloutgate.release import verify as checks
+from rolloutgate.release.handoff import Handoff
 from rolloutgate.release.lock import Lease
 from rolloutgate.release.report import GateRun
 from rolloutgate.release.snapshot import Snapshot, take
@@ -76,8 +77,11 @@ class Release:
         say: Callable[[str], None] = _silent,
         golden: Callable[[], Golden] | None = None,
         checkpoint: Callable[[], None] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.cfg, self.run, self.say = cfg, run, say
+        # One cluster of a release in waves: a passed release waits for the runner's word.
+        self.handoff = handoff
         self._golden = golden
         self.checkpoint = checkpoint or (lambda: None)
         self.objects: list[Obj] = []  # the rendered manifests, as applied

@@ -93,6 +93,8 @@ class GateRun:
     baseline: Baseline | None = None
     # --verify: the release found live (nothing is applied or rolled back).
     live_release: LiveRelease | None = None
+    # One cluster of a release in waves whose runner called it back: why.
+    aborted: str | None = None
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase; the time is recorded even when the phase fails."""
@@ -116,7 +118,12 @@ class GateRun:
     @property
     def failed(self) -> bool:
         """Whether the release must not stay: a test failed or errored, or the run was stopped."""
-        return bool(self.failures) or self.interrupted is not None or self.lock_lost is not None
+        return (
+            bool(self.failures)
+            or self.interrupted is not None
+            or self.lock_lost is not None
+            or self.aborted is not None
+        )
 
     @property
     def verdict(self) -> Verdict:
@@ -134,6 +141,8 @@ class GateRun:
             )
         if self.interrupted is not None:
             return f"interrupted ({self.interrupted})"
+        if self.aborted is not None and not self.failures:
+            return f"passed here, rolled back with the other clusters: {self.aborted}"
         failures = self.failures
         if failures:
             first = failures[0]
@@ -189,6 +198,7 @@ class GateRun:
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
             "lock_lost": self.lock_lost,
+            "aborted": self.aborted,
             "recovery": vars(self.recovery) if self.recovery is not None else None,
             "diagnostics": self.diagnostics,
             "dry_run_diff": self.dry_run_diff,
