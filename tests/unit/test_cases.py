@@ -139,7 +139,7 @@ def test_v1_preset_and_full_requests(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "names"),
     [
-        ({**PLAIN, "protocol": "grpc"}, "unknown protocol 'grpc'; known presets: v2"),
+        ({**PLAIN, "protocol": "soap"}, "unknown protocol 'soap'; known presets: v2"),
         ({"protocol": "v1", "cases": PLAIN["cases"]}, '"model" must be'),
         ({**PLAIN, "health": {"alive": "/x"}}, '"health" must be an object with keys'),
         ({**PLAIN, "health": {"live": "x"}}, "health.live must be a path"),
