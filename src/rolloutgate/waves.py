@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -142,7 +143,7 @@ class WaveRun:
     failure: str | None = None  # the first cluster that failed, and why
     interrupted: str | None = None
     _control: Path | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lines: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         assert self.cfg.waves is not None
@@ -191,7 +192,7 @@ class WaveRun:
         for m in wave:
             self._start(m)
         while not all(m.ready or m.exit_status is not None for m in wave):
-            time.sleep(POLL_S)
+            self._sleep()
             self._look(wave)
         for m in wave:
             if m.exit_status is not None:
@@ -233,16 +234,29 @@ class WaveRun:
         m.relay.start()
 
     def _relay(self, m: Member, out: TextIO) -> None:
-        """Every line of a gate to its log; its progress and verdict lines to the terminal."""
+        """Every line of a gate to its log; its progress and verdict lines to the terminal (by
+        the main thread, ``_say``: the terminal is not this thread's to write)."""
         assert m.proc is not None
         assert m.proc.stdout is not None
         with out:
             for line in m.proc.stdout:
                 out.write(line)
-                text = line.rstrip()
+                # pytest's progress dots may precede a line the gate wrote mid-test.
+                text = line.rstrip().lstrip(".sFE")
                 if text.startswith(("rollout", "rollback", "rolloutgate", "verdict:")):
-                    with self._lock:
-                        self.write(f"[{m.cluster}] {text}")
+                    self._lines.put(f"[{m.cluster}] {text}")
+
+    def _say(self) -> None:
+        """The gates' lines relayed so far, on the terminal."""
+        while True:
+            try:
+                self.write(self._lines.get_nowait())
+            except queue.Empty:
+                return
+
+    def _sleep(self) -> None:
+        self._say()
+        time.sleep(POLL_S)
 
     def _end(self) -> None:
         """The word to every gate that waits, then each gate's end (a rollback is waited for:
@@ -256,11 +270,12 @@ class WaveRun:
         waiting = [m for m in self.members if m.proc is not None]
         while any(m.exit_status is None for m in waiting):
             try:
-                time.sleep(POLL_S)
+                self._sleep()
             except KeyboardInterrupt:  # the rollbacks are under way: finish them first
                 self.write("rolloutgate waves: interrupt ignored: the gates are ending")
         for m in waiting:
             self._read(m)
+        self._say()
 
     def _read(self, m: Member) -> None:
         if m.ended is None:

@@ -57,7 +57,12 @@ class WavesPlugin:
     def __init__(self, config: pytest.Config, cfg: GateConfig) -> None:
         self.config, self.cfg = config, cfg
         report = cfg.report
-        self.run = WaveRun(cfg, terminal.writer(config), report.with_name(f"{report.stem}-waves"))
+        # The terminal reporter is registered after this plugin: looked up at each line.
+        self.run = WaveRun(
+            cfg,
+            lambda line: terminal.writer(config)(line),
+            report.with_name(f"{report.stem}-waves"),
+        )
         self._done = False
         self.signals = terminal.SigtermAsInterrupt()
 
