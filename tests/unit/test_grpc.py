@@ -185,3 +185,21 @@ def test_no_server_is_unreachable_not_wrong(golden: cases.Golden) -> None:
         pytest.raises(EndpointUnreachable, match=r"ServerLive at grpc://127.0.0.1:9 got no"),
     ):
         c.live()
+
+
+def test_recording_over_grpc_gives_a_golden_file_the_gate_accepts(
+    server: tuple[str, Iris], golden: cases.Golden, tmp_path: Path
+) -> None:
+    from rolloutgate.checks import recording
+
+    url, _ = server
+    with client(url, golden) as c:
+        data = recording.record(c, golden, recording.Tolerances(), source=url)
+    assert data["protocol"] == "grpc"
+    assert data["cases"][0]["expect"] == [
+        {"name": "predict_proba", "data": [0.98, 0.02, 0.0], "abs_tol": 0.05}
+    ]
+    assert data["cases"][1]["expect"] == {"status": 400}
+    again = cases.parse(data, tmp_path / "recorded.json")
+    with client(url, again) as c:
+        assert cases.verify(c, again) == []
