@@ -182,6 +182,10 @@ def test_waves_pass_on_both_clusters_and_a_failing_second_wave_rolls_back_both(
         assert local_row["verdict"] == "rolled-back", local_row
         assert local_row["rollback_verified"] is True, local_row
         assert "rolled back to v2, verified" in local_row["rollback"]
+        print(
+            f"FIGURE waves rollback wall {report['phases_s']}; per cluster "
+            + ", ".join(f"{c['cluster']} {c['duration_s']} s" for c in report["clusters"])
+        )
         rows = {tc.get("name"): tc for tc in junit.iter("testcase")}
         assert rows["w-kind"].find("failure") is not None
         assert rows["w-local"].find("failure") is not None
