@@ -72,6 +72,12 @@ class Member:
     def passed(self) -> bool:
         return self.exit_status == 0 and self.report.get("verdict") == "pass"
 
+    @property
+    def stopped_early(self) -> bool:
+        """Ended by the runner's SIGTERM before its gate took the signal over (pytest still
+        starting): it wrote no report and, applying nothing before that, changed nothing."""
+        return self.exit_status == -signal.SIGTERM and not self.report
+
     def summary(self) -> dict[str, Any]:
         rollback = self.report.get("rollback") or {}
         return {
@@ -79,7 +85,9 @@ class Member:
             "wave": self.wave,
             "released": self.released,
             "exit_status": self.exit_status,
-            "verdict": self.report.get("verdict"),
+            "verdict": "stopped before it changed anything"
+            if self.stopped_early
+            else self.report.get("verdict"),
             "cause": self.report.get("cause"),
             "rollback": rollback.get("outcome"),
             "rollback_verified": rollback.get("verified"),
@@ -179,6 +187,7 @@ class WaveRun:
                 self.interrupted = str(e) or "Ctrl+C"
                 self.failure = self.failure or f"interrupted ({self.interrupted})"
                 self.write(f"rolloutgate waves: {self.interrupted}; every cluster rolls back")
+                self._look(self.members)  # a gate that passed is told, not signalled
                 for m in self.members:
                     if m.proc is not None and not m.ready and m.exit_status is None:
                         m.proc.send_signal(signal.SIGTERM)  # it restores and verifies
@@ -205,7 +214,7 @@ class WaveRun:
     def _look(self, wave: list[Member]) -> None:
         assert self._control is not None
         for m in wave:
-            if not m.ready and (self._control / f"{m.cluster}.ready").exists():
+            if m.released and not m.ready and (self._control / f"{m.cluster}.ready").exists():
                 m.ready = True
                 self.write(f"rolloutgate waves: {m.cluster} passed its checks; it waits")
 
@@ -227,7 +236,7 @@ class WaveRun:
             # tells each gate what to do (a signal mid-decision would cut a gate's rollback).
             start_new_session=True,
         )
-        out = m.log.open("w", encoding="utf-8")
+        out = m.log.open("w", encoding="utf-8", buffering=1)  # line by line: a log to tail
         m.relay = threading.Thread(
             target=self._relay, args=(m, out), name=f"rolloutgate-wave-{m.cluster}", daemon=True
         )
@@ -289,7 +298,7 @@ class WaveRun:
 
     @property
     def verdict(self) -> Verdict:
-        released = [m for m in self.members if m.released]
+        released = [m for m in self.members if m.released and not m.stopped_early]
         if self.failure is None and all(m.passed for m in self.members):
             return "pass"
         if released and all(m.report.get("verdict") == "rolled-back" for m in released):

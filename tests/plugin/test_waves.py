@@ -6,6 +6,11 @@ per cluster."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -29,12 +34,17 @@ namespace = "c"
 waves = [["a"], ["b", "c"]]
 """
 
-# A check that fails on the cluster FAKE_FAIL_CLUSTER names.
+# A check that fails on the cluster FAKE_FAIL_CLUSTER names, and stays on FAKE_SLOW_CLUSTER.
 CHECKS = """
 import os
+import time
+from pathlib import Path
 
 
 def test_check(rolloutgate_rollout, rolloutgate_config):
+    if rolloutgate_config.cluster == os.environ.get("FAKE_SLOW_CLUSTER"):
+        Path(f"{rolloutgate_config.cluster}.checking").touch()
+        time.sleep(60)
     assert rolloutgate_config.cluster != os.environ.get("FAKE_FAIL_CLUSTER"), "case 'setosa': wrong"
 """
 
@@ -120,3 +130,44 @@ def test_waves_must_name_profiles_of_single_clusters(waves: pytest.Pytester) -> 
     result = waves.runpytest("--cluster=all", "--verify")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--verify with a profile of waves (all): run it per cluster*"])
+
+
+def test_dry_run_covers_every_cluster(waves: pytest.Pytester) -> None:
+    result, report, _junit = run(waves, "--dry-run")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert report["dry_run"] is True
+    for cluster in ("a", "b", "c"):
+        own = json.loads((waves.path / "reports" / "gate-waves" / f"{cluster}.json").read_text())
+        assert (own["dry_run"], own["applied"]) == (True, False), cluster
+    assert all(r["told"] is None for r in report["clusters"])  # nothing applied: nothing held
+
+
+def test_sigterm_rolls_back_every_released_cluster(waves: pytest.Pytester) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["FAKE_SLOW_CLUSTER"] = "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--cluster=all",
+         "--image-tag=v2"],
+        cwd=waves.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        b_log = waves.path / "reports" / "gate-waves" / "b.log"
+        while not (waves.path / "c.checking").exists() or "waiting for the wave runner" not in (
+            b_log.read_text() if b_log.exists() else ""
+        ):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "wave 2 never got there"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    report = json.loads((waves.path / "reports" / "gate.json").read_text())
+    assert report["interrupted"] == "SIGTERM"
+    rows = {r["cluster"]: r for r in report["clusters"]}
+    # a and b had passed and waited: told to roll back; c was interrupted: its own rollback.
+    assert rows["a"]["told"].startswith("interrupted (SIGTERM)"), rows["a"]
+    assert [rows[c]["verdict"] for c in "abc"] == ["rolled-back"] * 3, output[-3000:]
+    assert rows["c"]["cause"] == "interrupted (SIGTERM)"

@@ -256,6 +256,9 @@ class GateHooks:
         from rolloutgate.release import report
 
         run.finished = time.time()
+        if run.aborted is not None and session.exitstatus == 0:
+            # Passed here, rolled back with the other clusters of its waves: it did not stand.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         run.exit_status = int(session.exitstatus)
         try:
             report.write_json(run, run.config.report)

@@ -52,7 +52,14 @@ class Handoff:
 
     def wait(self, deadline: float) -> str | None:
         """None: keep the release; else why it is rolled back (the runner's word, the runner
-        gone, or no word before `deadline`)."""
+        gone, no word before `deadline`, or an interrupt: the runner sends SIGTERM to a gate
+        it has not yet seen passing, which may be this one, just passed)."""
+        try:
+            return self._wait(deadline)
+        except KeyboardInterrupt as e:
+            return f"interrupted ({e or 'Ctrl+C'}) while waiting for the wave runner's word"
+
+    def _wait(self, deadline: float) -> str | None:
         while True:
             if self.decision_file.exists():
                 word = self.decision_file.read_text().strip()
