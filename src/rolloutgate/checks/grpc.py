@@ -115,8 +115,8 @@ class GrpcClient(HttpClient):
         if route is None:
             known = ", ".join(f"{m} {p.pattern}" for m, p, _ in ROUTES)
             return self._answer(
+                "(none)",
                 request.method,
-                path,
                 404,
                 {"error": f"no call of {SERVICE} for {request.method} {path}; routes: {known}"},
             )
@@ -140,9 +140,9 @@ class GrpcClient(HttpClient):
                     ) from None
                 raise EndpointUnreachable(f"{where} got no answer: {e.details()}") from None
             status = HTTP_STATUS.get(code, 500)
-            return self._answer(call, path, status, {"error": f"{code}: {e.details()}"})
+            return self._answer(call, request.method, status, {"error": f"{code}: {e.details()}"})
         status, body = _rest_answer(call, reply, match)
-        return self._answer(call, path, status, body)
+        return self._answer(call, request.method, status, body)
 
     def _message(self, call: str, match: re.Match[str], body: Any) -> Any:
         pb = self._pb
@@ -153,21 +153,21 @@ class GrpcClient(HttpClient):
             return getattr(pb, f"{call}Request")(name=model, version=version)
         return getattr(pb, f"{call}Request")()
 
-    def _answer(self, call: str, path: str, status: int, body: Any) -> requests.Response:
-        """The call's result as the HTTP answer of its REST route."""
+    def _answer(self, call: str, method: str, status: int, body: Any) -> requests.Response:
+        """The call's result as the HTTP answer of its REST route (``describe`` shows it as
+        ``POST grpc://HOST:PORT/inference.GRPCInferenceService/ModelInfer -> 200: ...``)."""
         response = requests.Response()
         response.status_code = status
         response._content = json.dumps(body).encode()
         response.headers["Content-Type"] = "application/json"
         response.url = f"grpc://{self.target}/{SERVICE}/{call}"
-        response.request = requests.Request(
-            "POST" if call == "ModelInfer" else "GET", response.url
-        ).prepare()
+        response.request = requests.Request(method, response.url).prepare()
         response.reason = "OK" if status == 200 else "gRPC error"
         return response
 
     def close(self) -> None:
         self._channel.close()
+        super().close()
 
 
 def _route(method: str, path: str) -> tuple[str, re.Match[str]] | None:
