@@ -261,3 +261,10 @@ def test_verify_excludes_dry_run_and_recover(tmp_path: Path) -> None:
     )
     assert cfg.verify is True
     assert cfg.sources["verify"] == "env ROLLOUTGATE_VERIFY"
+
+
+def test_unknown_protocol_is_a_usage_error_naming_the_presets(project: pytest.Pytester) -> None:
+    project.makepyfile(TRIVIAL)
+    result = project.runpytest("--cluster=staging", "--protocol=soap")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown protocol 'soap'; known presets: v2 *grpc (Open*"])
