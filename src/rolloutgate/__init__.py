@@ -31,6 +31,7 @@ _PUBLIC = {
     "json_of": "rolloutgate.checks.client",
     "measure_latency": "rolloutgate.checks.client",
     "PodMetrics": "rolloutgate.checks.metrics",
+    "InPod": "rolloutgate.checks.inpod",
     "judge_metrics": "rolloutgate.checks.metrics",
     # the fixtures' types
     "Restarts": "rolloutgate.checks.podhistory",
@@ -63,6 +64,7 @@ __all__ = [
     "GateError",
     "Golden",
     "HttpClient",
+    "InPod",
     "Lease",
     "LockHeld",
     "PodMetrics",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient, check
     from rolloutgate.checks.cases import load as load_golden
     from rolloutgate.checks.client import V2Client, describe, json_of, measure_latency
+    from rolloutgate.checks.inpod import InPod
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.checks.metrics import judge as judge_metrics
     from rolloutgate.checks.podhistory import Restarts

@@ -186,7 +186,10 @@ class GateHooks:
         metafunc.parametrize("rolloutgate_case", golden.cases, ids=[c.name for c in golden.cases])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.cfg.enabled or session.config.option.collectonly:
+        if session.config.option.collectonly:
+            return
+        if self.cfg.enabled:
+            self._check_container(session)
             return
         gate_items = [i for i in session.items if self.gate_fixtures.intersection(_fixturenames(i))]
         if gate_items:
@@ -196,6 +199,23 @@ class GateHooks:
                 f"NAME is a profile of [tool.rolloutgate.clusters] in pyproject.toml, a "
                 f"kubeconfig context, or 'kind' (or set ROLLOUTGATE_CLUSTER); or deselect them."
             )
+
+    def _check_container(self, session: pytest.Session) -> None:
+        """The in-pod checks' container, decided from the settings and the manifests before
+        anything is deployed: a name the pods do not have, or a choice the settings leave
+        open, is a usage error that lists the pods' containers. (A suite that overrides
+        ``rolloutgate_container`` is checked by the fixture, against the pods.)"""
+        if not any(_default_fixture(i, "rolloutgate_container") for i in session.items):
+            return
+        release = self.release()
+        try:
+            release.render()
+        except GateError:
+            return  # the manifests fixture reports it, once
+        try:
+            release.serving_container()
+        except ConfigError as e:
+            raise pytest.UsageError(str(e)) from e
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
@@ -297,13 +317,22 @@ def _outcome(rep: pytest.TestReport) -> TestOutcome:
         message = getattr(crash, "message", None) or rep.longreprtext.strip().splitlines()[-1]
         message = message.removeprefix("Failed: ")  # pytest.fail's prefix says nothing here
     elif rep.skipped and isinstance(rep.longrepr, tuple):
-        message = str(rep.longrepr[2])
+        message = str(rep.longrepr[2]).removeprefix("Skipped: ")
     return TestOutcome(rep.nodeid, outcome, round(rep.duration, 3), message[:500])
 
 
 def _fixturenames(item: pytest.Item) -> list[str]:
     names = getattr(item, "fixturenames", [])
     return list(names) if isinstance(names, list | tuple) else []
+
+
+def _default_fixture(item: pytest.Item, name: str) -> bool:
+    """Whether ``item`` uses the plugin's own fixture ``name`` (not a conftest.py override)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}).get(name) if info is not None else None
+    if not defs:
+        return False
+    return getattr(defs[-1].func, "__module__", None) == "rolloutgate.pytest.fixtures"
 
 
 def _relative(path: Path | None, root: Path) -> str:

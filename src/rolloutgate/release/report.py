@@ -106,6 +106,24 @@ class GateRun:
         return [t for t in self.tests.values() if t.outcome in ("failed", "error")]
 
     @property
+    def skipped(self) -> list[TestOutcome]:
+        """The checks that did not run, each with its reason (``message``)."""
+        return [t for t in self.tests.values() if t.outcome == "skipped"]
+
+    def skipped_lines(self) -> list[str]:
+        """The skipped checks grouped by reason: ``  test_a, test_b: reason``."""
+        by_reason: dict[str, list[str]] = {}
+        for t in self.skipped:
+            by_reason.setdefault(t.message or "no reason given", []).append(
+                t.nodeid.rsplit("::", 1)[-1]
+            )
+        lines = [f"skipped: {len(self.skipped)} check(s)"] if by_reason else []
+        for reason, names in by_reason.items():
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            lines.append(f"  {', '.join(names[:3])}{more}: {reason}")
+        return lines
+
+    @property
     def failed(self) -> bool:
         """Whether the release must not stay: a test failed or errored, or the run was stopped."""
         return bool(self.failures) or self.interrupted is not None or self.lock_lost is not None
@@ -171,6 +189,7 @@ class GateRun:
                 **self.counts(),
                 "items": [vars(t) for t in self.tests.values()],
             },
+            "skipped": [{"nodeid": t.nodeid, "reason": t.message} for t in self.skipped],
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
             "lock_lost": self.lock_lost,
@@ -200,6 +219,7 @@ class GateRun:
             lines += [f"  {a}" for a in self.rollback.actions]
         if self.phases:
             lines.append("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items()))
+        lines += self.skipped_lines()
         lines += self.notes
         return lines
 
@@ -240,6 +260,9 @@ def markdown(run: GateRun) -> str:
     if run.failures:
         out += ["", "**Failing checks**", ""]
         out += [f"- {_code(t.nodeid)} ({t.outcome}): {_cell(t.message)}" for t in run.failures]
+    if run.skipped:
+        out += ["", "**Skipped checks**", ""]
+        out += [f"- {_code(t.nodeid)}: {_cell(t.message)}" for t in run.skipped]
     if run.diagnostics:
         out += ["", "<details><summary>Diagnostics</summary>", "", *fenced(run.diagnostics)]
         out += ["</details>"]
