@@ -24,7 +24,7 @@ def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_ca
 def test_latency_budget(rolloutgate_http: HttpClient, rolloutgate_golden: Golden) -> None:
     budget = rolloutgate_golden.latency
     if budget is None:
-        pytest.skip(f"no latency budget in {rolloutgate_golden.path}")
+        pytest.skip(f"not configured: no latency budget in {rolloutgate_golden.path}")
     request = rolloutgate_golden.cases[0].request
     latency = measure_latency(lambda: rolloutgate_http.send(request), budget.requests)
     assert not latency.errors, (
