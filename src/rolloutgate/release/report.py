@@ -80,6 +80,12 @@ class GateRun:
     notes: list[str] = field(default_factory=list)
     # The workloads' pods just before the apply: what happened before is not this release's.
     baseline: Baseline | None = None
+    # Tests collected, and how many never ran because a step of the release they need had
+    # failed (each would have failed again with the same words), or a module could not be
+    # collected; by the step's fixture.
+    collected: int = 0
+    not_run: int = 0
+    not_run_because: dict[str, int] = field(default_factory=dict)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -148,6 +154,8 @@ class GateRun:
         if failures:
             first = failures[0]
             more = f" (+{len(failures) - 1} more failing)" if len(failures) > 1 else ""
+            if self.not_run:
+                more += f" ({self.not_run} check(s) not run)"
             what = (first.message or first.outcome).strip().splitlines()[0]
             return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
@@ -187,6 +195,8 @@ class GateRun:
             "phases_s": self.phases,
             "tests": {
                 **self.counts(),
+                "not_run": self.not_run,
+                "not_run_because": self.not_run_because,
                 "items": [vars(t) for t in self.tests.values()],
             },
             "skipped": [{"nodeid": t.nodeid, "reason": t.message} for t in self.skipped],
@@ -219,6 +229,8 @@ class GateRun:
             lines += [f"  {a}" for a in self.rollback.actions]
         if self.phases:
             lines.append("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items()))
+        for step, n in self.not_run_because.items():
+            lines.append(f"not run: {n} check(s) that need {step}, which failed (above)")
         lines += self.skipped_lines()
         lines += self.notes
         return lines
