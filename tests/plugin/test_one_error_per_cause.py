@@ -78,7 +78,7 @@ def test_a_kubeconfig_that_is_not_one_is_a_usage_error(suite: pytest.Pytester) -
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stderr.fnmatch_lines(
         [
-            "ERROR: kubeconfig context 'staging' *is not a kubeconfig (while parsing a flow sequence)*"
+            "ERROR: kubeconfig context 'staging' *is not a kubeconfig (while parsing a flow*"
         ]
     )
 
