@@ -32,6 +32,7 @@ _PUBLIC = {
     "measure_latency": "rolloutgate.checks.client",
     "PodMetrics": "rolloutgate.checks.metrics",
     "InPod": "rolloutgate.checks.inpod",
+    "WarmUp": "rolloutgate.checks.warmup",
     "judge_metrics": "rolloutgate.checks.metrics",
     # the fixtures' types
     "Restarts": "rolloutgate.checks.podhistory",
@@ -74,6 +75,7 @@ __all__ = [
     "RolloutFailed",
     "Snapshot",
     "V2Client",
+    "WarmUp",
     "check",
     "describe",
     "json_of",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.checks.metrics import judge as judge_metrics
     from rolloutgate.checks.podhistory import Restarts
+    from rolloutgate.checks.warmup import WarmUp
     from rolloutgate.config import GateConfig
     from rolloutgate.errors import (
         ClusterError,

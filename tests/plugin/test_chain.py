@@ -62,6 +62,7 @@ def test_chain_names_every_session_step() -> None:
         "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_in_pod",
+        "rolloutgate_warmup",  # requests to each replica before the latency budget
         "rolloutgate_case",
     }
     assert steps - per_test <= chain

@@ -77,9 +77,7 @@ def test_a_kubeconfig_that_is_not_one_is_a_usage_error(suite: pytest.Pytester) -
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stderr.fnmatch_lines(
-        [
-            "ERROR: kubeconfig context 'staging' *is not a kubeconfig (while parsing a flow*"
-        ]
+        ["ERROR: kubeconfig context 'staging' *is not a kubeconfig (while parsing a flow*"]
     )
 
 

@@ -10,7 +10,8 @@ against docs/gate.md)::
 Each fixture is a doorway to one step of the release engine (``rolloutgate.release.engine
 .Release``, one per session, made on first use): it asks for the step's result and turns a
 domain error into its failure through ``step``. ``rolloutgate_v2`` is the endpoint's client
-(no change of its own), ``rolloutgate_replicas`` a client per replica. ``rolloutgate_release``
+(no change of its own), ``rolloutgate_replicas`` a client per replica, ``rolloutgate_warmup``
+their first requests, untimed. ``rolloutgate_release``
 registers the end of the release before it applies anything: at session end, if any test
 failed or errored (setup errors of gate fixtures included) or the run was interrupted, the
 engine's ``finish`` restores the snapshot, waits for it and re-runs the health and golden
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from rolloutgate.checks.client import V2Client
     from rolloutgate.checks.inpod import InPod
     from rolloutgate.checks.podhistory import Restarts
+    from rolloutgate.checks.warmup import WarmUp
     from rolloutgate.release.engine import Release
     from rolloutgate.release.lock import Lease
     from rolloutgate.release.snapshot import Snapshot
@@ -65,6 +67,7 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_restarts",
         "rolloutgate_pod_host",
         "rolloutgate_in_pod",
+        "rolloutgate_warmup",
         "rolloutgate_case",
     }
 )
@@ -318,6 +321,20 @@ def rolloutgate_replicas(
         )
         replicas = release.replicas(rolloutgate_golden)
         yield step(lambda: stack.enter_context(replicas))
+
+
+@pytest.fixture(scope="session")
+def rolloutgate_warmup(
+    request: pytest.FixtureRequest,
+    rolloutgate_replicas: dict[str, HttpClient],
+    rolloutgate_golden: Golden,
+) -> dict[str, WarmUp]:
+    """Session. ``warmup_requests`` (default 3) requests of the first golden case sent to each
+    pod of the new release, straight to it, before the latency budget is measured, and not
+    held against it (lazy loading, JIT, cold caches); pod name → ``rolloutgate.WarmUp``
+    (``samples_ms``, ``errors``), also in the report."""
+    release = _release(request)
+    return release.warm_up(rolloutgate_replicas, rolloutgate_golden.cases[0].request)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.checks import cases, inpod
+from rolloutgate.checks import cases, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
 from rolloutgate.checks.inpod import InPod, InPodUnavailable
 from rolloutgate.checks.podhistory import Baseline
@@ -54,7 +54,9 @@ from rolloutgate.release.snapshot import Snapshot, take
 from rolloutgate.workloads import viewer_for, workloads
 
 if TYPE_CHECKING:
-    from rolloutgate.checks.cases import Golden, HttpClient
+    from collections.abc import Mapping
+
+    from rolloutgate.checks.cases import Golden, HttpClient, Request
 
 
 def _silent(_line: str) -> None:
@@ -382,7 +384,23 @@ class Release:
                 self.applied, deadline=deadline, pin=True, baseline=self.run.baseline
             )
         self._record_step("checking")
+        self._note_pod_starts()
         return self.live
+
+    def _note_pod_starts(self) -> None:
+        """Each new pod's start-to-ready time (the model's load time) into the run's report:
+        one LIST of each workload's pods."""
+        try:
+            with self.step(None, self.cfg.timeouts.api):
+                pods = [
+                    p
+                    for w in self.live
+                    for p in checks.release_pods(self.api, self.cfg.namespace, w)
+                ]
+        except GateError as e:  # a figure for the report; the release is judged without it
+            self.run.notes.append(f"the new pods' load times are not known: {e}")
+            return
+        self.run.pod_starts = loadtime.new_pod_starts(pods, self.run.baseline)
 
     def wait(
         self, objs: list[Obj], *, deadline: float, pin: bool, baseline: Baseline | None = None
@@ -434,6 +452,16 @@ class Release:
                 for client in clients.values():
                     wait_answering(client, deadline=deadline)
             yield clients
+
+    def warm_up(
+        self, replicas: Mapping[str, HttpClient], request: Request
+    ) -> dict[str, warmup.WarmUp]:
+        """``warmup_requests`` of ``request`` to each replica, untimed by the latency budget
+        (their latencies go into the report: the first is what a new pod's first user waits)."""
+        n = self.cfg.warmup_requests
+        found = warmup.warm_up(replicas, request, n) if n else {}
+        self.run.warmup = found
+        return found
 
     def pods(self) -> dict[str, list[Obj]]:
         """The pods of each rolled-out workload's current revision, by ``Kind/name``."""

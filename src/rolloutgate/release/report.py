@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rolloutgate import redact
+from rolloutgate.checks import loadtime, warmup
+from rolloutgate.checks.loadtime import PodStart
 from rolloutgate.checks.podhistory import Baseline
+from rolloutgate.checks.warmup import WarmUp
 from rolloutgate.config import GateConfig
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
@@ -85,6 +88,10 @@ class GateRun:
     # collected; by the step's fixture.
     collected: int = 0
     not_run: int = 0
+    # Each new pod's start-to-ready time (model load time), once rolled out.
+    pod_starts: list[PodStart] = field(default_factory=list)
+    # Requests each pod answered before the latency budget, by pod.
+    warmup: dict[str, WarmUp] = field(default_factory=dict)
     not_run_because: dict[str, int] = field(default_factory=dict)
 
     @contextmanager
@@ -200,6 +207,11 @@ class GateRun:
                 "items": [vars(t) for t in self.tests.values()],
             },
             "skipped": [{"nodeid": t.nodeid, "reason": t.message} for t in self.skipped],
+            "new_pods": [vars(p) for p in self.pod_starts],
+            "warmup": {
+                "requests": cfg.warmup_requests,
+                "pods": {pod: vars(w) for pod, w in self.warmup.items()},
+            },
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
             "lock_lost": self.lock_lost,
@@ -229,6 +241,14 @@ class GateRun:
             lines += [f"  {a}" for a in self.rollback.actions]
         if self.phases:
             lines.append("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items()))
+        lines += [
+            line
+            for line in (
+                loadtime.summary(self.pod_starts),
+                warmup.summary(self.warmup, cfg.warmup_requests),
+            )
+            if line
+        ]
         for step, n in self.not_run_because.items():
             lines.append(f"not run: {n} check(s) that need {step}, which failed (above)")
         lines += self.skipped_lines()
@@ -267,6 +287,8 @@ def markdown(run: GateRun) -> str:
     counts = run.counts()
     rows.append(("tests", ", ".join(f"{n} {k}" for k, n in counts.items() if n)))
     rows.append(("phases", ", ".join(f"{k} {v:.1f} s" for k, v in run.phases.items()) or "-"))
+    if load := loadtime.summary(run.pod_starts):
+        rows.append(("new pods", load.removeprefix("new pods: ")))
     out = [f"## rolloutgate: {_ICON[run.verdict]} {run.verdict}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if run.failures:
