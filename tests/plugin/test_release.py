@@ -80,6 +80,7 @@ def _fake_cluster():
         mp.setattr(apply, "diff", lambda api, ns, objs: log("diff") or "-image: v1\\n+image: v2")
         mp.setattr(Release, "wait", fake_wait)
         mp.setattr(Release, "pod_baseline", lambda release, objs: log("baseline"))
+        mp.setattr(Release, "pod_starts", lambda release: [])
         # No HPA, nothing paused, no configuration change: the objects as they are.
         mp.setattr(plan, "make", lambda api, ns, objs, *a, **k: plan.Plan(objs))
         mp.setattr(ending, "roll_back", fake_roll_back)

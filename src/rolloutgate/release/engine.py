@@ -384,12 +384,12 @@ class Release:
                 self.applied, deadline=deadline, pin=True, baseline=self.run.baseline
             )
         self._record_step("checking")
-        self._note_pod_starts()
+        self.run.pod_starts = self.pod_starts()
         return self.live
 
-    def _note_pod_starts(self) -> None:
-        """Each new pod's start-to-ready time (the model's load time) into the run's report:
-        one LIST of each workload's pods."""
+    def pod_starts(self) -> list[loadtime.PodStart]:
+        """Each new pod's start-to-ready time (the model's load time), for the report: one LIST
+        of each rolled-out workload's pods."""
         try:
             with self.step(None, self.cfg.timeouts.api):
                 pods = [
@@ -399,8 +399,8 @@ class Release:
                 ]
         except GateError as e:  # a figure for the report; the release is judged without it
             self.run.notes.append(f"the new pods' load times are not known: {e}")
-            return
-        self.run.pod_starts = loadtime.new_pod_starts(pods, self.run.baseline)
+            return []
+        return loadtime.new_pod_starts(pods, self.run.baseline)
 
     def wait(
         self, objs: list[Obj], *, deadline: float, pin: bool, baseline: Baseline | None = None
