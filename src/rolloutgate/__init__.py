@@ -29,10 +29,10 @@ _PUBLIC = {
     "V2Client": "rolloutgate.checks.client",
     "describe": "rolloutgate.checks.client",
     "json_of": "rolloutgate.checks.client",
-    "measure_latency": "rolloutgate.checks.client",
+    "measure_latency": "rolloutgate.checks.latency",
     "PodMetrics": "rolloutgate.checks.metrics",
     "InPod": "rolloutgate.checks.inpod",
-    "WarmUp": "rolloutgate.checks.warmup",
+    "Latency": "rolloutgate.checks.latency",
     "judge_metrics": "rolloutgate.checks.metrics",
     # the fixtures' types
     "Restarts": "rolloutgate.checks.podhistory",
@@ -66,6 +66,7 @@ __all__ = [
     "Golden",
     "HttpClient",
     "InPod",
+    "Latency",
     "Lease",
     "LockHeld",
     "PodMetrics",
@@ -75,7 +76,6 @@ __all__ = [
     "RolloutFailed",
     "Snapshot",
     "V2Client",
-    "WarmUp",
     "check",
     "describe",
     "json_of",
@@ -100,12 +100,12 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient, check
     from rolloutgate.checks.cases import load as load_golden
-    from rolloutgate.checks.client import V2Client, describe, json_of, measure_latency
+    from rolloutgate.checks.client import V2Client, describe, json_of
     from rolloutgate.checks.inpod import InPod
+    from rolloutgate.checks.latency import Latency, measure_latency
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.checks.metrics import judge as judge_metrics
     from rolloutgate.checks.podhistory import Restarts
-    from rolloutgate.checks.warmup import WarmUp
     from rolloutgate.config import GateConfig
     from rolloutgate.errors import (
         ClusterError,

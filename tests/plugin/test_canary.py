@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from rolloutgate.canary.judge import METRICS
+from rolloutgate.canary.metrics import METRICS
 
 
 def test_unreachable_cluster_is_inconclusive_with_a_report_per_metric(

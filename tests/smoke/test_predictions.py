@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate import Case, Golden, HttpClient, WarmUp, check, measure_latency
+from rolloutgate import Case, Golden, HttpClient, Latency, check, measure_latency
 
 
 def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:
@@ -23,7 +23,7 @@ def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_ca
 
 def test_latency_budget(
     rolloutgate_golden: Golden,
-    rolloutgate_warmup: dict[str, WarmUp],  # each pod answered a few requests first, untimed
+    rolloutgate_warmup: dict[str, Latency],  # each pod answered a few requests first, untimed
     rolloutgate_http: HttpClient,
 ) -> None:
     budget = rolloutgate_golden.latency

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rolloutgate.canary.judge import (
-    EXIT_STATUS,
-    Item,
-    Metric,
-    Observations,
-    Sample,
-    Thresholds,
-    judge,
-    score,
-)
-from rolloutgate.checks.client import Expected
+from rolloutgate.canary.judge import EXIT_STATUS, judge, score
+from rolloutgate.canary.metrics import Metric
+from rolloutgate.canary.observations import Item, Observations, Sample
+from rolloutgate.canary.thresholds import Thresholds
+from rolloutgate.checks import cases
 
-GOLDEN = {
-    "golden:setosa": ((0,), [5.1, 3.5, 1.4, 0.2]),
-    "golden:virginica": ((2,), [6.3, 3.3, 6.0, 2.5]),
-}
+
+def _case(name: str, data: list[float], expect: list[dict[str, Any]]) -> dict[str, Any]:
+    inputs = [{"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": data}]
+    return {"name": name, "request": {"inputs": inputs}, "expect": expect}
+
+
+# The golden cases, as in fixtures/golden/iris.json: their expectations name the values the
+# arms are compared on (the label "predict", the scores "predict_proba").
+GOLDEN = cases.parse(
+    {
+        "model": "iris",
+        "cases": [
+            _case("setosa", [5.1, 3.5, 1.4, 0.2], [{"name": "predict", "data": [0]}]),
+            _case("virginica", [6.3, 3.3, 6.0, 2.5], [{"name": "predict", "data": [2]}]),
+            _case(
+                "setosa-proba",
+                [5.1, 3.5, 1.4, 0.2],
+                [{"name": "predict_proba", "data": [0.9, 0.05, 0.05], "abs_tol": 0.05}],
+            ),
+        ],
+    },
+    Path("golden.json"),
+)
+TRUTH = {"golden:setosa": 0, "golden:virginica": 2, "golden:setosa-proba": 0}
 
 
 def body(label: int, proba: list[float] | None = None) -> dict[str, Any]:
@@ -59,13 +74,14 @@ def observations(
     rng = random.Random(seed)
     obs = Observations(same_model=same_model)
     truth: dict[str, int] = {}
-    for name, (expect, data) in GOLDEN.items():
-        req = {"inputs": [{"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": data}]}
-        obs.items[name] = Item(name, req, golden=(Expected("predict", expect),))
-        truth[name] = expect[0]
+    for case in GOLDEN.cases:
+        item_id = f"golden:{case.name}"
+        obs.items[item_id] = Item(item_id, case.request, case=case)
+        truth[item_id] = TRUTH[item_id]
+    request = cases.Request("POST", "/v2/models/{model}/infer", (), {"inputs": []})
     for k in range(n_items):
         item_id = f"set-{k}"
-        obs.items[item_id] = Item(item_id, {"inputs": []}, labels=(k % 3,) if labels else None)
+        obs.items[item_id] = Item(item_id, request, labels=(k % 3,) if labels else None)
         truth[item_id] = k % 3
     ids = list(obs.items)
     plan = ids + [rng.choice(ids) for _ in range(max(0, requests - len(ids)))]
@@ -80,7 +96,7 @@ def observations(
                 "ok",
                 base_ms * rng.lognormvariate(0, 0.2),
                 status=200,
-                body=body(label, proba(label)),
+                answer=body(label, proba(label)),
             )
         )
         c_label = canary_label.get(item_id, label)
@@ -93,7 +109,7 @@ def observations(
                 "ok" if status == 200 else "http",
                 canary_ms * rng.lognormvariate(0, 0.2),
                 status=status,
-                body=body(c_label, c_proba) if status == 200 else {"error": "boom"},
+                answer=body(c_label, c_proba) if status == 200 else {"error": "boom"},
                 error="" if status == 200 else "boom",
             )
         )
@@ -298,3 +314,27 @@ def test_a_transport_error_on_a_golden_case_is_not_the_models_fault() -> None:
     result = judge(obs)
     assert result.verdict == "inconclusive"
     assert "golden cases never answered by the canary: golden:setosa" in result.reason
+
+
+def test_only_values_the_golden_cases_pick_are_compared() -> None:
+    obs = observations(canary_proba_shift=1e-3, same_model=True)
+    # Without the one case that names predict_proba, its drift is in every answer but unjudged.
+    del obs.items["golden:setosa-proba"]
+    obs.samples = [s for s in obs.samples if s.item != "golden:setosa-proba"]
+    result = judge(obs)
+    assert result.metric("numeric").verdict == "nodata"
+    assert result.verdict == "pass", result.reason
+
+
+def test_label_output_names_a_value_by_output_or_path() -> None:
+    obs = observations()
+    for name in ("predict", cases.v2_output_path("predict")):
+        obs.label_output = name
+        accuracy = judge(obs).metric("accuracy")
+        assert (accuracy.verdict, accuracy.figures["output"]) == ("pass", "predict")
+    obs.label_output = "label"
+    accuracy = judge(obs).metric("accuracy")
+    assert accuracy.verdict == "nodata"
+    assert accuracy.reason == (
+        "label_output 'label' is none of the values the golden cases pick (predict, predict_proba)"
+    )

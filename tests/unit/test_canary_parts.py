@@ -12,9 +12,12 @@ import pytest
 
 from rolloutgate.canary import config as canary_config
 from rolloutgate.canary import report as canary_report
-from rolloutgate.canary.judge import Item, Sample, judge
+from rolloutgate.canary.judge import judge
+from rolloutgate.canary.observations import Item, Sample
 from rolloutgate.canary.run import CanaryRun, arm_deployment, error_judgement, live_tag
 from rolloutgate.canary.traffic import load_request_set, plan
+from rolloutgate.checks import cases, protocols
+from rolloutgate.checks.cases import Request
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load
@@ -68,18 +71,39 @@ def test_live_tag_is_read_from_the_configured_image() -> None:
 
 
 def test_request_set_of_the_example(tmp_path: Path) -> None:
-    items = load_request_set(REPO / "fixtures" / "requests" / "iris.jsonl")
+    items = load_request_set(REPO / "fixtures" / "requests" / "iris.jsonl", protocols.V2)
     assert len(items) == 150
     assert items[0].id == "set:iris-000"
     assert items[0].labels == (0,)
     assert {i.labels for i in items} == {(0,), (1,), (2,)}
+    # Sent as the gate sends a V2 case: the body to the preset's inference path.
+    assert items[0].request.method == "POST"
+    assert items[0].request.path == "/v2/models/{model}/infer"
+    assert items[0].request.body["inputs"][0]["data"] == [5.1, 3.5, 1.4, 0.2]
+
+
+def test_request_set_lines_are_requests_of_the_golden_files_protocol(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text(
+        '{"name": "a", "request": {"body": {"instances": [[1.0]]}}, "label": [2]}\n'
+        '{"method": "POST", "path": "/v1/predict", "headers": {"X-A": "b"}, "body": {}}\n'
+    )
+    first, second = load_request_set(path, protocols.PLAIN)
+    assert first == Item(
+        "set:a", Request("POST", "/predict", (), {"instances": [[1.0]]}), None, (2,)
+    )
+    assert second.id == "set:line-2"
+    assert second.request == Request("POST", "/v1/predict", (("X-A", "b"),), {})
+    path.write_text('{"inputs": []}\n')  # a V2 body is no plain request
+    with pytest.raises(ConfigError, match=r"request has unknown keys \['inputs'\]"):
+        load_request_set(path, protocols.PLAIN)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("{not json", "request set *:1: not JSON"),
-        ('{"request": {"no": 1}}', '*:1: no V2 request with "inputs"'),
+        ('{"request": {"no": 1}}', "*:1: request has unknown keys *'no'*needs \"inputs\"*"),
         (
             '{"inputs": []}\n{"name": "a", "request": {"inputs": []}}\n'
             '{"name": "a", "request": {"inputs": []}}',
@@ -94,13 +118,15 @@ def test_bad_request_set_names_file_line_and_format(
     path = tmp_path / "set.jsonl"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_request_set(path)
+        load_request_set(path, protocols.V2)
     assert fnmatch.fnmatch(str(info.value), "*" + message + "*"), str(info.value)
 
 
 def test_plan_measures_every_golden_case_and_cycles_the_set() -> None:
-    items = {f"golden:{k}": Item(f"golden:{k}", {}, golden=()) for k in range(3)}
-    items |= {f"set:{k}": Item(f"set:{k}", {}) for k in range(10)}
+    request = Request("POST", "/predict")
+    case = cases.Case("c", request)
+    items = {f"golden:{k}": Item(f"golden:{k}", request, case=case) for k in range(3)}
+    items |= {f"set:{k}": Item(f"set:{k}", request) for k in range(10)}
     schedule = plan(items, requests=25, warmup=4, rng=random.Random(1))
     warm = [i for i, w in schedule if w]
     measured = [i for i, w in schedule if not w]
@@ -161,14 +187,31 @@ def _judged_run(tmp_path: Path) -> CanaryRun:
     )
     run = CanaryRun(cfg, ccfg, candidate_tag="v2", baseline_tag="v1")
     rng = random.Random(3)
+    # One golden case, whose expectation names the value compared ("predict"), and 80 lines.
+    golden = cases.parse(
+        {
+            "model": "iris",
+            "cases": [
+                {
+                    "name": "g",
+                    "request": {"inputs": []},
+                    "expect": [{"name": "predict", "data": [0]}],
+                }
+            ],
+        },
+        tmp_path / "golden.json",
+    )
+    case = golden.cases[0]
+    run.obs.items["golden:g"] = Item("golden:g", case.request, case=case)
     for k in range(80):
-        run.obs.items[f"set:{k}"] = Item(f"set:{k}", {}, labels=(k % 3,))
+        run.obs.items[f"set:{k}"] = Item(f"set:{k}", case.request, labels=(k % 3,))
+    for item_id in run.obs.items:
+        k = int(item_id.removeprefix("set:")) if item_id.startswith("set:") else 0
         for arm, scale in (("baseline", 10.0), ("canary", 13.0)):
-            label = (k + 1) % 3 if arm == "canary" and k < 3 else k % 3
+            label = (k + 1) % 3 if arm == "canary" and 0 < k < 4 else k % 3
             out = {"outputs": [{"name": "predict", "datatype": "INT64", "data": [label]}]}
-            run.obs.samples.append(
-                Sample(f"set:{k}", arm, "ok", scale * rng.lognormvariate(0, 0.1), body=out)  # type: ignore[arg-type]
-            )
+            latency = scale * rng.lognormvariate(0, 0.1)
+            run.obs.samples.append(Sample(item_id, arm, "ok", latency, answer=out))  # type: ignore[arg-type]
     run.judgement = judge(run.obs)
     run.seconds_to_verdict = 42.0
     run.cleanup = ["deployment iris-baseline deleted", "deployment iris-canary deleted"]
@@ -185,8 +228,8 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     page = canary_report.html_report(data)
     assert page.count("<svg") == 1  # the overlaid latency histograms (no numeric outputs here)
     assert "<polygon" in page
-    assert "baseline (n=80" in page
-    assert "canary (n=80" in page
+    assert "baseline (n=81" in page
+    assert "canary (n=81" in page
     assert "<td class='flip'>1</td>" in page  # flips off the diagonal
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # no network
     md = canary_report.markdown(data)
@@ -198,7 +241,7 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert len(lines) == 2
     assert lines[0]["verdict"] == "fail"
     assert lines[0]["median_ratio"] > 1.2
-    assert lines[0]["flip_rate"] == pytest.approx(3 / 80)
+    assert lines[0]["flip_rate"] == pytest.approx(3 / 81)
 
 
 def test_an_infrastructure_error_is_inconclusive() -> None:

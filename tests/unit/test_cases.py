@@ -10,6 +10,7 @@ import pytest
 
 from rolloutgate.checks import cases, protocols
 from rolloutgate.checks.cases import Expectation, Request, compare
+from rolloutgate.checks.latency import LatencyBudget
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import ConfigError
 
@@ -24,6 +25,14 @@ PLAIN = {
             "expect": {"values": [{"path": "predictions", "data": [0]}]},
         }
     ],
+}
+
+# A case in the V2 form of the files written before presets: the request is the V2 inference
+# body, the expectations name output tensors.
+V2_CASE = {
+    "name": "setosa",
+    "request": {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+    "expect": [{"name": "predict", "data": [0]}],
 }
 
 
@@ -46,6 +55,38 @@ def test_todays_iris_golden_file_is_the_v2_preset() -> None:
     assert first.expect[0].label == "output 'predict'"
     assert golden.latency is not None
     assert golden.latency.requests == 20
+
+
+def test_v2_form_names_outputs_with_tolerances_and_a_latency_budget(tmp_path: Path) -> None:
+    nested = {
+        **V2_CASE,
+        "name": "nested",
+        "expect": [{"name": "p", "data": [[1, 2]], "rel_tol": 0.1}],
+    }
+    golden = load(
+        tmp_path,
+        {
+            "model": "iris",
+            "latency": {"requests": 5, "p50_ms": 100, "p95_ms": 200.5},
+            "cases": [V2_CASE, nested],
+        },
+    )
+    assert [c.name for c in golden.cases] == ["setosa", "nested"]
+    assert golden.cases[0].request.body == V2_CASE["request"]
+    exp = golden.cases[1].expect[0]
+    assert (exp.output, exp.label, exp.data) == ("p", "output 'p'", [[1, 2]])
+    assert (exp.abs_tol, exp.rel_tol) == (None, 0.1)
+    assert exp.path == cases.v2_output_path("p")
+    assert golden.latency == LatencyBudget(requests=5, p50_ms=100.0, p95_ms=200.5)
+
+
+def test_missing_or_broken_golden_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"golden file .*missing.json cannot be read"):
+        cases.load(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"broken.json is not valid JSON \(line 1, column 2"):
+        cases.load(broken)
 
 
 def test_plain_preset_fills_method_and_path(tmp_path: Path) -> None:
@@ -140,6 +181,34 @@ def test_v1_preset_and_full_requests(tmp_path: Path) -> None:
             "case 'one'.expect[0].max_flips must be a whole number >= 0",
         ),
         ({**PLAIN, "cases": [PLAIN["cases"][0]] * 2}, "case 'one'.name is used twice"),
+        ([], "the top level must be an object"),
+        ({"cases": [V2_CASE]}, '"model" must be'),
+        ({"model": "iris", "cases": []}, '"cases" must be a non-empty list'),
+        ({"model": "iris", "cases": [{**V2_CASE, "name": ""}]}, "cases[0].name must be"),
+        ({"model": "iris", "cases": [{**V2_CASE, "expect": []}]}, "case 'setosa'.expect must be"),
+        (
+            {"model": "iris", "cases": [{**V2_CASE, "expect": [{"name": "p", "data": 0}]}]},
+            "case 'setosa'.expect[0].data must be a list",
+        ),
+        (
+            {
+                "model": "iris",
+                "cases": [{**V2_CASE, "expect": [{"name": "p", "data": [0], "abs_tol": -1}]}],
+            },
+            "case 'setosa'.expect[0].abs_tol must be a number >= 0",
+        ),
+        (
+            {
+                "model": "iris",
+                "cases": [V2_CASE],
+                "latency": {"requests": 0, "p50_ms": 1, "p95_ms": 1},
+            },
+            "latency.requests must be a whole number >= 1",
+        ),
+        (
+            {"model": "iris", "cases": [V2_CASE], "latency": {"requests": 3, "p50_ms": 1}},
+            "latency.p95_ms must be a number of milliseconds > 0",
+        ),
     ],
 )
 def test_bad_golden_file_names_file_field_and_format(
@@ -189,6 +258,49 @@ def test_exact_values_keep_their_types() -> None:
     assert compare(exp("a", 1), {"a": 1.0}) == []  # JSON numbers: 1 and 1.0 are one number
     assert compare(exp("a", "setosa"), {"a": "setosa"}) == []
     assert compare(exp("a", {"k": 1}), {"a": {"k": 1}}) == []
+
+
+def v2_exp(output: str, data: list[Any], **kw: Any) -> Expectation:
+    path = cases.v2_output_path(output)
+    return Expectation(label=f"output {output!r}", path=path, data=data, output=output, **kw)
+
+
+def v2_answer(*outputs: tuple[str, list[Any]]) -> dict[str, Any]:
+    return {
+        "outputs": [
+            {"name": n, "datatype": "FP64", "shape": [len(d)], "data": d} for n, d in outputs
+        ]
+    }
+
+
+def test_v2_outputs_are_compared_by_name() -> None:
+    exact = v2_exp("predict", [0, 1])
+    assert compare(exact, v2_answer(("predict", [0, 1]))) == []
+    assert compare(exact, v2_answer(("predict", [[0], [1]]))) == []  # V2 allows both layouts
+    assert compare(exact, v2_answer(("predict", [0, 2]))) == [
+        "output 'predict' (exact): [1] expected 1 got 2"
+    ]
+    assert compare(exact, v2_answer(("predict", [0.0, 1.0000001]))) != []
+    absolute = v2_exp("p", [1.0, 0.0], abs_tol=0.05)
+    assert compare(absolute, v2_answer(("p", [0.96, 0.04]))) == []
+    assert compare(absolute, v2_answer(("p", [0.94, 0.0]))) == [
+        "output 'p' (abs_tol=0.05, rel_tol=0): [0] expected 1.0 got 0.94"
+    ]
+    relative = v2_exp("p", [100.0], rel_tol=0.01)
+    assert compare(relative, v2_answer(("p", [100.9]))) == []
+    assert compare(relative, v2_answer(("p", [102.0]))) != []
+
+
+def test_v2_missing_outputs_and_length_mismatches_are_named() -> None:
+    assert compare(v2_exp("proba", [1]), v2_answer(("predict", [0])))[0].startswith(
+        "output 'proba' missing: JMESPath \"outputs[?name=='proba'] | [0].data\" selects nothing"
+    )
+    assert compare(v2_exp("p", [1]), {"error": "boom"})[0].startswith("output 'p' missing")
+    assert compare(v2_exp("p", [1, 2]), v2_answer(("p", [1]))) == [
+        "output 'p': expected 2 values [1, 2], got 1 values [1]"
+    ]
+    # Booleans are not numbers here: True must not pass for 1.
+    assert compare(v2_exp("p", [1]), v2_answer(("p", [True]))) != []
 
 
 def test_v2_output_names_are_quoted_in_jmespath() -> None:

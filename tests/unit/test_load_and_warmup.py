@@ -13,9 +13,9 @@ import pytest
 
 from rolloutgate.checks import loadtime, warmup
 from rolloutgate.checks.cases import HttpClient, Request
+from rolloutgate.checks.latency import Latency
 from rolloutgate.checks.loadtime import PodStart
 from rolloutgate.checks.podhistory import Baseline
-from rolloutgate.checks.warmup import WarmUp
 from rolloutgate.release.report import GateRun
 
 from .k8s_objects import gate_config
@@ -142,7 +142,7 @@ def test_warm_up_failures_are_counted_not_raised(slow_server: str) -> None:
 def test_report_carries_load_times_and_warm_up() -> None:
     run = GateRun(gate_config(warmup_requests=2))
     run.pod_starts = [PodStart("iris-a", 15.0, 12.0)]
-    run.warmup = {"iris-a": WarmUp((812.0, 12.5))}
+    run.warmup = {"iris-a": Latency((812.0, 12.5), ())}
     data = run.to_json()
     assert data["new_pods"] == [
         {"pod": "iris-a", "created_to_ready_s": 15.0, "start_to_ready_s": 12.0}

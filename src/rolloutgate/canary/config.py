@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,9 @@ class CanaryConfig:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+_NOT_SETTINGS = frozenset({"thresholds", "sources"})
+
+
 def resolve(
     options: Mapping[str, Any],
     *,
@@ -259,42 +262,11 @@ def resolve(
     weights = {g: c(f"weights.{g}") for g in _T.weights}
     if not any(weights.values()):
         raise ConfigError("canary.weights are all 0: at least one group must count")
+    # Every field of Thresholds and CanaryConfig is the setting of the same name (SETTINGS
+    # above); a field without its setting fails here, in the tests, not in a user's run.
     thresholds = Thresholds(
-        min_samples=c("min_samples"),
-        max_consecutive_errors=c("max_consecutive_errors"),
-        confidence=c("confidence"),
-        latency_ratio=c("latency_ratio"),
-        latency_critical_ratio=c("latency_critical_ratio"),
-        p95_ms=c("p95_ms"),
-        p99_ms=c("p99_ms"),
-        p99_min_samples=c("p99_min_samples"),
-        max_flip_rate=c("max_flip_rate"),
-        max_accuracy_drop=c("max_accuracy_drop"),
-        numeric_abs_tol=c("numeric_abs_tol"),
-        numeric_rel_tol=c("numeric_rel_tol"),
-        judge_numeric=c("judge_numeric"),
-        min_success_rate=c("min_success_rate"),
-        pass_score=c("pass_score"),
-        marginal_score=c("marginal_score"),
+        **{f.name: c(f.name) for f in fields(Thresholds) if f.name != "weights"},
         weights=weights,
     )
-    return CanaryConfig(
-        thresholds=thresholds,
-        replicas=c("replicas"),
-        requests=c("requests"),
-        warmup=c("warmup"),
-        concurrency=c("concurrency"),
-        traffic_timeout=c("traffic_timeout"),
-        min_duration=c("min_duration"),
-        cleanup_timeout=c("cleanup_timeout"),
-        request_set=c("request_set"),
-        label_output=c("label_output"),
-        same_model=c("same_model"),
-        seed=c("seed"),
-        keep_arms=c("keep_arms"),
-        promote=c("promote"),
-        report=c("report"),
-        html=c("html"),
-        history=c("history"),
-        sources=sources,
-    )
+    run = {f.name: c(f.name) for f in fields(CanaryConfig) if f.name not in _NOT_SETTINGS}
+    return CanaryConfig(thresholds=thresholds, sources=sources, **run)

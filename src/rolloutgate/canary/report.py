@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 import statistics
 from collections.abc import Mapping, Sequence
@@ -18,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rolloutgate.canary.judge import ARMS, EXIT_STATUS, latencies
+from rolloutgate.canary.judge import EXIT_STATUS
+from rolloutgate.canary.observations import ARMS, latencies
 from rolloutgate.canary.run import CanaryRun
+from rolloutgate.checks.latency import percentile
 
 INTERRUPTED_EXIT = 2  # pytest's own status for an interrupted run
 
@@ -202,10 +203,9 @@ def histogram_svg(
     values = [x for xs in series.values() for x in xs]
     if not values:
         return "<p>no samples</p>"
-    ordered = sorted(values)
-    lo = ordered[0]
+    lo = min(values)
     # Cut the far tail (0.5 %) so one outlier does not squash the picture; it is still counted.
-    hi = ordered[min(len(ordered) - 1, math.ceil(0.995 * len(ordered)))]
+    hi = percentile(values, 99.5)
     if hi <= lo:
         hi = lo + 1e-9 + abs(lo) * 0.01
     step = (hi - lo) / bins

@@ -10,44 +10,36 @@ the name, the labels (so that no Service selects them: checked against the names
 Services before anything is created), the replica count and the image tag differ. The live
 Deployment and its Service are only read, never written.
 
-``--promote`` (on a Pass only) runs the normal release gate with the candidate tag, as a child
-pytest process: apply, rollout, checks, rollback on failure, exactly as a release.
+``--promote`` (on a Pass only) is ``promote``'s: the normal release gate, as a child process.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
 from rolloutgate.canary.config import CanaryConfig
-from rolloutgate.canary.judge import ARMS, METRICS, Arm, Judgement, Metric, Observations, judge
+from rolloutgate.canary.judge import Judgement, judge
+from rolloutgate.canary.metrics import METRICS, Metric
+from rolloutgate.canary.observations import ARMS, Arm, Observations
 from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
-from rolloutgate.checks.client import (
-    EndpointUnreachable,
-    Golden,
-    V2Client,
-    describe,
-    wait_answering,
-)
+from rolloutgate.checks import cases
+from rolloutgate.checks.cases import Golden
+from rolloutgate.checks.client import EndpointUnreachable, wait_answering
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RolloutFailed
 from rolloutgate.kube import portforward
 from rolloutgate.objects import name_of
+from rolloutgate.phases import timed
 from rolloutgate.release import apply, lock, prepare, rollout, verify
 from rolloutgate.release.ending import signals_deferred
 from rolloutgate.workloads import image_names, template_images, workloads
@@ -85,13 +77,9 @@ class CanaryRun:
     promotion: dict[str, Any] | None = None
     _t0: float = field(default_factory=time.monotonic)
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - start, 3)
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Time a phase; the time is recorded even when the phase fails."""
+        return timed(self.phases, name)
 
     @property
     def verdict(self) -> str:
@@ -171,7 +159,9 @@ def execute(
     ns = cfg.namespace
     try:
         objs = prepare.render(cfg).objects
-        request_set = load_request_set(ccfg.request_set) if ccfg.request_set else []
+        request_set = (
+            load_request_set(ccfg.request_set, golden.protocol) if ccfg.request_set else []
+        )
         deps = workloads(objs)
         if len(deps) != 1:
             raise ConfigError(
@@ -368,7 +358,7 @@ def _measure(
                     return
                 number = portforward.container_port(pod, port)
                 urls[arm] = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
-                problem = _health(urls[arm], golden.model, cfg, deadline)
+                problem = _health(urls[arm], golden, cfg, deadline)
                 if problem:
                     run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
                     return
@@ -381,8 +371,7 @@ def _measure(
             f"at least {ccfg.min_duration:g} s"
         )
         traffic = Traffic(
-            urls,
-            golden.model,
+            lambda arm: cases.client_for(urls[arm], golden, cfg),
             run.obs,
             concurrency=ccfg.concurrency,
             request_timeout=cfg.request_timeout,
@@ -410,19 +399,16 @@ def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
     return portforward.service_port(manifest, port)
 
 
-def _health(url: str, model: str, cfg: GateConfig, deadline: float) -> str | None:
-    client = V2Client(url, model, timeout=cfg.request_timeout, health=cfg.health)
-    try:
-        wait_answering(client, deadline=deadline)
-        for check in (client.live, client.ready, client.model_ready):
-            response = check()
-            if not response.ok:
-                return describe(response)
-    except EndpointUnreachable as e:
-        return str(e)
-    finally:
-        client.session.close()
-    return None
+def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
+    """What is wrong with the health of the arm at ``url`` (None: healthy): the gate's health
+    checks (settings, then the golden file's, then its protocol's), with its credentials."""
+    with cases.client_for(url, golden, cfg) as client:
+        try:
+            wait_answering(client, deadline=deadline)
+            problems = cases.check_health(client)
+        except EndpointUnreachable as e:
+            return str(e)
+    return "; ".join(problems) or None
 
 
 def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: float) -> None:
@@ -445,81 +431,3 @@ def _remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: fl
         )
     if not run.cleanup:
         run.cleanup.append("no arm to delete")
-
-
-# ---------------------------------------------------------------------------------------------
-# Promotion.
-
-
-def promote_argv(cfg: GateConfig, tag: str, report: Path, junit: Path) -> list[str]:
-    """The release gate's command line for ``tag``, from the resolved settings (so a profile,
-    the environment and pyproject.toml apply to it as they did to the canary)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        f"--cluster={cfg.cluster}",
-        f"--image-tag={tag}",
-        f"--namespace={cfg.namespace}",
-        f"--manifests={cfg.manifests}",
-        f"--golden={cfg.golden}",
-        f"--gate-report={report}",
-        f"--junitxml={junit}",
-        f"--rollout-timeout={cfg.timeouts.rollout:g}",
-        f"--rollback-timeout={cfg.timeouts.rollback:g}",
-        f"--lock-timeout={cfg.timeouts.lock:g}",
-        f"--endpoint-timeout={cfg.timeouts.endpoint:g}",
-        f"--max-restarts={cfg.max_restarts}",
-    ]
-    if cfg.kubeconfig is not None:
-        argv.append(f"--kubeconfig={cfg.kubeconfig}")
-    if cfg.context is not None and not cfg.sources.get("context", "").startswith("--cluster"):
-        argv.append(f"--context={cfg.context}")
-    if not cfg.rollback:
-        argv.append("--no-rollback")
-    return argv
-
-
-def promote(
-    cfg: GateConfig, tag: str, report: Path, write: Callable[[str], None], *, timeout: float
-) -> dict[str, Any]:
-    """Run the release gate for ``tag``; a SIGTERM or Ctrl+C meanwhile is passed on to it (it
-    rolls back) and waited for. Returns what happened."""
-    junit = report.with_suffix(".xml")
-    argv = promote_argv(cfg, tag, report, junit)
-    write(f"canary: promoting {tag} with the release gate: {' '.join(argv[2:])}")
-    report.unlink(missing_ok=True)
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cfg.rootdir, env=dict(os.environ))
-    interrupted = None
-    deadline = start + timeout
-    while True:
-        try:
-            code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            break
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait(timeout=30)
-            interrupted = f"promotion timed out after {timeout:g} s"
-            break
-        except KeyboardInterrupt as e:
-            # The gate must finish its rollback: pass the signal on and keep waiting.
-            interrupted = str(e) or "Ctrl+C"
-            write(f"canary: {interrupted} during promotion; the release gate rolls back")
-            proc.send_signal(signal.SIGTERM)
-    gate_report: dict[str, Any] = {}
-    if report.exists():
-        gate_report = json.loads(report.read_text(encoding="utf-8"))
-    return {
-        "tag": tag,
-        "exit_status": code,
-        "verdict": gate_report.get("verdict"),
-        "cause": gate_report.get("cause"),
-        "rollback": (gate_report.get("rollback") or {}).get("outcome"),
-        "report": str(report),
-        "junit": str(junit),
-        "duration_s": round(time.monotonic() - start, 3),
-        "interrupted": interrupted,
-    }

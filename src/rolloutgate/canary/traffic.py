@@ -3,11 +3,16 @@
 Request set format (JSON Lines, one request per line; blank lines and lines starting with ``#``
 are skipped)::
 
-    {"name": "iris-17", "request": {<a V2 inference request body>}, "label": 2}
+    {"name": "iris-17", "request": {<a request of the golden file's protocol>}, "label": 2}
 
-``name`` (optional, default ``line-<n>``) names the request in reports; ``label`` (optional) is
-the expected value of the label output, a list for a batch (one per row). A line may also be a
-bare V2 request body ``{"inputs": [...]}``.
+``request`` is written as a golden case's request in the golden file's protocol (docs/gate.md):
+``{"method", "path", "headers", "body"}``, what it leaves out taken from the preset; for v2 also
+a bare V2 inference body ``{"inputs": [...]}``. ``name`` (optional, default ``line-<n>``) names
+the request in reports; ``label`` (optional) is the expected value of the label output, a list
+for a batch (one per row). A line may also be the request alone.
+
+Requests go out as the gate sends a case's: through ``cases.HttpClient``, with the configured
+``headers`` and the endpoint URL's credentials on the session (``cases.client_for``).
 
 The plan: ``warmup`` requests (discarded), then ``requests`` measured ones — every golden case,
 then request-set lines in random order, cycling when the set is smaller — shuffled. Each
@@ -26,20 +31,23 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from rolloutgate.canary.judge import ARMS, Arm, Item, Observations, Outcome, Sample
-from rolloutgate.checks.client import EndpointUnreachable, Golden, V2Client, json_of
+from rolloutgate.canary.observations import ARMS, Arm, Item, Observations, Sample
+from rolloutgate.checks.cases import Golden, HttpClient, parse_request
+from rolloutgate.checks.client import EndpointUnreachable
+from rolloutgate.checks.protocols import Protocol
 from rolloutgate.errors import ConfigError
 
 REQUEST_SET_FORMAT = (
-    'one JSON object per line: {"name": NAME (optional), "request": {V2 infer body}, '
-    '"label": VALUE or [VALUES] (optional)}, or a bare V2 infer body {"inputs": [...]}'
+    'one JSON object per line: {"name": NAME (optional), "request": REQUEST, "label": VALUE or '
+    "[VALUES] (optional)}, or a REQUEST alone; a REQUEST as a golden case's request in the "
+    'golden file\'s protocol: {"method": M, "path": PATH, "headers": {...}, "body": JSON} '
+    '(v2 also: a V2 infer body {"inputs": [...]})'
 )
 
 
-def load_request_set(path: Path) -> list[Item]:
-    """Parse a JSON Lines request set. ConfigError names the file, the line and the format."""
+def load_request_set(path: Path, protocol: Protocol) -> list[Item]:
+    """Parse a JSON Lines request set whose requests are in ``protocol`` (the golden file's).
+    ConfigError names the file, the line, the field and the format."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -51,18 +59,19 @@ def load_request_set(path: Path) -> list[Item]:
         if not line or line.startswith("#"):
             continue
         where = f"request set {path}:{number}"
+
+        def bad(field: str, problem: str, where: str = where) -> ConfigError:
+            return ConfigError(f"{where}: {field} {problem}; expected {REQUEST_SET_FORMAT}")
+
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{where}: not JSON ({e.msg}); expected {REQUEST_SET_FORMAT}") from e
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: not an object; expected {REQUEST_SET_FORMAT}")
-        request = raw.get("request", raw if "inputs" in raw else None)
-        if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
-            raise ConfigError(
-                f'{where}: no V2 request with "inputs": [...]; expected {REQUEST_SET_FORMAT}'
-            )
-        name = raw.get("name", f"line-{number}") if "request" in raw else f"line-{number}"
+        whole = "request" in raw
+        request = parse_request(raw["request"] if whole else raw, "request", protocol, bad)
+        name = raw.get("name", f"line-{number}") if whole else f"line-{number}"
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: name must be a non-empty string")
         item_id = f"set:{name}"
@@ -70,7 +79,7 @@ def load_request_set(path: Path) -> list[Item]:
             raise ConfigError(f"{where}: name {name!r} is used twice; names must be unique")
         seen.add(item_id)
         labels = None
-        if "label" in raw and "request" in raw:
+        if "label" in raw and whole:
             label = raw["label"]
             labels = tuple(label) if isinstance(label, list) else (label,)
         items.append(Item(item_id, request, labels=labels))
@@ -82,7 +91,7 @@ def load_request_set(path: Path) -> list[Item]:
 def items_of(golden: Golden, request_set: Sequence[Item]) -> dict[str, Item]:
     """Golden cases (``golden:<name>``, with their expectations) and the request set's lines."""
     items = {
-        f"golden:{case.name}": Item(f"golden:{case.name}", case.request, golden=case.expect)
+        f"golden:{case.name}": Item(f"golden:{case.name}", case.request, case=case)
         for case in golden.cases
     }
     items.update((i.id, i) for i in request_set)
@@ -94,8 +103,8 @@ def plan(
 ) -> list[tuple[str, bool]]:
     """(item id, is warm-up) in sending order: warm-up first, then the measured ones."""
     ids = list(items)
-    golden = [i for i in ids if items[i].golden is not None]
-    rest = [i for i in ids if items[i].golden is None] or golden
+    golden = [i for i in ids if items[i].case is not None]
+    rest = [i for i in ids if items[i].case is None] or golden
     measured = golden[:requests]
     pool: list[str] = []
     while len(measured) < requests:
@@ -118,8 +127,7 @@ class Traffic:
 
     def __init__(
         self,
-        urls: Mapping[Arm, str],
-        model: str,
+        connect: Callable[[Arm], HttpClient],
         obs: Observations,
         *,
         concurrency: int,
@@ -129,7 +137,8 @@ class Traffic:
         min_duration: float = 0.0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        self.urls, self.model, self.obs = urls, model, obs
+        # A new client for an arm: each worker has its own (its own connections).
+        self.connect, self.obs = connect, obs
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_consecutive_errors = max_consecutive_errors
@@ -191,9 +200,7 @@ class Traffic:
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
-        clients = {
-            arm: V2Client(self.urls[arm], self.model, timeout=self.request_timeout) for arm in ARMS
-        }
+        clients = {arm: self.connect(arm) for arm in ARMS}
         try:
             while (entry := self._take()) is not None:
                 index, item_id, warm = entry
@@ -211,25 +218,30 @@ class Traffic:
                         self._record(self._send(clients[arm], arm, item_id, warm))
         finally:
             for c in clients.values():
-                c.session.close()
+                c.close()
 
-    def _send(self, client: V2Client, arm: Arm, item_id: str, warm: bool) -> Sample:
-        request = self.obs.items[item_id].request
+    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool) -> Sample:
+        item = self.obs.items[item_id]
         start = time.perf_counter()
         try:
-            response = client.infer(request)
+            response = client.send(item.request)
         except EndpointUnreachable as e:
             elapsed = (time.perf_counter() - start) * 1000
-            outcome: Outcome = (
-                "timeout" if isinstance(e.__cause__, requests.ReadTimeout) else ("transport")
-            )
-            return Sample(item_id, arm, outcome, elapsed, warmup=warm, error=str(e)[:300])
+            # Every request without an answer is "transport" today, a timeout too: the client
+            # raises from None (credentials stay out of tracebacks), so the cause is not seen
+            # here. Filing timeouts as the arm's errors is issue 17's.
+            return Sample(item_id, arm, "transport", elapsed, warmup=warm, error=str(e)[:300])
         elapsed = (time.perf_counter() - start) * 1000
-        body: dict[str, Any] = json_of(response)
-        if response.ok:
-            return Sample(item_id, arm, "ok", elapsed, warm, response.status_code, body)
-        error = str(body.get("error") or response.text)[:300]
-        return Sample(item_id, arm, "http", elapsed, warm, response.status_code, body, error)
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = None
+        status = response.status_code
+        if item.answered(status):
+            return Sample(item_id, arm, "ok", elapsed, warm, status, answer)
+        said = answer.get("error") if isinstance(answer, dict) else None
+        error = str(said or response.text)[:300]
+        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error)
 
     def _record(self, sample: Sample) -> None:
         with self._lock:

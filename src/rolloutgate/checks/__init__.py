@@ -1,8 +1,10 @@
 """What the gate judges: the model server's answers and the pods' states.
 
     cases        golden cases for any HTTP JSON server: requests, expectations, ``HttpClient``
+                 (the one golden/request stack: the gate, recording and the canary)
     protocols    the presets (v2, v1, plain): prediction path, health checks
     client       the V2 client, ``EndpointUnreachable``, ``describe``, ``wait_answering``
+    latency      the one ``percentile``, the golden file's latency budget, ``measure_latency``
     credentials  headers and URL credentials on the one session the checks use
     metrics      the server's request counter, read on every pod of the release
     recording    a golden file from the live release's answers (``python -m rolloutgate record``)

@@ -41,7 +41,8 @@ import jmespath.exceptions
 import requests
 
 from rolloutgate.checks import credentials, protocols
-from rolloutgate.checks.client import EndpointUnreachable, LatencyBudget, describe, parse_latency
+from rolloutgate.checks.client import EndpointUnreachable, describe
+from rolloutgate.checks.latency import LatencyBudget, parse_budget
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
@@ -97,6 +98,8 @@ class Expectation:
     rel_tol: float | None = None
     max_flips: int = 0
     compiled: Any = field(default=None, compare=False, repr=False)
+    # The V2 output tensor's name when the file named one (``{"name": OUTPUT, ...}``).
+    output: str | None = None
 
     @property
     def tolerance(self) -> str:
@@ -183,7 +186,7 @@ def parse(raw: object, path: Path, *, requests_only: bool = False) -> Golden:
         if any(existing.name == case.name for existing in cases):
             raise bad(f"case {case.name!r}.name", "is used twice; case names must be unique")
         cases.append(case)
-    latency = parse_latency(raw.get("latency"), bad)
+    latency = parse_budget(raw.get("latency"), bad)
     return Golden(path, protocol, model, tuple(cases), latency, health)
 
 
@@ -209,7 +212,7 @@ def _case(raw: object, i: int, protocol: Protocol, bad: Bad, requests_only: bool
     if not isinstance(name, str) or not name:
         raise bad(f"{where}.name", "must be a non-empty string")
     where = f"case {name!r}"
-    request = _request(raw.get("request"), f"{where}.request", protocol, bad)
+    request = parse_request(raw.get("request"), f"{where}.request", protocol, bad)
     status, values = 200, raw.get("expect")
     if requests_only and values is None:
         return Case(name=name, request=request)
@@ -233,7 +236,9 @@ def _case(raw: object, i: int, protocol: Protocol, bad: Bad, requests_only: bool
     return Case(name=name, request=request, status=status, expect=expect)
 
 
-def _request(raw: object, where: str, protocol: Protocol, bad: Bad) -> Request:
+def parse_request(raw: object, where: str, protocol: Protocol, bad: Bad) -> Request:
+    """A case's ``request`` in ``protocol``: what it leaves out comes from the preset. Also the
+    canary's request sets' form; ``bad(where, problem)`` makes the ConfigError."""
     predict = Request(protocol.predict_method, protocol.predict_path)
     if not isinstance(raw, dict):
         raise bad(where, "must be an object")
@@ -267,6 +272,7 @@ def _expectation(raw: object, where: str, protocol: Protocol, bad: Bad) -> Expec
         raise bad(where, f"has unknown keys {sorted(extra)}")
     if "data" not in raw:
         raise bad(f"{where}.data", "is missing: the value the answer must hold")
+    output: str | None = None
     if "path" in raw:
         path, label = raw["path"], None
         if not isinstance(path, str) or not path:
@@ -300,6 +306,7 @@ def _expectation(raw: object, where: str, protocol: Protocol, bad: Bad) -> Expec
         data=raw["data"],
         max_flips=flips,
         compiled=compiled,
+        output=output,
         **tolerances,
     )
 
@@ -479,15 +486,23 @@ def health_paths(golden: Golden | None, cfg: GateConfig) -> dict[str, str]:
     return protocols.health_paths(golden.protocol, golden.health, configured)
 
 
+def check_health(client: HttpClient) -> list[str]:
+    """Every configured health check that did not answer 2xx ([] = healthy); raises
+    EndpointUnreachable when one gets no answer at all."""
+    problems: list[str] = []
+    for name, path in client.health.items():
+        response = client.get(path)
+        if not response.ok:
+            problems.append(f"health {name}: {describe(response)}")
+    return problems
+
+
 def verify(client: HttpClient, golden: Golden) -> list[str]:
     """Health checks, then every case, as one list of problems ([] = healthy); used after a
     rollback. The latency budget is not checked: a rolled-back release is judged on working."""
     problems: list[str] = []
     try:
-        for name, path in client.health.items():
-            response = client.get(path)
-            if not response.ok:
-                problems.append(f"health {name}: {describe(response)}")
+        problems += check_health(client)
         if problems:
             return problems
         for case in golden.cases:

@@ -60,11 +60,7 @@ def record(
     RecordingRefused when a health check or a case meant to succeed fails.
     """
     try:
-        unhealthy = []
-        for name, path in client.health.items():
-            response = client.get(path)
-            if not response.ok:
-                unhealthy.append(f"health {name}: {describe(response)}")
+        unhealthy = cases.check_health(client)
         if unhealthy:
             raise RecordingRefused(
                 "refusing to record from a release that fails its health checks: "

@@ -7,45 +7,22 @@ waits.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from rolloutgate.checks.cases import HttpClient, Request
-from rolloutgate.checks.client import EndpointUnreachable, describe
+from rolloutgate.checks.latency import Latency, measure_latency
 
 
-@dataclass(frozen=True)
-class WarmUp:
-    """One pod's warm-up: the latency of each request that answered 2xx, in order, and what
-    went wrong with the others (the checks after it judge the pod; the warm-up does not)."""
-
-    samples_ms: tuple[float, ...]
-    errors: tuple[str, ...] = ()
-
-
-def warm_up(clients: Mapping[str, HttpClient], request: Request, n: int) -> dict[str, WarmUp]:
-    """Send ``request`` ``n`` times to each pod's client, one after another; pod → WarmUp."""
-    found: dict[str, WarmUp] = {}
-    for pod, client in clients.items():
-        samples: list[float] = []
-        errors: list[str] = []
-        for _ in range(n):
-            start = time.perf_counter()
-            try:
-                response = client.send(request)
-            except EndpointUnreachable as e:
-                errors.append(str(e))
-                continue
-            if response.ok:
-                samples.append(round((time.perf_counter() - start) * 1000, 1))
-            else:
-                errors.append(describe(response))
-        found[pod] = WarmUp(tuple(samples), tuple(errors))
-    return found
+def warm_up(clients: Mapping[str, HttpClient], request: Request, n: int) -> dict[str, Latency]:
+    """Send ``request`` ``n`` times to each pod's client, one after another: pod → the
+    latencies of the answers (failures apart; the checks after it judge the pod, not this)."""
+    return {
+        pod: measure_latency(lambda client=client: client.send(request), n)  # type: ignore[misc]
+        for pod, client in clients.items()
+    }
 
 
-def summary(found: Mapping[str, WarmUp], n: int) -> str | None:
+def summary(found: Mapping[str, Latency], n: int) -> str | None:
     """One line for the terminal: the slowest first request and the rest; None without any."""
     firsts = {pod: w.samples_ms[0] for pod, w in found.items() if w.samples_ms}
     if not firsts:

@@ -5,7 +5,7 @@ With ``--canary`` the gate suite's items are replaced (and reported as deselecte
 (failure message, skip reason) and its figures (properties). The first item runs the whole
 canary (``canary.execute``: arms, traffic, judgement, cleanup, and the promotion on a Pass);
 every item then reports its metric. The session's exit status is the verdict's
-(``canary_judge.EXIT_STATUS``), or the promotion gate's own when it ran.
+(``canary.judge.EXIT_STATUS``), or the promotion gate's own when it ran.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from rolloutgate import kube
+from rolloutgate.canary import promote
 from rolloutgate.canary import report as canary_report
 from rolloutgate.canary import run as canary
 from rolloutgate.canary.config import CanaryConfig
-from rolloutgate.canary.judge import METRICS
+from rolloutgate.canary.metrics import METRICS
 from rolloutgate.canary.run import CanaryRun
-from rolloutgate.checks.client import load_golden
+from rolloutgate.checks import cases
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.pytest import terminal
@@ -139,7 +140,7 @@ class CanaryPlugin:
         self._done = True
         write = terminal.writer(self.config)
         try:
-            golden = load_golden(self.cfg.golden)
+            golden = cases.load(self.cfg.golden)
             kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
             with self.run.phase("connect"):
                 api = kube.connect(kubeconfig, self.cfg.context, timeout=self.cfg.request_timeout)
@@ -160,7 +161,7 @@ class CanaryPlugin:
                     + 120
                 )
                 with self.run.phase("promotion"):
-                    self.run.promotion = canary.promote(
+                    self.run.promotion = promote.promote(
                         self.cfg,
                         self.cfg.image_tag,
                         self.ccfg.report.with_name("promotion-gate.json"),

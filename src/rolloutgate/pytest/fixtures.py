@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient
     from rolloutgate.checks.client import V2Client
     from rolloutgate.checks.inpod import InPod
+    from rolloutgate.checks.latency import Latency
     from rolloutgate.checks.podhistory import Restarts
-    from rolloutgate.checks.warmup import WarmUp
     from rolloutgate.release.engine import Release
     from rolloutgate.release.lock import Lease
     from rolloutgate.release.snapshot import Snapshot
@@ -328,10 +328,10 @@ def rolloutgate_warmup(
     request: pytest.FixtureRequest,
     rolloutgate_replicas: dict[str, HttpClient],
     rolloutgate_golden: Golden,
-) -> dict[str, WarmUp]:
+) -> dict[str, Latency]:
     """Session. ``warmup_requests`` (default 3) requests of the first golden case sent to each
     pod of the new release, straight to it, before the latency budget is measured, and not
-    held against it (lazy loading, JIT, cold caches); pod name → ``rolloutgate.WarmUp``
+    held against it (lazy loading, JIT, cold caches); pod name → ``rolloutgate.Latency``
     (``samples_ms``, ``errors``), also in the report."""
     release = _release(request)
     return release.warm_up(rolloutgate_replicas, rolloutgate_golden.cases[0].request)

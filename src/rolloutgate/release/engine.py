@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from rolloutgate.checks.cases import Golden, HttpClient, Request
+    from rolloutgate.checks.latency import Latency
 
 
 def _silent(_line: str) -> None:
@@ -453,9 +454,7 @@ class Release:
                     wait_answering(client, deadline=deadline)
             yield clients
 
-    def warm_up(
-        self, replicas: Mapping[str, HttpClient], request: Request
-    ) -> dict[str, warmup.WarmUp]:
+    def warm_up(self, replicas: Mapping[str, HttpClient], request: Request) -> dict[str, Latency]:
         """``warmup_requests`` of ``request`` to each replica, untimed by the latency budget
         (their latencies go into the report: the first is what a new pod's first user waits)."""
         n = self.cfg.warmup_requests

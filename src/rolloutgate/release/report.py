@@ -12,8 +12,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +20,11 @@ from typing import Any, Literal
 
 from rolloutgate import redact
 from rolloutgate.checks import loadtime, warmup
+from rolloutgate.checks.latency import Latency
 from rolloutgate.checks.loadtime import PodStart
 from rolloutgate.checks.podhistory import Baseline
-from rolloutgate.checks.warmup import WarmUp
 from rolloutgate.config import GateConfig
+from rolloutgate.phases import timed
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 Verdict = Literal["pass", "fail", "rolled-back"]
@@ -91,17 +91,12 @@ class GateRun:
     # Each new pod's start-to-ready time (model load time), once rolled out.
     pod_starts: list[PodStart] = field(default_factory=list)
     # Requests each pod answered before the latency budget, by pod.
-    warmup: dict[str, WarmUp] = field(default_factory=dict)
+    warmup: dict[str, Latency] = field(default_factory=dict)
     not_run_because: dict[str, int] = field(default_factory=dict)
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase; the time is recorded even when the phase fails."""
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - start, 3)
+        return timed(self.phases, name)
 
     def record(self, outcome: TestOutcome) -> None:
         """Keep the worst outcome seen for a test across its setup, call and teardown."""

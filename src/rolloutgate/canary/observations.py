@@ -1,0 +1,97 @@
+"""What a canary run saw: the inputs, every request sent to each arm with its answer and
+latency, and what happened to the arms. Filled by the run and the traffic, read by the
+judgement and the reports. Pure data: nothing here sends a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rolloutgate.checks.cases import Case, Request
+
+Arm = Literal["baseline", "canary"]
+ARMS: tuple[Arm, Arm] = ("baseline", "canary")
+# How a request ended: answered as the item asks, answered otherwise, no answer in time, no
+# connection.
+Outcome = Literal["ok", "http", "timeout", "transport"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One distinct input: a golden case (with its expectations) or a request-set line (with
+    its labels, if any). ``request`` is sent as the gate sends a case's."""
+
+    id: str
+    request: Request
+    case: Case | None = None
+    labels: tuple[Any, ...] | None = None
+
+    def answered(self, status: int) -> bool:
+        """Whether ``status`` is the answer the item asks for: a golden case's own status (a
+        case may expect a 400), else any 2xx."""
+        if self.case is not None:
+            return status == self.case.status
+        return 200 <= status < 300
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request sent to one arm, and what came back. ``answer`` is the parsed JSON body
+    (None when the body was not JSON or nothing came back)."""
+
+    item: str
+    arm: Arm
+    outcome: Outcome
+    latency_ms: float
+    warmup: bool = False
+    status: int | None = None
+    answer: Any = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclass
+class Observations:
+    """What a canary run saw. Filled by the arms' lifecycle and the traffic."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    same_model: bool = False
+    # Why an arm could not be used (rollout or health), None when it served.
+    arm_failure: dict[Arm, str | None] = field(
+        default_factory=lambda: {"baseline": None, "canary": None}
+    )
+    # Why the cluster could not run an arm (no room to schedule it): says nothing about the
+    # candidate, so the run is inconclusive.
+    environment: list[str] = field(default_factory=list)
+    # Container restarts per arm during the traffic.
+    restarts: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
+    # Why the traffic stopped early (deadline, consecutive transport errors), per arm or run.
+    stopped: list[str] = field(default_factory=list)
+    consecutive_errors: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
+    # The value judged as the label (``canary.label_output``): a value's name; None: the first.
+    label_output: str | None = None
+
+    def measured(self, arm: Arm) -> list[Sample]:
+        return [s for s in self.samples if s.arm == arm and not s.warmup]
+
+
+def first_answers(obs: Observations, arm: Arm) -> Mapping[str, Any]:
+    """Each item's first answer on the arm with the status it asks for (models are
+    deterministic: one is enough); the value is the parsed JSON, None when not JSON."""
+    answers: dict[str, Any] = {}
+    for s in obs.samples:
+        if s.arm == arm and s.ok and s.item not in answers:
+            answers[s.item] = s.answer
+    return answers
+
+
+def latencies(obs: Observations, arm: Arm) -> list[float]:
+    """Latencies of the arm's measured answers with the status their item asks for."""
+    return [s.latency_ms for s in obs.measured(arm) if s.ok]

@@ -1,0 +1,296 @@
+"""The canary's prediction metrics: golden cases, label agreement, accuracy, numeric differences.
+
+Answers are read as the gate reads them (``checks.cases``): the golden cases' expectations say
+which values of an answer matter (a JMESPath expression, or a V2 output by name), and those
+values, flattened row-major, are what the arms are compared on, for the golden cases and the
+request set alike. A value is a **number** when the golden file gives it a tolerance or an
+answer holds a non-integer number in it (a JSON float: scores, probabilities); otherwise
+(integers, booleans, strings) it is a **label**, and a differing element is a flip. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from rolloutgate.canary.metrics import Metric
+from rolloutgate.canary.observations import Observations, Sample, first_answers
+from rolloutgate.canary.thresholds import Thresholds
+from rolloutgate.checks.cases import Case, Expectation, compare, flatten
+from rolloutgate.checks.latency import percentile
+
+
+@dataclass(frozen=True)
+class Picked:
+    """One value of one item as both arms answered it, flattened row-major."""
+
+    item: str
+    value: str
+    baseline: tuple[Any, ...]
+    canary: tuple[Any, ...]
+
+
+def values(obs: Observations) -> dict[str, Expectation]:
+    """The values the arms are compared on, by name: each value the golden cases'
+    expectations pick, once, in the golden file's order; named by the V2 output the
+    expectation names, else by its JMESPath expression."""
+    found: dict[str, Expectation] = {}
+    for item in obs.items.values():
+        for exp in item.case.expect if item.case is not None else ():
+            found.setdefault(exp.output or exp.path, exp)
+    return found
+
+
+def picked(obs: Observations) -> list[Picked]:
+    """Every value both arms' answers to an item hold (an item's first answer on each arm)."""
+    base, can = first_answers(obs, "baseline"), first_answers(obs, "canary")
+    chosen = values(obs)
+    found: list[Picked] = []
+    for item_id in obs.items:
+        if item_id not in base or item_id not in can:
+            continue
+        for name, exp in chosen.items():
+            b, c = exp.search(base[item_id]), exp.search(can[item_id])
+            if b is not None and c is not None:
+                found.append(Picked(item_id, name, tuple(flatten(b)), tuple(flatten(c))))
+    return found
+
+
+def numbers(obs: Observations, picks: list[Picked]) -> set[str]:
+    """Names of the values judged as numbers (see the module's docstring); the rest are labels."""
+    found = {n for n, e in values(obs).items() if e.abs_tol is not None or e.rel_tol is not None}
+    found.update(
+        p.value for p in picks if any(isinstance(x, float) for x in (*p.baseline, *p.canary))
+    )
+    return found
+
+
+def judge_golden(obs: Observations) -> Metric:
+    """Every golden case must answer on the canary as it expects (status, values). Critical."""
+    golden = {i.id: i.case for i in obs.items.values() if i.case is not None}
+    if not golden:
+        return Metric("golden", "nodata", "no golden cases", critical=True)
+    problems: list[tuple[str, str]] = []  # (item, what was wrong)
+    checked = 0
+    for s in obs.samples:
+        # A transport error (no HTTP answer: the port-forward dropped the connection) says
+        # nothing about the model; a golden case never answered makes the run inconclusive.
+        if s.arm != "canary" or s.item not in golden or s.outcome == "transport":
+            continue
+        checked += 1
+        if not s.ok:
+            problems.append((s.item, _unexpected(s, golden[s.item])))
+    answers = first_answers(obs, "canary")
+    for item_id, case in golden.items():
+        if item_id in answers:
+            found = [p for exp in case.expect for p in compare(exp, answers[item_id])]
+            problems += [(item_id, p) for p in found]
+    unanswered = [i for i in golden if i not in answers]
+    failing = sorted({i for i, _ in problems})
+    figures = {"cases": len(golden), "requests": checked, "failing": failing}
+    if problems:
+        distinct = list(dict.fromkeys(f"{i}: {p}" for i, p in problems))
+        shown = "; ".join(distinct[:5])
+        more = f" (+{len(distinct) - 5} more)" if len(distinct) > 5 else ""
+        return Metric(
+            "golden",
+            "fail",
+            f"{len(failing)} of {len(golden)} golden cases fail on the canary: {shown}{more}",
+            critical=True,
+            figures=figures,
+        )
+    if unanswered:
+        return Metric(
+            "golden",
+            "nodata",
+            f"golden cases not answered: {', '.join(unanswered)}",
+            critical=True,
+            figures=figures,
+        )
+    return Metric(
+        "golden",
+        "pass",
+        f"all {len(golden)} golden cases answer as expected on the canary",
+        critical=True,
+        figures=figures,
+    )
+
+
+def _unexpected(s: Sample, case: Case) -> str:
+    """What a golden case's answer was instead of the status it expects."""
+    what = f"HTTP {s.status}" if s.status is not None else s.outcome
+    if s.status is not None and case.status != 200:
+        what += f" (expected {case.status})"
+    return f"{what} {s.error}".rstrip()
+
+
+def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
+    """Label flips between arms on identical inputs (values that are labels)."""
+    picks = picked(obs)
+    numeric = numbers(obs, picks)
+    compared = 0
+    flips: list[tuple[str, str, int, Any, Any]] = []
+    matrix: Counter[tuple[str, str]] = Counter()
+    for p in picks:
+        if p.value in numeric:
+            continue
+        for k, (bv, cv) in enumerate(zip(p.baseline, p.canary, strict=False)):
+            compared += 1
+            matrix[(str(bv), str(cv))] += 1
+            if bv != cv:
+                flips.append((p.item, p.value, k, bv, cv))
+    critical = obs.same_model
+    if compared == 0:
+        return Metric("agreement", "nodata", "no label output answered by both arms", critical)
+    rate = len(flips) / compared
+    limit = 0.0 if obs.same_model else t.max_flip_rate
+    figures: dict[str, Any] = {
+        "compared": compared,
+        "flips": len(flips),
+        "flip_rate": round(rate, 6),
+        "max_flip_rate": limit,
+        "matrix": [[b, c, n] for (b, c), n in sorted(matrix.items())],
+        "flipped": [
+            {"item": i, "output": o, "index": k, "baseline": bv, "canary": cv}
+            for i, o, k, bv, cv in flips[:100]
+        ],
+    }
+    rule = "same model: no flip allowed" if obs.same_model else f"at most {limit:.1%}"
+    if rate > limit:
+        names = sorted({i for i, *_ in flips})
+        shown = ", ".join(f"{i} ({o}[{k}] {bv}->{cv})" for i, o, k, bv, cv in flips[:8])
+        more = f" (+{len(flips) - 8} more)" if len(flips) > 8 else ""
+        return Metric(
+            "agreement",
+            "fail",
+            f"{len(flips)} of {compared} labels flipped ({rate:.1%}; {rule}) in "
+            f"{len(names)} requests: {shown}{more}",
+            critical,
+            figures,
+        )
+    return Metric(
+        "agreement",
+        "pass",
+        f"{compared - len(flips)} of {compared} labels agree ({len(flips)} flipped, "
+        f"{rate:.1%}; {rule})",
+        critical,
+        figures,
+    )
+
+
+def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
+    """Accuracy of each arm against the request set's labels; the canary may drop at most
+    ``max_accuracy_drop``. Only items both arms answered count, so both are scored alike."""
+    labelled = {i.id: i.labels for i in obs.items.values() if i.labels is not None}
+    if not labelled:
+        return Metric("accuracy", "nodata", "the request set has no labels")
+    picks = picked(obs)
+    chosen = values(obs)
+    if obs.label_output:
+        output = next((n for n, e in chosen.items() if obs.label_output in (n, e.path)), None)
+        if output is None:
+            return Metric(
+                "accuracy",
+                "nodata",
+                f"label_output {obs.label_output!r} is none of the values the golden cases "
+                f"pick ({', '.join(chosen) or 'none'})",
+            )
+    else:
+        answered, numeric = {p.value for p in picks}, numbers(obs, picks)
+        output = next((n for n in chosen if n in answered and n not in numeric), None)
+        if output is None:
+            return Metric("accuracy", "nodata", "no label output in the answers")
+    by_item = {p.item: p for p in picks if p.value == output}
+    correct = {"baseline": 0, "canary": 0}
+    total = 0
+    wrong_canary: list[str] = []
+    for item_id, labels in labelled.items():
+        p = by_item.get(item_id)
+        if p is None or labels is None:
+            continue
+        for k, label in enumerate(labels):
+            if k >= len(p.baseline) or k >= len(p.canary):
+                continue
+            total += 1
+            correct["baseline"] += p.baseline[k] == label
+            correct["canary"] += p.canary[k] == label
+            if p.canary[k] != label and p.baseline[k] == label:
+                wrong_canary.append(item_id)
+    if total == 0:
+        return Metric("accuracy", "nodata", f"no labelled request answered by both arms ({output})")
+    acc_b, acc_c = correct["baseline"] / total, correct["canary"] / total
+    drop = acc_b - acc_c
+    figures = {
+        "output": output,
+        "labelled": total,
+        "baseline": round(acc_b, 6),
+        "canary": round(acc_c, 6),
+        "drop": round(drop, 6),
+        "max_drop": t.max_accuracy_drop,
+        "newly_wrong": wrong_canary[:50],
+    }
+    text = (
+        f"accuracy on {total} labels: canary {acc_c:.1%}, baseline {acc_b:.1%} "
+        f"(drop {drop * 100:+.1f} pt, at most {t.max_accuracy_drop * 100:.1f} pt)"
+    )
+    # A tiny epsilon keeps "exactly at the limit" a pass despite float rounding.
+    if drop > t.max_accuracy_drop + 1e-12:
+        more = f"; newly wrong: {', '.join(wrong_canary[:8])}" if wrong_canary else ""
+        return Metric("accuracy", "fail", text + more, figures=figures)
+    return Metric("accuracy", "pass", text, figures=figures)
+
+
+def judge_numeric(obs: Observations, t: Thresholds) -> Metric:
+    """Differences of numeric values: judged for the same model (critical) or when asked."""
+    picks = picked(obs)
+    numeric = numbers(obs, picks)
+    diffs: list[float] = []
+    outside: list[str] = []
+    for p in picks:
+        if p.value not in numeric:
+            continue
+        for k, (bv, cv) in enumerate(zip(p.baseline, p.canary, strict=False)):
+            if not (_number(bv) and _number(cv)):
+                continue
+            d = abs(float(cv) - float(bv))
+            diffs.append(d)
+            if d > t.numeric_abs_tol + t.numeric_rel_tol * abs(float(bv)):
+                outside.append(f"{p.item} ({p.value}[{k}] {bv:.6g}->{cv:.6g})")
+    judged = obs.same_model or t.judge_numeric
+    critical = obs.same_model
+    if not diffs:
+        return Metric("numeric", "nodata", "no numeric output answered by both arms", critical)
+    ordered = sorted(diffs)
+    figures = {
+        "compared": len(diffs),
+        "max_abs_diff": ordered[-1],
+        "p95_abs_diff": percentile(ordered, 95),
+        "mean_abs_diff": statistics.fmean(ordered),
+        "outside_tolerance": len(outside),
+        "abs_tol": t.numeric_abs_tol,
+        "rel_tol": t.numeric_rel_tol,
+        "diffs": ordered if len(ordered) <= 5000 else ordered[:: len(ordered) // 5000 + 1],
+    }
+    text = (
+        f"{len(diffs)} numbers compared: max |d| {ordered[-1]:.3g}, p95 |d| "
+        f"{figures['p95_abs_diff']:.3g}; {len(outside)} outside {t.numeric_abs_tol:g} + "
+        f"{t.numeric_rel_tol:g}*|baseline|"
+    )
+    if not judged:
+        return Metric(
+            "numeric",
+            "nodata",
+            text + " (reported, not judged: a new model's scores may move)",
+            figures=figures,
+        )
+    if outside:
+        shown = ", ".join(outside[:5])
+        return Metric("numeric", "fail", f"{text}: {shown}", critical, figures)
+    return Metric("numeric", "pass", text, critical, figures)
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
