@@ -1,6 +1,10 @@
 # Entry points of the project. `make help` lists them.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Every target runs Python from .venv, made from the machine's Python: the package and its test
+# tools go there, never into the system's interpreter (where pip meets unrelated packages).
+SYSTEM_PYTHON ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 DEV := devcluster
 TAGS := v1 v2 crash unready wrong slow retrained slower
 IMAGE_REPO := rolloutgate/iris
@@ -54,8 +58,16 @@ images: docker-up  ## build every tag of the example model images (iris, wine)
 load-images: images  ## load every example tag into the cluster
 	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS))
 
-python-deps:  ## install the package and test tools
-	$(PYTHON) -m pip install -q -e '.[dev]'
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "$(SYSTEM_PYTHON) -m venv failed: Debian's python3-venv provides it (make deps)" >&2; exit 1; }
+
+# Installed again only when pyproject.toml changes (the package itself is an editable install).
+$(VENV)/.installed: pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+python-deps: $(VENV)/.installed  ## install the package and test tools into .venv
 
 gate: cluster-up load-images python-deps  ## run the gate on the example model: v1, then v2
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
@@ -64,11 +76,11 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind)
 	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e tests/kind
 
-lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
+lint: python-deps  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check src tests conftest.py
 	$(PYTHON) -m mypy
-	lint-imports
+	$(VENV)/bin/lint-imports
 
 bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes reports/bench.json
 	$(PYTHON) -m bench

@@ -220,6 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Image tag to deploy, set on the configured images (default: the tags in the "
         "manifests). Docker tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         metavar="TAG",
+        # What is released is asked for on each run, never read from a file.
+        profile=False,
         project=False,
     ),
     Setting("images", images, None),
