@@ -7,9 +7,13 @@ IMAGE_REPO := rolloutgate/iris
 # The second example (examples/wine): FastAPI, plain POST /predict.
 WINE_TAGS := v1 v2 crash unready wrong
 WINE_REPO := rolloutgate/wine
+# The third example (examples/penguin): the standard library only, its own paths, ready in about
+# a second; the project's end-to-end tests of the gate's mechanics run on it.
+PENGUIN_TAGS := v1 v2 crash unready wrong slow hang
+PENGUIN_REPO := rolloutgate/penguin
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
-        images load-images python-deps gate test lint bench kind-image
+        images load-images python-deps gate test test-fast lint bench kind-image
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,12 +51,14 @@ kind-image: k8s docker-up  ## kind + an offline kind node image for --cluster=ki
 	$(DEV)/kind/build-tools.sh
 	$(DEV)/kind/node-image.sh
 
-images: docker-up  ## build every tag of the example model images (iris, wine)
+images: docker-up  ## build every tag of the example model images (iris, wine, penguin)
 	$(MAKE) -C examples/iris images
 	$(MAKE) -C examples/wine images
+	$(MAKE) -C examples/penguin images
 
 load-images: images  ## load every example tag into the cluster
-	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS))
+	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS)) \
+	    $(addprefix $(PENGUIN_REPO):,$(PENGUIN_TAGS))
 
 python-deps:  ## install the package and test tools
 	$(PYTHON) -m pip install -q -e '.[dev]'

@@ -11,26 +11,32 @@ import pytest
 
 from rolloutgate.config import GateConfig
 
-# The model server's container in the Deployment (fixtures/manifests), where in-pod checks run.
-MODEL_CONTAINER = "model"
-# Where each example image keeps its trained model (examples/*/Dockerfile, app/train.py), by
-# the image the gate deploys (`images` of the profile or [tool.rolloutgate]).
-MODEL_FILES = {
-    "rolloutgate/iris": "/opt/iris/model/model.joblib",
-    "rolloutgate/wine": "/opt/wine/model/model.joblib",
+# Each example image: the container serving it in its manifests (fixtures/), where in-pod
+# checks run, and where it keeps its model (examples/*/Dockerfile), by the image the gate
+# deploys (`images` of the profile or [tool.rolloutgate]).
+EXAMPLES = {
+    "rolloutgate/iris": ("model", "/opt/iris/model/model.joblib"),
+    "rolloutgate/wine": ("model", "/opt/wine/model/model.joblib"),
+    "rolloutgate/penguin": ("server", "/opt/penguin/model/model.json"),
 }
 
 
+def _image(config: GateConfig) -> str:
+    return (config.images or ("rolloutgate/iris",))[0]
+
+
 @pytest.fixture
-def rolloutgate_container() -> str:
-    """Function. Container of the new release's pod that tests/smoke/test_pod.py inspects."""
-    return MODEL_CONTAINER
+def rolloutgate_container(rolloutgate_config: GateConfig) -> str | None:
+    """Function. Container of the new release's pod that tests/smoke/test_pod.py inspects
+    (None: the pod's first container)."""
+    known = EXAMPLES.get(_image(rolloutgate_config))
+    return known[0] if known else None
 
 
 @pytest.fixture
 def model_file(rolloutgate_config: GateConfig) -> str:
     """Function. Path of the model file inside the serving container."""
-    image = (rolloutgate_config.images or ("rolloutgate/iris",))[0]
-    if image not in MODEL_FILES:
-        pytest.skip(f"no model file known for image {image}: add it to MODEL_FILES")
-    return MODEL_FILES[image]
+    image = _image(rolloutgate_config)
+    if image not in EXAMPLES:
+        pytest.skip(f"no model file known for image {image}: add it to EXAMPLES")
+    return EXAMPLES[image][1]
