@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from kubernetes.client import ApiClient
@@ -30,20 +30,24 @@ TEST_IMAGE = "rolloutgate/busybox:test"
 TEST_LABEL = {"rolloutgate.test": "cluster-layer"}
 
 
+def missing(message: str) -> NoReturn:
+    """Skip for want of the cluster or an image, or fail under ROLLOUTGATE_REQUIRE_CLUSTER=1
+    (CI must never pass by skipping)."""
+    __tracebackhide__ = True
+    if os.environ.get("ROLLOUTGATE_REQUIRE_CLUSTER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def api() -> ApiClient:
     """Session: an API client for the local cluster (skips without one)."""
     if not KUBECONFIG.is_file():
-        message = f"no local cluster ({KUBECONFIG} is missing): run `make cluster-up` first"
-        if os.environ.get("ROLLOUTGATE_REQUIRE_CLUSTER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"no local cluster ({KUBECONFIG} is missing): run `make cluster-up` first")
     try:
         return kube.connect(str(KUBECONFIG), CONTEXT)
     except ClusterUnreachable as e:
-        if os.environ.get("ROLLOUTGATE_REQUIRE_CLUSTER") == "1":
-            raise
-        pytest.skip(f"local cluster not answering: {e}")
+        missing(f"local cluster not answering: {e}")
 
 
 def _node_images(api: ApiClient) -> set[str]:

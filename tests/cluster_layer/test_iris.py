@@ -20,7 +20,7 @@ from rolloutgate.kube import portforward
 from rolloutgate.release import apply, rollback, snapshot
 from rolloutgate.workloads import workloads
 
-from .conftest import REPO, wait_deployment
+from .conftest import REPO, missing, wait_deployment
 
 MANIFESTS = REPO / "fixtures" / "manifests"
 
@@ -36,7 +36,7 @@ def iris_tags(api: ApiClient) -> set[str]:
     }
     tags = {n.rsplit(":", 1)[1] for n in names if n.startswith("docker.io/rolloutgate/iris:")}
     if not {"v1", "crash", "unready"} <= tags or not Path(MANIFESTS).is_dir():
-        pytest.skip("example images not loaded in the cluster: run `make load-images`")
+        missing("example images not loaded in the cluster: run `make load-images`")
     return tags
 
 

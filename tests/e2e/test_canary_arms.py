@@ -178,20 +178,23 @@ def test_slower_tag_fails_on_latency_with_p_value_and_effect_size(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
     result = run_canary(e2e_namespace, tmp_path, "--image-tag=slower")
-    assert result.returncode == 1, result.output[-5000:]
+    # Whatever the load: a verdict, correct predictions, no arm left behind.
+    assert result.report.get("verdict"), result.output[-5000:]
+    assert metric(result, "golden")["verdict"] == "pass"
+    assert_no_arm(e2e_namespace)
     latency = metric(result, "latency")
     baseline_ms = latency["figures"].get("median_baseline_ms") or 0
     if latency["verdict"] == "pass" and baseline_ms > 12:
         # The tag adds ~1.5 ms: ~25 % of the port-forward path's 6-9 ms on a quiet 2-core
-        # machine, under the 10 % effect size when other jobs push the path past ~12 ms.
+        # machine, under the 10 % effect size when other jobs push the path past ~12 ms. The
+        # canary then passes (or is marginal) the candidate: decided before the exit code.
         pytest.xfail(f"machine too loaded to see ~1.5 ms: baseline median {baseline_ms} ms")
+    assert result.returncode == 1, result.output[-5000:]
     assert latency["verdict"] == "fail"
     assert not latency["critical"]
     assert latency["figures"]["p_value"] < 0.02
     assert 1.10 <= latency["figures"]["median_ratio"] < 1.5
     assert "Mann-Whitney one-sided p = " in latency["reason"]
-    assert metric(result, "golden")["verdict"] == "pass"
-    assert_no_arm(e2e_namespace)
 
 
 @pytest.mark.parametrize(
