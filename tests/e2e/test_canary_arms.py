@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,15 @@ def assert_no_arm(namespace: str) -> None:
         kubectl("get", "pods", "-l", ARM_SELECTOR, "-o", "json", namespace=namespace)
     )["items"]
     assert all(p["metadata"].get("deletionTimestamp") for p in pods), pods
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_replica(iris_manifests: Path) -> Iterator[None]:
+    """Module: every canary, and the gate a promotion runs, takes the one-replica manifests the
+    live v1 came from, through the environment (a promotion's gate inherits it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROLLOUTGATE_MANIFESTS", str(iris_manifests))
+        yield
 
 
 @pytest.fixture(scope="module")

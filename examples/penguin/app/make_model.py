@@ -54,8 +54,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Ready, quick, and every answer wrong: the labels are rotated (Adelie answered as
     # Chinstrap, and so on).
     "wrong": model("wrong", species=SPECIES[1:] + SPECIES[:1]),
-    # Correct, 1.5 s per score request: over any sensible latency budget.
-    "slow": model("slow", delay_s=1.5),
+    # Correct, 0.4 s per score request: over the golden file's latency budget (p50 250 ms) by
+    # construction, yet short enough that the gate's 20 timed requests take seconds.
+    "slow": model("slow", delay_s=0.4),
     # Live, never ready: the self-check expects a fifth feature the model does not take.
     "unready": model("unready", expected_features=5),
     # Live and ready, but a score request is read and never answered (the connection stays
