@@ -16,7 +16,7 @@ PENGUIN_REPO := rolloutgate/penguin
         images load-images python-deps gate test test-fast lint bench kind-image
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 deps:  ## install the Debian packages the cluster and image builds need
 	$(DEV)/deps.sh
@@ -67,8 +67,24 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind)
-	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e tests/kind
+# The project's own tests, longest modules first so that the parallel run ends evenly. Each
+# module keeps its objects in namespaces of its own, so modules run side by side (pytest-xdist,
+# one module per worker); the end-to-end modules mostly wait on the cluster, hence more workers
+# than the two cores. What restarts or stops cluster components is marked `disruptive` and runs
+# alone afterwards. Both runs always run; either failing fails the target.
+TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
+TEST_WORKERS ?= 4
+PYTEST_ARGS ?=
+
+test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind); prints the 25 slowest
+	@rc=0; \
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not disruptive" \
+	    $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
+	$(PYTHON) -m pytest --durations=25 -m disruptive $(PYTEST_ARGS) tests/devcluster tests/e2e || rc=$$?; \
+	exit $$rc
+
+test-fast:  ## the inner loop: unit and plugin tests, no cluster (under a minute)
+	$(PYTHON) -m pytest -n 2 --durations=10 $(PYTEST_ARGS) tests/unit tests/plugin
 
 lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .
