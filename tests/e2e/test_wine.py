@@ -120,11 +120,14 @@ def test_bad_release_fails_on_its_cause_and_rolls_back_to_v1_verified(
     tag: str, wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
     before = WINE.state(wine_namespace)
-    # unready only ever fails on the gate's deadline: keep that one short. The others fail on
-    # their own cause; a long deadline keeps a busy shared node from deciding them.
-    timeout = 45 if tag == "unready" else 240
+    # unready answers its readiness probe 503 for good: the ready grace decides it. The others
+    # fail on their own cause; a long deadline keeps a busy shared node from deciding them.
     result = gate(
-        wine_namespace, tmp_path / "gate.json", f"--image-tag={tag}", f"--rollout-timeout={timeout}"
+        wine_namespace,
+        tmp_path / "gate.json",
+        f"--image-tag={tag}",
+        "--rollout-timeout=240",
+        "--ready-grace=10",
     )
     assert result.returncode == 1, result.output[-4000:]
     report = result.report
