@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 DEV := devcluster
-TAGS := v1 v2 crash unready wrong slow retrained slower
+TAGS := v1 v2 crash unready wrong slow retrained slower hang
 IMAGE_REPO := rolloutgate/iris
 # The second example (examples/wine): FastAPI, plain POST /predict.
-WINE_TAGS := v1 v2 crash unready wrong
+WINE_TAGS := v1 v2 crash unready wrong hang
 WINE_REPO := rolloutgate/wine
 # The third example (examples/penguin): the standard library only, its own paths, ready in about
 # a second; the project's end-to-end tests of the gate's mechanics run on it.
