@@ -5,7 +5,7 @@ during a rollback. After each, the cluster serves the last verified release, ver
 One namespace for the module, the penguin example at one replica (its pod is ready about a
 second after it starts, so what is measured is the gate); the tests run in file order, each
 starting from the release the one before left verified. Each prints its measured figures (`-s`
-shows them; `python -m bench faults` repeats them and tabulates the figures).
+shows them; `python -m bench fault-tests` repeats them and tabulates the figures).
 
 Marked `disruptive`: the kube-apiserver restarts under every other test on the cluster, so
 `make test` runs this module alone, after the parallel run.

@@ -1,4 +1,4 @@
-"""`python -m bench faults`: the fault tests, again and again, and the figures they print.
+"""`python -m bench fault-tests`: the fault tests, again and again, and the figures they print.
 
 tests/e2e/test_faults.py runs each fault once, as part of `make test`, and asserts what the gate
 did. How long the gate took for it (the restore after SIGINT, the lock take-over, the rollout
@@ -8,7 +8,7 @@ job, not the test suite's. Each run is one `pytest tests/e2e/test_faults.py` on 
 cluster (it restarts the kube-apiserver: run it when nobody else uses the cluster); every
 `FIGURE name: value` line a test prints is collected. Prints a table (numbers: median [min..max]
 over the runs that passed; other values: each distinct value with its count) and writes JSON
-(default reports/bench-faults.json).
+(default reports/bench-fault-tests.json).
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ FIGURE = "FIGURE "
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench faults", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench fault-tests", description=__doc__)
     p.add_argument("--runs", type=int, default=5, help="runs of the fault tests (default 5)")
     p.add_argument("-k", dest="keyword", help="only the fault tests a pytest -k expression picks")
     p.add_argument(
         "--timeout", type=float, default=1800, help="seconds one run may take (default 1800)"
     )
     p.add_argument(
-        "--output", type=Path, default=Path("reports/bench-faults.json"), help="JSON path"
+        "--output", type=Path, default=Path("reports/bench-fault-tests.json"), help="JSON path"
     )
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -189,14 +189,14 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     started = time.time()
     runs = []
-    with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-fault-tests-") as tmp:
         for i in range(args.runs):
             print(f"[{time.strftime('%H:%M:%S')}] run {i + 1}/{args.runs}", file=sys.stderr)
             runs.append(run_once(i, args, Path(tmp)))
             print(f"  exit {runs[-1]['exit']} in {runs[-1]['duration_s']:.0f} s", file=sys.stderr)
     rows = summarize(runs)
     out = {
-        "command": "python -m bench faults " + " ".join(argv),
+        "command": "python -m bench fault-tests " + " ".join(argv),
         "started": started,
         "duration_s": round(time.time() - started, 1),
         "loadavg_end": Path("/proc/loadavg").read_text().strip(),
