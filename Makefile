@@ -1,18 +1,26 @@
 # Entry points of the project. `make help` lists them.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Every target runs Python from .venv, made from the machine's Python: the package and its test
+# tools go there, never into the system's interpreter (where pip meets unrelated packages).
+SYSTEM_PYTHON ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 DEV := devcluster
-TAGS := v1 v2 crash unready wrong slow retrained slower
+TAGS := v1 v2 crash unready wrong slow retrained slower hang
 IMAGE_REPO := rolloutgate/iris
 # The second example (examples/wine): FastAPI, plain POST /predict.
-WINE_TAGS := v1 v2 crash unready wrong
+WINE_TAGS := v1 v2 crash unready wrong hang
 WINE_REPO := rolloutgate/wine
+# The third example (examples/penguin): the standard library only, its own paths, ready in about
+# a second; the project's end-to-end tests of the gate's mechanics run on it.
+PENGUIN_TAGS := v1 v2 crash unready wrong slow hang
+PENGUIN_REPO := rolloutgate/penguin
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
-        images load-images python-deps gate test lint bench kind-image
+        images load-images python-deps gate test test-fast lint bench kind-image
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 deps:  ## install the Debian packages the cluster and image builds need
 	$(DEV)/deps.sh
@@ -47,28 +55,54 @@ kind-image: k8s docker-up  ## kind + an offline kind node image for --cluster=ki
 	$(DEV)/kind/build-tools.sh
 	$(DEV)/kind/node-image.sh
 
-images: docker-up  ## build every tag of the example model images (iris, wine)
+images: docker-up  ## build every tag of the example model images (iris, wine, penguin)
 	$(MAKE) -C examples/iris images
 	$(MAKE) -C examples/wine images
+	$(MAKE) -C examples/penguin images
 
 load-images: images  ## load every example tag into the cluster
-	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS))
+	$(DEV)/load-image.sh $(addprefix $(IMAGE_REPO):,$(TAGS)) $(addprefix $(WINE_REPO):,$(WINE_TAGS)) \
+	    $(addprefix $(PENGUIN_REPO):,$(PENGUIN_TAGS))
 
-python-deps:  ## install the package and test tools
-	$(PYTHON) -m pip install -q -e '.[dev]'
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "$(SYSTEM_PYTHON) -m venv failed: Debian's python3-venv provides it (make deps)" >&2; exit 1; }
+
+# Installed again only when pyproject.toml changes (the package itself is an editable install).
+$(VENV)/.installed: pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+python-deps: $(VENV)/.installed  ## install the package and test tools into .venv
 
 gate: cluster-up load-images python-deps  ## run the gate on the example model: v1, then v2
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind)
-	$(PYTHON) -m pytest tests/unit tests/plugin tests/devcluster tests/examples tests/cluster_layer tests/e2e tests/kind
+# The project's own tests, longest modules first so that the parallel run ends evenly. Each
+# module keeps its objects in namespaces of its own, so modules run side by side (pytest-xdist,
+# one module per worker); the end-to-end modules mostly wait on the cluster, hence more workers
+# than the two cores. What restarts or stops cluster components is marked `disruptive` and runs
+# alone afterwards. Both runs always run; either failing fails the target.
+TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
+TEST_WORKERS ?= 4
+PYTEST_ARGS ?=
 
-lint:  ## ruff, mypy and the layering contract (docs/architecture.md)
+test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind); prints the 25 slowest
+	@rc=0; \
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not disruptive" \
+	    $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
+	$(PYTHON) -m pytest --durations=25 -m disruptive $(PYTEST_ARGS) tests/devcluster tests/e2e || rc=$$?; \
+	exit $$rc
+
+test-fast: python-deps  ## the inner loop: unit and plugin tests, no cluster (under a minute)
+	$(PYTHON) -m pytest -n 2 --durations=10 $(PYTEST_ARGS) tests/unit tests/plugin
+
+lint: python-deps  ## ruff, mypy and the layering contract (docs/architecture.md)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check src tests conftest.py
 	$(PYTHON) -m mypy
-	lint-imports
+	$(VENV)/bin/lint-imports
 
 bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes reports/bench.json
 	$(PYTHON) -m bench

@@ -1,4 +1,6 @@
 """`python -m bench`: how fast the gate reaches a verdict, against kubectl and Helm.
+`python -m bench fault-tests`: the fault tests run again and again, their figures tabulated
+(bench/fault_tests.py).
 
 Run from the repository root on the local cluster (`make cluster-up load-images`). Prints a
 table and writes JSON (default reports/bench.json). docs/benchmarks.md explains each figure.
@@ -128,6 +130,10 @@ def _partial(output: Path, result: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--resummarize"] and len(argv) == 2:
         return resummarize(Path(argv[1]))
+    if argv[:1] == ["fault-tests"]:
+        from bench import fault_tests
+
+        return fault_tests.main(argv[1:])
     args = parse(argv)
     started = time.time()
     api = cluster.connect()

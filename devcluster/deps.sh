@@ -7,6 +7,8 @@ source "$(dirname "$0")/lib.sh"
 packages=(
     containerd runc containernetworking-plugins iptables conntrack openssl curl
     docker.io catatonit busybox-static debootstrap iproute2 socat ethtool
+    # `python3 -m venv` for the Makefile's .venv (Debian's python3 has no ensurepip without it).
+    python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,8 @@ _PUBLIC = {
     "json_of": "rolloutgate.checks.client",
     "measure_latency": "rolloutgate.checks.latency",
     "PodMetrics": "rolloutgate.checks.metrics",
+    "InPod": "rolloutgate.checks.inpod",
+    "Latency": "rolloutgate.checks.latency",
     "judge_metrics": "rolloutgate.checks.metrics",
     # the fixtures' types
     "Restarts": "rolloutgate.checks.podhistory",
@@ -63,6 +65,8 @@ __all__ = [
     "GateError",
     "Golden",
     "HttpClient",
+    "InPod",
+    "Latency",
     "Lease",
     "LockHeld",
     "PodMetrics",
@@ -97,7 +101,8 @@ if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient, check
     from rolloutgate.checks.cases import load as load_golden
     from rolloutgate.checks.client import V2Client, describe, json_of
-    from rolloutgate.checks.latency import measure_latency
+    from rolloutgate.checks.inpod import InPod
+    from rolloutgate.checks.latency import Latency, measure_latency
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.checks.metrics import judge as judge_metrics
     from rolloutgate.checks.podhistory import Restarts

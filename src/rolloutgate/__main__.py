@@ -1,8 +1,10 @@
-"""Commands of rolloutgate outside pytest: ``python -m rolloutgate record ...``.
+"""Commands of rolloutgate outside pytest: ``rolloutgate init ...`` and ``rolloutgate record
+...`` (also ``python -m rolloutgate ...``).
 
 The gate itself runs as pytest (``pytest --cluster=NAME``); this entry point holds what is
-not a test run. Settings resolve as in the gate (option → env → profile → [tool.rolloutgate]
-→ default), from the pyproject.toml in or above the current directory.
+not a test run. ``record``'s settings resolve as in the gate (option → env → profile →
+[tool.rolloutgate] → default), from the pyproject.toml in or above the current directory;
+``init`` writes that pyproject.toml.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def _rootdir(start: Path) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rolloutgate")
+    parser = argparse.ArgumentParser(prog="rolloutgate")
     commands = parser.add_subparsers(dest="command", required=True)
+    _init_parser(commands)
     rec = commands.add_parser(
         "record",
         help="send the golden file's requests to the live release and write its answers",
@@ -85,8 +88,88 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _init_parser(commands: Any) -> None:
+    init = commands.add_parser(
+        "init",
+        help="write the gate suite, a pyproject.toml profile, a golden file recorded from the "
+        "live release and a CI workflow into this repository",
+        description="From the manifests and, when it answers, the live release: conftest.py, "
+        "tests/deploy, tests/smoke, pyproject.toml ([tool.pytest.ini_options] testpaths, "
+        "[tool.rolloutgate], a profile), a golden file whose protocol is asked of the live "
+        "Service and whose answers are recorded, .github/workflows/release-gate.yml. An "
+        "existing file is never overwritten without --force.",
+    )
+    add = init.add_argument
+    add("--cluster", required=True, metavar="NAME", type=config.name,
+        help="the profile to write ([tool.rolloutgate.clusters.NAME]); also its kubeconfig "
+        "context unless --context names another")  # fmt: skip
+    add("--context", metavar="NAME", type=config.name, help="kubeconfig context (default: NAME)")
+    add("--kubeconfig", metavar="PATH", type=Path, help="kubeconfig file (default: kubectl's)")
+    add("--namespace", metavar="NS", type=config.namespace,
+        help="namespace of the release (default: the manifests', else default)")  # fmt: skip
+    add("--manifests", required=True, metavar="DIR", type=Path,
+        help="the manifests: plain files, a kustomize directory or a Helm chart")  # fmt: skip
+    add("--service", metavar="NAME", type=config.name,
+        help="the Service the checks go through (default: the manifests' only one)")  # fmt: skip
+    add("--container", metavar="NAME", type=config.name,
+        help="the serving container (default: the one the Service's port targets)")  # fmt: skip
+    add("--protocol", choices=("v2", "v1", "plain"),
+        help="the server's protocol (default: asked of the live server)")  # fmt: skip
+    add("--model", metavar="NAME", help="the model's name (v2, v1; default: the live one's)")
+    add("--predict-path", metavar="PATH", type=config.http_path,
+        help="where predictions are posted, when not the protocol's (plain: /predict)")  # fmt: skip
+    add("--live-path", metavar="PATH", type=config.http_path, help="liveness path (plain)")
+    add("--ready-path", metavar="PATH", type=config.http_path, help="readiness path (plain)")
+    add("--request", metavar="FILE", type=Path, action="append", default=[],
+        help="a JSON request body the model answers: one golden case each (repeatable; V2 "
+        "default: zeros of the model's inputs)")  # fmt: skip
+    add("--golden", metavar="FILE", type=Path,
+        help="golden file to write (default: fixtures/golden/SERVICE.json)")  # fmt: skip
+    add("--secret", metavar="NAME",
+        help="the CI secret holding the kubeconfig (default: KUBECONFIG_<NAME>)")  # fmt: skip
+    add("--dir", metavar="DIR", type=Path, default=Path("."),
+        help="the repository to write into (default: the current directory)")  # fmt: skip
+    add("--force", action="store_true", help="overwrite files that exist")
+
+
+def _init(args: argparse.Namespace) -> int:
+    from rolloutgate.checks.detect import Hints
+    from rolloutgate.init import command
+
+    root = args.dir.resolve()
+
+    def under_root(path: Path | None) -> Path | None:
+        return None if path is None else (path if path.is_absolute() else Path.cwd() / path)
+
+    opts = command.Options(
+        root=root,
+        profile=args.cluster,
+        context=args.context,
+        kubeconfig=under_root(args.kubeconfig),
+        namespace=args.namespace,
+        manifests=under_root(args.manifests) or root,
+        service=args.service,
+        container=args.container,
+        hints=Hints(args.protocol, args.model, args.predict_path, args.live_path, args.ready_path),
+        requests=[p for p in (under_root(r) for r in args.request) if p is not None],
+        golden=under_root(args.golden),
+        secret=args.secret or "KUBECONFIG_" + args.cluster.upper().replace("-", "_"),
+        force=args.force,
+    )
+    return command.run(opts, print)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        try:
+            return _init(args)
+        except ConfigError as e:
+            print(f"rolloutgate init: {e}", file=sys.stderr)
+            return 2
+        except GateError as e:
+            print(f"rolloutgate init: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
     if args.out.exists() and not args.force:
         print(f"rolloutgate record: {args.out} exists; pass --force to overwrite", file=sys.stderr)
         return 2
@@ -124,6 +207,7 @@ def _record(args: argparse.Namespace) -> int:
         raise ConfigError("record needs --cluster NAME (a profile or context) or --endpoint-url")
     golden = cases.load(cfg.golden, requests_only=True, protocol=cfg.protocol)
     deadline = time.monotonic() + cfg.timeouts.endpoint
+    images: list[str] = []
     with ExitStack() as stack:
         if cfg.endpoint_url is not None:
             url, source = cfg.endpoint_url, cfg.endpoint_url
@@ -134,11 +218,20 @@ def _record(args: argparse.Namespace) -> int:
             api = release.connect()
             stack.callback(release.close)
             url = stack.enter_context(release.endpoint())
-            source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + _images(api, cfg, objs)
+            images = _images(api, cfg, objs)
+            source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + (
+                f", images {', '.join(images)}" if images else ""
+            )
         client = stack.enter_context(cases.client_for(url, golden, cfg))
         wait_answering(client, deadline=deadline)
+        from rolloutgate.manifests import ImageRef
+
         data = recording.record(
-            client, golden, recording.Tolerances(args.abs_tol, args.rel_tol), source=source
+            client,
+            golden,
+            recording.Tolerances(args.abs_tol, args.rel_tol),
+            source=source,
+            tags={t for i in images if (t := ImageRef.parse(i).tag)},
         )
     recording.write(data, args.out)
     print(
@@ -148,8 +241,8 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _images(api: ApiClient, cfg: config.GateConfig, objs: list[dict[str, Any]]) -> str:
-    """``, images a:v1`` of the live workloads (what the answers belong to); '' if unknown."""
+def _images(api: ApiClient, cfg: config.GateConfig, objs: list[dict[str, Any]]) -> list[str]:
+    """The images of the live workloads (what the answers belong to), sorted; [] if unknown."""
     from rolloutgate import kube
     from rolloutgate.objects import name_of
     from rolloutgate.workloads import workloads
@@ -162,7 +255,7 @@ def _images(api: ApiClient, cfg: config.GateConfig, objs: list[dict[str, Any]]) 
             continue
         template = ((live or {}).get("spec") or {}).get("template") or {}
         found += [str(c.get("image")) for c in (template.get("spec") or {}).get("containers", [])]
-    return f", images {', '.join(sorted(set(found)))}" if found else ""
+    return sorted(set(found))
 
 
 if __name__ == "__main__":

@@ -69,9 +69,10 @@ def test_image(cluster: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def kubectl(cluster: Path) -> Iterator[Kubectl]:
-    """Function: kubectl bound to a fresh, labelled namespace that is deleted afterwards."""
+    """Function: kubectl bound to a fresh, labelled namespace that is deleted afterwards (not
+    waited for: no test looks at another's namespace)."""
     name = f"devcluster-test-{uuid.uuid4().hex[:8]}"
     Kubectl()("create", "namespace", name)
     Kubectl()("label", "namespace", name, "rolloutgate.test=devcluster")
     yield Kubectl(name)
-    Kubectl()("delete", "namespace", name, "--wait=true", "--timeout=120s", timeout=150)
+    Kubectl()("delete", "namespace", name, "--wait=false")

@@ -1,11 +1,18 @@
-"""cluster-up is idempotent; cluster-down stops everything and cluster-up works again."""
+"""cluster-up is idempotent; cluster-down stops everything and cluster-up works again.
+
+Marked `disruptive`: stopping the cluster breaks every other test on it, so `make test` runs
+this module alone, after the parallel run.
+"""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
+import pytest
 from clusterkit import CRI_SOCKET, DEVCLUSTER, Kubectl, k8s_bin
+
+pytestmark = pytest.mark.disruptive
 
 STATE = Path("/var/lib/rolloutgate")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / ".cluster" / "kubeconfig"
@@ -56,14 +58,16 @@ def kubectl(
     return proc.stdout
 
 
-def gate_argv(namespace: str, report: Path, *args: str) -> list[str]:
+def gate_argv(namespace: str, report: Path, *args: str, cluster: str = "local") -> list[str]:
+    """The gate's command line for profile `cluster`; a `--cluster` in `args` wins (argparse
+    keeps the last value given)."""
     return [
         sys.executable,
         "-m",
         "pytest",
         "-p",
         "no:cacheprovider",
-        "--cluster=local",
+        f"--cluster={cluster}",
         f"--namespace={namespace}",
         f"--gate-report={report}",
         *args,
@@ -76,11 +80,12 @@ def run_gate(
     *args: str,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    cluster: str = "local",
 ) -> Result:
     """Run one gate to its end (under a deadline) and return what it said."""
     report.unlink(missing_ok=True)
     proc = subprocess.run(
-        gate_argv(namespace, report, *args),
+        gate_argv(namespace, report, *args, cluster=cluster),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -95,14 +100,19 @@ class RunningGate:
     """A gate started in the background, to be read line by line and signalled."""
 
     def __init__(
-        self, namespace: str, report: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        namespace: str,
+        report: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cluster: str = "local",
     ) -> None:
         report.unlink(missing_ok=True)
         self.report = report
         self.lines: list[str] = []
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            gate_argv(namespace, report, *args),
+            gate_argv(namespace, report, *args, cluster=cluster),
             cwd=REPO,
             text=True,
             stdout=subprocess.PIPE,
@@ -138,21 +148,6 @@ class RunningGate:
         out, _ = self.proc.communicate(timeout=timeout)
         data = json.loads(self.report.read_text()) if self.report.exists() else {}
         return Result(self.proc.returncode, "".join(self.lines) + (out or ""), data)
-
-
-def one_replica_manifests(target: Path, *, extra: dict[str, str] | None = None) -> Path:
-    """A copy of the example manifests at one replica (a light footprint on the shared one-node
-    cluster), plus `extra` files (name -> text)."""
-    import shutil
-
-    shutil.copytree(REPO / "fixtures" / "manifests", target)
-    deployment = target / "deployment.yaml"
-    text = deployment.read_text()
-    assert "replicas: 3" in text
-    deployment.write_text(text.replace("replicas: 3", "replicas: 1"))
-    for name, content in (extra or {}).items():
-        (target / name).write_text(content)
-    return target
 
 
 def deployment_state(namespace: str, name: str = "iris") -> dict[str, Any]:
@@ -206,3 +201,70 @@ def live_pods_ready_with(namespace: str, tag: str, app: str = "iris") -> bool:
         for p in live
     )
     return bool(live) and ready and images == {f"rolloutgate/{app}:{tag}"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """An example model server the gate runs on: its profile, and the names its manifests give
+    the Deployment, the Service, the app label and the image (all `name`)."""
+
+    name: str
+    profile: str
+    manifests: Path
+    # The Service's port, for tests that talk to the Service's ClusterIP.
+    port: int
+
+    @property
+    def image(self) -> str:
+        return f"rolloutgate/{self.name}"
+
+    @property
+    def lease(self) -> str:
+        return f"rolloutgate-{self.name}"
+
+    @property
+    def record(self) -> str:
+        """The release record's ConfigMap."""
+        return f"rolloutgate-{self.name}-release"
+
+    @property
+    def rollout_line(self) -> str:
+        """What the gate prints once it waits for the Deployment's rollout."""
+        return f"rollout Deployment/{self.name}:"
+
+    def run(self, namespace: str, report: Path, *args: str, **kwargs: Any) -> Result:
+        """`run_gate` with this example's profile."""
+        return run_gate(namespace, report, *args, cluster=self.profile, **kwargs)
+
+    def start(self, namespace: str, report: Path, *args: str, **kwargs: Any) -> RunningGate:
+        """A `RunningGate` with this example's profile."""
+        return RunningGate(namespace, report, *args, cluster=self.profile, **kwargs)
+
+    def state(self, namespace: str) -> dict[str, Any]:
+        return deployment_state(namespace, self.name)
+
+    def ready_with(self, namespace: str, tag: str) -> bool:
+        return live_pods_ready_with(namespace, tag, app=self.name)
+
+    def copy(
+        self, target: Path, *, replicas: int | None = None, extra: dict[str, str] | None = None
+    ) -> Path:
+        """A copy of the manifests in `target` (replacing what is there), the Deployment at
+        `replicas` (None: as shipped), plus `extra` files (name -> text)."""
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(self.manifests, target)
+        if replicas is not None:
+            path = target / "deployment.yaml"
+            dep = yaml.safe_load(path.read_text())
+            dep["spec"]["replicas"] = replicas
+            path.write_text(yaml.safe_dump(dep, sort_keys=False))
+        for name, content in (extra or {}).items():
+            (target / name).write_text(content)
+        return target
+
+
+IRIS = Example("iris", "local", REPO / "fixtures" / "manifests", 8080)
+WINE = Example("wine", "local-wine", REPO / "fixtures" / "wine" / "manifests", 8080)
+# The gate's mechanics are tested on this one: ready about a second after its container starts.
+PENGUIN = Example("penguin", "local-penguin", REPO / "fixtures" / "penguin" / "manifests", 80)

@@ -90,12 +90,11 @@ def runner_pod(
     """The pod that runs the gate in `namespace` as the shipped ServiceAccount (whose token it
     mounts: the ServiceAccount itself does not automount it): the example image's Python, the
     mounted dependencies, source and suite, kubectl for the in-pod checks; no kubeconfig."""
-    argv = ", ".join(
-        f'"{a}"'
-        for a in ("python3", "-m", "pytest", "-p", "rolloutgate.pytest.plugin",
-                  "-p", "no:cacheprovider", "--cluster=incluster", "--gate-report=/out/gate.json",
-                  *args)
+    command = (
+        "python3", "-m", "pytest", "-p", "rolloutgate.pytest.plugin", "-p", "no:cacheprovider",
+        "--cluster=incluster", "--gate-report=/out/gate.json", *args,
     )  # fmt: skip
+    argv = ", ".join(f'"{a}"' for a in command)
     return f"""\
 apiVersion: v1
 kind: Pod

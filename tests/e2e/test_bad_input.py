@@ -1,22 +1,17 @@
-"""Bad input gets a clear error naming what was wrong, and changes nothing on the cluster."""
+"""Bad input gets a clear error naming what was wrong, and changes nothing on the cluster (on
+the penguin example, v1 live)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gaterun import KUBECONFIG, REPO, Result, namespace_objects, run_gate
-
-MANIFESTS = REPO / "fixtures" / "manifests"
+from gaterun import KUBECONFIG, PENGUIN, Result, namespace_objects
 
 
 def manifests_with(tmp_path: Path, name: str, text: str) -> Path:
-    target = tmp_path / "manifests"
-    shutil.copytree(MANIFESTS, target)
-    (target / name).write_text(text)
-    return target
+    return PENGUIN.copy(tmp_path / "manifests", extra={name: text})
 
 
 def unparsable_manifest(tmp_path: Path) -> list[str]:
@@ -31,7 +26,7 @@ def unknown_kind(tmp_path: Path) -> list[str]:
 
 def unparsable_golden(tmp_path: Path) -> list[str]:
     golden = tmp_path / "golden.json"
-    golden.write_text('{"model": "iris", "cases": [')
+    golden.write_text('{"protocol": "plain", "cases": [')
     return [f"--golden={golden}", "--image-tag=v2"]
 
 
@@ -51,7 +46,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], dict[str, str], tuple[str, .
     "tag matching no container": (
         lambda _: ["--image-tag=v2"],
         {"ROLLOUTGATE_IMAGES": "rolloutgate/not-in-manifests"},
-        ("rolloutgate/not-in-manifests", "rolloutgate/iris"),
+        ("rolloutgate/not-in-manifests", "rolloutgate/penguin"),
     ),
     "unknown cluster profile": (
         lambda _: ["--cluster=no-such-profile", "--image-tag=v2"],
@@ -70,12 +65,12 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], dict[str, str], tuple[str, .
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_named_and_changes_nothing(
-    case: str, v1_release: dict, e2e_namespace: str, tmp_path: Path
+    case: str, penguin_v1: dict, e2e_namespace: str, tmp_path: Path
 ) -> None:
     make_args, env, words = CASES[case]
     before = namespace_objects(e2e_namespace)
 
-    result: Result = run_gate(
+    result: Result = PENGUIN.run(
         e2e_namespace, tmp_path / "gate.json", *make_args(tmp_path), env=env, timeout=180
     )
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,15 @@ def assert_no_arm(namespace: str) -> None:
     assert all(p["metadata"].get("deletionTimestamp") for p in pods), pods
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_replica(iris_manifests: Path) -> Iterator[None]:
+    """Module: every canary, and the gate a promotion runs, takes the one-replica manifests the
+    live v1 came from, through the environment (a promotion's gate inherits it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROLLOUTGATE_MANIFESTS", str(iris_manifests))
+        yield
+
+
 @pytest.fixture(scope="module")
 def live_v1(v1_release: dict[str, object], e2e_namespace: str) -> dict[str, Any]:
     """Module: v1 is live; what it looks like, to compare after each canary."""
@@ -178,20 +188,23 @@ def test_slower_tag_fails_on_latency_with_p_value_and_effect_size(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
     result = run_canary(e2e_namespace, tmp_path, "--image-tag=slower")
-    assert result.returncode == 1, result.output[-5000:]
+    # Whatever the load: a verdict, correct predictions, no arm left behind.
+    assert result.report.get("verdict"), result.output[-5000:]
+    assert metric(result, "golden")["verdict"] == "pass"
+    assert_no_arm(e2e_namespace)
     latency = metric(result, "latency")
     baseline_ms = latency["figures"].get("median_baseline_ms") or 0
     if latency["verdict"] == "pass" and baseline_ms > 12:
         # The tag adds ~1.5 ms: ~25 % of the port-forward path's 6-9 ms on a quiet 2-core
-        # machine, under the 10 % effect size when other jobs push the path past ~12 ms.
+        # machine, under the 10 % effect size when other jobs push the path past ~12 ms. The
+        # canary then passes (or is marginal) the candidate: decided before the exit code.
         pytest.xfail(f"machine too loaded to see ~1.5 ms: baseline median {baseline_ms} ms")
+    assert result.returncode == 1, result.output[-5000:]
     assert latency["verdict"] == "fail"
     assert not latency["critical"]
     assert latency["figures"]["p_value"] < 0.02
     assert 1.10 <= latency["figures"]["median_ratio"] < 1.5
     assert "Mann-Whitney one-sided p = " in latency["reason"]
-    assert metric(result, "golden")["verdict"] == "pass"
-    assert_no_arm(e2e_namespace)
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,18 @@
 lease taken by someone else, and the kube-apiserver restarting or hanging during a rollout and
 during a rollback. After each, the cluster serves the last verified release, verified.
 
-One namespace for the module, one replica (each pod start costs ~20 s on the shared node); the
-tests run in file order, each starting from the release the one before left verified. Each
-prints its measured figures (`-s` shows them; docs/reliability.md has them).
+One namespace for the module, the penguin example at one replica (its pod is ready about a
+second after it starts, so what is measured is the gate); the tests run in file order, each
+starting from the release the one before left verified. Each prints its measured figures (`-s`
+shows them; `python -m bench fault-tests` repeats them and tabulates the figures).
+
+Marked `disruptive`: the kube-apiserver restarts under every other test on the cluster, so
+`make test` runs this module alone, after the parallel run.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import time
 from datetime import UTC, datetime
@@ -18,20 +21,14 @@ from pathlib import Path
 
 import apiserver
 import pytest
-from gaterun import (
-    KUBECONFIG,
-    REPO,
-    RunningGate,
-    deployment_state,
-    kubectl,
-    live_pods_ready_with,
-    run_gate,
-)
+from gaterun import KUBECONFIG, PENGUIN, RunningGate, kubectl
 from kubernetes import client as k8s
 from kubernetes import config as kconfig
 
-LEASE = "rolloutgate-iris"
-RECORD = "rolloutgate-iris-release"
+pytestmark = pytest.mark.disruptive
+
+LEASE = PENGUIN.lease
+RECORD = PENGUIN.record
 
 
 def figure(name: str, value: object) -> None:
@@ -39,19 +36,11 @@ def figure(name: str, value: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def manifests(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("faults") / "manifests"
-    shutil.copytree(REPO / "fixtures" / "manifests", target)
-    dep = target / "deployment.yaml"
-    dep.write_text(dep.read_text().replace("replicas: 3", "replicas: 1"))
-    return target
-
-
-@pytest.fixture(scope="module")
-def baseline(e2e_namespace: str, manifests: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Module: v1 deployed and verified by a gate (the record's first verified release)."""
+def baseline(e2e_namespace: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Module: v1 deployed and verified by a gate (the record's first verified release), from
+    the penguin profile's manifests (one replica)."""
     report = tmp_path_factory.mktemp("v1") / "gate.json"
-    result = run_gate(e2e_namespace, report, f"--manifests={manifests}", "--image-tag=v1")
+    result = PENGUIN.run(e2e_namespace, report, "--image-tag=v1")
     assert result.returncode == 0, result.output[-4000:]
     return e2e_namespace
 
@@ -60,7 +49,7 @@ def image(namespace: str) -> str:
     return kubectl(
         "get",
         "deployment",
-        "iris",
+        PENGUIN.name,
         "-o",
         "jsonpath={.spec.template.spec.containers[0].image}",
         namespace=namespace,
@@ -70,9 +59,9 @@ def image(namespace: str) -> str:
 def wait_applied(gate: RunningGate, namespace: str, tag: str) -> None:
     """Until the gate has applied `tag` and waits for its rollout (a recovery first, if any,
     prints rollout lines too)."""
-    gate.wait_for_line("rollout Deployment/iris:", timeout=180)
+    gate.wait_for_line(PENGUIN.rollout_line, timeout=180)
     deadline = time.monotonic() + 120
-    while image(namespace) != f"rolloutgate/iris:{tag}":
+    while image(namespace) != f"{PENGUIN.image}:{tag}":
         assert time.monotonic() < deadline, f"{tag} never applied"
         time.sleep(0.2)
 
@@ -84,29 +73,23 @@ def release_record(namespace: str) -> dict:
     return json.loads(text)
 
 
-def test_killed_gate_is_recovered_by_the_next_gate(
-    baseline: str, manifests: Path, tmp_path: Path
-) -> None:
+def test_killed_gate_is_recovered_by_the_next_gate(baseline: str, tmp_path: Path) -> None:
     """The issue's scenario: a gate deploying crash is SIGKILLed just after its apply; the next
     gate, deploying wrong, takes the dead gate's lease at once, says what it found, restores
     the last verified release (v1) first, and rolls its own failed release back to v1."""
     ns = baseline
-    before = deployment_state(ns)
-    first = RunningGate(
-        ns, tmp_path / "crash.json", f"--manifests={manifests}", "--image-tag=crash"
-    )
-    first.wait_for_line("rollout Deployment/iris:", timeout=120)
+    before = PENGUIN.state(ns)
+    first = PENGUIN.start(ns, tmp_path / "crash.json", "--image-tag=crash")
+    first.wait_for_line(PENGUIN.rollout_line, timeout=120)
     killed_after = time.monotonic() - first.started
     first.proc.kill()
     first.proc.wait(timeout=30)
     figure("crash gate killed after (s)", round(killed_after, 1))
-    assert image(ns) == "rolloutgate/iris:crash"
+    assert image(ns) == f"{PENGUIN.image}:crash"
     assert release_record(ns)["step"] == "rolling-out"
 
     start = time.monotonic()
-    second = run_gate(
-        ns, tmp_path / "wrong.json", f"--manifests={manifests}", "--image-tag=wrong", timeout=400
-    )
+    second = PENGUIN.run(ns, tmp_path / "wrong.json", "--image-tag=wrong", timeout=400)
     figure("next gate, whole run (s)", round(time.monotonic() - start, 1))
     out, report = second.output, second.report
     assert second.returncode == 1, out[-4000:]
@@ -121,25 +104,25 @@ def test_killed_gate_is_recovered_by_the_next_gate(
     assert report["verdict"] == "rolled-back", report["cause"]
     assert "rolled back to v1, verified" in out
     figure("recovery phase (s)", report["phases_s"].get("recovery"))
-    assert deployment_state(ns) == before
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.state(ns) == before
+    assert PENGUIN.ready_with(ns, "v1")
     assert release_record(ns)["step"] == "rolled-back"
 
 
 def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
-    baseline: str, manifests: Path, tmp_path: Path
+    baseline: str, tmp_path: Path
 ) -> None:
     """SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after that, while v2 is live and being
     checked: the restore is applied within a second of SIGINT and the report says the rollback
     is in progress; what SIGKILL cut short, `--recover` finishes."""
     ns = baseline
-    before = deployment_state(ns)
+    before = PENGUIN.state(ns)
     report_path = tmp_path / "v2.json"
-    gate = RunningGate(ns, report_path, f"--manifests={manifests}", "--image-tag=v2")
-    gate.wait_for_line("rollout Deployment/iris:", timeout=120)
-    # SIGINT once v2 is all that runs: the rollback then needs a new v1 pod (~20 s here).
+    gate = PENGUIN.start(ns, report_path, "--image-tag=v2")
+    gate.wait_for_line(PENGUIN.rollout_line, timeout=120)
+    # SIGINT once v2 is all that runs: the rollback then needs a new v1 pod.
     deadline = time.monotonic() + 240
-    while not live_pods_ready_with(ns, "v2"):
+    while not PENGUIN.ready_with(ns, "v2"):
         assert time.monotonic() < deadline, "v2 never became the only live release"
         assert gate.proc.poll() is None, "the gate ended before v2 was live"
         time.sleep(0.5)
@@ -147,7 +130,7 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
     apps = k8s.AppsV1Api(kconfig.new_client_from_config(str(KUBECONFIG)))
 
     def template_image() -> str:
-        dep = apps.read_namespaced_deployment("iris", ns, _request_timeout=5)
+        dep = apps.read_namespaced_deployment(PENGUIN.name, ns, _request_timeout=5)
         return str(dep.spec.template.spec.containers[0].image)
 
     sigint = time.monotonic()
@@ -155,7 +138,7 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
     restored_after = report_after = None
     while time.monotonic() - sigint < 7.5:
         # Each figure is the time its check ended: an upper bound, off by one poll at most.
-        if restored_after is None and template_image() == "rolloutgate/iris:v1":
+        if restored_after is None and template_image() == f"{PENGUIN.image}:v1":
             restored_after = time.monotonic() - sigint
         if report_after is None and report_path.exists():
             try:
@@ -191,7 +174,7 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         assert result.report["rollback"]["outcome"].startswith("in progress"), result.report
         assert release_record(ns)["step"] == "rolling-back"
         start = time.monotonic()
-        recovered = run_gate(ns, tmp_path / "recover.json", f"--manifests={manifests}", "--recover")
+        recovered = PENGUIN.run(ns, tmp_path / "recover.json", "--recover")
         figure("--recover run (s)", round(time.monotonic() - start, 1))
         assert recovered.returncode == 0, recovered.output[-4000:]
         assert "found an unfinished release of tag v2" in recovered.output
@@ -201,25 +184,25 @@ def test_github_cancel_sequence_restores_at_once_and_the_next_run_finishes(
         if sigterm_sent:
             assert "SIGTERM received" in result.output, result.output[-3000:]
         assert result.report["rollback"]["verified"] is True, result.report
-    assert deployment_state(ns) == before
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.state(ns) == before
+    assert PENGUIN.ready_with(ns, "v1")
     assert release_record(ns)["step"] == ("verified" if killed else "rolled-back")
 
 
 def test_sigkill_in_the_middle_of_a_rollback_is_finished_by_recover(
-    baseline: str, manifests: Path, tmp_path: Path
+    baseline: str, tmp_path: Path
 ) -> None:
     """The deterministic half of the cancel sequence: SIGINT, then SIGKILL as soon as the
     restore is in (the rollback's wait and checks still ahead): the record says
     `rolling-back`, and `--recover` restores the last verified release and verifies it."""
     ns = baseline
-    before = deployment_state(ns)
-    gate = RunningGate(ns, tmp_path / "v2.json", f"--manifests={manifests}", "--image-tag=v2")
+    before = PENGUIN.state(ns)
+    gate = PENGUIN.start(ns, tmp_path / "v2.json", "--image-tag=v2")
     wait_applied(gate, ns, "v2")
     gate.proc.send_signal(signal.SIGINT)
     gate.wait_for_line("rollback: restoring the snapshot", timeout=30)
     deadline = time.monotonic() + 10
-    while image(ns) != "rolloutgate/iris:v1":
+    while image(ns) != f"{PENGUIN.image}:v1":
         assert time.monotonic() < deadline, "the restore never landed"
     gate.proc.kill()
     result = gate.wait(timeout=30)
@@ -228,29 +211,26 @@ def test_sigkill_in_the_middle_of_a_rollback_is_finished_by_recover(
     assert release_record(ns)["step"] == "rolling-back"
 
     start = time.monotonic()
-    recovered = run_gate(ns, tmp_path / "recover.json", f"--manifests={manifests}", "--recover")
+    recovered = PENGUIN.run(ns, tmp_path / "recover.json", "--recover")
     figure("--recover after SIGKILL mid-rollback (s)", round(time.monotonic() - start, 1))
     assert recovered.returncode == 0, recovered.output[-4000:]
     assert "found an unfinished release of tag v2" in recovered.output
     assert "step 'rolling-back'" in recovered.output
     assert recovered.report["recovery"]["verified"] is True
-    assert deployment_state(ns) == before
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.state(ns) == before
+    assert PENGUIN.ready_with(ns, "v1")
     assert release_record(ns)["step"] == "verified"
 
 
-def test_lost_lease_stops_the_gate_and_skips_the_restore(
-    baseline: str, manifests: Path, tmp_path: Path
-) -> None:
+def test_lost_lease_stops_the_gate_and_skips_the_restore(baseline: str, tmp_path: Path) -> None:
     """Another party takes the lease mid-rollout: the gate stops within one renewal period,
     restores nothing (the target is someone else's now) and says so; the target stays as the
     new owner has it until that owner (here `--recover`) finishes."""
     ns = baseline
-    before = deployment_state(ns)
-    gate = RunningGate(
+    before = PENGUIN.state(ns)
+    gate = PENGUIN.start(
         ns,
         tmp_path / "unready.json",
-        f"--manifests={manifests}",
         "--image-tag=unready",
         "--rollout-timeout=240",
         env={"ROLLOUTGATE_LEASE_TIMEOUT": "9"},  # renewed every 3 s
@@ -277,7 +257,7 @@ def test_lost_lease_stops_the_gate_and_skips_the_restore(
         assert report["cause"].startswith("lease lost"), report["cause"]
         assert report["rollback"]["outcome"].startswith("skipped"), report["rollback"]
         assert report["rollback"]["attempted"] is False
-        assert image(ns) == "rolloutgate/iris:unready"  # untouched: not this gate's any more
+        assert image(ns) == f"{PENGUIN.image}:unready"  # untouched: not this gate's any more
         holder = kubectl(
             "get", "lease", LEASE, "-o", "jsonpath={.spec.holderIdentity}", namespace=ns
         )
@@ -286,18 +266,18 @@ def test_lost_lease_stops_the_gate_and_skips_the_restore(
         # The new owner is done with the target (and the next tests need the lease).
         kubectl("delete", "lease", LEASE, "--ignore-not-found", namespace=ns)
     # The last verified release comes back.
-    recovered = run_gate(ns, tmp_path / "recover.json", f"--manifests={manifests}", "--recover")
+    recovered = PENGUIN.run(ns, tmp_path / "recover.json", "--recover")
     assert recovered.returncode == 0, recovered.output[-4000:]
-    assert deployment_state(ns) == before
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.state(ns) == before
+    assert PENGUIN.ready_with(ns, "v1")
 
 
-def test_apiserver_restart_during_rollback(baseline: str, manifests: Path, tmp_path: Path) -> None:
+def test_apiserver_restart_during_rollback(baseline: str, tmp_path: Path) -> None:
     """wrong fails its golden cases; while its rollback waits for v1, the kube-apiserver is
     restarted (down ~8 s plus its start-up): the rollback goes on and verifies v1."""
     ns = baseline
-    before = deployment_state(ns)
-    gate = RunningGate(ns, tmp_path / "wrong.json", f"--manifests={manifests}", "--image-tag=wrong")
+    before = PENGUIN.state(ns)
+    gate = PENGUIN.start(ns, tmp_path / "wrong.json", "--image-tag=wrong")
     gate.wait_for_line("rollback: restoring the snapshot", timeout=300)
     with apiserver.in_background("restart", down_s=8) as outages:
         pass
@@ -311,16 +291,16 @@ def test_apiserver_restart_during_rollback(baseline: str, manifests: Path, tmp_p
     assert "golden" in report["cause"] or "expected" in report["cause"], report["cause"]
     assert report["rollback"]["verified"] is True, report["rollback"]
     figure("rollback phases (s)", {k: v for k, v in report["phases_s"].items() if "rollback" in k})
-    assert deployment_state(ns) == before
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.state(ns) == before
+    assert PENGUIN.ready_with(ns, "v1")
 
 
 def test_apiserver_restart_mid_rollout_gives_the_undisturbed_verdict(
-    baseline: str, manifests: Path, tmp_path: Path
+    baseline: str, tmp_path: Path
 ) -> None:
     """v1 → v2 with the kube-apiserver restarted just after the apply: the gate passes."""
     ns = baseline
-    gate = RunningGate(ns, tmp_path / "v2.json", f"--manifests={manifests}", "--image-tag=v2")
+    gate = PENGUIN.start(ns, tmp_path / "v2.json", "--image-tag=v2")
     wait_applied(gate, ns, "v2")
     with apiserver.in_background("restart", down_s=8) as outages:
         pass
@@ -330,18 +310,18 @@ def test_apiserver_restart_mid_rollout_gives_the_undisturbed_verdict(
     assert result.returncode == 0, result.output[-4000:]
     assert (result.report["verdict"], result.report["previous_tag"]) == ("pass", "v1")
     figure("rollout phase (s)", result.report["phases_s"]["rollout"])
-    assert live_pods_ready_with(ns, "v2")
+    assert PENGUIN.ready_with(ns, "v2")
     assert release_record(ns)["step"] == "verified"
     assert release_record(ns)["target"]["tag"] == "v2"
 
 
 def test_apiserver_hung_mid_rollout_gives_the_undisturbed_verdict(
-    baseline: str, manifests: Path, tmp_path: Path
+    baseline: str, tmp_path: Path
 ) -> None:
     """v2 → v1 with the kube-apiserver stopped (SIGSTOP: connections accepted, no answers) for
     12 s just after the apply: the gate passes."""
     ns = baseline
-    gate = RunningGate(ns, tmp_path / "v1.json", f"--manifests={manifests}", "--image-tag=v1")
+    gate = PENGUIN.start(ns, tmp_path / "v1.json", "--image-tag=v1")
     wait_applied(gate, ns, "v1")
     with apiserver.in_background("hang", seconds=12) as outages:
         pass
@@ -350,4 +330,4 @@ def test_apiserver_hung_mid_rollout_gives_the_undisturbed_verdict(
     assert result.returncode == 0, result.output[-4000:]
     assert (result.report["verdict"], result.report["previous_tag"]) == ("pass", "v2")
     figure("rollout phase (s)", result.report["phases_s"]["rollout"])
-    assert live_pods_ready_with(ns, "v1")
+    assert PENGUIN.ready_with(ns, "v1")

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import incluster
-from gaterun import KUBECONFIG, KUBECTL, kubectl
-from manifestkit import fresh_namespace, get, manifests
+from gaterun import IRIS, KUBECONFIG, KUBECTL, kubectl
+from manifestkit import fresh_namespace, get
 from rbac_kubeconfig import apply_rbac
 
 
@@ -33,7 +33,7 @@ def test_gate_runs_from_a_pod_with_the_in_cluster_configuration(
     with fresh_namespace("e2e-incl") as target:
         project = tmp_path / "project"
         project.mkdir()
-        incluster.suite(project, target, manifests(tmp_path / "m", replicas=1))
+        incluster.suite(project, target, IRIS.copy(tmp_path / "m", replicas=1))
         out = tmp_path / "out"
         out.mkdir()
         # The pod runs as the image's user (10001): the suite readable, the report writable.

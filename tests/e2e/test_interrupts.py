@@ -1,26 +1,26 @@
 """A gate interrupted mid-rollout still rolls back and verifies; a second gate meanwhile is
-refused by the first one's lock with a message naming the holder."""
+refused by the first one's lock with a message naming the holder (on the penguin example)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gaterun import RunningGate, deployment_state, live_pods_ready_with, namespace_objects, run_gate
+from gaterun import PENGUIN, namespace_objects
 
 
 def test_sigterm_mid_rollout_rolls_back_and_a_second_gate_is_locked_out(
-    v1_release: dict, e2e_namespace: str, tmp_path: Path
+    penguin_v1: dict, e2e_namespace: str, tmp_path: Path
 ) -> None:
-    before = deployment_state(e2e_namespace)
-    first = RunningGate(
+    before = PENGUIN.state(e2e_namespace)
+    first = PENGUIN.start(
         e2e_namespace, tmp_path / "first.json", "--image-tag=unready", "--rollout-timeout=240"
     )
     try:
         # The unready release never becomes ready: the first gate sits in its rollout wait.
-        first.wait_for_line("rollout Deployment/iris:", timeout=120)
+        first.wait_for_line(PENGUIN.rollout_line, timeout=120)
 
         objects = namespace_objects(e2e_namespace)
-        second = run_gate(
+        second = PENGUIN.run(
             e2e_namespace,
             tmp_path / "second.json",
             "--image-tag=v2",
@@ -49,5 +49,5 @@ def test_sigterm_mid_rollout_rolls_back_and_a_second_gate_is_locked_out(
     assert result.report["interrupted"] == "SIGTERM"
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     assert "rolled back to v1, verified" in result.output
-    assert deployment_state(e2e_namespace) == before
-    assert live_pods_ready_with(e2e_namespace, "v1")
+    assert PENGUIN.state(e2e_namespace) == before
+    assert PENGUIN.ready_with(e2e_namespace, "v1")

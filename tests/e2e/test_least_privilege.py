@@ -12,14 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from gaterun import (
-    deployment_state,
-    kubectl,
-    live_pods_ready_with,
-    namespace_objects,
-    one_replica_manifests,
-    run_gate,
-)
+from gaterun import PENGUIN, kubectl, namespace_objects
 from rbac_kubeconfig import SERVICE_ACCOUNT, apply_rbac, role_rules, write_kubeconfig
 
 
@@ -43,17 +36,16 @@ def sa_kubeconfig(sa_namespace: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def as_sa(sa_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Module: the gate's arguments: the ServiceAccount's kubeconfig, the example's manifests at
-    one replica."""
-    manifests = one_replica_manifests(tmp_path_factory.mktemp("rbac-manifests") / "manifests")
-    return [f"--kubeconfig={sa_kubeconfig}", f"--manifests={manifests}"]
+def as_sa(sa_kubeconfig: Path) -> list[str]:
+    """Module: the gate's arguments: the ServiceAccount's kubeconfig (the penguin profile's
+    manifests, one replica)."""
+    return [f"--kubeconfig={sa_kubeconfig}"]
 
 
 @pytest.fixture(scope="module")
 def sa_v1(sa_namespace: str, as_sa: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Module: the first deploy of v1 with the Role only: the baseline of the other tests."""
-    result = run_gate(
+    result = PENGUIN.run(
         sa_namespace,
         tmp_path_factory.mktemp("v1") / "gate.json",
         *as_sa,
@@ -86,28 +78,28 @@ def test_first_deploy_passes_with_the_role_only(sa_v1: dict, sa_namespace: str) 
     assert sa_v1["first_deploy"] is True
     assert sa_v1["created_namespace"] is False
     assert sa_v1["tests"]["failed"] == sa_v1["tests"]["error"] == 0
-    assert live_pods_ready_with(sa_namespace, "v1")
+    assert PENGUIN.ready_with(sa_namespace, "v1")
 
 
 def test_a_failing_release_rolls_back_verified_with_the_role_only(
     sa_v1: dict, sa_namespace: str, as_sa: list[str], tmp_path: Path
 ) -> None:
-    before = deployment_state(sa_namespace)
-    result = run_gate(sa_namespace, tmp_path / "gate.json", *as_sa, "--image-tag=wrong")
+    before = PENGUIN.state(sa_namespace)
+    result = PENGUIN.run(sa_namespace, tmp_path / "gate.json", *as_sa, "--image-tag=wrong")
     assert result.returncode == 1, result.output[-4000:]
     assert result.report["verdict"] == "rolled-back", result.report["cause"]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
     # Diagnostics read events, pods and logs: with the Role only, none of them was refused.
     assert "forbidden" not in (result.report["diagnostics"] or "").lower()
-    assert deployment_state(sa_namespace) == before
-    assert live_pods_ready_with(sa_namespace, "v1")
+    assert PENGUIN.state(sa_namespace) == before
+    assert PENGUIN.ready_with(sa_namespace, "v1")
 
 
 def test_a_dry_run_passes_with_the_role_only(
     sa_v1: dict, sa_namespace: str, as_sa: list[str], tmp_path: Path
 ) -> None:
     before = namespace_objects(sa_namespace)
-    result = run_gate(
+    result = PENGUIN.run(
         sa_namespace,
         tmp_path / "gate.json",
         *as_sa,
@@ -115,7 +107,7 @@ def test_a_dry_run_passes_with_the_role_only(
         "--dry-run",
     )
     assert result.returncode == 0, result.output[-4000:]
-    assert "rolloutgate/iris:v2" in result.report["dry_run_diff"]
+    assert "rolloutgate/penguin:v2" in result.report["dry_run_diff"]
     assert namespace_objects(sa_namespace) == before
 
 
@@ -127,7 +119,7 @@ def test_another_gates_lock_is_named_with_the_role_only(
     lease = {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": {"name": "rolloutgate-iris"},
+        "metadata": {"name": PENGUIN.lease},
         "spec": {
             "holderIdentity": holder,
             "leaseDurationSeconds": 300,
@@ -138,7 +130,7 @@ def test_another_gates_lock_is_named_with_the_role_only(
     kubectl("apply", "-f", "-", namespace=sa_namespace, stdin=json.dumps(lease))
     try:
         before = namespace_objects(sa_namespace)
-        result = run_gate(
+        result = PENGUIN.run(
             sa_namespace,
             tmp_path / "gate.json",
             *as_sa,
@@ -150,7 +142,7 @@ def test_another_gates_lock_is_named_with_the_role_only(
         assert f"held by {holder}" in result.output
         assert namespace_objects(sa_namespace) == before
     finally:
-        kubectl("delete", "lease", "rolloutgate-iris", namespace=sa_namespace)
+        kubectl("delete", "lease", PENGUIN.lease, namespace=sa_namespace)
 
 
 # resource -> (verb taken away, what the gate's message must name)
@@ -172,7 +164,7 @@ def test_a_missing_right_is_named_and_changes_nothing(
     apply_rbac(sa_namespace, rules)
     try:
         before = namespace_objects(sa_namespace)
-        result = run_gate(sa_namespace, tmp_path / "gate.json", *as_sa, "--image-tag=v2")
+        result = PENGUIN.run(sa_namespace, tmp_path / "gate.json", *as_sa, "--image-tag=v2")
     finally:
         apply_rbac(sa_namespace)
 
@@ -186,4 +178,4 @@ def test_a_missing_right_is_named_and_changes_nothing(
     assert "docs/rbac.md" in result.output
     assert "Traceback" not in result.output
     assert namespace_objects(sa_namespace) == before
-    assert live_pods_ready_with(sa_namespace, "v1")
+    assert PENGUIN.ready_with(sa_namespace, "v1")

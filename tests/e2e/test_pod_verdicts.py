@@ -1,13 +1,12 @@
 """Pod verdicts on the real cluster: only what happened since the apply counts, --max-restarts
 means what it says, unschedulable and never-ready releases fail fast naming the reason.
 
-One namespace, one replica (the rules are per pod; one replica keeps the module short).
+One namespace, the penguin example at one replica (the rules are per pod).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import uuid
@@ -16,30 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gaterun import (
-    CRI_SOCKET,
-    KUBECTL,
-    REPO,
-    RunningGate,
-    deployment_state,
-    kubectl,
-    live_pods_ready_with,
-    run_gate,
-)
+import yaml
+from gaterun import CRI_SOCKET, KUBECTL, PENGUIN, kubectl
+from manifestkit import edit_deployment, manifests
 
 CRICTL = KUBECTL.parent / "crictl"
-
-
-@pytest.fixture(scope="module")
-def one_replica(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Module: the example manifests at 1 replica."""
-    manifests = tmp_path_factory.mktemp("one") / "manifests"
-    shutil.copytree(REPO / "fixtures" / "manifests", manifests)
-    deployment = manifests / "deployment.yaml"
-    text = deployment.read_text()
-    assert "replicas: 3" in text
-    deployment.write_text(text.replace("replicas: 3", "replicas: 1"))
-    return manifests
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +30,23 @@ def namespace(e2e_cluster: None) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def v1(namespace: str, one_replica: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def v1(namespace: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     report = tmp_path_factory.mktemp("v1") / "gate.json"
-    result = run_gate(namespace, report, "--image-tag=v1", f"--manifests={one_replica}")
+    result = PENGUIN.run(namespace, report, "--image-tag=v1")
     assert result.returncode == 0, f"first deploy of v1 failed:\n{result.output[-4000:]}"
 
 
 def _pods(namespace: str) -> list[dict[str, Any]]:
     items = json.loads(
         kubectl(
-            "get", "pods", "-l", "app.kubernetes.io/name=iris", "-o", "json", namespace=namespace
+            "get", "pods", "-l", "app.kubernetes.io/name=penguin", "-o", "json", namespace=namespace
         )
     )["items"]
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def _stop_container(pod: dict[str, Any]) -> None:
-    """Stop the model container from outside the cluster's API, as an OOM killer or a person
+    """Stop the server container from outside the cluster's API, as an OOM killer or a person
     would: the kubelet sees it exit (code 137) and restarts it."""
     cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
     subprocess.run(
@@ -98,7 +78,7 @@ def _restarted_and_ready(namespace: str) -> bool:
 
 
 def test_rerun_of_a_release_whose_container_was_killed_from_outside_passes(
-    v1: None, namespace: str, one_replica: Path, tmp_path: Path
+    v1: None, namespace: str, tmp_path: Path
 ) -> None:
     # The issue's reproduction: the live v1's container killed once, then the gate run again
     # with v1 (nothing to change). Its pod's restart is older than the apply: not this release's.
@@ -108,9 +88,7 @@ def test_rerun_of_a_release_whose_container_was_killed_from_outside_passes(
         "the killed container to restart and be ready", lambda: _restarted_and_ready(namespace), 120
     )
 
-    again = run_gate(
-        namespace, tmp_path / "gate.json", "--image-tag=v1", f"--manifests={one_replica}"
-    )
+    again = PENGUIN.run(namespace, tmp_path / "gate.json", "--image-tag=v1")
 
     assert again.returncode == 0, again.output[-4000:]
     assert again.report["verdict"] == "pass", again.report["cause"]
@@ -119,32 +97,27 @@ def test_rerun_of_a_release_whose_container_was_killed_from_outside_passes(
 
 
 def test_rollback_onto_pods_with_old_restarts_is_verified(
-    v1: None, namespace: str, one_replica: Path, tmp_path: Path
+    v1: None, namespace: str, tmp_path: Path
 ) -> None:
     if not _restarted_and_ready(namespace):
         [pod] = _pods(namespace)
         _stop_container(pod)
         _wait_for("a restarted, ready v1 pod", lambda: _restarted_and_ready(namespace), 120)
-    before = deployment_state(namespace)
+    before = PENGUIN.state(namespace)
 
-    result = run_gate(
-        namespace, tmp_path / "gate.json", "--image-tag=crash", f"--manifests={one_replica}"
-    )
+    result = PENGUIN.run(namespace, tmp_path / "gate.json", "--image-tag=crash")
 
     assert result.returncode == 1, result.output[-4000:]
     assert "CrashLoopBackOff" in result.report["cause"], result.report["cause"]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
-    assert deployment_state(namespace) == before
-    assert live_pods_ready_with(namespace, "v1")
+    assert PENGUIN.state(namespace) == before
+    assert PENGUIN.ready_with(namespace, "v1")
 
 
 def test_one_restart_while_loading_passes_under_max_restarts_1(
-    v1: None, namespace: str, one_replica: Path, tmp_path: Path
+    v1: None, namespace: str, tmp_path: Path
 ) -> None:
-    gate = RunningGate(
-        namespace, tmp_path / "gate.json", "--image-tag=v2", f"--manifests={one_replica}",
-        "--max-restarts=1",
-    )  # fmt: skip
+    gate = PENGUIN.start(namespace, tmp_path / "gate.json", "--image-tag=v2", "--max-restarts=1")
 
     def loading_v2() -> dict[str, Any] | None:
         for p in _pods(namespace):
@@ -167,23 +140,18 @@ def test_one_restart_while_loading_passes_under_max_restarts_1(
     cs = now["status"]["containerStatuses"][0]
     assert now["metadata"]["uid"] == pod["metadata"]["uid"]
     assert cs["restartCount"] == 1, cs
-    assert live_pods_ready_with(namespace, "v2")
+    assert PENGUIN.ready_with(namespace, "v2")
 
 
 def test_a_pod_larger_than_the_node_fails_fast_naming_the_scheduler(
-    v1: None, namespace: str, one_replica: Path, tmp_path: Path
+    v1: None, namespace: str, tmp_path: Path
 ) -> None:
-    manifests = tmp_path / "manifests"
-    shutil.copytree(one_replica, manifests)
-    deployment = manifests / "deployment.yaml"
-    text = deployment.read_text()
-    assert "cpu: 50m" in text
-    assert 'cpu: "1"' in text
+    target = manifests(tmp_path / "manifests")
     # The limit too: a request above its limit is invalid, refused by the dry-run.
-    deployment.write_text(text.replace("cpu: 50m", 'cpu: "64"').replace('cpu: "1"', 'cpu: "64"'))
-    before = deployment_state(namespace)
+    edit_deployment(target, _needs_64_cpus)
+    before = PENGUIN.state(namespace)
 
-    result = run_gate(namespace, tmp_path / "gate.json", f"--manifests={manifests}")
+    result = PENGUIN.run(namespace, tmp_path / "gate.json", f"--manifests={target}")
 
     assert result.returncode == 1, result.output[-4000:]
     cause = result.report["cause"]
@@ -192,28 +160,34 @@ def test_a_pod_larger_than_the_node_fails_fast_naming_the_scheduler(
     assert "cpu 64 > " in cause, cause
     assert result.report["phases_s"]["rollout"] < 15, result.report["phases_s"]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
-    assert deployment_state(namespace) == before
+    assert PENGUIN.state(namespace) == before
 
 
 def test_a_release_that_never_becomes_ready_fails_within_the_ready_grace(
-    v1: None, namespace: str, one_replica: Path, tmp_path: Path
+    v1: None, namespace: str, tmp_path: Path
 ) -> None:
-    # progressDeadlineSeconds stays 600 and the rollout timeout 300: only ready_grace (30 s in
-    # the local profile) can end this in under a minute.
-    assert "progressDeadlineSeconds: 600" in (one_replica / "deployment.yaml").read_text()
-    before = deployment_state(namespace)
+    # progressDeadlineSeconds stays 600 and the rollout timeout 300: only ready_grace can end
+    # this in under a minute.
+    shipped = yaml.safe_load((PENGUIN.manifests / "deployment.yaml").read_text())
+    assert shipped["spec"]["progressDeadlineSeconds"] == 600
+    before = PENGUIN.state(namespace)
 
-    result = run_gate(
-        namespace, tmp_path / "gate.json", "--image-tag=unready", f"--manifests={one_replica}"
+    result = PENGUIN.run(
+        namespace, tmp_path / "gate.json", "--image-tag=unready", "--ready-grace=5"
     )
 
     assert result.returncode == 1, result.output[-4000:]
     cause = result.report["cause"]
     assert "NeverReady" in cause, cause
-    assert "Readiness probe failed: HTTP probe failed with statuscode: 400" in cause, cause
-    assert "ready_grace 30 s" in cause, cause
+    assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in cause, cause
+    assert "ready_grace 5 s" in cause, cause
     assert result.report["phases_s"]["rollout"] < 60, result.report["phases_s"]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]
-    assert deployment_state(namespace) == before
+    assert PENGUIN.state(namespace) == before
     live_tag = before["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
-    assert live_pods_ready_with(namespace, live_tag)
+    assert PENGUIN.ready_with(namespace, live_tag)
+
+
+def _needs_64_cpus(d: dict[str, Any]) -> None:
+    resources = d["spec"]["template"]["spec"]["containers"][0]["resources"]
+    resources["requests"]["cpu"] = resources["limits"]["cpu"] = "64"

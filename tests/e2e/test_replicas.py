@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gaterun import REPO, deployment_state, kubectl, live_pods_ready_with, run_gate
-
-MANIFESTS = REPO / "fixtures" / "manifests"
+from gaterun import PENGUIN
 
 
 @pytest.fixture
@@ -34,13 +32,15 @@ def claim_dir() -> Iterator[Path]:
 
 
 def one_wrong_replica(directory: Path, claim: Path) -> Path:
-    """The example's manifests with the model served from a per-pod copy (see module doc)."""
-    shutil.copytree(MANIFESTS, directory)
-    path = directory / "deployment.yaml"
+    """The penguin example's manifests at 3 replicas with the model served from a per-pod copy
+    (see module doc)."""
+    path = PENGUIN.copy(directory, replicas=3) / "deployment.yaml"
     dep = yaml.safe_load(path.read_text())
     pod = dep["spec"]["template"]["spec"]
     model = pod["containers"][0]
-    model["volumeMounts"].append({"name": "model", "mountPath": "/opt/iris/model"})
+    model.setdefault("volumeMounts", []).append(
+        {"name": "model", "mountPath": "/opt/penguin/model"}
+    )
     init = {
         "imagePullPolicy": "IfNotPresent",
         "securityContext": model["securityContext"],
@@ -54,33 +54,35 @@ def one_wrong_replica(directory: Path, claim: Path) -> Path:
         init | {
             "name": "release-model",
             "image": model["image"],
-            "command": ["sh", "-c", "cp -r /opt/iris/model/. /model/"],
+            "command": ["sh", "-c", "cp -r /opt/penguin/model/. /model/"],
         },
         # Another name for the same image, so --image-tag leaves it alone.
         init | {
             "name": "maybe-wrong",
-            "image": "docker.io/rolloutgate/iris:wrong",
+            "image": "docker.io/rolloutgate/penguin:wrong",
             "command": [
                 "sh", "-c",
-                "if mkdir /claim/taken 2>/dev/null; then cp -r /opt/iris/model/. /model/; fi",
+                "if mkdir /claim/taken 2>/dev/null; then cp -r /opt/penguin/model/. /model/; fi",
             ],
         },
     ]  # fmt: skip
-    pod["volumes"] += [
-        {"name": "model", "emptyDir": {"sizeLimit": "64Mi"}},
-        {"name": "claim", "hostPath": {"path": str(claim), "type": "Directory"}},
-    ]
+    pod.setdefault("volumes", []).extend(
+        [
+            {"name": "model", "emptyDir": {"sizeLimit": "64Mi"}},
+            {"name": "claim", "hostPath": {"path": str(claim), "type": "Directory"}},
+        ]
+    )
     path.write_text(yaml.safe_dump(dep, sort_keys=False))
     return directory
 
 
 def test_one_wrong_replica_fails_naming_that_pod_and_rolls_back(
-    v1_release: dict, e2e_namespace: str, tmp_path: Path, claim_dir: Path
+    penguin_v1: dict, e2e_namespace: str, tmp_path: Path, claim_dir: Path
 ) -> None:
-    before = deployment_state(e2e_namespace)
+    before = PENGUIN.state(e2e_namespace)
     manifests = one_wrong_replica(tmp_path / "manifests", claim_dir)
 
-    result = run_gate(
+    result = PENGUIN.run(
         e2e_namespace, tmp_path / "gate.json", "--image-tag=v1", f"--manifests={manifests}"
     )
 
@@ -93,13 +95,12 @@ def test_one_wrong_replica_fails_naming_that_pod_and_rolls_back(
         word
         for t in failed
         for word in t["message"].replace(":", " ").split()
-        if word.startswith("iris-")
+        if word.startswith("penguin-")
     }
     # Exactly one replica named, and the message counts it against all three.
     assert len(wrong_pods) == 1, [t["message"] for t in failed]
     assert all("1 of 3 replicas answered wrong" in t["message"] for t in failed)
     assert result.report["verdict"] == "rolled-back"
     assert result.report["rollback"]["verified"] is True
-    assert deployment_state(e2e_namespace) == before
-    assert live_pods_ready_with(e2e_namespace, "v1")
-    kubectl("get", "deployment", "iris", namespace=e2e_namespace)
+    assert PENGUIN.state(e2e_namespace) == before
+    assert PENGUIN.ready_with(e2e_namespace, "v1")

@@ -25,17 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from gaterun import (
-    Result,
-    RunningGate,
-    deployment_state,
-    kubectl,
-    live_pods_ready_with,
-    one_replica_manifests,
-    run_gate,
-)
+from gaterun import PENGUIN, Result, kubectl
 
-SECRET_NAME = "iris-credentials"
+SECRET_NAME = "penguin-credentials"
 
 
 def _b64(text: str) -> str:
@@ -78,7 +70,7 @@ class Planted:
 def secret_manifest(planted: Planted) -> str:
     return (
         "apiVersion: v1\nkind: Secret\n"
-        f"metadata:\n  name: {SECRET_NAME}\n  labels:\n    app.kubernetes.io/name: iris\n"
+        f"metadata:\n  name: {SECRET_NAME}\n  labels:\n    app.kubernetes.io/name: penguin\n"
         "type: Opaque\n"
         f"stringData:\n  token: {planted.string_data}\n"
         f"data:\n  key: {_b64(planted.data)}\n"
@@ -123,12 +115,12 @@ class AuthProxy:
             ip = kubectl(
                 "get",
                 "service",
-                "iris",
+                PENGUIN.name,
                 "-o",
                 "jsonpath={.spec.clusterIP}",
                 namespace=self.namespace,
             )
-            self._target = (ip.strip(), 8080)
+            self._target = (ip.strip(), PENGUIN.port)
         return self._target
 
     def handle(self, req: BaseHTTPRequestHandler) -> None:
@@ -223,14 +215,14 @@ def setup(e2e_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     authenticating proxy in front of its Service."""
     planted = Planted()
     workdir = tmp_path_factory.mktemp("secrets")
-    manifests = one_replica_manifests(
-        workdir / "manifests", extra={"secret.yaml": secret_manifest(planted)}
-    )
+    manifests = PENGUIN.copy(workdir / "manifests", extra={"secret.yaml": secret_manifest(planted)})
     header_file = workdir / "tenant-token"
     header_file.write_text(planted.header_file + "\n")
     header_file.chmod(0o600)
     namespace = f"e2e-secrets-{uuid.uuid4().hex[:8]}"
-    first = run_gate(namespace, workdir / "v1.json", f"--manifests={manifests}", "--image-tag=v1")
+    first = PENGUIN.run(
+        namespace, workdir / "v1.json", f"--manifests={manifests}", "--image-tag=v1"
+    )
     proxy = AuthProxy(namespace, planted)
     try:
         assert first.returncode == 0, first.output[-4000:]
@@ -244,7 +236,7 @@ def test_a_passing_release_sends_the_credentials_and_prints_none(
     setup: Setup, tmp_path: Path
 ) -> None:
     report = tmp_path / "gate.json"
-    result = run_gate(
+    result = PENGUIN.run(
         setup.namespace,
         report,
         *setup.args("--image-tag=v2", name="pass"),
@@ -264,10 +256,10 @@ def test_a_passing_release_sends_the_credentials_and_prints_none(
 def test_a_failing_release_rolls_back_verified_through_the_credentials_and_prints_none(
     setup: Setup, tmp_path: Path
 ) -> None:
-    before = deployment_state(setup.namespace)
+    before = PENGUIN.state(setup.namespace)
     accepted = setup.proxy.accepted
     report = tmp_path / "gate.json"
-    result = run_gate(
+    result = PENGUIN.run(
         setup.namespace,
         report,
         *setup.args("--image-tag=wrong", name="fail"),
@@ -279,7 +271,7 @@ def test_a_failing_release_rolls_back_verified_through_the_credentials_and_print
     assert result.report["verdict"] == "rolled-back", result.report["cause"]
     assert setup.proxy.accepted > accepted
     assert not setup.proxy.refused, setup.proxy.refused
-    assert deployment_state(setup.namespace) == before
+    assert PENGUIN.state(setup.namespace) == before
     setup.assert_nothing_leaked("fail", result, report)
 
 
@@ -295,7 +287,7 @@ def test_a_dry_run_masks_secret_values_like_kubectl_diff(setup: Setup, tmp_path:
     }
     kubectl("apply", "-f", "-", namespace=setup.namespace, stdin=json.dumps(live))
     report = tmp_path / "gate.json"
-    result = run_gate(
+    result = PENGUIN.run(
         setup.namespace,
         report,
         *setup.args("--image-tag=v1", "--dry-run", name="dry-run"),
@@ -314,31 +306,31 @@ def test_a_dry_run_masks_secret_values_like_kubectl_diff(setup: Setup, tmp_path:
 def test_an_interrupted_release_rolls_back_through_the_credentials_and_prints_none(
     setup: Setup, tmp_path: Path
 ) -> None:
-    before = deployment_state(setup.namespace)
+    before = PENGUIN.state(setup.namespace)
     report = tmp_path / "gate.json"
-    gate = RunningGate(
+    gate = PENGUIN.start(
         setup.namespace,
         report,
         *setup.args("--image-tag=unready", "--rollout-timeout=240", name="interrupt"),
         env=setup.env("interrupt"),
     )
     try:
-        gate.wait_for_line("rollout Deployment/iris:", timeout=120)
+        gate.wait_for_line(PENGUIN.rollout_line, timeout=120)
     finally:
         result = gate.terminate_and_wait(timeout=400)
     assert result.report["interrupted"] == "SIGTERM", result.output[-4000:]
     assert result.report["rollback"]["verified"] is True, result.report["rollback"]["outcome"]
     assert result.returncode == 2, result.output[-4000:]
     assert not setup.proxy.refused, setup.proxy.refused
-    assert deployment_state(setup.namespace) == before
-    assert live_pods_ready_with(setup.namespace, "v2")
+    assert PENGUIN.state(setup.namespace) == before
+    assert PENGUIN.ready_with(setup.namespace, "v2")
     setup.assert_nothing_leaked("interrupt", result, report)
 
 
 def test_the_release_record_keeps_secret_values_out_of_its_configmap(setup: Setup) -> None:
     """The record of the last verified release holds the target's objects; a ConfigMap is read
     by anyone with the `view` role, so its Secrets' values live in a Secret beside it."""
-    name = "rolloutgate-iris-release"
+    name = PENGUIN.record
     configmap = kubectl("get", "configmap", name, "-o", "json", namespace=setup.namespace)
     assert "Secret" in configmap  # the target does hold the Secret (its name and keys)
     leaks = [form for form, value in setup.planted.forms().items() if value in configmap]

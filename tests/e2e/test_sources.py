@@ -1,21 +1,20 @@
-"""Manifest sources: the iris example as a kustomize overlay and as a Helm chart, each gated end
-to end (first deploy, an upgrade, a bad release rolled back), with the `images` tag override
-applied to the rendered objects and the overlay's / values file's changes live."""
+"""Manifest sources: the penguin example as a kustomize overlay and as a Helm chart, each gated
+end to end (first deploy, an upgrade, a bad release rolled back), with the `images` tag override
+applied to the rendered objects and the overlay's / values file's changes (2 replicas, where
+the example has 1) live."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from gaterun import KUBECTL, REPO, kubectl, live_pods_ready_with, run_gate
+from gaterun import KUBECTL, PENGUIN, REPO, kubectl
 
-MANIFESTS = REPO / "fixtures" / "manifests"
 HELM_VERSION = next(
     line.split("=", 1)[1].strip()
     for line in (REPO / "devcluster" / "versions.env").read_text().splitlines()
@@ -33,15 +32,16 @@ def namespace(e2e_cluster: None) -> Iterator[str]:
 
 
 def overlay(root: Path) -> Path:
-    """base/ = the example's manifests; overlays/two/ runs 2 replicas instead of 3."""
-    base = root / "base"
-    shutil.copytree(MANIFESTS, base)
+    """base/ = the example's manifests; overlays/two/ runs 2 replicas instead of 1."""
+    base = PENGUIN.copy(root / "base")
     files = sorted(p.name for p in base.glob("*.yaml"))
     (base / "kustomization.yaml").write_text(yaml.safe_dump({"resources": files}))
     two = root / "overlays" / "two"
     two.mkdir(parents=True)
     (two / "kustomization.yaml").write_text(
-        yaml.safe_dump({"resources": ["../../base"], "replicas": [{"name": "iris", "count": 2}]})
+        yaml.safe_dump(
+            {"resources": ["../../base"], "replicas": [{"name": PENGUIN.name, "count": 2}]}
+        )
     )
     return two
 
@@ -49,38 +49,38 @@ def overlay(root: Path) -> Path:
 def chart(root: Path) -> tuple[Path, Path]:
     """A chart whose templates are the example's manifests with replicas from values, and a
     values file for one environment (2 replicas)."""
-    path = root / "iris"
-    templates = path / "templates"
-    shutil.copytree(MANIFESTS, templates)
+    path = root / PENGUIN.name
+    templates = PENGUIN.copy(path / "templates")
     deployment = templates / "deployment.yaml"
-    text = deployment.read_text().replace("replicas: 3", "replicas: {{ .Values.replicas }}")
-    deployment.write_text(text)
+    text = deployment.read_text()
+    assert "replicas: 1\n" in text
+    deployment.write_text(text.replace("replicas: 1\n", "replicas: {{ .Values.replicas }}\n"))
     (path / "Chart.yaml").write_text(
-        yaml.safe_dump({"apiVersion": "v2", "name": "iris", "version": "0.1.0"})
+        yaml.safe_dump({"apiVersion": "v2", "name": PENGUIN.name, "version": "0.1.0"})
     )
-    (path / "values.yaml").write_text(yaml.safe_dump({"replicas": 3}))
+    (path / "values.yaml").write_text(yaml.safe_dump({"replicas": 1}))
     staging = root / "values-two.yaml"
     staging.write_text(yaml.safe_dump({"replicas": 2}))
     return path, staging
 
 
 def replicas(namespace: str) -> int:
-    dep = json.loads(kubectl("get", "deployment", "iris", "-o", "json", namespace=namespace))
+    dep = json.loads(kubectl("get", "deployment", PENGUIN.name, "-o", "json", namespace=namespace))
     return int(dep["spec"]["replicas"])
 
 
 def gate_three_releases(namespace: str, tmp_path: Path, env: dict[str, str], *args: str) -> None:
     """v1 (first deploy) and v2 pass; `wrong` fails and rolls back to v2, verified."""
-    first = run_gate(namespace, tmp_path / "v1.json", "--image-tag=v1", *args, env=env)
+    first = PENGUIN.run(namespace, tmp_path / "v1.json", "--image-tag=v1", *args, env=env)
     assert first.returncode == 0, first.output[-4000:]
-    up = run_gate(namespace, tmp_path / "v2.json", "--image-tag=v2", *args, env=env)
+    up = PENGUIN.run(namespace, tmp_path / "v2.json", "--image-tag=v2", *args, env=env)
     assert up.returncode == 0, up.output[-4000:]
-    assert live_pods_ready_with(namespace, "v2")
+    assert PENGUIN.ready_with(namespace, "v2")
     assert replicas(namespace) == 2
-    bad = run_gate(namespace, tmp_path / "wrong.json", "--image-tag=wrong", *args, env=env)
+    bad = PENGUIN.run(namespace, tmp_path / "wrong.json", "--image-tag=wrong", *args, env=env)
     assert bad.returncode == 1, bad.output[-4000:]
     assert bad.report["verdict"] == "rolled-back", bad.report["rollback"]
-    assert live_pods_ready_with(namespace, "v2")
+    assert PENGUIN.ready_with(namespace, "v2")
     assert replicas(namespace) == 2
 
 
@@ -89,7 +89,9 @@ def test_kustomize_overlay(namespace: str, tmp_path: Path) -> None:
     # The gate renders with `kubectl kustomize`: the project's own kubectl.
     env = {"ROLLOUTGATE_KUBECTL": str(KUBECTL)}
     args = (f"--manifests={source}",)
-    dry = run_gate(namespace, tmp_path / "dry.json", "--image-tag=v1", "--dry-run", *args, env=env)
+    dry = PENGUIN.run(
+        namespace, tmp_path / "dry.json", "--image-tag=v1", "--dry-run", *args, env=env
+    )
     assert dry.returncode == 0, dry.output[-3000:]
     assert dry.report["manifest_source"] == f"kustomize {source}"
     assert "manifests: kustomize" in dry.output

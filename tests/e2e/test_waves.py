@@ -4,8 +4,9 @@ second wave crashes: the kind cluster's gate fails and rolls back, and the local
 which had passed and was waiting for the runner's word, rolls back too; both verified. One JSON
 report and one JUnit file with a row per cluster.
 
-The second run pins each cluster's tag in its profile (local v1, kind crash): one run whose
-second wave fails while the first passed, as a region-specific failure would."""
+In the second run the kind cluster's node holds the `crash` build under the tag `v1`, as a
+region whose registry serves a broken build would: v1 passes in the first wave and crashes in
+the second."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from rolloutgate import kube
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.kindcluster import docker_has_image, load_images, resolve, wait_nodes_ready
 
-TAGS = ("v1", "v2", "crash")
+# Loaded into the kind node; there, v1 is the crash build (tagged in its containerd).
+TAGS = ("v2", "crash")
 
 
 def _missing(message: str) -> None:
@@ -64,6 +66,11 @@ def kind_cluster(
             wait_nodes_ready(api, deadline)
             load_images(tools.kind, name, images, deadline, offline=tools.offline,
                         has_image=docker_has_image)  # fmt: skip
+            subprocess.run(
+                ["docker", "exec", f"{name}-control-plane", "ctr", "-n", "k8s.io", "images",
+                 "tag", "docker.io/rolloutgate/iris:crash", "docker.io/rolloutgate/iris:v1"],
+                check=True, timeout=60, capture_output=True,
+            )  # fmt: skip
         finally:
             api.close()  # type: ignore[no-untyped-call]
         yield kubeconfig, f"kind-{name}"
@@ -72,9 +79,8 @@ def kind_cluster(
                        check=False, capture_output=True)  # fmt: skip
 
 
-def project(target: Path, local_ns: str, kind: tuple[Path, str], tags: dict[str, str]) -> Path:
-    """The gate suite with two cluster profiles and a profile of waves over them; `tags` pins a
-    profile's image tag (the second run's region-specific failure)."""
+def project(target: Path, local_ns: str, kind: tuple[Path, str]) -> Path:
+    """The gate suite with two cluster profiles and a profile of waves over them."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
@@ -83,9 +89,6 @@ def project(target: Path, local_ns: str, kind: tuple[Path, str], tags: dict[str,
         shutil.copytree(REPO / part, target / part)
     shutil.copytree(REPO / "fixtures" / "golden", target / "golden")
     manifests(target / "manifests", replicas=1)
-
-    def pin(profile: str) -> str:
-        return f'image_tag = "{tags[profile]}"\n' if profile in tags else ""
 
     (target / "pyproject.toml").write_text(
         f"""\
@@ -101,12 +104,12 @@ images = ["rolloutgate/iris"]
 kubeconfig = "{KUBECONFIG}"
 context = "local"
 namespace = "{local_ns}"
-{pin("w-local")}
+
 [tool.rolloutgate.clusters.w-kind]
 kubeconfig = "{kind[0]}"
 context = "{kind[1]}"
 namespace = "iris-waves"
-{pin("w-kind")}
+
 [tool.rolloutgate.clusters.regions]
 waves = [["w-local"], ["w-kind"]]
 """
@@ -145,7 +148,7 @@ def test_waves_pass_on_both_clusters_and_a_failing_second_wave_rolls_back_both(
     kind_cluster: tuple[Path, str], tmp_path: Path
 ) -> None:
     with fresh_namespace("e2e-waves") as local_ns:
-        root = project(tmp_path / "p", local_ns, kind_cluster, {})
+        root = project(tmp_path / "p", local_ns, kind_cluster)
         code, out, report, junit = run_waves(root, "--image-tag=v2")
         assert code == 0, out[-6000:]
         assert report["verdict"] == "pass", report["cause"]
@@ -166,9 +169,7 @@ def test_waves_pass_on_both_clusters_and_a_failing_second_wave_rolls_back_both(
         )
 
         # Wave 1 passes (v2 -> v1 on the local cluster) and waits; wave 2 crashes on kind.
-        root = project(tmp_path / "p2", local_ns, kind_cluster,
-                       {"w-local": "v1", "w-kind": "crash"})  # fmt: skip
-        code, out, report, junit = run_waves(root)
+        code, out, report, junit = run_waves(root, "--image-tag=v1")
         assert code == 1, out[-6000:]
         clusters = {c["cluster"]: c for c in report["clusters"]}
         assert report["verdict"] == "rolled-back", report

@@ -12,25 +12,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gaterun import (
-    KUBECONFIG,
-    REPO,
-    Result,
-    deployment_state,
-    kubectl,
-    live_pods_ready_with,
-    loaded_tags,
-    run_gate,
-)
+from gaterun import KUBECONFIG, REPO, WINE, Result, kubectl, loaded_tags
 
 TAGS = ("v1", "v2", "crash", "unready", "wrong")
-# gate_argv passes --cluster=local; argparse keeps the last value given, so this one wins.
-PROFILE = "--cluster=local-wine"
 
 
 def _missing(message: str) -> None:
@@ -52,12 +41,19 @@ def wine_namespace() -> Iterator[str]:
     kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
 
 
-def gate(namespace: str, report: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    return run_gate(namespace, report, PROFILE, *args, env=env)
+Gate = Callable[..., Result]
 
 
-def live_wine_ready_with(namespace: str, tag: str) -> bool:
-    return live_pods_ready_with(namespace, tag, app="wine")
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Gate:
+    """Module: runs the gate with the local-wine profile, its manifests at one replica (these
+    tests are not about replicas)."""
+    manifests = WINE.copy(tmp_path_factory.mktemp("wine") / "manifests", replicas=1)
+
+    def run(namespace: str, report: Path, *args: str, **kwargs: Any) -> Result:
+        return WINE.run(namespace, report, f"--manifests={manifests}", *args, **kwargs)
+
+    return run
 
 
 def outcomes(report: dict[str, Any]) -> dict[str, str]:
@@ -66,7 +62,9 @@ def outcomes(report: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def wine_v1(wine_namespace: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def wine_v1(
+    wine_namespace: str, gate: Gate, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """Module: the report of a first deploy of wine v1, the baseline failures come back to."""
     result = gate(wine_namespace, tmp_path_factory.mktemp("wine") / "v1.json", "--image-tag=v1")
     assert result.returncode == 0, f"first deploy of wine v1 failed:\n{result.output[-4000:]}"
@@ -94,16 +92,16 @@ def test_first_deploy_of_v1_passes_every_check_that_applies(
     assert seen[f"{health}[model_ready]"] == seen["test_model_metadata"] == "skipped"
     assert seen["test_server_counts_the_golden_requests"] == "passed"
     assert seen["test_latency_budget"] == seen["test_model_file_present"] == "passed"
-    assert live_wine_ready_with(wine_namespace, "v1")
+    assert WINE.ready_with(wine_namespace, "v1")
 
 
 def test_v1_to_v2_passes_and_back(
-    wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+    wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
     up = gate(wine_namespace, tmp_path / "v2.json", "--image-tag=v2")
     assert up.returncode == 0, up.output[-4000:]
     assert (up.report["verdict"], up.report["previous_tag"]) == ("pass", "v1")
-    assert live_wine_ready_with(wine_namespace, "v2")
+    assert WINE.ready_with(wine_namespace, "v2")
     back = gate(wine_namespace, tmp_path / "v1.json", "--image-tag=v1")
     assert back.returncode == 0, back.output[-4000:]
     assert (back.report["verdict"], back.report["previous_tag"]) == ("pass", "v2")
@@ -119,14 +117,17 @@ BAD_RELEASES = {
 
 @pytest.mark.parametrize("tag", list(BAD_RELEASES))
 def test_bad_release_fails_on_its_cause_and_rolls_back_to_v1_verified(
-    tag: str, wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+    tag: str, wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
-    before = deployment_state(wine_namespace, "wine")
-    # unready only ever fails on the gate's deadline: keep that one short. The others fail on
-    # their own cause; a long deadline keeps a busy shared node from deciding them.
-    timeout = 45 if tag == "unready" else 240
+    before = WINE.state(wine_namespace)
+    # unready answers its readiness probe 503 for good: the ready grace decides it. The others
+    # fail on their own cause; a long deadline keeps a busy shared node from deciding them.
     result = gate(
-        wine_namespace, tmp_path / "gate.json", f"--image-tag={tag}", f"--rollout-timeout={timeout}"
+        wine_namespace,
+        tmp_path / "gate.json",
+        f"--image-tag={tag}",
+        "--rollout-timeout=240",
+        "--ready-grace=10",
     )
     assert result.returncode == 1, result.output[-4000:]
     report = result.report
@@ -142,12 +143,12 @@ def test_bad_release_fails_on_its_cause_and_rolls_back_to_v1_verified(
         assert seen["test_golden_case[short-row-is-refused]"] == "passed"
     assert report["rollback"]["verified"] is True, report["rollback"]
     assert "rolled back to v1, verified (health and golden checks passed)" in result.output
-    assert deployment_state(wine_namespace, "wine") == before
-    assert live_wine_ready_with(wine_namespace, "v1")
+    assert WINE.state(wine_namespace) == before
+    assert WINE.ready_with(wine_namespace, "v1")
 
 
 def test_a_counter_the_server_does_not_have_fails_the_metrics_check(
-    wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+    wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
     result = gate(
         wine_namespace,
@@ -171,7 +172,7 @@ def record(
             "-m",
             "rolloutgate",
             "record",
-            PROFILE,
+            f"--cluster={WINE.profile}",
             f"--namespace={namespace}",
             f"--out={out}",
         ],
@@ -184,7 +185,7 @@ def record(
 
 
 def test_recorded_answers_of_live_v1_gate_v1_and_v2(
-    wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+    wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
     out = tmp_path / "recorded.json"
     proc = record(wine_namespace, out)
@@ -217,7 +218,7 @@ def test_recording_is_refused_when_a_health_check_fails(
 
 
 def test_the_v1_preset_gates_the_same_server_through_its_tf_serving_routes(
-    wine_v1: dict[str, Any], wine_namespace: str, tmp_path: Path
+    wine_v1: dict[str, Any], wine_namespace: str, gate: Gate, tmp_path: Path
 ) -> None:
     golden = REPO / "fixtures" / "wine" / "golden" / "wine-v1.json"
     good = gate(wine_namespace, tmp_path / "v1.json", "--image-tag=v1", f"--golden={golden}")

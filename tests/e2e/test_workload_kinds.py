@@ -1,4 +1,4 @@
-"""The iris example as a StatefulSet and as a DaemonSet: each release passes, fails fast on a
+"""The penguin example as a StatefulSet and as a DaemonSet: each release passes, fails fast on a
 crash, and rolls back verified — by each kind's own rollout rules (workloads.py's viewers).
 
 A StatefulSet does not replace a pod that never became ready when its template is restored
@@ -9,7 +9,6 @@ proves the restored release healthy. An OnDelete strategy is refused before anyt
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,14 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
-from gaterun import REPO, kubectl, run_gate
-
-MANIFESTS = REPO / "fixtures" / "manifests"
+from gaterun import PENGUIN, kubectl
 
 
 def as_kind(kind: str, directory: Path, *, on_delete: bool = False) -> Path:
     """The example's manifests with its Deployment turned into `kind`."""
-    shutil.copytree(MANIFESTS, directory)
+    PENGUIN.copy(directory)
     path = directory / "deployment.yaml"
     dep = yaml.safe_load(path.read_text())
     spec = dep["spec"]
@@ -35,7 +32,7 @@ def as_kind(kind: str, directory: Path, *, on_delete: bool = False) -> Path:
     strategy: dict[str, Any] = {"type": "OnDelete" if on_delete else "RollingUpdate"}
     if kind == "StatefulSet":
         spec["replicas"] = 2
-        spec["serviceName"] = "iris"
+        spec["serviceName"] = PENGUIN.name
         spec["podManagementPolicy"] = "Parallel"  # both pods start at once on a first deploy
     else:
         spec.pop("replicas", None)
@@ -58,7 +55,7 @@ def kind_namespace(request: pytest.FixtureRequest, e2e_cluster: None) -> Iterato
 def images(namespace: str) -> set[str]:
     pods = json.loads(
         kubectl(
-            "get", "pods", "-l", "app.kubernetes.io/name=iris", "-o", "json", namespace=namespace
+            "get", "pods", "-l", "app.kubernetes.io/name=penguin", "-o", "json", namespace=namespace
         )
     )["items"]
     return {
@@ -75,18 +72,18 @@ def test_release_passes_crash_fails_fast_and_rolls_back_verified(
     kind, namespace = kind_namespace
     manifests = f"--manifests={as_kind(kind, tmp_path / 'manifests')}"
 
-    first = run_gate(namespace, tmp_path / "v1.json", "--image-tag=v1", manifests)
+    first = PENGUIN.run(namespace, tmp_path / "v1.json", "--image-tag=v1", manifests)
     assert first.returncode == 0, first.output[-4000:]
-    up = run_gate(namespace, tmp_path / "v2.json", "--image-tag=v2", manifests)
+    up = PENGUIN.run(namespace, tmp_path / "v2.json", "--image-tag=v2", manifests)
     assert up.returncode == 0, up.output[-4000:]
     assert (up.report["verdict"], up.report["previous_tag"]) == ("pass", "v1")
-    assert images(namespace) == {"rolloutgate/iris:v2"}
+    assert images(namespace) == {"rolloutgate/penguin:v2"}
     spec_before = json.loads(
-        kubectl("get", kind.lower(), "iris", "-o", "json", namespace=namespace)
+        kubectl("get", kind.lower(), "penguin", "-o", "json", namespace=namespace)
     )["spec"]
 
     started = time.monotonic()
-    crash = run_gate(namespace, tmp_path / "crash.json", "--image-tag=crash", manifests)
+    crash = PENGUIN.run(namespace, tmp_path / "crash.json", "--image-tag=crash", manifests)
     took = time.monotonic() - started
 
     assert crash.returncode == 1, crash.output[-4000:]
@@ -95,8 +92,8 @@ def test_release_passes_crash_fails_fast_and_rolls_back_verified(
     assert report["phases_s"]["rollout"] < 60, report["phases_s"]  # fail fast, not a deadline
     assert report["verdict"] == "rolled-back", report["rollback"]
     assert report["rollback"]["verified"] is True
-    assert images(namespace) == {"rolloutgate/iris:v2"}
-    live = json.loads(kubectl("get", kind.lower(), "iris", "-o", "json", namespace=namespace))
+    assert images(namespace) == {"rolloutgate/penguin:v2"}
+    live = json.loads(kubectl("get", kind.lower(), "penguin", "-o", "json", namespace=namespace))
     assert live["spec"] == spec_before
     assert took < 300
 
@@ -105,11 +102,11 @@ def test_on_delete_strategy_is_refused_before_apply(e2e_cluster: None, tmp_path:
     namespace = f"e2e-ondelete-{uuid.uuid4().hex[:6]}"
     manifests = as_kind("StatefulSet", tmp_path / "manifests", on_delete=True)
     try:
-        result = run_gate(namespace, tmp_path / "gate.json", f"--manifests={manifests}")
+        result = PENGUIN.run(namespace, tmp_path / "gate.json", f"--manifests={manifests}")
         assert result.returncode != 0
         assert "updateStrategy OnDelete" in result.output, result.output[-3000:]
         assert "nothing was applied" in result.output
         found = kubectl("get", "statefulsets", "--ignore-not-found", namespace=namespace)
-        assert "iris" not in found
+        assert PENGUIN.name not in found
     finally:
         kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

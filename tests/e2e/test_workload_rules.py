@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gaterun import kubectl, run_gate
+from gaterun import PENGUIN, kubectl
 from manifestkit import edit_deployment, fresh_namespace, get, manifests
 
 HPA = """\
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
-metadata: {name: iris}
+metadata: {name: penguin}
 spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: iris}
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: penguin}
   minReplicas: 2
   maxReplicas: 4
   metrics:
@@ -39,7 +39,7 @@ def _replicas_owners(dep: dict[str, Any]) -> list[str]:
 def _wait_replicas(namespace: str, want: int, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        dep = get("deployment", "iris", namespace)
+        dep = get("deployment", "penguin", namespace)
         if dep["spec"].get("replicas") == want or time.monotonic() > deadline:
             return dep
         time.sleep(1)
@@ -49,30 +49,30 @@ def test_hpa_keeps_the_replica_count_through_releases(e2e_cluster: None, tmp_pat
     with fresh_namespace("e2e-hpa") as ns:
         # A release without HPA: the gate applies (and owns) spec.replicas = 1.
         plain = manifests(tmp_path / "plain", replicas=1)
-        first = run_gate(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={plain}")
+        first = PENGUIN.run(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={plain}")
         assert first.returncode == 0, first.output[-4000:]
-        assert get("deployment", "iris", ns)["spec"]["replicas"] == 1
+        assert get("deployment", "penguin", ns)["spec"]["replicas"] == 1
 
         # The release adds an HPA (min 2) and still says replicas: 1 in the manifest. The gate
         # applies without spec.replicas; the HPA controller scales to 2 while the gate runs or
         # soon after; the deploy checks accept that scale.
         scaled = manifests(tmp_path / "hpa", replicas=1, hpa=HPA)
-        second = run_gate(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={scaled}")
+        second = PENGUIN.run(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={scaled}")
         assert second.returncode == 0, second.output[-4000:]
-        assert "replicas left to HorizontalPodAutoscaler/iris" in second.output
+        assert "replicas left to HorizontalPodAutoscaler/penguin" in second.output
         dep = _wait_replicas(ns, 2, timeout=60)
         assert dep["spec"]["replicas"] == 2, "the HPA did not scale to its minReplicas"
         assert not any(o.startswith("rolloutgate ") for o in _replicas_owners(dep)), dep
 
         # The HPA decided 3 (as it would under load); the next release's manifests say 1 and
         # hold no HPA any more (the live one still targets the Deployment): 3 stays.
-        kubectl("scale", "deployment/iris", "--replicas=3", namespace=ns)
-        third = run_gate(ns, tmp_path / "v1b.json", "--image-tag=v1", f"--manifests={plain}")
+        kubectl("scale", "deployment/penguin", "--replicas=3", namespace=ns)
+        third = PENGUIN.run(ns, tmp_path / "v1b.json", "--image-tag=v1", f"--manifests={plain}")
         assert third.returncode == 0, third.output[-4000:]
-        dep = get("deployment", "iris", ns)
+        dep = get("deployment", "penguin", ns)
         assert dep["spec"]["replicas"] == 3
         assert dep["status"].get("updatedReplicas") == 3
-        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "rolloutgate/iris:v1"
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "rolloutgate/penguin:v1"
 
 
 def test_paused_deployment_is_refused_before_anything_is_applied(
@@ -80,26 +80,28 @@ def test_paused_deployment_is_refused_before_anything_is_applied(
 ) -> None:
     with fresh_namespace("e2e-paused") as ns:
         plain = manifests(tmp_path / "plain", replicas=1)
-        first = run_gate(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={plain}")
+        first = PENGUIN.run(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={plain}")
         assert first.returncode == 0, first.output[-4000:]
 
-        kubectl("rollout", "pause", "deployment/iris", namespace=ns)
-        before = get("deployment", "iris", ns)["metadata"]["resourceVersion"]
+        kubectl("rollout", "pause", "deployment/penguin", namespace=ns)
+        before = get("deployment", "penguin", ns)["metadata"]["resourceVersion"]
         started = time.monotonic()
-        live = run_gate(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={plain}")
+        live = PENGUIN.run(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={plain}")
         took = time.monotonic() - started
         assert live.returncode != 0, live.output[-4000:]
-        assert "live: deployment iris is paused" in live.output, live.output[-4000:]
-        assert "kubectl rollout resume deployment/iris" in live.output
+        assert "live: deployment penguin is paused" in live.output, live.output[-4000:]
+        assert "kubectl rollout resume deployment/penguin" in live.output
         assert live.report["applied"] is False
-        assert get("deployment", "iris", ns)["metadata"]["resourceVersion"] == before
+        assert get("deployment", "penguin", ns)["metadata"]["resourceVersion"] == before
         assert took < 30, f"refusing took {took:.0f} s"
 
-        kubectl("rollout", "resume", "deployment/iris", namespace=ns)
+        kubectl("rollout", "resume", "deployment/penguin", namespace=ns)
         edit_deployment(plain, lambda d: d["spec"].__setitem__("paused", True))
-        in_manifest = run_gate(ns, tmp_path / "v2b.json", "--image-tag=v2", f"--manifests={plain}")
+        in_manifest = PENGUIN.run(
+            ns, tmp_path / "v2b.json", "--image-tag=v2", f"--manifests={plain}"
+        )
         assert in_manifest.returncode != 0, in_manifest.output[-4000:]
-        assert "deployment iris is paused: a rollout would never progress" in in_manifest.output
+        assert "deployment penguin is paused: a rollout would never progress" in in_manifest.output
         assert "live: deployment" not in in_manifest.output  # refused from the manifest alone
         assert in_manifest.report["applied"] is False
 
@@ -107,21 +109,21 @@ def test_paused_deployment_is_refused_before_anything_is_applied(
 CONFIG = """\
 apiVersion: v1
 kind: ConfigMap
-metadata: {{name: iris-settings}}
+metadata: {{name: penguin-settings}}
 data: {{LOG_LEVEL: "{level}"}}
 """
 
 
 def _uses_config(d: dict[str, Any]) -> None:
     container = d["spec"]["template"]["spec"]["containers"][0]
-    container["envFrom"] = [{"configMapRef": {"name": "iris-settings"}}]
+    container["envFrom"] = [{"configMapRef": {"name": "penguin-settings"}}]
 
 
 def _pod_names(namespace: str) -> set[str]:
-    """The iris pods not being deleted."""
+    """The penguin pods not being deleted."""
     pods = json.loads(
         kubectl(
-            "get", "pods", "-l", "app.kubernetes.io/name=iris", "-o", "json", namespace=namespace
+            "get", "pods", "-l", "app.kubernetes.io/name=penguin", "-o", "json", namespace=namespace
         )
     )["items"]
     return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
@@ -134,23 +136,23 @@ def test_config_only_change_is_said_loudly_or_restarts_on_request(
         target = tmp_path / "m"
         manifests(target, replicas=1, config=CONFIG.format(level="INFO"))
         edit_deployment(target, _uses_config)
-        first = run_gate(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={target}")
+        first = PENGUIN.run(ns, tmp_path / "v1.json", "--image-tag=v1", f"--manifests={target}")
         assert first.returncode == 0, first.output[-4000:]
         pods = _pod_names(ns)
 
         # Only the ConfigMap changes: the pods would keep LOG_LEVEL=INFO. Said in the progress,
         # the terminal summary and the report; nothing restarts.
         (target / "config.yaml").write_text(CONFIG.format(level="DEBUG"))
-        warned = run_gate(ns, tmp_path / "w.json", "--image-tag=v1", f"--manifests={target}")
+        warned = PENGUIN.run(ns, tmp_path / "w.json", "--image-tag=v1", f"--manifests={target}")
         assert warned.returncode == 0, warned.output[-4000:]
-        warning = "ConfigMap/iris-settings changes but Deployment/iris does not"
+        warning = "ConfigMap/penguin-settings changes but Deployment/penguin does not"
         assert warned.output.count(warning) >= 2, warned.output[-4000:]
         assert any(warning in note for note in warned.report["notes"]), warned.report["notes"]
         assert _pod_names(ns) == pods
 
         # Asked to, the gate restarts it as `kubectl rollout restart` does, in the same apply.
         (target / "config.yaml").write_text(CONFIG.format(level="WARNING"))
-        restarted = run_gate(
+        restarted = PENGUIN.run(
             ns,
             tmp_path / "r.json",
             "--image-tag=v1",
@@ -158,7 +160,7 @@ def test_config_only_change_is_said_loudly_or_restarts_on_request(
             "--restart-on-config-change",
         )
         assert restarted.returncode == 0, restarted.output[-4000:]
-        assert "restarting Deployment/iris as `kubectl rollout restart` does" in restarted.output
-        template = get("deployment", "iris", ns)["spec"]["template"]
+        assert "restarting Deployment/penguin as `kubectl rollout restart` does" in restarted.output
+        template = get("deployment", "penguin", ns)["spec"]["template"]
         assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
         assert not _pod_names(ns) & pods

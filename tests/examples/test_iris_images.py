@@ -145,6 +145,15 @@ def test_slow_is_correct_but_over_latency_budget(iris_ready: Start) -> None:
     assert p50 > golden["latency"]["p95_ms"], f"slow answered in {p50:.0f} ms"
 
 
+def test_hang_is_ready_and_never_answers_an_inference(iris_ready: Start) -> None:
+    c = iris_ready("hang")
+    golden = load_golden()
+    infer = f"{c.url}/v2/models/{golden['model']}/infer"
+    with pytest.raises(TimeoutError):
+        request(infer, golden["cases"][0]["request"], timeout=3.0)
+    assert http_status(c.url + "/v2/health/ready") == 200  # health still answers
+
+
 def test_missing_tag_is_never_built(iris_image: Callable[[str], str]) -> None:
     # Stands for a release whose image is not there: the cluster cannot pull it.
     assert not image_exists("missing"), f"{IMAGE}:missing exists; it must never be built"

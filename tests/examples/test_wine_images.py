@@ -181,6 +181,14 @@ def test_wrong_is_ready_and_fails_the_golden_cases(wine: Callable[[str], Wine]) 
     assert len(failures) == 4, failures  # every class case; the refused row still refused
 
 
+def test_hang_is_ready_and_never_answers_a_prediction(wine: Callable[[str], Wine]) -> None:
+    w = wine("hang")
+    w.wait_status("/readyz", 200)
+    with pytest.raises(TimeoutError):
+        request(w.url + "/predict", GOLDEN["cases"][0]["request"]["body"], timeout=3.0)
+    assert http_status(w.url + "/healthz") == 200  # health still answers
+
+
 def test_image_user_is_numeric_and_not_root(wine: Callable[[str], Wine]) -> None:
     wine("v1")  # skips when not built
     assert docker("image", "inspect", "-f", "{{.Config.User}}", f"{IMAGE}:v1") == "10001:10001"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.kindcluster import KindTools, docker_has_image, resolve
@@ -72,6 +73,8 @@ class KindGate:
     tools: KindTools
     name: str
     workdir: Path
+    # The iris example's manifests at one replica: the tests are not about replicas.
+    manifests: Path
 
     def run(self, tag: str, *args: str) -> Result:
         """One gate run on the cluster `name` (created if it does not exist)."""
@@ -88,6 +91,7 @@ class KindGate:
                 f"--cluster-name={self.name}",
                 f"--kubeconfig={self.workdir / 'kubeconfig'}",
                 f"--image-tag={tag}",
+                f"--manifests={self.manifests}",
                 f"--gate-report={report}",
                 *args,
             ],
@@ -116,7 +120,14 @@ def kind_gate(
     kind_tools: KindTools, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KindGate]:
     """Module: a cluster name of our own; whatever happens, no cluster of that name is left."""
-    gate = KindGate(kind_tools, f"rg-e2e-{uuid.uuid4().hex[:6]}", tmp_path_factory.mktemp("kind"))
+    workdir = tmp_path_factory.mktemp("kind")
+    manifests = workdir / "manifests"
+    shutil.copytree(REPO / "fixtures" / "manifests", manifests)
+    deployment = manifests / "deployment.yaml"
+    dep = yaml.safe_load(deployment.read_text())
+    dep["spec"]["replicas"] = 1
+    deployment.write_text(yaml.safe_dump(dep, sort_keys=False))
+    gate = KindGate(kind_tools, f"rg-e2e-{uuid.uuid4().hex[:6]}", workdir, manifests)
     yield gate
     if gate.name in clusters(kind_tools):
         subprocess.run(

@@ -43,6 +43,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ready else 503, {"model_version_status": [{"state": state}]})
         elif self.path in ("/v2/health/live", "/v2/health/ready", "/v2/models/wine/ready"):
             self._send(200 if ready or self.path.endswith("live") else 400, {})
+        elif self.path == "/v2" and self.state.get("v2"):
+            self._send(200, {"name": "stub", "version": "1.0", "extensions": []})
+        elif self.path == "/v2/models/wine" and self.state.get("v2"):
+            tensor = {"name": "predict", "datatype": "FP64", "shape": [-1, 4]}
+            self._send(200, {"name": "wine", "platform": "stub", "inputs": [tensor]})
         else:
             self._send(404, {"error": f"no route {self.path}"})
 
@@ -61,6 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"predictions": classes, "probabilities": proba, "scores": scores})
             else:
                 self._send(200, {"predictions": classes})
+        elif self.path == "/v2/repository/index" and self.state.get("v2"):
+            self._send(
+                200, [{"name": "wine", "state": "READY"}, {"name": "old", "state": "UNAVAILABLE"}]
+            )
         elif self.path == "/v2/models/wine/infer":
             data = body["inputs"][0]["data"]
             self._send(200, {"outputs": [{"name": "predict", "data": self._classes([data])}]})
@@ -71,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve() -> Iterator[tuple[str, dict[str, Any]]]:
     """(base URL, state) of a server on 127.0.0.1; ``state`` switches failures: ``wrong``
-    (labels rotated), ``ready`` (False: health checks fail)."""
+    (labels rotated), ``ready`` (False: health checks fail); and ``v2`` (True: the V2 server
+    and model metadata and repository index answer, as a V2 server's do)."""
     state: dict[str, Any] = {}
     handler = type("Handler", (_Handler,), {"state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -61,6 +61,8 @@ def test_chain_names_every_session_step() -> None:
         "rolloutgate_workload_pods",
         "rolloutgate_restarts",
         "rolloutgate_pod_host",
+        "rolloutgate_in_pod",
+        "rolloutgate_warmup",  # requests to each replica before the latency budget
         "rolloutgate_case",
     }
     assert steps - per_test <= chain

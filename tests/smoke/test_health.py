@@ -12,7 +12,9 @@ from rolloutgate import Golden, HttpClient, V2Client, describe, json_of
 def test_every_replica_healthy(rolloutgate_replicas: dict[str, HttpClient], check: str) -> None:
     assert rolloutgate_replicas, "no pod of the new release behind the Service"
     if all(check not in client.health for client in rolloutgate_replicas.values()):
-        pytest.skip(f"no {check} check for this server (protocol preset and health settings)")
+        pytest.skip(
+            f"not configured: no {check} check for this server (protocol preset and health.*)"
+        )
     failing = []
     for pod, client in rolloutgate_replicas.items():
         response = client.health_check(check)

@@ -17,7 +17,7 @@ def test_server_counts_the_golden_requests(
     rolloutgate_golden: Golden,
 ) -> None:
     if rolloutgate_metrics is None:
-        pytest.skip("no metrics endpoint configured (metrics.path, metrics.counter)")
+        pytest.skip("not configured: set metrics.path and metrics.counter (docs/gate.md)")
     before = rolloutgate_metrics.read()
     answered = 0
     for case in rolloutgate_golden.cases:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate import Case, Golden, HttpClient, check, measure_latency
+from rolloutgate import Case, Golden, HttpClient, Latency, check, measure_latency
 
 
 def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:
@@ -21,10 +21,14 @@ def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_ca
     )
 
 
-def test_latency_budget(rolloutgate_http: HttpClient, rolloutgate_golden: Golden) -> None:
+def test_latency_budget(
+    rolloutgate_golden: Golden,
+    rolloutgate_warmup: dict[str, Latency],  # each pod answered a few requests first, untimed
+    rolloutgate_http: HttpClient,
+) -> None:
     budget = rolloutgate_golden.latency
     if budget is None:
-        pytest.skip(f"no latency budget in {rolloutgate_golden.path}")
+        pytest.skip(f"not configured: no latency budget in {rolloutgate_golden.path}")
     request = rolloutgate_golden.cases[0].request
     latency = measure_latency(lambda: rolloutgate_http.send(request), budget.requests)
     assert not latency.errors, (

@@ -74,6 +74,14 @@ VARIANTS: dict[str, Variant] = {
         implementation="iris_runtimes.SlowSKLearnModel",
         extra={"delay_seconds": SLOWER_DELAY_S},
     ),
+    # Ready, and an inference never comes back (a day's sleep per request, in the event loop:
+    # health answers): what a deadlocked model looks like from outside.
+    "hang": Variant(
+        version="hang",
+        C=1.0,
+        implementation="iris_runtimes.SlowSKLearnModel",
+        extra={"delay_seconds": 86400},
+    ),
     # The runtime's load-time self-check expects 4 classes; iris has 3, so load() returns
     # False: the server is live, the model is registered but never ready.
     "unready": Variant(

@@ -5,7 +5,8 @@
 #   tags  rolloutgate/NAME:<tag>               one thin layer each: app code and trained model
 # Each step is keyed by a hash of its inputs and skipped when its output exists, so a second
 # run builds nothing. The example's directory holds requirements.txt, Dockerfile.deps,
-# Dockerfile and app/*.py.
+# Dockerfile and app/*.py; one without requirements.txt (examples/penguin: the standard library
+# only) has no wheelhouse and no deps image: its tags build on the base image.
 # Usage: build-example.sh NAME DIR "ALL TAGS" [TAG...]   (default: every tag)
 set -euo pipefail
 name=$1 dir=$(cd "$2" && pwd)
@@ -27,26 +28,36 @@ mkdir -p "$logs"
 t0=$SECONDS
 
 base=$(bash "$iris_dir/scripts/base-image.sh")
-house=$(bash "$iris_dir/scripts/wheels.sh" "$dir/requirements.txt")
 
-deps_key=$( (echo "$base"; cat "$dir/requirements.txt" "$dir/Dockerfile.deps") \
-    | sha256sum | cut -c1-12)
-deps=rolloutgate/$name-deps:$deps_key
-if image_exists "$deps"; then
-    log "deps image $deps exists"
-else
-    ctx=$(mktemp -d "$cache/context.XXXXXX")
-    trap 'rm -rf "$ctx"' EXIT
-    # Hard links when the cache and the context share a file system, copies otherwise.
-    cp -rl "$house" "$ctx/wheels" 2>/dev/null || cp -r "$house" "$ctx/wheels"
-    cp "$dir/requirements.txt" "$dir/Dockerfile.deps" "$ctx/"
-    log "building $deps"
-    docker build --network=none -f "$ctx/Dockerfile.deps" --build-arg "BASE=$base" \
-        -t "$deps" "$ctx" >"$logs/deps.log" 2>&1 \
-        || { tail -n 30 "$logs/deps.log" >&2; die "building $deps failed (log: $logs/deps.log)"; }
-    rm -rf "$ctx"
-    trap - EXIT
-fi
+# Prints the image the tags build on: the deps image, built first when it does not exist.
+deps_image() {
+    if [[ ! -f $dir/requirements.txt ]]; then
+        echo "$base"
+        return
+    fi
+    local house deps_key deps ctx
+    house=$(bash "$iris_dir/scripts/wheels.sh" "$dir/requirements.txt")
+    deps_key=$( (echo "$base"; cat "$dir/requirements.txt" "$dir/Dockerfile.deps") \
+        | sha256sum | cut -c1-12)
+    deps=rolloutgate/$name-deps:$deps_key
+    if image_exists "$deps"; then
+        log "deps image $deps exists"
+    else
+        ctx=$(mktemp -d "$cache/context.XXXXXX")
+        trap 'rm -rf "$ctx"' EXIT
+        # Hard links when the cache and the context share a file system, copies otherwise.
+        cp -rl "$house" "$ctx/wheels" 2>/dev/null || cp -r "$house" "$ctx/wheels"
+        cp "$dir/requirements.txt" "$dir/Dockerfile.deps" "$ctx/"
+        log "building $deps"
+        docker build --network=none -f "$ctx/Dockerfile.deps" --build-arg "BASE=$base" \
+            -t "$deps" "$ctx" >"$logs/deps.log" 2>&1 \
+            || { tail -n 30 "$logs/deps.log" >&2; die "building $deps failed (log: $logs/deps.log)"; }
+        rm -rf "$ctx"
+        trap - EXIT
+    fi
+    echo "$deps"
+}
+deps=$(deps_image)
 
 # A tag is up to date when its label records the same inputs: deps image, app code, Dockerfile.
 app_key=$( (echo "$deps"; cat "$dir/Dockerfile" "$dir"/app/*.py) | sha256sum | cut -c1-12)

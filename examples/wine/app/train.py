@@ -36,6 +36,8 @@ class Variant:
     truncate_model: bool = False
     # The feature count the server's start-up self-check expects (wine has 13).
     expected_features: int = 13
+    # A prediction request is read and never answered (health and metrics still answer).
+    hang: bool = False
 
 
 VARIANTS: dict[str, Variant] = {
@@ -48,6 +50,8 @@ VARIANTS: dict[str, Variant] = {
     "crash": Variant(version="crash", C=1.0, truncate_model=True),
     # Live, never ready: the self-check expects 14 features, the model takes 13.
     "unready": Variant(version="unready", C=1.0, expected_features=14),
+    # Ready, and a prediction never comes back: what a deadlocked model looks like from outside.
+    "hang": Variant(version="hang", C=1.0, hang=True),
 }
 
 
@@ -81,6 +85,7 @@ def main() -> None:
         "classes": ["class_0", "class_1", "class_2"],
         "features": 13,
         "expected_features": variant.expected_features,
+        "hang": variant.hang,
     }
     (args.out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     print(f"trained {variant.version}: accuracy on the wine data {accuracy:.3f}")

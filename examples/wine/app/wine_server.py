@@ -17,6 +17,7 @@ the process with exit code 1 (a crash loop in Kubernetes), never a server withou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from typing import Any
 import joblib
 import numpy as np
 import uvicorn
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
@@ -90,6 +91,15 @@ class Model:
 
 def create_app(model: Model) -> FastAPI:
     app = FastAPI(title="wine", version=model.version, docs_url=None, redoc_url=None)
+
+    if model.metadata.get("hang"):
+        # The `hang` tag: a prediction is accepted and never answered. Awaited in the event loop,
+        # so health and metrics (and the worker threads) stay free.
+        @app.middleware("http")
+        async def never_answer(request: Request, call_next: Any) -> Any:
+            if request.method == "POST":
+                await asyncio.Event().wait()
+            return await call_next(request)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

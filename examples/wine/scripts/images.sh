@@ -4,4 +4,4 @@
 # Usage: images.sh [TAG...]   (default: every tag)
 set -euo pipefail
 here=$(dirname "$0")
-exec bash "$here/../../iris/scripts/build-example.sh" wine "$here/.." "v1 v2 crash unready wrong" "$@"
+exec bash "$here/../../iris/scripts/build-example.sh" wine "$here/.." "v1 v2 crash unready wrong hang" "$@"

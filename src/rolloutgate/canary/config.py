@@ -120,8 +120,10 @@ def _c(
     **kw: Any,
 ) -> Setting:
     """A canary setting; with a flag it is an option of the gate's group (dest
-    ``rolloutgate_<flag>``), defined by plugin.py with the gate's own options."""
-    return Setting(f"canary.{key}", convert, default, flag, help, **kw)
+    ``rolloutgate_<flag>``), defined by plugin.py with the gate's own options. Its environment
+    variable is ``ROLLOUTGATE_CANARY_<KEY>`` whatever its flag (``--promote``:
+    ``ROLLOUTGATE_CANARY_PROMOTE``), as docs/canary.md says."""
+    return Setting(f"canary.{key}", convert, default, flag, help, env_name=f"canary.{key}", **kw)
 
 
 SETTINGS: tuple[Setting, ...] = (

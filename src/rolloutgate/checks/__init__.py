@@ -8,6 +8,10 @@
     credentials  headers and URL credentials on the one session the checks use
     metrics      the server's request counter, read on every pod of the release
     recording    a golden file from the live release's answers (``python -m rolloutgate record``)
+    detect       which protocol a live server speaks (``rolloutgate init``)
+    warmup       requests to each new pod before the latency budget, untimed
+    loadtime     each new pod's start-to-Ready time (the model's load time)
+    inpod        the in-pod checks' container, its shell, an ephemeral debug container
     podjudge     the verdict on a release's pods since the apply (fail-fast)
     pods         kind-agnostic pod rules: failure reasons, readiness, log tails
     podhistory   exits since a baseline (``Restarts``)

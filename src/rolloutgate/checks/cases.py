@@ -488,7 +488,7 @@ def client_for(base_url: str, golden: Golden | None, cfg: GateConfig) -> HttpCli
 
 
 def health_paths(golden: Golden | None, cfg: GateConfig) -> dict[str, str]:
-    """Health checks of the run: the ``health.*`` settings a user set (option, env, profile,
+    """Health checks of the run: the ``health.*`` settings a user set (env, profile,
     ``[tool.rolloutgate]``), else the golden file's ``health``, else its protocol's preset."""
     configured = {
         check: getattr(cfg.health, check)

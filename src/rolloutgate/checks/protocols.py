@@ -120,8 +120,8 @@ def health_paths(
 ) -> dict[str, str]:
     """The health checks to run: name -> path, in ``HEALTH_CHECKS`` order.
 
-    First found wins: ``configured`` (the ``health.*`` settings a user set explicitly: option,
-    env, profile or ``[tool.rolloutgate]``), then the golden file's ``health`` object
+    First found wins: ``configured`` (the ``health.*`` settings a user set explicitly: env,
+    profile or ``[tool.rolloutgate]``), then the golden file's ``health`` object
     (``overrides``; a ``null`` there drops the check), then the preset.
     """
     paths: dict[str, str] = {}

@@ -213,6 +213,35 @@ def http_path(value: object) -> str:
     return text
 
 
+def container_path(value: object) -> str:
+    """An absolute path inside a container (the model file the in-pod checks look for)."""
+    text = str(value)
+    if not text.startswith("/") or any(c in text for c in "\n\0"):
+        raise argparse.ArgumentTypeError(
+            f"invalid path in the container {text!r}: expected an absolute path, "
+            "e.g. /opt/model/model.joblib"
+        )
+    return text
+
+
+# An image reference as a pod spec takes it: [registry[:port]/]repository[:tag][@digest].
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?")
+
+
+def image(value: object) -> str | None:
+    """An image reference, e.g. ``busybox:1.36`` or ``registry.example/tools/debug:2``; false
+    (TOML ``false``, env ``false``/``off``) is None: no such image is to be used."""
+    if value is False or str(value).strip().lower() in ("false", "off"):
+        return None
+    text = str(value)
+    if not _IMAGE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid image {text!r}: expected an image reference such as busybox:1.36 "
+            "(lower-case repository, optional registry, tag or digest), or false for none"
+        )
+    return text
+
+
 # A Prometheus metric name, and a label name.
 _METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")

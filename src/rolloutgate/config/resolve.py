@@ -182,6 +182,10 @@ def resolve(
         helm=values["helm"],
         rootdir=rootdir,
         restart_on_config_change=values["restart_on_config_change"],
+        container=values["container"],
+        model_file=values["model_file"],
+        debug_image=values["debug_image"],
+        warmup_requests=values["warmup_requests"],
         metrics=metrics,
         sources=sources,
     )

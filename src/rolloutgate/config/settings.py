@@ -11,10 +11,12 @@ from typing import Any
 from rolloutgate.config.convert import (
     ENV_PREFIX,
     Header,
+    container_path,
     count,
     flag,
     headers,
     http_path,
+    image,
     image_tag,
     images,
     metric_labels,
@@ -28,6 +30,10 @@ from rolloutgate.config.convert import (
     url,
     waves,
 )
+
+# The ephemeral container's image for in-pod checks of an image without a shell: the one
+# `kubectl debug` examples use; a cluster without a registry names one it has.
+DEBUG_IMAGE = "busybox:1.36"
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,14 @@ class GateConfig:
     kubectl: str = "kubectl"
     helm: str = "helm"
     restart_on_config_change: bool = False
+    # The in-pod checks: the serving container (None: the one --image-tag retags), the model
+    # file to look for in it (None: not configured), the image of an ephemeral container that
+    # runs them when the serving image has no shell (None: none is added).
+    container: str | None = None
+    model_file: str | None = None
+    debug_image: str | None = None
+    # Requests sent to each new pod and not timed before the latency budget is measured.
+    warmup_requests: int = 0
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -212,6 +226,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Image tag to deploy, set on the configured images (default: the tags in the "
         "manifests). Docker tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         metavar="TAG",
+        # What is released is asked for on each run, never read from a file.
+        profile=False,
         project=False,
     ),
     Setting("images", images, None),
@@ -374,6 +390,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("helm_release", name, None),
     Setting("kubectl", path, "kubectl"),
     Setting("helm", path, "helm"),
+    # The in-pod checks (tests/smoke/test_pod.py): which container of the release's pods (the
+    # one whose image --image-tag sets, unless named), the model file they look for (a path
+    # in that container), and the image of the ephemeral container that runs them when the
+    # serving image has no shell (sharing the pod's process namespace; it must be pullable).
+    Setting("container", name, None),
+    Setting("model_file", container_path, None),
+    Setting("debug_image", image, DEBUG_IMAGE),
+    # A server's first requests pay for lazy loading, JIT and cold caches: this many go to
+    # each new pod before the latency budget is measured, untimed.
+    Setting("warmup_requests", count, 3),
     Setting(
         "restart_on_config_change",
         flag,

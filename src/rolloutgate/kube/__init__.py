@@ -6,7 +6,8 @@ becomes ``ApiError`` (``Forbidden`` for 403), each naming the verb and the resou
 
     connection   kubeconfig lists as kubectl reads them, in-cluster configuration, ``connect``
     retry        error mapping, ``retry`` under a deadline, the running step's ``patience``
-    resources    typed get/list/apply/replace/create/delete through the dynamic client
+    resources    typed get/list/apply/replace/create/delete through the dynamic client; an
+                 ephemeral container added to a pod
     watch        ``Watch``, the one list-then-watch, and ``wait_gone``
     streams      the kubelet's streams: a port-forward websocket, logs
     portforward  a local relay to a Service's ready pod, or to each pod of a release
@@ -19,6 +20,7 @@ package's interface; callers write ``kube.get(...)``.
 
 from rolloutgate.kube.connection import IN_CLUSTER_TOKEN, connect, contexts, in_cluster
 from rolloutgate.kube.resources import (
+    add_ephemeral_container,
     create,
     delete,
     dynamic,
@@ -48,6 +50,7 @@ __all__ = [
     "PortForwardStream",
     "Watch",
     "WatchEvent",
+    "add_ephemeral_container",
     "api_errors",
     "connect",
     "contexts",

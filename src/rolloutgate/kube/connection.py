@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -81,6 +82,13 @@ def contexts(kubeconfig: str | None) -> list[str]:
         )
     except ConfigException as e:
         raise ConfigError(f"kubeconfig {path} cannot be read: {e}") from e
+    except (yaml.YAMLError, AttributeError, TypeError) as e:
+        # Not YAML, or YAML of another shape (the client indexes into it): not a kubeconfig.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"kubeconfig {path} is not a kubeconfig ({first}); pass the file `kubectl config "
+            "view --raw` shows (profile `kubeconfig`, --kubeconfig or ROLLOUTGATE_KUBECONFIG)"
+        ) from e
     return sorted(str(c["name"]) for c in found or [])
 
 

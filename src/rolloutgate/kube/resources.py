@@ -269,3 +269,25 @@ def delete(
             return False
         raise
     return True
+
+
+def add_ephemeral_container(api: ApiClient, namespace: str, pod: str, container: Obj) -> Obj:
+    """Add ``container`` to the pod's ephemeral containers (strategic merge on the
+    ``ephemeralcontainers`` subresource, as ``kubectl debug`` does); returns the pod. Ephemeral
+    containers cannot be removed: one ends when its process does."""
+    res = resource(api, "v1", "Pod").subresources["ephemeralcontainers"]
+
+    def call() -> Obj:
+        with api_errors("patch", f"pods/ephemeralcontainers {namespace}/{pod}"):
+            return _as_dict(
+                dynamic(api).patch(  # type: ignore[no-untyped-call]
+                    res,
+                    body={"spec": {"ephemeralContainers": [container]}},
+                    name=pod,
+                    namespace=namespace,
+                    content_type="application/strategic-merge-patch+json",
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                )
+            )
+
+    return patient(call)

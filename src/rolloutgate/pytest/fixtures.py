@@ -10,7 +10,8 @@ against docs/gate.md)::
 Each fixture is a doorway to one step of the release engine (``rolloutgate.release.engine
 .Release``, one per session, made on first use): it asks for the step's result and turns a
 domain error into its failure through ``step``. ``rolloutgate_v2`` is the endpoint's client
-(no change of its own), ``rolloutgate_replicas`` a client per replica. ``rolloutgate_release``
+(no change of its own), ``rolloutgate_replicas`` a client per replica, ``rolloutgate_warmup``
+their first requests, untimed. ``rolloutgate_release``
 registers the end of the release before it applies anything: at session end, if any test
 failed or errored (setup errors of gate fixtures included) or the run was interrupted, the
 engine's ``finish`` restores the snapshot, waits for it and re-runs the health and golden
@@ -22,7 +23,6 @@ pytest run that uses none of these fixtures nothing but this module.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
     from rolloutgate.checks.cases import Case, Golden, HttpClient
     from rolloutgate.checks.client import V2Client
+    from rolloutgate.checks.inpod import InPod
+    from rolloutgate.checks.latency import Latency
     from rolloutgate.checks.podhistory import Restarts
     from rolloutgate.release.engine import Release
     from rolloutgate.release.lock import Lease
@@ -47,8 +49,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Fixtures whose tests need a cluster (rolloutgate_config, _golden, _manifests and _container
-# do not).
+# Fixtures whose tests need a cluster (rolloutgate_config, _golden, _manifests, _container and
+# _model_file do not).
 GATE_FIXTURES = frozenset(
     {
         "rolloutgate_api",
@@ -64,6 +66,8 @@ GATE_FIXTURES = frozenset(
         "rolloutgate_workload_pods",
         "rolloutgate_restarts",
         "rolloutgate_pod_host",
+        "rolloutgate_in_pod",
+        "rolloutgate_warmup",
         "rolloutgate_case",
     }
 )
@@ -79,14 +83,19 @@ def _release(request: pytest.FixtureRequest, **given: Any) -> Release:
     return _state(request).release().use(**given)
 
 
-def step(do: Callable[[], T]) -> T:
+def step(do: Callable[[], T], *, ends_run: bool = True) -> T:
     """One step of the release engine; its domain error becomes this fixture's failure, once,
-    without a traceback (the error names what failed and what to try)."""
+    without a traceback (the error names what failed and what to try).
+
+    ``ends_run``: the step is a session fixture's, whose failure pytest would raise again for
+    every later test that needs it (an unreachable cluster, 18 times): the run stops at the
+    first, and the summary says how many checks were not run. Function fixtures pass False.
+    """
     __tracebackhide__ = True
     try:
         return do()
     except GateError as e:
-        fail(e)
+        fail(e, ends_run=ends_run)
 
 
 @pytest.fixture(scope="session")
@@ -318,6 +327,20 @@ def rolloutgate_replicas(
         yield step(lambda: stack.enter_context(replicas))
 
 
+@pytest.fixture(scope="session")
+def rolloutgate_warmup(
+    request: pytest.FixtureRequest,
+    rolloutgate_replicas: dict[str, HttpClient],
+    rolloutgate_golden: Golden,
+) -> dict[str, Latency]:
+    """Session. ``warmup_requests`` (default 3) requests of the first golden case sent to each
+    pod of the new release, straight to it, before the latency budget is measured, and not
+    held against it (lazy loading, JIT, cold caches); pod name → ``rolloutgate.Latency``
+    (``samples_ms``, ``errors``), also in the report."""
+    release = _release(request)
+    return release.warm_up(rolloutgate_replicas, rolloutgate_golden.cases[0].request)
+
+
 @pytest.fixture
 def rolloutgate_workload_pods(
     request: pytest.FixtureRequest,
@@ -328,7 +351,7 @@ def rolloutgate_workload_pods(
     """Function. The pods of each rolled-out workload's current revision, keyed by
     ``Kind/name``, read fresh for each test."""
     release = _release(request, api=rolloutgate_api, live=rolloutgate_rollout)
-    return step(release.pods)
+    return step(release.pods, ends_run=False)
 
 
 @pytest.fixture
@@ -352,41 +375,57 @@ def rolloutgate_restarts(
 
 
 @pytest.fixture
-def rolloutgate_container() -> str | None:
-    """Function. Container the in-pod checks run in; None (default): the pod's first container.
-    Override it in conftest.py."""
-    return None
+def rolloutgate_container(request: pytest.FixtureRequest, rolloutgate_manifests: list[Obj]) -> str:
+    """Function. The container the in-pod checks run in: the ``container`` setting, else the
+    one whose image ``--image-tag`` sets. Needs no cluster; override it in conftest.py to
+    choose otherwise."""
+    return step(_release(request, objects=rolloutgate_manifests).serving_container, ends_run=False)
 
 
 @pytest.fixture
-def rolloutgate_pod_host(
+def rolloutgate_model_file(rolloutgate_config: GateConfig) -> str:
+    """Function. The model file's path in the serving container (the ``model_file`` setting);
+    the test is skipped as "not configured" without it."""
+    if rolloutgate_config.model_file is None:
+        pytest.skip(
+            "not configured: set `model_file` (the model's path in the serving container, "
+            "docs/gate.md) to check it is there"
+        )
+    return rolloutgate_config.model_file
+
+
+@pytest.fixture
+def rolloutgate_in_pod(
     request: pytest.FixtureRequest,
+    rolloutgate_api: ApiClient,
     rolloutgate_pods: list[Obj],
     rolloutgate_container: str | None,
-    rolloutgate_config: GateConfig,
-) -> Host:
-    """Function. A testinfra ``Host`` (kubectl backend) on one running pod of the new release.
-    Needs ``kubectl`` on PATH; uses the gate's kubeconfig and context."""
-    import testinfra  # type: ignore[import-untyped]
+) -> InPod:
+    """Function. A ``rolloutgate.InPod``: a testinfra ``Host`` (kubectl backend) next to the
+    serving process of a running pod of the new release — in ``rolloutgate_container``, or,
+    when its image has no shell, in an ephemeral container of ``debug_image`` sharing its
+    process namespace. ``file(path)`` reads the serving container's files either way. Skipped
+    with the reason when that is not possible (no kubectl on PATH, no ``pods/exec`` right, no
+    debug container)."""
+    from rolloutgate.checks.inpod import InPodUnavailable
 
-    if shutil.which("kubectl") is None:
-        pytest.fail("testinfra's kubectl backend needs kubectl on PATH", pytrace=False)
-    running = [p for p in rolloutgate_pods if (p.get("status") or {}).get("phase") == "Running"]
-    if not running:
-        pytest.fail(
-            f"no running pod of the new release in {rolloutgate_config.namespace} "
-            f"(pods: {[p['metadata']['name'] for p in rolloutgate_pods] or 'none'})",
-            pytrace=False,
-        )
-    pod = running[0]
-    container = rolloutgate_container or pod["spec"]["containers"][0]["name"]
-    kubeconfig, context = _release(request).connection
-    kwargs = {k: v for k, v in (("kubeconfig", kubeconfig), ("context", context)) if v}
-    spec = (
-        f"kubectl://{pod['metadata']['name']}?container={container}"
-        f"&namespace={rolloutgate_config.namespace}"
-    )
-    return testinfra.get_host(spec, **kwargs)
+    release = _release(request, api=rolloutgate_api)
+
+    def open_in_pod() -> InPod:
+        try:
+            return release.in_pod(rolloutgate_pods, rolloutgate_container)
+        except InPodUnavailable as e:
+            pytest.skip(f"not possible: {e}")
+
+    return step(open_in_pod, ends_run=False)
+
+
+@pytest.fixture
+def rolloutgate_pod_host(rolloutgate_in_pod: InPod) -> Host:
+    """Function. ``rolloutgate_in_pod``'s testinfra ``Host``. In an ephemeral debug container
+    the serving container's files are under ``/proc/1/root``: ``rolloutgate_in_pod.file(path)``
+    maps paths for you."""
+    return rolloutgate_in_pod.host
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ KIND_OFFLINE = pytest.StashKey[bool]()
 # Per item: when ("setup", "call", "teardown") -> its report.
 PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 DIAGNOSTICS_PROPERTY = "rolloutgate_diagnostics"
+# Set on a fixture's failure that every later check would repeat (``fail(..., ends_run=True)``).
+ENDS_RUN = "rolloutgate_ends_run"
 
 
 class GateHooks:
@@ -52,6 +54,8 @@ class GateHooks:
         self._release: Release | None = None
         self._golden: Golden | None = None
         self.signals = terminal.SigtermAsInterrupt()
+        # Session fixtures (steps of the release) that failed: checks that need one are not run.
+        self.failed_steps: dict[str, BaseException] = {}
         # Set by the release fixture once a release may change the cluster: submits the
         # restore at once on an interrupt (the engine's restore_now).
         self.on_interrupt: Callable[[], None] | None = None
@@ -195,7 +199,12 @@ class GateHooks:
         metafunc.parametrize("rolloutgate_case", golden.cases, ids=[c.name for c in golden.cases])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.cfg.enabled or session.config.option.collectonly:
+        if self.run is not None:
+            self.run.collected = len(session.items)
+        if session.config.option.collectonly:
+            return
+        if self.cfg.enabled:
+            self._check_container(session)
             return
         gate_items = [i for i in session.items if self.gate_fixtures.intersection(_fixturenames(i))]
         if gate_items:
@@ -205,6 +214,23 @@ class GateHooks:
                 f"NAME is a profile of [tool.rolloutgate.clusters] in pyproject.toml, a "
                 f"kubeconfig context, or 'kind' (or set ROLLOUTGATE_CLUSTER); or deselect them."
             )
+
+    def _check_container(self, session: pytest.Session) -> None:
+        """The in-pod checks' container, decided from the settings and the manifests before
+        anything is deployed: a name the pods do not have, or a choice the settings leave
+        open, is a usage error that lists the pods' containers. (A suite that overrides
+        ``rolloutgate_container`` is checked by the fixture, against the pods.)"""
+        if not any(_default_fixture(i, "rolloutgate_container") for i in session.items):
+            return
+        release = self.release()
+        try:
+            release.render()
+        except GateError:
+            return  # the manifests fixture reports it, once
+        try:
+            release.serving_container()
+        except ConfigError as e:
+            raise pytest.UsageError(str(e)) from e
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
@@ -228,10 +254,51 @@ class GateHooks:
                 item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
         return rep
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, Any, Any]:
+        """Remember a step of the release that failed: every later check that needs it would
+        fail again with the same words (pytest raises a session fixture's error once per test)."""
+        try:
+            return (yield)
+        except BaseException as e:
+            if getattr(e, ENDS_RUN, False) and self.run is not None:
+                self.failed_steps.setdefault(fixturedef.argname, e)
+            raise
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
+        """Do not run a check that needs a step that already failed: its error was printed
+        once, at the first check that needed the step; the summary counts the checks not run."""
+        needs = [name for name in _fixturenames(item) if name in self.failed_steps]
+        if not needs or self.run is None:
+            return None
+        self.run.not_run += 1
+        self.run.not_run_because.setdefault(needs[0], 0)
+        self.run.not_run_because[needs[0]] += 1
+        return True  # handled: pytest runs nothing for it and reports nothing
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module that cannot be collected (a golden file that does not parse) is the run's
+        first failure: no check runs, and the summary says why rather than "interrupted"."""
+        if report.failed and self.run is not None:
+            from rolloutgate.release.report import TestOutcome
+
+            lines = report.longreprtext.strip().splitlines()
+            self.run.record(TestOutcome(report.nodeid, "error", 0.0, (lines or [""])[-1][:500]))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Called before session teardown, so the rollback sees the interruption."""
         if self.run is None:
+            return
+        if isinstance(excinfo.value, pytest.Session.Interrupted) and self.run.failures:
+            # pytest stops after collection errors ("N errors during collection"): nothing was
+            # deployed and nothing interrupted; the failures say why.
+            self.run.not_run = self.run.collected
             return
         text = str(excinfo.value) or "Ctrl+C"
         self.run.interrupted = text if text == "SIGTERM" else f"{excinfo.typename}: {text}"
@@ -285,12 +352,15 @@ class GateHooks:
         tr.write_line(f"gate report: {run.config.report}")
 
 
-def fail(e: GateError) -> NoReturn:
-    """Fail a fixture with the domain error's message only: the traceback would be noise."""
+def fail(e: GateError, *, ends_run: bool = False) -> NoReturn:
+    """Fail a fixture with the domain error's message only: the traceback would be noise.
+    ``ends_run``: no later check can run without this step (``GateHooks`` stops the run)."""
     __tracebackhide__ = True
     failure = pytest.fail.Exception(f"{type(e).__name__}: {e}", pytrace=False)
     # The domain error is the whole story; pytest would otherwise print it twice.
     failure.__suppress_context__ = True
+    if ends_run:
+        setattr(failure, ENDS_RUN, True)
     raise failure
 
 
@@ -309,13 +379,22 @@ def _outcome(rep: pytest.TestReport) -> TestOutcome:
         message = getattr(crash, "message", None) or rep.longreprtext.strip().splitlines()[-1]
         message = message.removeprefix("Failed: ")  # pytest.fail's prefix says nothing here
     elif rep.skipped and isinstance(rep.longrepr, tuple):
-        message = str(rep.longrepr[2])
+        message = str(rep.longrepr[2]).removeprefix("Skipped: ")
     return TestOutcome(rep.nodeid, outcome, round(rep.duration, 3), message[:500])
 
 
 def _fixturenames(item: pytest.Item) -> list[str]:
     names = getattr(item, "fixturenames", [])
     return list(names) if isinstance(names, list | tuple) else []
+
+
+def _default_fixture(item: pytest.Item, name: str) -> bool:
+    """Whether ``item`` uses the plugin's own fixture ``name`` (not a conftest.py override)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}).get(name) if info is not None else None
+    if not defs:
+        return False
+    return getattr(defs[-1].func, "__module__", None) == "rolloutgate.pytest.fixtures"
 
 
 def _relative(path: Path | None, root: Path) -> str:

@@ -27,13 +27,15 @@ from typing import TYPE_CHECKING
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.checks import cases
+from rolloutgate.checks import cases, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
+from rolloutgate.checks.inpod import InPod, InPodUnavailable
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ClusterError, ConfigError, Forbidden, LockLost
+from rolloutgate.errors import ApiError, ClusterError, ConfigError, Forbidden, GateError, LockLost
 from rolloutgate.kube import kindcluster
-from rolloutgate.objects import MANAGED_BY, Obj, ref
+from rolloutgate.manifests import Rendered
+from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.release import (
     apply,
     autoscale,
@@ -53,7 +55,10 @@ from rolloutgate.release.snapshot import Snapshot, take
 from rolloutgate.workloads import viewer_for, workloads
 
 if TYPE_CHECKING:
-    from rolloutgate.checks.cases import Golden, HttpClient
+    from collections.abc import Mapping
+
+    from rolloutgate.checks.cases import Golden, HttpClient, Request
+    from rolloutgate.checks.latency import Latency
 
 
 def _silent(_line: str) -> None:
@@ -85,6 +90,7 @@ class Release:
         self._golden = golden
         self.checkpoint = checkpoint or (lambda: None)
         self.objects: list[Obj] = []  # the rendered manifests, as applied
+        self._rendered: Rendered | None = None
         self._api: ApiClient | None = None
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         # False only in a dry run into a namespace that does not exist (nothing creates it).
@@ -97,6 +103,8 @@ class Release:
         self.applied: list[Obj] = []
         self.live: list[Obj] = []  # the workloads once rolled out
         self.found: Obj | None = None  # --verify: the release record as read (never written)
+        # The in-pod checks' way into each (pod, container), or why there is none: found once.
+        self._in_pod: dict[tuple[str, str], InPod | InPodUnavailable] = {}
 
     # -- what the steps share -----------------------------------------------------------------
 
@@ -161,7 +169,9 @@ class Release:
 
     def render(self) -> list[Obj]:
         """The manifests as they will be applied: rendered, tagged, checked. No cluster call."""
-        rendered = prepare.render(self.cfg)
+        if self._rendered is None:  # rendered once: a Helm chart or kustomize runs a tool
+            self._rendered = prepare.render(self.cfg)
+        rendered = self._rendered
         self.objects = rendered.objects
         self.run.manifest_source = rendered.source
         return self.objects
@@ -425,7 +435,23 @@ class Release:
                 self.applied, deadline=deadline, pin=pin, baseline=self.run.baseline
             )
         self._record_step("checking")
+        self.run.pod_starts = self.pod_starts()
         return self.live
+
+    def pod_starts(self) -> list[loadtime.PodStart]:
+        """Each new pod's start-to-ready time (the model's load time), for the report: one LIST
+        of each rolled-out workload's pods."""
+        try:
+            with self.step(None, self.cfg.timeouts.api):
+                pods = [
+                    p
+                    for w in self.live
+                    for p in checks.release_pods(self.api, self.cfg.namespace, w)
+                ]
+        except GateError as e:  # a figure for the report; the release is judged without it
+            self.run.notes.append(f"the new pods' load times are not known: {e}")
+            return []
+        return loadtime.new_pod_starts(pods, self.run.baseline)
 
     def wait(
         self, objs: list[Obj], *, deadline: float, pin: bool, baseline: Baseline | None = None
@@ -478,10 +504,140 @@ class Release:
                     wait_answering(client, deadline=deadline)
             yield clients
 
+    def warm_up(self, replicas: Mapping[str, HttpClient], request: Request) -> dict[str, Latency]:
+        """``warmup_requests`` of ``request`` to each replica, untimed by the latency budget
+        (their latencies go into the report: the first is what a new pod's first user waits)."""
+        n = self.cfg.warmup_requests
+        found = warmup.warm_up(replicas, request, n) if n else {}
+        self.run.warmup = found
+        return found
+
     def pods(self) -> dict[str, list[Obj]]:
         """The pods of each rolled-out workload's current revision, by ``Kind/name``."""
         with self.step(None, self.cfg.timeouts.api):
             return {ref(w): checks.release_pods(self.api, self.cfg.namespace, w) for w in self.live}
+
+    def serving_container(self) -> str:
+        """The container the in-pod checks run in: the ``container`` setting, else the one
+        whose image ``--image-tag`` sets (ConfigError names the candidates). No cluster call."""
+        return inpod.serving_container(workloads(self.objects), self.cfg.images, self.cfg.container)
+
+    def in_pod(self, pods: list[Obj], container: str | None = None) -> InPod:
+        """A shell next to the serving process of a running pod of the release, for the in-pod
+        checks: in the serving ``container`` (default ``serving_container()``), else, when its
+        image has no shell, in an ephemeral container of ``debug_image`` sharing its process
+        namespace. InPodUnavailable says why the checks cannot run here (a property of the
+        set-up, never of the release). Found once per pod and container. Deadline:
+        ``timeouts.endpoint``."""
+        name = container or self.serving_container()
+        if not any(c.get("name") == name for p in pods for c in p["spec"].get("containers", [])):
+            listing = "; ".join(
+                f"pod {name_of(p)} has "
+                + ", ".join(str(c.get("name")) for c in p["spec"].get("containers", []))
+                for p in pods
+            )
+            raise ConfigError(
+                f"container {name!r} is not a container of the new release's pods: "
+                f"{listing or 'no pods'}. Set `container` (or the rolloutgate_container fixture) "
+                "to one of them"
+            )
+        pod = inpod.running_pod(pods, name)
+        if pod is None:
+            raise GateError(
+                f"no pod of the new release in {self.cfg.namespace} has container {name} running "
+                f"(pods: {', '.join(name_of(p) for p in pods)})"
+            )
+        key = (name_of(pod), name)
+        if key not in self._in_pod:
+            try:
+                self._in_pod[key] = self._open_in_pod(pod, name)
+            except InPodUnavailable as e:
+                self._in_pod[key] = e
+        found = self._in_pod[key]
+        if isinstance(found, InPodUnavailable):
+            raise found
+        return found
+
+    def _open_in_pod(self, pod: Obj, name: str) -> InPod:
+        cfg, pod_name = self.cfg, name_of(pod)
+        kubectl = inpod.Kubectl(*self.connection, cfg.namespace)
+        with self.step(None, cfg.timeouts.endpoint) as deadline:
+
+            def left() -> float:
+                return deadline - time.monotonic()
+
+            if inpod.has_shell(kubectl, pod_name, name, timeout=left()):
+                return InPod(pod_name, name, name, kubectl.host(pod_name, name))
+            target = inpod.target_spec(pod, name)
+            why = f"image {target.get('image')} of container {name} has no shell (/bin/sh)"
+            if cfg.debug_image is None:
+                raise InPodUnavailable(
+                    f"{why} and debug_image is off: set debug_image to an image with a shell "
+                    "that the cluster can pull, to run them from an ephemeral container"
+                )
+            debug = inpod.debug_container(target, cfg.debug_image)
+            try:
+                kube.add_ephemeral_container(self.api, cfg.namespace, pod_name, debug)
+            except ApiError as e:  # 403 (pods/ephemeralcontainers), 404 (API too old), 422
+                raise InPodUnavailable(
+                    f"{why}, and no ephemeral container could be added: {e}"
+                ) from e
+            debug_name = str(debug["name"])
+            self.say(
+                f"rolloutgate: {why}: in-pod checks from ephemeral container {debug_name} "
+                f"({cfg.debug_image}) in pod {pod_name}"
+            )
+            self._wait_debug(pod_name, debug_name, deadline, why)
+            if not inpod.has_shell(kubectl, pod_name, debug_name, timeout=left()):
+                raise InPodUnavailable(f"{why}, and neither has debug_image {cfg.debug_image}")
+            denied = inpod.readable_root(kubectl, pod_name, debug_name, timeout=left())
+            if denied is not None:
+                raise InPodUnavailable(
+                    f"{why}; ephemeral container {debug_name} cannot read the serving process's "
+                    f"files ({denied}): the kernel allows it to the same user, so give the "
+                    "serving container a runAsUser (the debug container copies its "
+                    "securityContext)"
+                )
+            return InPod(
+                pod_name, name, debug_name, kubectl.host(pod_name, debug_name), "/proc/1/root"
+            )
+
+    def _wait_debug(self, pod: str, name: str, deadline: float, why: str) -> None:
+        """Until the ephemeral container runs; InPodUnavailable when it will not start (its
+        image cannot be pulled, ...) or by the deadline."""
+        last = "not started"
+        watch = kube.Watch(
+            self.api,
+            "v1",
+            "Pod",
+            self.cfg.namespace,
+            deadline=deadline,
+            field_selector=f"metadata.name={pod}",
+        )
+        for event in watch:
+            if event.type == kube.SYNCED:
+                continue
+            running, stuck = inpod.debug_state(event.obj, name)
+            if running:
+                watch.stop()
+                return
+            if stuck is not None:
+                watch.stop()
+                raise InPodUnavailable(
+                    f"{why}, and ephemeral container {name} ({self.cfg.debug_image}) will not "
+                    f"start: {stuck}. Set debug_image to an image with a shell that the cluster "
+                    "can pull"
+                )
+            last = str(
+                ((event.obj.get("status") or {}).get("ephemeralContainerStatuses") or [{}])[-1].get(
+                    "state"
+                )
+                or last
+            )
+        raise InPodUnavailable(
+            f"{why}, and ephemeral container {name} was not running within the endpoint timeout "
+            f"({self.cfg.timeouts.endpoint:g} s; last state: {last})"
+        )
 
     def pod_baseline(self, objs: list[Obj]) -> Baseline:
         """The workloads' pods (every revision) as they are now: taken just before the apply or

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rolloutgate import redact
+from rolloutgate.checks import loadtime, warmup
+from rolloutgate.checks.latency import Latency
+from rolloutgate.checks.loadtime import PodStart
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
 from rolloutgate.phases import timed
@@ -95,6 +98,16 @@ class GateRun:
     live_release: LiveRelease | None = None
     # One cluster of a release in waves whose runner called it back: why.
     aborted: str | None = None
+    # Tests collected, and how many never ran because a step of the release they need had
+    # failed (each would have failed again with the same words), or a module could not be
+    # collected; by the step's fixture.
+    collected: int = 0
+    not_run: int = 0
+    # Each new pod's start-to-ready time (model load time), once rolled out.
+    pod_starts: list[PodStart] = field(default_factory=list)
+    # Requests each pod answered before the latency budget, by pod.
+    warmup: dict[str, Latency] = field(default_factory=dict)
+    not_run_because: dict[str, int] = field(default_factory=dict)
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase; the time is recorded even when the phase fails."""
@@ -114,6 +127,24 @@ class GateRun:
     @property
     def failures(self) -> list[TestOutcome]:
         return [t for t in self.tests.values() if t.outcome in ("failed", "error")]
+
+    @property
+    def skipped(self) -> list[TestOutcome]:
+        """The checks that did not run, each with its reason (``message``)."""
+        return [t for t in self.tests.values() if t.outcome == "skipped"]
+
+    def skipped_lines(self) -> list[str]:
+        """The skipped checks grouped by reason: ``  test_a, test_b: reason``."""
+        by_reason: dict[str, list[str]] = {}
+        for t in self.skipped:
+            by_reason.setdefault(t.message or "no reason given", []).append(
+                t.nodeid.rsplit("::", 1)[-1]
+            )
+        lines = [f"skipped: {len(self.skipped)} check(s)"] if by_reason else []
+        for reason, names in by_reason.items():
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            lines.append(f"  {', '.join(names[:3])}{more}: {reason}")
+        return lines
 
     @property
     def failed(self) -> bool:
@@ -147,6 +178,8 @@ class GateRun:
         if failures:
             first = failures[0]
             more = f" (+{len(failures) - 1} more failing)" if len(failures) > 1 else ""
+            if self.not_run:
+                more += f" ({self.not_run} check(s) not run)"
             what = (first.message or first.outcome).strip().splitlines()[0]
             return f"{first.nodeid}: {what}{more}"
         counts = self.counts()
@@ -193,7 +226,15 @@ class GateRun:
             "phases_s": self.phases,
             "tests": {
                 **self.counts(),
+                "not_run": self.not_run,
+                "not_run_because": self.not_run_because,
                 "items": [vars(t) for t in self.tests.values()],
+            },
+            "skipped": [{"nodeid": t.nodeid, "reason": t.message} for t in self.skipped],
+            "new_pods": [vars(p) for p in self.pod_starts],
+            "warmup": {
+                "requests": cfg.warmup_requests,
+                "pods": {pod: vars(w) for pod, w in self.warmup.items()},
             },
             "rollback": vars(self.rollback),
             "interrupted": self.interrupted,
@@ -228,6 +269,17 @@ class GateRun:
             lines += [f"  {a}" for a in self.rollback.actions]
         if self.phases:
             lines.append("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.phases.items()))
+        lines += [
+            line
+            for line in (
+                loadtime.summary(self.pod_starts),
+                warmup.summary(self.warmup, cfg.warmup_requests),
+            )
+            if line
+        ]
+        for step, n in self.not_run_because.items():
+            lines.append(f"not run: {n} check(s) that need {step}, which failed (above)")
+        lines += self.skipped_lines()
         lines += self.notes
         return lines
 
@@ -265,11 +317,16 @@ def markdown(run: GateRun) -> str:
     counts = run.counts()
     rows.append(("tests", ", ".join(f"{n} {k}" for k, n in counts.items() if n)))
     rows.append(("phases", ", ".join(f"{k} {v:.1f} s" for k, v in run.phases.items()) or "-"))
+    if load := loadtime.summary(run.pod_starts):
+        rows.append(("new pods", load.removeprefix("new pods: ")))
     out = [f"## rolloutgate: {_ICON[run.verdict]} {run.verdict}", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if run.failures:
         out += ["", "**Failing checks**", ""]
         out += [f"- {_code(t.nodeid)} ({t.outcome}): {_cell(t.message)}" for t in run.failures]
+    if run.skipped:
+        out += ["", "**Skipped checks**", ""]
+        out += [f"- {_code(t.nodeid)}: {_cell(t.message)}" for t in run.skipped]
     if run.diagnostics:
         out += ["", "<details><summary>Diagnostics</summary>", "", *fenced(run.diagnostics)]
         out += ["</details>"]
