@@ -13,10 +13,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from gaterun import kubectl, live_pods_ready_with, run_gate
-from manifestkit import fresh_namespace, manifests
+from gaterun import IRIS, kubectl, live_pods_ready_with, run_gate
+from manifestkit import edit_deployment, fresh_namespace
 
 NODE = "vm"
 
@@ -48,19 +49,19 @@ def _allocatable(resource: str) -> str | None:
 
 
 def _asking_for(target: Path, resource: str, *, surge: bool) -> Path:
-    """The example manifests at one replica, each pod asking for one unit of `resource`
-    (requests = limits, as extended resources require), surging (maxSurge 1) or not."""
-    m = manifests(target, replicas=1)
-    deployment = m / "deployment.yaml"
-    text = deployment.read_text()
-    for line in ("              memory: 192Mi\n", "              memory: 384Mi\n"):
-        assert line in text
-        text = text.replace(line, f'{line}              {resource}: "1"\n')
-    if not surge:
-        strategy = "      maxUnavailable: 0\n      maxSurge: 1\n"
-        assert strategy in text
-        text = text.replace(strategy, "      maxUnavailable: 1\n      maxSurge: 0\n")
-    deployment.write_text(text)
+    """The iris manifests at one replica, each pod asking for one unit of `resource` (requests =
+    limits, as extended resources require), surging (maxSurge 1) or not."""
+    m = IRIS.copy(target, replicas=1)
+
+    def edit(dep: dict[str, Any]) -> None:
+        resources = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+        resources["requests"][resource] = resources["limits"][resource] = "1"
+        rolling = dep["spec"]["strategy"]["rollingUpdate"]
+        assert rolling == {"maxUnavailable": 0, "maxSurge": 1}, rolling
+        if not surge:
+            dep["spec"]["strategy"]["rollingUpdate"] = {"maxUnavailable": 1, "maxSurge": 0}
+
+    edit_deployment(m, edit)
     return m
 
 

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gaterun import deployment_state, live_pods_ready_with, run_gate
-from manifestkit import fresh_namespace, manifests
+from gaterun import IRIS, deployment_state, live_pods_ready_with, run_gate
+from manifestkit import fresh_namespace
+
+GRPC = "local-grpc"
 
 
 def test_grpc_release_passes_and_a_wrong_one_rolls_back_verified(
     e2e_cluster: None, tmp_path: Path
 ) -> None:
-    m = manifests(tmp_path / "m", replicas=2)
+    m = IRIS.copy(tmp_path / "m", replicas=2)
     with fresh_namespace("e2e-grpc") as target:
-        args = ("--cluster=local-grpc", f"--manifests={m}")
+        args = (f"--manifests={m}",)
         # Every check goes to the Service's port 8081, where MLServer answers gRPC only: a
         # check passing there was made over gRPC.
-        good = run_gate(target, tmp_path / "v2.json", *args, "--image-tag=v2")
+        good = run_gate(target, tmp_path / "v2.json", *args, "--image-tag=v2", cluster=GRPC)
         assert good.returncode == 0, good.output[-4000:]
         assert good.report["verdict"] == "pass"
         passed = {t["nodeid"] for t in good.report["tests"]["items"] if t["outcome"] == "passed"}
@@ -33,7 +35,7 @@ def test_grpc_release_passes_and_a_wrong_one_rolls_back_verified(
             assert test in passed, good.output[-4000:]
         before = deployment_state(target)
 
-        bad = run_gate(target, tmp_path / "wrong.json", *args, "--image-tag=wrong")
+        bad = run_gate(target, tmp_path / "wrong.json", *args, "--image-tag=wrong", cluster=GRPC)
         assert bad.returncode == 1, bad.output[-4000:]
         report = bad.report
         assert report["verdict"] == "rolled-back", report["cause"]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import incluster
-from gaterun import KUBECONFIG, KUBECTL, kubectl, run_gate
-from manifestkit import exists, fresh_namespace, get, manifests
+from gaterun import IRIS, KUBECONFIG, KUBECTL, kubectl, run_gate
+from manifestkit import exists, fresh_namespace, get
 from rbac_kubeconfig import apply_rbac
 
 
@@ -64,7 +64,7 @@ def test_verify_from_a_pod_passes_a_healthy_release_and_fails_a_broken_one(
 ) -> None:
     deps = incluster.dependencies()  # built once, cached (shared with test_incluster)
     with fresh_namespace("e2e-verify") as target:
-        m = manifests(tmp_path / "m", replicas=1)
+        m = IRIS.copy(tmp_path / "m", replicas=1)
         # The release a gate verified (from this machine), then what a GitOps Job holds.
         released = run_gate(target, tmp_path / "gate.json", "--image-tag=v1", f"--manifests={m}")
         assert released.returncode == 0, released.output[-4000:]

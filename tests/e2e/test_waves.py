@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gaterun import KUBECONFIG, KUBECTL, REPO, live_pods_ready_with
-from manifestkit import fresh_namespace, manifests
+from gaterun import IRIS, KUBECONFIG, KUBECTL, REPO, live_pods_ready_with
+from manifestkit import fresh_namespace
 
 from rolloutgate import kube
 from rolloutgate.errors import ConfigError
@@ -88,7 +88,7 @@ def project(target: Path, local_ns: str, kind: tuple[Path, str]) -> Path:
     for part in ("tests/deploy", "tests/smoke"):
         shutil.copytree(REPO / part, target / part)
     shutil.copytree(REPO / "fixtures" / "golden", target / "golden")
-    manifests(target / "manifests", replicas=1)
+    IRIS.copy(target / "manifests", replicas=1)
 
     (target / "pyproject.toml").write_text(
         f"""\
