@@ -178,9 +178,12 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 maxPods: 110
 YAML
-start kubelet "$k8s_bin/kubelet" --config="$conf/kubelet.yaml" \
-    --kubeconfig="$conf/kubelet.kubeconfig" --root-dir="$state/kubelet" \
-    --hostname-override="$node" --node-ip="$node_ip"
+start_kubelet() {
+    start kubelet "$k8s_bin/kubelet" --config="$conf/kubelet.yaml" \
+        --kubeconfig="$conf/kubelet.kubeconfig" --root-dir="$state/kubelet" \
+        --hostname-override="$node" --node-ip="$node_ip"
+}
+start_kubelet
 
 write_file "$conf/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -199,7 +202,25 @@ start kube-proxy "$k8s_bin/kube-proxy" --config="$conf/kube-proxy.yaml"
 
 admin=(kubectl --kubeconfig "$conf/admin.kubeconfig")
 # The node object may still say Ready from before a restart: ask the kubelet itself first.
-wait_for kubelet 120 curl -fsS http://127.0.0.1:10248/healthz
+# containerd answers `ctr version` before its CRI service has restored the containers of a previous
+# run; a kubelet started then exits ("server is not initialized yet"). Start it again until it stays.
+kubelet_deadline=$((SECONDS + 120))
+until curl -fsS http://127.0.0.1:10248/healthz >/dev/null 2>&1; do
+    if ! pid_alive kubelet; then
+        if ((SECONDS >= kubelet_deadline)) || ! tail -n 5 "$logs/kubelet.log" | grep -q "not initialized yet"; then
+            log "kubelet exited; last lines of $logs/kubelet.log:"
+            tail -n 20 "$logs/kubelet.log" >&2 || true
+            die "kubelet did not start"
+        fi
+        log "kubelet exited while containerd's CRI service was still starting; starting it again"
+        sleep 2
+        start_kubelet
+    elif ((SECONDS >= kubelet_deadline)); then
+        tail -n 20 "$logs/kubelet.log" >&2 || true
+        die "kubelet did not become healthy within 120s"
+    fi
+    sleep 0.5
+done
 wait_for kubelet 120 "${admin[@]}" wait --for=condition=Ready "node/$node" --timeout=2s
 wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 wait_for kube-controller-manager 60 "${admin[@]}" get serviceaccount default -n default
