@@ -28,12 +28,21 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rolloutgate.canary.observations import ARMS, Arm, Item, Observations, Sample
+from rolloutgate.canary.observations import (
+    ARM_ERRORS,
+    ARMS,
+    Arm,
+    Item,
+    Observations,
+    Outcome,
+    Sample,
+)
 from rolloutgate.checks.cases import Golden, HttpClient, parse_request
-from rolloutgate.checks.client import EndpointUnreachable
+from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.errors import ConfigError
 
@@ -120,9 +129,24 @@ def plan(
 class Traffic:
     """Sends a plan to both arms from ``concurrency`` worker threads; fills ``obs``.
 
-    Stops early (and says why in ``obs.stopped``) at the deadline, after
-    ``max_consecutive_errors`` transport errors in a row on one arm, or when ``stop`` is set
-    (an interrupt in the main thread).
+    A request that meets a broken connection is sent once more on a new one (the first failure
+    is "transport": the port-forward's, never judged); a second break is the arm's "reset". A
+    request with no answer within ``request_timeout`` is the arm's "timeout" and is not sent
+    again (a slow model must not take twice its time to be judged).
+
+    Each planned request's two answers make a pair. The traffic stops early (and says why) at
+    the deadline, when ``stop`` is set (an interrupt in the main thread), and after
+    ``max_consecutive_errors`` pairs in a row where:
+
+    - neither arm answered (the measuring path is broken: ``obs.stopped``, inconclusive);
+    - the baseline did not answer and the canary did (``obs.stopped``, inconclusive);
+    - the canary did not answer, or answered an error, and the baseline answered
+      (``obs.canary_failing``: a critical failure). ``canary_failing_streak`` may ask for a
+      longer streak than ``max_consecutive_errors``: enough pairs for the streak alone to be
+      significant (``thresholds.Thresholds.failing_streak``).
+
+    Warm-up requests count for the stop rules: a hanging candidate hangs in the warm-up too.
+    A sample that arrives after ``run`` returned is counted in ``obs.late``, not kept.
     """
 
     def __init__(
@@ -135,6 +159,7 @@ class Traffic:
         max_consecutive_errors: int,
         seed: int | None,
         min_duration: float = 0.0,
+        canary_failing_streak: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         # A new client for an arm: each worker has its own (its own connections).
@@ -142,6 +167,7 @@ class Traffic:
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_consecutive_errors = max_consecutive_errors
+        self.canary_failing_streak = max(max_consecutive_errors, canary_failing_streak or 0)
         self.seed = seed
         self.progress = progress
         # Requests are spread over at least this long: latency noise comes in bursts (another
@@ -151,10 +177,13 @@ class Traffic:
         self._t0 = 0.0
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._closed = False
         self._next = 0
         self._plan: list[tuple[str, bool]] = []
         self._deadline = 0.0
-        self._streak: dict[Arm, int] = dict.fromkeys(ARMS, 0)
+        # Pairs in a row: neither answered, only the baseline failed, only the canary failed.
+        self._streaks = {"path": 0, "baseline": 0, "canary": 0}
+        self._no_answer: dict[Arm, int] = dict.fromkeys(ARMS, 0)
 
     def run(self, schedule: list[tuple[str, bool]], *, deadline: float) -> None:
         """Send every planned request to both arms; returns when done or stopped."""
@@ -178,8 +207,13 @@ class Traffic:
                     self.progress(f"canary traffic: {self._next}/{len(schedule)} requests per arm")
         finally:
             self.stop.set()
+            # A request in flight ends within its timeout (once more for the second arm).
+            until = time.monotonic() + 2 * self.request_timeout + 1
             for t in threads:
-                t.join(timeout=self.request_timeout + 1)
+                t.join(timeout=max(0.0, until - time.monotonic()))
+            with self._lock:
+                # The judgement reads a fixed set: what comes back later is only counted.
+                self._closed = True
 
     def _take(self) -> tuple[int, str, bool] | None:
         with self._lock:
@@ -209,28 +243,32 @@ class Traffic:
                     return
                 order = list(ARMS)
                 rng.shuffle(order)
+                final: dict[Arm, Sample] = {}
+                # Both arms, even when a stop comes in between: a pair is judged whole.
                 for arm in order:
-                    sample = self._send(clients[arm], arm, item_id, warm)
+                    sample = self._send(clients[arm], arm, item_id, warm, index)
+                    if sample.outcome == "reset":
+                        # The connection broke: maybe the port-forward's doing, not the
+                        # model's. Kept as "transport" (not judged); once more, on a new one.
+                        self._record(replace(sample, outcome="transport"))
+                        sample = self._send(clients[arm], arm, item_id, warm, index)
                     self._record(sample)
-                    if sample.outcome == "transport" and not self.stop.is_set():
-                        # No HTTP answer at all (the port-forward dropped the connection): a
-                        # measuring failure, not the model's. Once more, on a new connection.
-                        self._record(self._send(clients[arm], arm, item_id, warm))
+                    final[arm] = sample
+                self._pair(final)
         finally:
             for c in clients.values():
                 c.close()
 
-    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool) -> Sample:
+    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool, index: int) -> Sample:
         item = self.obs.items[item_id]
+        at = round(time.monotonic() - self._t0, 6)
         start = time.perf_counter()
         try:
             response = client.send(item.request)
         except EndpointUnreachable as e:
             elapsed = (time.perf_counter() - start) * 1000
-            # Every request without an answer is "transport" today, a timeout too: the client
-            # raises from None (credentials stay out of tracebacks), so the cause is not seen
-            # here. Filing timeouts as the arm's errors is issue 17's.
-            return Sample(item_id, arm, "transport", elapsed, warmup=warm, error=str(e)[:300])
+            outcome: Outcome = "timeout" if isinstance(e, AnswerTimedOut) else "reset"
+            return Sample(item_id, arm, outcome, elapsed, warm, error=str(e)[:300], index=index, at=at)
         elapsed = (time.perf_counter() - start) * 1000
         try:
             answer: Any = response.json()
@@ -238,21 +276,60 @@ class Traffic:
             answer = None
         status = response.status_code
         if item.answered(status):
-            return Sample(item_id, arm, "ok", elapsed, warm, status, answer)
+            return Sample(item_id, arm, "ok", elapsed, warm, status, answer, index=index, at=at)
         said = answer.get("error") if isinstance(answer, dict) else None
         error = str(said or response.text)[:300]
-        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error)
+        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, index, at)
 
     def _record(self, sample: Sample) -> None:
         with self._lock:
+            if self._closed:
+                self.obs.late += 1
+                return
             self.obs.samples.append(sample)
             arm = sample.arm
-            self._streak[arm] = self._streak[arm] + 1 if sample.outcome == "transport" else 0
-            worst = max(self.obs.consecutive_errors[arm], self._streak[arm])
+            broken = sample.outcome in ("transport", "reset")
+            self._no_answer[arm] = self._no_answer[arm] + 1 if broken else 0
+            worst = max(self.obs.consecutive_errors[arm], self._no_answer[arm])
             self.obs.consecutive_errors[arm] = worst
-            if self._streak[arm] >= self.max_consecutive_errors and not self.stop.is_set():
-                self.obs.stopped.append(
-                    f"stopped: {self._streak[arm]} transport errors in a row on the {arm} arm "
-                    f"(last: {sample.error})"
+
+    def _pair(self, final: dict[Arm, Sample]) -> None:
+        """Count the pair toward the stop rules (see the class's docstring)."""
+        base, can = final["baseline"], final["canary"]
+        failed = {
+            "path": not _answered(base) and not _answered(can),
+            "baseline": base.outcome in ARM_ERRORS and can.ok,
+            "canary": can.outcome in ARM_ERRORS and base.ok,
+        }
+        with self._lock:
+            if self._closed:
+                return
+            for rule, hit in failed.items():
+                self._streaks[rule] = self._streaks[rule] + 1 if hit else 0
+            if self.stop.is_set():
+                return
+            n = self._streaks
+            if n["canary"] >= self.canary_failing_streak:
+                self.obs.canary_failing = (
+                    f"{n['canary']} requests in a row failed on the canary and were answered "
+                    f"by the baseline (last: {can.outcome} {can.error or can.status})"
                 )
                 self.stop.set()
+            elif n["path"] >= self.max_consecutive_errors:
+                self.obs.stopped.append(
+                    f"stopped: {n['path']} requests in a row got no answer from either arm "
+                    f"(the measuring path; last: {can.error})"
+                )
+                self.stop.set()
+            elif n["baseline"] >= self.max_consecutive_errors:
+                self.obs.stopped.append(
+                    f"stopped: {n['baseline']} requests in a row failed on the baseline and "
+                    f"were answered by the canary (last: {base.outcome} "
+                    f"{base.error or base.status})"
+                )
+                self.stop.set()
+
+
+def _answered(sample: Sample) -> bool:
+    """An HTTP answer came back (any status)."""
+    return sample.outcome in ("ok", "http")

@@ -41,7 +41,7 @@ import jmespath.exceptions
 import requests
 
 from rolloutgate.checks import credentials, protocols
-from rolloutgate.checks.client import EndpointUnreachable, describe
+from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable, describe
 from rolloutgate.checks.latency import LatencyBudget, parse_budget
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.config import GateConfig
@@ -431,10 +431,11 @@ class HttpClient:
                 json=request.body,
                 timeout=self.timeout,
             )
-        except requests.Timeout as e:
+        except requests.ReadTimeout as e:
             # from None: pytest would print the chained transport error's frames with their
-            # arguments, the request's headers (credentials) among them.
-            raise EndpointUnreachable(
+            # arguments, the request's headers (credentials) among them. A connect timeout is
+            # not the server's answer being late: it stays EndpointUnreachable.
+            raise AnswerTimedOut(
                 f"{request.method} {url} got no answer within {self.timeout:g} s: {e}"
             ) from None
         except requests.RequestException as e:

@@ -23,6 +23,11 @@ class EndpointUnreachable(GateError):
     """An HTTP request to the model service got no answer (connection refused, timeout)."""
 
 
+class AnswerTimedOut(EndpointUnreachable):
+    """The request was sent and no answer came within the timeout: the server's doing (a
+    refused or broken connection may be the path's), so the canary files it against the arm."""
+
+
 def describe(response: requests.Response) -> str:
     """``GET URL -> 503: body`` for assertion messages."""
     body = response.text.strip().replace("\n", " ")
@@ -70,9 +75,13 @@ class V2Client:
         url = self.base_url + path.format(model=self.model)
         try:
             return self.session.request(method, url, json=body, timeout=self.timeout)
-        except requests.RequestException as e:
+        except requests.ReadTimeout as e:
             # from None: pytest would print the chained transport error's frames with their
             # arguments, the request's headers (credentials) among them.
+            raise AnswerTimedOut(
+                f"{method} {url} got no answer within {self.timeout:g} s: {e}"
+            ) from None
+        except requests.RequestException as e:
             raise EndpointUnreachable(
                 f"{method} {url} got no answer within {self.timeout:g} s: {e}"
             ) from None
