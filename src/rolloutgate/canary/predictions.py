@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rolloutgate.canary.metrics import Metric
-from rolloutgate.canary.observations import Observations, Sample, first_answers
+from rolloutgate.canary.observations import Item, Observations, Sample, first_answers
 from rolloutgate.canary.thresholds import Thresholds
-from rolloutgate.checks.cases import Case, Expectation, compare, flatten
+from rolloutgate.checks.cases import Case, Expectation, close, compare, flatten
 from rolloutgate.checks.latency import percentile
 
 
@@ -33,15 +34,20 @@ class Picked:
     canary: tuple[Any, ...]
 
 
-def values(obs: Observations) -> dict[str, Expectation]:
+def values_of(items: Mapping[str, Item]) -> dict[str, Expectation]:
     """The values the arms are compared on, by name: each value the golden cases'
     expectations pick, once, in the golden file's order; named by the V2 output the
     expectation names, else by its JMESPath expression."""
     found: dict[str, Expectation] = {}
-    for item in obs.items.values():
+    for item in items.values():
         for exp in item.case.expect if item.case is not None else ():
             found.setdefault(exp.output or exp.path, exp)
     return found
+
+
+def values(obs: Observations) -> dict[str, Expectation]:
+    """``values_of`` the run's items."""
+    return values_of(obs.items)
 
 
 def picked(obs: Observations) -> list[Picked]:
@@ -181,50 +187,76 @@ def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
     )
 
 
-def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
-    """Accuracy of each arm against the request set's labels; the canary may drop at most
-    ``max_accuracy_drop``. Only items both arms answered count, so both are scored alike."""
-    labelled = {i.id: i.labels for i in obs.items.values() if i.labels is not None}
-    if not labelled:
-        return Metric("accuracy", "nodata", "the request set has no labels")
-    picks = picked(obs)
+@dataclass(frozen=True)
+class Row:
+    """One labelled row both arms answered: whether each arm's value is right. A label is
+    right when equal (of the same type: ``true`` is not ``1``); a number when within the golden
+    value's tolerances (``abs_tol``, ``rel_tol``: a regression's outputs), exactly without."""
+
+    item: str
+    index: int
+    label: Any
+    baseline: Any
+    canary: Any
+    baseline_right: bool
+    canary_right: bool
+
+
+def label_value(obs: Observations) -> tuple[str | None, str]:
+    """The value judged against the request set's labels, and why not when None:
+    ``label_output`` when set, else the first value that is a label, else (a regression) the
+    first number both arms answered."""
     chosen = values(obs)
     if obs.label_output:
         output = next((n for n, e in chosen.items() if obs.label_output in (n, e.path)), None)
-        if output is None:
-            return Metric(
-                "accuracy",
-                "nodata",
-                f"label_output {obs.label_output!r} is none of the values the golden cases "
-                f"pick ({', '.join(chosen) or 'none'})",
-            )
-    else:
-        answered, numeric = {p.value for p in picks}, numbers(obs, picks)
-        output = next((n for n in chosen if n in answered and n not in numeric), None)
-        if output is None:
-            return Metric("accuracy", "nodata", "no label output in the answers")
-    by_item = {p.item: p for p in picks if p.value == output}
-    correct = {"baseline": 0, "canary": 0}
-    total = 0
-    wrong_canary: list[str] = []
-    for item_id, labels in labelled.items():
-        p = by_item.get(item_id)
-        if p is None or labels is None:
+        why = (
+            f"label_output {obs.label_output!r} is none of the values the golden cases pick "
+            f"({', '.join(chosen) or 'none'})"
+        )
+        return output, why
+    picks = picked(obs)
+    answered, numeric = {p.value for p in picks}, numbers(obs, picks)
+    ordered = [n for n in chosen if n in answered]
+    output = next((n for n in ordered if n not in numeric), None) or next(iter(ordered), None)
+    return output, "no value the golden cases pick was answered by both arms"
+
+
+def labelled_rows(obs: Observations, output: str) -> list[Row]:
+    """Every labelled row of the request set both arms answered, judged on ``output``."""
+    exp = values(obs)[output]
+    by_item = {p.item: p for p in picked(obs) if p.value == output}
+    rows: list[Row] = []
+    for item in obs.items.values():
+        p = by_item.get(item.id)
+        if p is None or item.labels is None:
             continue
-        for k, label in enumerate(labels):
-            if k >= len(p.baseline) or k >= len(p.canary):
-                continue
-            total += 1
-            correct["baseline"] += p.baseline[k] == label
-            correct["canary"] += p.canary[k] == label
-            if p.canary[k] != label and p.baseline[k] == label:
-                wrong_canary.append(item_id)
-    if total == 0:
+        for k, label in enumerate(item.labels):
+            if k < len(p.baseline) and k < len(p.canary):
+                b, c = p.baseline[k], p.canary[k]
+                rows.append(Row(item.id, k, label, b, c, close(label, b, exp), close(label, c, exp)))
+    return rows
+
+
+def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
+    """Accuracy of each arm against the request set's labels; the canary may drop at most
+    ``max_accuracy_drop``. Only rows both arms answered count, so both are scored alike."""
+    if not any(i.labels is not None for i in obs.items.values()):
+        return Metric("accuracy", "nodata", "the request set has no labels")
+    output, why = label_value(obs)
+    if output is None:
+        return Metric("accuracy", "nodata", why)
+    rows = labelled_rows(obs, output)
+    if not rows:
         return Metric("accuracy", "nodata", f"no labelled request answered by both arms ({output})")
-    acc_b, acc_c = correct["baseline"] / total, correct["canary"] / total
+    total = len(rows)
+    acc_b = sum(r.baseline_right for r in rows) / total
+    acc_c = sum(r.canary_right for r in rows) / total
+    wrong_canary = [r.item for r in rows if r.baseline_right and not r.canary_right]
     drop = acc_b - acc_c
+    exp = values(obs)[output]
     figures = {
         "output": output,
+        "tolerance": exp.tolerance,
         "labelled": total,
         "baseline": round(acc_b, 6),
         "canary": round(acc_c, 6),
@@ -233,8 +265,8 @@ def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
         "newly_wrong": wrong_canary[:50],
     }
     text = (
-        f"accuracy on {total} labels: canary {acc_c:.1%}, baseline {acc_b:.1%} "
-        f"(drop {drop * 100:+.1f} pt, at most {t.max_accuracy_drop * 100:.1f} pt)"
+        f"accuracy on {total} labels ({output}, {exp.tolerance}): canary {acc_c:.1%}, baseline "
+        f"{acc_b:.1%} (drop {drop * 100:+.1f} pt, at most {t.max_accuracy_drop * 100:.1f} pt)"
     )
     # A tiny epsilon keeps "exactly at the limit" a pass despite float rounding.
     if drop > t.max_accuracy_drop + 1e-12:

@@ -23,11 +23,14 @@ from rolloutgate.canary.run import CanaryRun
 from rolloutgate.checks.latency import percentile
 
 INTERRUPTED_EXIT = 2  # pytest's own status for an interrupted run
+USAGE_ERROR_EXIT = 4  # pytest's own status for a usage error
 
 
 def exit_status(run: CanaryRun) -> int:
     if run.interrupted is not None:
         return INTERRUPTED_EXIT
+    if run.usage_error is not None:
+        return USAGE_ERROR_EXIT
     if run.promotion is not None:
         # The release gate decided the run's outcome: its own status (0 released, 1 failed).
         return int(run.promotion["exit_status"])
@@ -57,6 +60,7 @@ def to_json(run: CanaryRun) -> dict[str, Any]:
         "reason": f"interrupted ({run.interrupted})"
         if run.interrupted
         else (j.reason if j else ""),
+        "usage_error": run.usage_error,
         "exit_status": exit_status(run),
         "candidate_tag": run.candidate_tag,
         "baseline_tag": run.baseline_tag,

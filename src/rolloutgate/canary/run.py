@@ -28,10 +28,11 @@ from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
 from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import ARMS, Arm, Observations
-from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
+from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
 from rolloutgate.checks.client import EndpointUnreachable, wait_answering
@@ -75,6 +76,8 @@ class CanaryRun:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     promotion: dict[str, Any] | None = None
+    # A ConfigError met on the cluster before any arm was created: exit status 4.
+    usage_error: str | None = None
     _t0: float = field(default_factory=time.monotonic)
 
     def phase(self, name: str) -> AbstractContextManager[None]:
@@ -85,6 +88,8 @@ class CanaryRun:
     def verdict(self) -> str:
         if self.interrupted is not None:
             return "interrupted"
+        if self.usage_error is not None:
+            return "usage-error"
         return self.judgement.verdict if self.judgement else "inconclusive"
 
 
@@ -150,25 +155,17 @@ def execute(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
+    inputs: Inputs,
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> CanaryRun:
-    """Run the whole canary; the outcome is in ``run``. KeyboardInterrupt (Ctrl+C, SIGTERM) is
-    re-raised after both arms are deleted."""
+    """Run the whole canary on checked ``inputs``; the outcome is in ``run``. A ConfigError
+    found on the cluster (a Service that would select an arm, a live image without a tag) is
+    ``run.usage_error``, raised before any arm is created. KeyboardInterrupt (Ctrl+C, SIGTERM)
+    is re-raised after both arms are deleted."""
     ns = cfg.namespace
     try:
-        objs = prepare.render(cfg).objects
-        request_set = (
-            load_request_set(ccfg.request_set, golden.protocol) if ccfg.request_set else []
-        )
-        deps = workloads(objs)
-        if len(deps) != 1:
-            raise ConfigError(
-                f"the canary compares one Deployment; {cfg.manifests} has {len(deps)}: "
-                + ", ".join(d["metadata"]["name"] for d in deps)
-            )
-        dep = deps[0]
+        dep = inputs.deployment
         name = dep["metadata"]["name"]
         run.candidate_tag = cfg.image_tag
         with run.phase("live"):
@@ -190,7 +187,7 @@ def execute(
             ccfg.same_model if ccfg.same_model is not None else run.baseline_tag == cfg.image_tag
         )
         run.obs.label_output = ccfg.label_output
-        run.obs.items = items_of(golden, request_set)
+        run.obs.items = dict(inputs.items)
         lease_name = f"rolloutgate-canary-{name}"
         with run.phase("lock"):
             lease = lock.acquire(
@@ -203,7 +200,7 @@ def execute(
             )
         try:
             with lock.keep(api, lease) as lost:
-                _with_arms(api, cfg, ccfg, golden, dep, objs, write, run)
+                _with_arms(api, cfg, ccfg, inputs, write, run)
             if lost:
                 run.notes.append(f"lease {lease_name} was lost during the run: {lost[0]}")
         finally:
@@ -211,6 +208,9 @@ def execute(
     except KeyboardInterrupt as e:
         run.interrupted = str(e) or "Ctrl+C"
         raise
+    except ConfigError as e:
+        run.usage_error = str(e)
+        run.judgement = error_judgement(f"usage error: {e}")
     except GateError as e:
         run.judgement = error_judgement(f"{type(e).__name__}: {e}")
     except Exception as e:
@@ -227,13 +227,12 @@ def _with_arms(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
-    dep: Obj,
-    objs: list[Obj],
+    inputs: Inputs,
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> None:
     ns = cfg.namespace
+    dep = inputs.deployment
     tags: dict[Arm, str] = {"baseline": str(run.baseline_tag), "canary": str(cfg.image_tag)}
     bodies = {
         arm: arm_deployment(
@@ -280,7 +279,7 @@ def _with_arms(
             )
         finals = _wait_arms(api, cfg, applied, write, run)
         if finals is not None:
-            _measure(api, cfg, ccfg, golden, dep, objs, finals, write, run)
+            _measure(api, cfg, ccfg, inputs, finals, write, run)
         if run.judgement is None:
             with run.phase("judge"):
                 run.judgement = judge(run.obs, ccfg.thresholds)
@@ -335,16 +334,14 @@ def _measure(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
-    dep: Obj,
-    objs: list[Obj],
+    inputs: Inputs,
     finals: dict[Arm, Obj],
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> None:
     """Health on both arms, then the traffic, through a port-forward to one pod of each."""
     ns = cfg.namespace
-    port = _target_port(cfg, objs)
+    port, golden = inputs.port, inputs.golden
     with ExitStack() as stack:
         urls: dict[Arm, str] = {}
         pods: dict[Arm, list[Obj]] = {}
@@ -376,27 +373,20 @@ def _measure(
             concurrency=ccfg.concurrency,
             request_timeout=cfg.request_timeout,
             max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
+            canary_failing_streak=ccfg.thresholds.failing_streak,
             seed=ccfg.seed,
             min_duration=ccfg.min_duration,
             progress=write,
         )
         with run.phase("traffic"):
             traffic.run(schedule, deadline=time.monotonic() + ccfg.traffic_timeout)
+        if run.obs.late:
+            run.notes.append(
+                f"{run.obs.late} answers came after the traffic had ended: not judged"
+            )
         for arm in ARMS:
             now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
-
-
-def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
-    """The container port the release's Service sends traffic to (number or name)."""
-    service, port = prepare.service_and_port(cfg, objs)
-    manifest = next(
-        (o for o in objs if o.get("kind") == "Service" and o["metadata"]["name"] == service), None
-    )
-    if manifest is None:
-        # The Service is not in the manifests: the configured port is taken as the pod's.
-        return port
-    return portforward.service_port(manifest, port)
 
 
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:

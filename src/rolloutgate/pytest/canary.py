@@ -20,9 +20,9 @@ from rolloutgate.canary import promote
 from rolloutgate.canary import report as canary_report
 from rolloutgate.canary import run as canary
 from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.metrics import METRICS
 from rolloutgate.canary.run import CanaryRun
-from rolloutgate.checks import cases
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.pytest import terminal
@@ -46,6 +46,8 @@ class CanaryItem(pytest.Item):
         judgement = run.judgement
         if judgement is None:  # not reached: an interrupt ends the session before this
             pytest.skip("no judgement")
+        if self.metric == "verdict" and run.usage_error is not None:
+            pytest.fail(f"usage error (no arm was created): {run.usage_error}", pytrace=False)
         if self.metric == "verdict":
             self.user_properties += [("verdict", run.verdict), ("score", judgement.score)]
             if judgement.verdict == "pass":
@@ -85,8 +87,10 @@ class CanaryItem(pytest.Item):
 class CanaryPlugin:
     """Registered by the gate's plugin when ``--canary`` is given."""
 
-    def __init__(self, config: pytest.Config, cfg: GateConfig, ccfg: CanaryConfig) -> None:
-        self.config, self.cfg, self.ccfg = config, cfg, ccfg
+    def __init__(
+        self, config: pytest.Config, cfg: GateConfig, ccfg: CanaryConfig, inputs: Inputs
+    ) -> None:
+        self.config, self.cfg, self.ccfg, self.inputs = config, cfg, ccfg, inputs
         self.run = CanaryRun(cfg, ccfg)
         self._done = False
         self._error: BaseException | None = None
@@ -140,7 +144,6 @@ class CanaryPlugin:
         self._done = True
         write = terminal.writer(self.config)
         try:
-            golden = cases.load(self.cfg.golden, protocol=self.cfg.protocol)
             kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
             with self.run.phase("connect"):
                 api = kube.connect(kubeconfig, self.cfg.context, timeout=self.cfg.request_timeout)
@@ -149,7 +152,7 @@ class CanaryPlugin:
             self.run.finished = time.time()
             return self.run
         try:
-            canary.execute(api, self.cfg, self.ccfg, golden, write, self.run)
+            canary.execute(api, self.cfg, self.ccfg, self.inputs, write, self.run)
             judgement = self.run.judgement
             if self.ccfg.promote and judgement is not None and judgement.verdict == "pass":
                 assert self.cfg.image_tag is not None
