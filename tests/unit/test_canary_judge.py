@@ -231,12 +231,12 @@ def test_too_few_samples_is_inconclusive_never_pass() -> None:
     assert result.metric("latency").verdict == "nodata"
 
 
-def test_consecutive_transport_errors_make_the_run_inconclusive() -> None:
+def test_traffic_stopped_by_a_broken_path_makes_the_run_inconclusive() -> None:
     obs = observations()
-    obs.consecutive_errors["canary"] = 4
+    obs.stopped.append("stopped: 4 requests in a row got no answer from either arm")
     result = judge(obs)
     assert result.verdict == "inconclusive"
-    assert "4 consecutive transport errors on the canary arm" in result.reason
+    assert "4 requests in a row got no answer from either arm" in result.reason
 
 
 def test_errors_are_judged_with_fisher() -> None:

@@ -39,6 +39,7 @@ Behaviour = Callable[[int], Any]
 
 
 def answers(n: int) -> Response:
+    time.sleep(0.001)  # a server takes a while: the workers take turns
     return Response(200, {"predictions": [1]})
 
 
@@ -193,7 +194,7 @@ def test_a_canary_that_answers_500_to_everything_is_stopped_too() -> None:
     arms, obs = Arms(canary=lambda n: Response(500, {"error": "boom"})), observations()
     send(arms, obs, requests=100)
     assert obs.canary_failing is not None
-    assert "last: http 500" in obs.canary_failing
+    assert "(last: HTTP 500: boom)" in obs.canary_failing
     assert arms.count["canary"] < 10
 
 
@@ -268,14 +269,15 @@ def test_an_answer_that_comes_after_the_traffic_ended_is_counted_not_judged() ->
 
     def stuck(n: int) -> Response:
         # Past its timeout (a server trickling bytes keeps a read timeout from firing).
-        release.wait(timeout=2)
+        release.wait(timeout=10)
         return answers(n)
 
     arms, obs = Arms(canary=stuck), observations()
     start = time.monotonic()
-    send(arms, obs, requests=1, concurrency=1, request_timeout=0.05)
-    # The worker was waited for two request timeouts and a second, no longer.
-    assert time.monotonic() - start < 1.8
+    send(arms, obs, requests=1, concurrency=1, request_timeout=0.05, deadline_s=0.2)
+    # The deadline, then the worker waited for two request timeouts and a second, no longer.
+    assert time.monotonic() - start < 2
+    assert obs.stopped == ["traffic deadline reached after 1 of 1 requests per arm"]
     assert not any(s.arm == "canary" for s in obs.samples)
     release.set()
     for t in threading.enumerate():

@@ -1,16 +1,19 @@
 """A canary run: two fresh arms beside the live release, the same traffic to both, a judgement.
 
-    lock (Lease rolloutgate-canary-<name>) → read the live tag → arms <name>-baseline (live tag)
-    and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's fail-fast
-    rules, canary first) → health on both → port-forward to one pod of each → traffic →
-    judgement → both arms deleted (always, unless kept) → lock released
+    read the live tag → the release's own lease (rolloutgate-<name>) → arms <name>-baseline
+    (live tag) and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's
+    fail-fast rules, canary first) → health on both → port-forward to one pod of each →
+    traffic → judgement → both arms deleted (always, unless kept) → on a Pass with
+    ``--promote``: the live tag read again, the release gate under the same lease → lease
+    released
 
 The arms are built from the same manifests as the release: same pod spec and resources; only
 the name, the labels (so that no Service selects them: checked against the namespace's
 Services before anything is created), the replica count and the image tag differ. The live
 Deployment and its Service are only read, never written.
 
-``--promote`` (on a Pass only) is ``promote``'s: the normal release gate, as a child process.
+``--promote`` (on a Pass only) is ``promote``'s: the normal release gate, as a child process
+that continues under the canary's lease; refused when the live tag changed during the run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
 from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary import promote
 from rolloutgate.canary.inputs import Inputs
+from rolloutgate.canary.promote import Promotion
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import ARMS, Arm, Observations
@@ -66,6 +71,7 @@ class CanaryRun:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     candidate_tag: str | None = None
+    release: str | None = None  # the live Deployment's name
     baseline_tag: str | None = None
     arms: dict[Arm, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
@@ -158,8 +164,10 @@ def execute(
     inputs: Inputs,
     write: Callable[[str], None],
     run: CanaryRun,
+    promotion: Promotion | None = None,
 ) -> CanaryRun:
-    """Run the whole canary on checked ``inputs``; the outcome is in ``run``. A ConfigError
+    """Run the whole canary on checked ``inputs``, and on a Pass the ``promotion`` when given;
+    the outcome is in ``run``. A ConfigError
     found on the cluster (a Service that would select an arm, a live image without a tag) is
     ``run.usage_error``, raised before any arm is created. KeyboardInterrupt (Ctrl+C, SIGTERM)
     is re-raised after both arms are deleted."""
@@ -167,7 +175,7 @@ def execute(
     try:
         dep = inputs.deployment
         name = dep["metadata"]["name"]
-        run.candidate_tag = cfg.image_tag
+        run.candidate_tag, run.release = cfg.image_tag, name
         with run.phase("live"):
             live = kube.get(api, "apps/v1", "Deployment", name, ns)
         if live is None:
@@ -188,7 +196,9 @@ def execute(
         )
         run.obs.label_output = ccfg.label_output
         run.obs.items = dict(inputs.items)
-        lease_name = f"rolloutgate-canary-{name}"
+        # The release's own lease, from before the first arm to the end of the promotion: no
+        # release can change the baseline mid-run or slip in before the promotion.
+        lease_name = prepare.lock_name(cfg, inputs.objects)
         with run.phase("lock"):
             lease = lock.acquire(
                 api,
@@ -197,13 +207,19 @@ def execute(
                 holder=lock.default_holder(),
                 duration_s=int(cfg.timeouts.lease),
                 deadline=time.monotonic() + cfg.timeouts.lock,
+                on_wait=write,
             )
         try:
             with lock.keep(api, lease) as lost:
                 _with_arms(api, cfg, ccfg, inputs, write, run)
-            if lost:
-                run.notes.append(f"lease {lease_name} was lost during the run: {lost[0]}")
+                lost_before = list(lost)
+                if promotion is not None and run.judgement and run.judgement.verdict == "pass":
+                    with run.phase("promotion"):
+                        run.promotion = _promote(api, cfg, ccfg, promotion, lease, write, run)
+            if lost_before:
+                run.notes.append(f"lease {lease_name} was lost during the run: {lost_before[0]}")
         finally:
+            # After a promotion the gate has released it already (it is no longer ours).
             lock.release(api, lease)
     except KeyboardInterrupt as e:
         run.interrupted = str(e) or "Ctrl+C"
@@ -297,6 +313,35 @@ def _with_arms(
             with signals_deferred(write), run.phase("cleanup"):
                 _remove_arms(api, ns, run, deadline=time.monotonic() + ccfg.cleanup_timeout)
             write("canary: " + "; ".join(run.cleanup))
+
+
+def _promote(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    how: Promotion,
+    lease: lock.Lease,
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> dict[str, Any]:
+    """The release gate for the candidate, unless the live release changed since the canary
+    started (its verdict was against what is no longer live)."""
+    tag = str(cfg.image_tag)
+    live = kube.get(api, "apps/v1", "Deployment", str(run.release), cfg.namespace)
+    now = live_tag(live, cfg.images) if live is not None else None
+    if now != run.baseline_tag:
+        result = promote.refused(tag, run.baseline_tag, now)
+        write(f"canary: promotion refused: {result['refused']}")
+        return result
+    return promote.promote(
+        how,
+        cfg,
+        tag,
+        lease,
+        ccfg.report.with_name("promotion-gate.json"),
+        write,
+        timeout=promote.deadline_s(cfg),
+    )
 
 
 def _wait_arms(

@@ -198,10 +198,14 @@ class Traffic:
             t.start()
         last = time.monotonic()
         try:
-            while any(t.is_alive() for t in threads):
+            while any(t.is_alive() for t in threads) and not self.stop.is_set():
                 # Short joins keep the main thread responsive to Ctrl+C and SIGTERM.
                 for t in threads:
                     t.join(timeout=0.2)
+                if time.monotonic() >= deadline:
+                    # Also when every worker is stuck in a request that outlives its timeout.
+                    with self._lock:
+                        self._stop_at_deadline()
                 if self.progress and time.monotonic() - last >= 5:
                     last = time.monotonic()
                     self.progress(f"canary traffic: {self._next}/{len(schedule)} requests per arm")
@@ -220,17 +224,22 @@ class Traffic:
             if self.stop.is_set():
                 return None
             if time.monotonic() >= self._deadline:
-                self.obs.stopped.append(
-                    f"traffic deadline reached after {self._next} of {len(self._plan)} "
-                    "requests per arm"
-                )
-                self.stop.set()
+                self._stop_at_deadline()
                 return None
             if self._next >= len(self._plan):
                 return None
             item_id, warm = self._plan[self._next]
             self._next += 1
             return self._next - 1, item_id, warm
+
+    def _stop_at_deadline(self) -> None:
+        """Stop, saying how far the traffic got (once); the caller holds the lock."""
+        if not self.stop.is_set():
+            self.obs.stopped.append(
+                f"traffic deadline reached after {self._next} of {len(self._plan)} "
+                "requests per arm"
+            )
+            self.stop.set()
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
@@ -312,7 +321,7 @@ class Traffic:
             if n["canary"] >= self.canary_failing_streak:
                 self.obs.canary_failing = (
                     f"{n['canary']} requests in a row failed on the canary and were answered "
-                    f"by the baseline (last: {can.outcome} {can.error or can.status})"
+                    f"by the baseline (last: {_said(can)})"
                 )
                 self.stop.set()
             elif n["path"] >= self.max_consecutive_errors:
@@ -324,10 +333,16 @@ class Traffic:
             elif n["baseline"] >= self.max_consecutive_errors:
                 self.obs.stopped.append(
                     f"stopped: {n['baseline']} requests in a row failed on the baseline and "
-                    f"were answered by the canary (last: {base.outcome} "
-                    f"{base.error or base.status})"
+                    f"were answered by the canary (last: {_said(base)})"
                 )
                 self.stop.set()
+
+
+def _said(sample: Sample) -> str:
+    """What an arm answered, for a message."""
+    if sample.outcome == "http":
+        return f"HTTP {sample.status}: {sample.error}"
+    return f"{sample.outcome}: {sample.error}"
 
 
 def _answered(sample: Sample) -> bool:

@@ -63,6 +63,8 @@ class CanaryItem(pytest.Item):
             if p is None:
                 pytest.skip(f"not promoted: the verdict is {judgement.verdict}, not pass")
             self.user_properties += [(k, v) for k, v in p.items() if isinstance(v, _SCALARS)]
+            if p.get("refused"):
+                pytest.fail(f"promotion refused: {p['refused']}", pytrace=False)
             if p["exit_status"] != 0:
                 pytest.fail(
                     f"release gate for {p['tag']} exited {p['exit_status']} ({p['verdict']}): "
@@ -152,25 +154,19 @@ class CanaryPlugin:
             self.run.finished = time.time()
             return self.run
         try:
-            canary.execute(api, self.cfg, self.ccfg, self.inputs, write, self.run)
-            judgement = self.run.judgement
-            if self.ccfg.promote and judgement is not None and judgement.verdict == "pass":
-                assert self.cfg.image_tag is not None
-                timeout = (
-                    self.cfg.timeouts.lock
-                    + self.cfg.timeouts.rollout
-                    + self.cfg.timeouts.rollback
-                    + 2 * self.cfg.timeouts.endpoint
-                    + 120
-                )
-                with self.run.phase("promotion"):
-                    self.run.promotion = promote.promote(
-                        self.cfg,
-                        self.cfg.image_tag,
-                        self.ccfg.report.with_name("promotion-gate.json"),
-                        write,
-                        timeout=timeout,
-                    )
+            # The promotion's gate is started as this run was: same arguments, same place.
+            how = promote.Promotion(
+                tuple(self.config.invocation_params.args), self.config.invocation_params.dir
+            )
+            canary.execute(
+                api,
+                self.cfg,
+                self.ccfg,
+                self.inputs,
+                write,
+                self.run,
+                how if self.ccfg.promote else None,
+            )
         except BaseException as e:
             self._error = e
             raise
