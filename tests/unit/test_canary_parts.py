@@ -249,3 +249,35 @@ def test_an_infrastructure_error_is_inconclusive() -> None:
     assert j.verdict == "inconclusive"
     assert j.exit_status == 7
     assert all(m.verdict == "nodata" for m in j.metrics)
+
+
+def test_the_verdict_is_recomputed_from_the_json_report_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rolloutgate.__main__ import main
+
+    run = _judged_run(tmp_path)
+    run.obs.traffic_started = 1_700_000_000.0
+    data = canary_report.to_json(run)
+    samples = data["evidence"]["samples"]
+    assert len(samples) == 2 * 81
+    first = samples[0]
+    assert {"item", "arm", "pod", "index", "at", "t", "outcome", "latency_ms"} <= set(first)
+    assert first["t"] == 1_700_000_000.0 + first["at"]
+    report = tmp_path / "canary.json"
+    canary_report.write_json(data, report)
+    assert main(["canary-verdict", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert f"{report}: FAIL (score {data['score']:g})" in out
+    assert "the report's verdict and score are the same" in out
+    # Evidence edited (the canary's slow answers made fast): the verdict follows the evidence.
+    for s in samples:
+        s["latency_ms"] = 10.0
+    canary_report.write_json(data, report)
+    assert main(["canary-verdict", str(report)]) == 6
+    assert f"the report says fail (score {data['score']}): the verdicts differ" in (
+        capsys.readouterr().out
+    )
+    report.write_text("{}")
+    assert main(["canary-verdict", str(report)]) == 4
+    assert "not the evidence of a canary report of schema 1" in capsys.readouterr().err

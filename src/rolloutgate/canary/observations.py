@@ -88,6 +88,8 @@ class Observations:
     # Why the traffic stopped because the canary failed requests the baseline answered (a
     # streak long enough to be significant on its own): a critical failure of ``errors``.
     canary_failing: str | None = None
+    # When the traffic started (epoch seconds): a sample's ``at`` counts from here.
+    traffic_started: float | None = None
     # Samples that came back after the traffic was closed (a request still in flight past its
     # workers' last wait): counted, not judged, so the judgement reads a fixed set.
     late: int = 0

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rolloutgate.canary import evidence
 from rolloutgate.canary.judge import EXIT_STATUS
 from rolloutgate.canary.observations import ARMS, latencies
 from rolloutgate.canary.run import CanaryRun
@@ -91,6 +92,8 @@ def to_json(run: CanaryRun) -> dict[str, Any]:
             for m in (j.metrics if j else [])
         ],
         "latency_ms": {arm: [round(x, 3) for x in latencies(obs, arm)] for arm in ARMS},
+        # Every input and sample: `python -m rolloutgate canary-verdict REPORT` judges again.
+        "evidence": evidence.to_json(obs),
         "thresholds": thresholds,
         "cleanup": run.cleanup,
         "kept_arms": ccfg.keep_arms,

@@ -189,6 +189,7 @@ class Traffic:
         """Send every planned request to both arms; returns when done or stopped."""
         self._plan, self._deadline = schedule, deadline
         self._t0 = time.monotonic()
+        self.obs.traffic_started = time.time()
         threads = [
             threading.Thread(target=self._work, args=(k,), name=f"rolloutgate-canary-{k}")
             for k in range(self.concurrency)
