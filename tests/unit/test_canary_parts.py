@@ -226,7 +226,10 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert [m["name"] for m in data["metrics"]][:3] == ["arms", "golden", "agreement"]
     json.dumps(data)  # serialisable as is
     page = canary_report.html_report(data)
-    assert page.count("<svg") == 1  # the overlaid latency histograms (no numeric outputs here)
+    # The overlaid latency histograms, latency over time, the ECDF (no numeric outputs here).
+    assert page.count("<svg") == 3
+    assert page.count("<circle") == 2 * 81  # a dot per measured request
+    assert page.count("<polyline") == 2  # an ECDF per arm
     assert "<polygon" in page
     assert "baseline (n=81" in page
     assert "canary (n=81" in page
@@ -242,6 +245,34 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert lines[0]["verdict"] == "fail"
     assert lines[0]["median_ratio"] > 1.2
     assert lines[0]["flip_rate"] == pytest.approx(3 / 81)
+    assert lines[0]["schema"] == 2
+    assert lines[0]["run_id"] == run.run_id
+    assert lines[0]["thresholds_hash"] == canary_report.thresholds_hash(data["thresholds"])
+    assert lines[0]["samples"]["canary"] == {"measured": 81, "valid": 81}
+    assert lines[0]["median_baseline_ms"] == pytest.approx(10, rel=0.1)
+    assert lines[0]["intervals"] == {}
+
+
+def test_history_intervals_and_the_trend_of_the_last_30_runs(tmp_path: Path) -> None:
+    data = canary_report.to_json(_judged_run(tmp_path))
+    latency = next(m for m in data["metrics"] if m["name"] == "latency")
+    latency["figures"]["median_ratio_ci"] = [1.21, 1.36]
+    history = tmp_path / "h.jsonl"
+    for _ in range(31):
+        canary_report.append_history(data, history)
+    with history.open("a") as f:
+        f.write('{"verdict": "pass", "sco')  # a line cut short by a killed job
+    runs = canary_report.read_history(history)
+    assert len(runs) == 30
+    assert runs[-1]["intervals"] == {"latency.median_ratio_ci": [1.21, 1.36]}
+    page = canary_report.html_report(data, runs)
+    assert "<td>latency.median_ratio_ci</td><td>1.21</td><td>1.36</td>" in page
+    assert "score of the last 30 runs" in page
+    # 162 request dots and 30 runs' dots.
+    assert page.count("<circle") == 2 * 81 + 30
+    # Thresholds differ, hash differs.
+    other = {**data["thresholds"], "confidence": 0.99}
+    assert canary_report.thresholds_hash(other) != canary_report.thresholds_hash(data["thresholds"])
 
 
 def test_an_infrastructure_error_is_inconclusive() -> None:

@@ -189,9 +189,10 @@ class CanaryPlugin:
             session.exitstatus = data["exit_status"]
         try:
             canary_report.write_json(data, self.ccfg.report)
-            canary_report.write_html(data, self.ccfg.html)
             if run.interrupted is None:
                 canary_report.append_history(data, self.ccfg.history)
+            history = canary_report.read_history(self.ccfg.history)
+            canary_report.write_html(data, self.ccfg.html, history)
             canary_report.append_step_summary(data)
         except OSError as e:
             run.notes.append(f"report not written: {e}")
