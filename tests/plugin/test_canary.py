@@ -75,12 +75,12 @@ def test_without_canary_the_gate_is_unchanged(project: pytest.Pytester) -> None:
         (
             lambda p: (p.path / "set.jsonl").write_text('{"name": "a", "request": {"inputs": []}}\n{'),
             ("--request-set=set.jsonl",),
-            "*request set set.jsonl:2: not JSON (*); expected one JSON object per line*",
+            "*request set *set.jsonl:2: not JSON (*); expected one JSON object per line*",
         ),
         (
             lambda p: (p.path / "set.jsonl").write_text('{"request": {"instances": [[1]]}}\n'),
             ("--request-set=set.jsonl",),
-            "*request set set.jsonl:1: request has unknown keys ['instances']*"
+            "*request set *set.jsonl:1: request has unknown keys *instances*"
             'a V2 infer body needs "inputs"*',
         ),
         (

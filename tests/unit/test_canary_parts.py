@@ -82,6 +82,16 @@ def test_request_set_of_the_example(tmp_path: Path) -> None:
     assert items[0].request.body["inputs"][0]["data"] == [5.1, 3.5, 1.4, 0.2]
 
 
+def test_request_set_of_the_wine_example_is_plain_protocol() -> None:
+    golden = cases.load(REPO / "fixtures" / "wine" / "golden" / "wine.json")
+    items = load_request_set(REPO / "fixtures" / "wine" / "requests" / "wine.jsonl", golden.protocol)
+    assert len(items) == 178
+    assert items[0].id == "set:wine-000"
+    assert (items[0].request.method, items[0].request.path) == ("POST", "/predict")
+    assert len(items[0].request.body["instances"][0]) == 13
+    assert {i.labels for i in items} == {(0,), (1,), (2,)}
+
+
 def test_request_set_lines_are_requests_of_the_golden_files_protocol(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text(

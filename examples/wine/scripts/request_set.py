@@ -2,8 +2,8 @@
 plain-protocol request (``POST /predict``) per row of the wine data set.
 
     python examples/wine/scripts/request_set.py > fixtures/wine/requests/wine.jsonl  # with sklearn
-    docker run --rm -i rolloutgate/wine:v1 python - < examples/wine/scripts/request_set.py \\
-        > fixtures/wine/requests/wine.jsonl     # the example image's scikit-learn
+    docker run --rm -i --network=none --entrypoint python rolloutgate/wine:v1 - \\
+        < examples/wine/scripts/request_set.py > fixtures/wine/requests/wine.jsonl  # the image's
 
 Deterministic: same data, same order, same file.
 """
