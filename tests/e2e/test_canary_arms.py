@@ -86,7 +86,11 @@ class RunningCanary(RunningGate):
     ) -> None:
         self.report = out / "canary.json"
         self.lines = []
-        env = {**os.environ, "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"), **(env or {})}
+        env = {
+            **os.environ,
+            "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
+            **(env or {}),
+        }
         env["ROLLOUTGATE_CANARY_HTML"] = str(out / "canary.html")
         self.proc = subprocess.Popen(
             canary_argv(namespace, out, *args),
@@ -309,17 +313,25 @@ def test_promotion_is_refused_when_the_live_release_changed_during_the_run(
         )
         assert "/pid-" in lease["spec"]["holderIdentity"]
         kubectl(
-            "set", "image", "deployment/iris", "model=rolloutgate/iris:retrained",
+            "set",
+            "image",
+            "deployment/iris",
+            "model=rolloutgate/iris:retrained",
             namespace=e2e_namespace,
         )
         result = gate.wait(timeout=240)
     finally:
         kubectl(
-            "set", "image", "deployment/iris", "model=rolloutgate/iris:v1",
+            "set",
+            "image",
+            "deployment/iris",
+            "model=rolloutgate/iris:v1",
             namespace=e2e_namespace,
         )
         kubectl(
-            "patch", "deployment/iris", "--type=json",
+            "patch",
+            "deployment/iris",
+            "--type=json",
             '-p=[{"op": "remove", "path": "/spec/paused"}]',
             namespace=e2e_namespace,
         )

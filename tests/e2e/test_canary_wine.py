@@ -73,9 +73,7 @@ def run_canary(namespace: str, manifests: Path, out: Path, tag: str) -> Result:
         "ROLLOUTGATE_CANARY_HTML": str(out / "canary.html"),
         "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
     }
-    proc = subprocess.run(
-        argv, cwd=REPO, capture_output=True, text=True, timeout=600, env=env
-    )
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     report = out / "canary.json"
     data = json.loads(report.read_text()) if report.exists() else {}
     return Result(proc.returncode, proc.stdout + proc.stderr, data)
@@ -88,7 +86,12 @@ def metric(result: Result, name: str) -> dict[str, Any]:
 def assert_untouched(namespace: str, live: dict[str, Any]) -> None:
     __tracebackhide__ = True
     arms = kubectl(
-        "get", "deployments", "-l", "rolloutgate.io/canary-of=wine", "-o", "name",
+        "get",
+        "deployments",
+        "-l",
+        "rolloutgate.io/canary-of=wine",
+        "-o",
+        "name",
         namespace=namespace,
     )
     assert arms.strip() == ""

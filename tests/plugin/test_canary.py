@@ -73,7 +73,9 @@ def test_without_canary_the_gate_is_unchanged(project: pytest.Pytester) -> None:
     ("setup", "args", "message"),
     [
         (
-            lambda p: (p.path / "set.jsonl").write_text('{"name": "a", "request": {"inputs": []}}\n{'),
+            lambda p: (p.path / "set.jsonl").write_text(
+                '{"name": "a", "request": {"inputs": []}}\n{'
+            ),
             ("--request-set=set.jsonl",),
             "*request set *set.jsonl:2: not JSON (*); expected one JSON object per line*",
         ),

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import random
-from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm: cases.client_for(urls[arm], golden, replace(cfg, request_timeout=request_timeout)),
+        lambda arm: cases.client_for(
+            urls[arm], golden, replace(cfg, request_timeout=request_timeout)
+        ),
         obs,
         concurrency=2,
         request_timeout=request_timeout,

@@ -84,7 +84,9 @@ def test_request_set_of_the_example(tmp_path: Path) -> None:
 
 def test_request_set_of_the_wine_example_is_plain_protocol() -> None:
     golden = cases.load(REPO / "fixtures" / "wine" / "golden" / "wine.json")
-    items = load_request_set(REPO / "fixtures" / "wine" / "requests" / "wine.jsonl", golden.protocol)
+    items = load_request_set(
+        REPO / "fixtures" / "wine" / "requests" / "wine.jsonl", golden.protocol
+    )
     assert len(items) == 178
     assert items[0].id == "set:wine-000"
     assert (items[0].request.method, items[0].request.path) == ("POST", "/predict")

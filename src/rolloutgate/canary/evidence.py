@@ -91,9 +91,7 @@ def _read_item(raw: Mapping[str, Any]) -> Item:
     case = None
     if "case" in raw:
         c = raw["case"]
-        expect = tuple(
-            Expectation(**e, compiled=jmespath.compile(e["path"])) for e in c["expect"]
-        )
+        expect = tuple(Expectation(**e, compiled=jmespath.compile(e["path"])) for e in c["expect"])
         case = Case(c["name"], request, c["status"], expect)
     labels = tuple(raw["labels"]) if "labels" in raw else None
     return Item(raw["id"], request, case=case, labels=labels)

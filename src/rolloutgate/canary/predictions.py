@@ -233,7 +233,9 @@ def labelled_rows(obs: Observations, output: str) -> list[Row]:
         for k, label in enumerate(item.labels):
             if k < len(p.baseline) and k < len(p.canary):
                 b, c = p.baseline[k], p.canary[k]
-                rows.append(Row(item.id, k, label, b, c, close(label, b, exp), close(label, c, exp)))
+                rows.append(
+                    Row(item.id, k, label, b, c, close(label, b, exp), close(label, c, exp))
+                )
     return rows
 
 

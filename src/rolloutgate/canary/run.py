@@ -30,13 +30,13 @@ from typing import Any
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
-from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary import promote
+from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
-from rolloutgate.canary.promote import Promotion
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import ARMS, Arm, Observations
+from rolloutgate.canary.promote import Promotion
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
@@ -48,7 +48,7 @@ from rolloutgate.objects import name_of
 from rolloutgate.phases import timed
 from rolloutgate.release import apply, lock, prepare, rollout, verify
 from rolloutgate.release.ending import signals_deferred
-from rolloutgate.workloads import image_names, template_images, workloads
+from rolloutgate.workloads import image_names, template_images
 
 Obj = dict[str, Any]
 
@@ -426,9 +426,7 @@ def _measure(
         with run.phase("traffic"):
             traffic.run(schedule, deadline=time.monotonic() + ccfg.traffic_timeout)
         if run.obs.late:
-            run.notes.append(
-                f"{run.obs.late} answers came after the traffic had ended: not judged"
-            )
+            run.notes.append(f"{run.obs.late} answers came after the traffic had ended: not judged")
         for arm in ARMS:
             now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])

@@ -237,8 +237,7 @@ class Traffic:
         """Stop, saying how far the traffic got (once); the caller holds the lock."""
         if not self.stop.is_set():
             self.obs.stopped.append(
-                f"traffic deadline reached after {self._next} of {len(self._plan)} "
-                "requests per arm"
+                f"traffic deadline reached after {self._next} of {len(self._plan)} requests per arm"
             )
             self.stop.set()
 
@@ -278,7 +277,9 @@ class Traffic:
         except EndpointUnreachable as e:
             elapsed = (time.perf_counter() - start) * 1000
             outcome: Outcome = "timeout" if isinstance(e, AnswerTimedOut) else "reset"
-            return Sample(item_id, arm, outcome, elapsed, warm, error=str(e)[:300], index=index, at=at)
+            return Sample(
+                item_id, arm, outcome, elapsed, warm, error=str(e)[:300], index=index, at=at
+            )
         elapsed = (time.perf_counter() - start) * 1000
         try:
             answer: Any = response.json()
