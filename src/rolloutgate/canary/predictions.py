@@ -166,9 +166,14 @@ def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
     }
     rule = "same model: no flip allowed" if obs.same_model else f"at most {limit:.1%}"
     if rate > limit:
-        names = sorted({i for i, *_ in flips})
-        shown = ", ".join(f"{i} ({o}[{k}] {bv}->{cv})" for i, o, k, bv, cv in flips[:8])
-        more = f" (+{len(flips) - 8} more)" if len(flips) > 8 else ""
+        # Each flipped request once, with its first flip; the request set's rows first (the
+        # golden metric names the golden cases already).
+        first: dict[str, str] = {}
+        for i, o, k, bv, cv in flips:
+            first.setdefault(i, f"{i} ({o}[{k}] {bv}->{cv})")
+        names = sorted(first, key=lambda i: obs.items[i].case is not None)
+        shown = ", ".join(first[i] for i in names[:8])
+        more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
         return Metric(
             "agreement",
             "fail",
