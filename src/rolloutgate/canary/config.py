@@ -24,7 +24,9 @@ from rolloutgate.errors import ConfigError
 class RunDefaults:
     """How a canary run drives the arms and the traffic (CANARY.md gives the reasons)."""
 
-    replicas: int = 1
+    # Pods per arm: the pod is the unit of latency variance, and one pod per arm cannot tell a
+    # slow candidate from a slow pod (docs/canary.md, "Error rates").
+    replicas: int = 3
     requests: int = 200  # measured requests per arm
     warmup: int = 20  # per arm, discarded
     concurrency: int = 2  # requests in flight per arm at most

@@ -256,13 +256,13 @@ def mcnemar(rows: int, worse: int, better: int, *, confidence: float) -> McNemar
 # The metrics.
 
 
-def paired_latencies(obs: Observations) -> list[tuple[Sample, Sample]]:
-    """(baseline, canary) samples of the same planned request: the k-th measured answer of an
-    item on one arm with the k-th on the other (each planned request goes to both)."""
+def paired_latencies(obs: Observations, *, warmup: bool = False) -> list[tuple[Sample, Sample]]:
+    """(baseline, canary) samples of the same planned request: the k-th measured (or warm-up)
+    answer of an item on one arm with the k-th on the other (each request goes to both)."""
     seen: dict[Arm, dict[str, list[Sample]]] = {arm: {} for arm in ARMS}
     for arm in ARMS:
-        for s in obs.measured(arm):
-            if s.outcome != "transport":
+        for s in obs.samples:
+            if s.arm == arm and s.warmup == warmup and s.outcome != "transport":
                 seen[arm].setdefault(s.item, []).append(s)
     pairs: list[tuple[Sample, Sample]] = []
     for item, base in seen["baseline"].items():
@@ -270,6 +270,31 @@ def paired_latencies(obs: Observations) -> list[tuple[Sample, Sample]]:
             if b.ok and c.ok:
                 pairs.append((b, c))
     return pairs
+
+
+def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> str:
+    """What the warm-up says about the measured traffic to come: the paired log-latency's
+    standard deviation and the pairs it takes to find a ``latency_ratio`` slow-down with power
+    ``POWER`` (printed before the traffic; a server-side duration metric needs fewer)."""
+    import statistics
+
+    pairs = paired_latencies(obs, warmup=True)
+    if len(pairs) < 3:
+        return f"{len(pairs)} warm-up pairs answered: no sample size estimated"
+    sd = statistics.stdev(math.log(c.latency_ms / b.latency_ms) for b, c in pairs)
+    needed = pairs_needed(
+        sd, t.client_pod_sd**2 * 2 / max(1, pods), ratio=t.latency_ratio, alpha=t.alpha
+    )
+    size = (
+        "more pods per arm (the pods alone vary that much)"
+        if math.isinf(needed)
+        else (f"{math.ceil(needed)} pairs")
+    )
+    return (
+        f"warm-up: paired log-latency sd {sd:.3f} over {len(pairs)} pairs; to find a "
+        f"{t.latency_ratio:g}x slow-down client-side with power {POWER:g} at alpha "
+        f"{t.alpha:.2g} with {pods} pod(s) per arm takes {size}; sending {requests}"
+    )
 
 
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:
