@@ -7,7 +7,12 @@ namespace it deploys v1 with the gate, then runs the canary as a user would
 
 - ``v2`` (a good new model): time from start to verdict at 200 measured requests per arm;
 - ``v1`` against live v1 (A/A): how often a run that should pass does not (false alarms);
-- ``slower`` (~25 % slower than v1): how often the latency metric catches it.
+- ``slower`` (~25 % slower than v1): how often the latency metric catches it;
+- ``retrained`` (an equally good retrain, 4 of 150 rows differ): its verdicts.
+
+``--tags`` chooses (default v1,slower,retrained), alternating, ``--runs`` each. The machine's
+load average is recorded before and after every run (the target holds "even while the machine
+is busy": the table says how busy it was).
 
 Prints a table and writes JSON (default reports/bench-canary.json); docs/canary.md has figures.
 """
@@ -31,7 +36,10 @@ NAMESPACE_PREFIX = "bench-canary"
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.canary_cluster", description=__doc__)
-    p.add_argument("--runs", type=int, default=20, help="A/A and slower runs each (default 20)")
+    p.add_argument("--runs", type=int, default=20, help="runs of each tag (default 20)")
+    p.add_argument(
+        "--tags", default="v1,slower,retrained", help="tags judged against live v1, alternating"
+    )
     p.add_argument("--verdict-runs", type=int, default=3, help="v2 runs timed (default 3)")
     p.add_argument("--requests", type=int, default=200, help="measured requests per arm")
     p.add_argument("--namespace", help="reuse this namespace (v1 must be live there)")
@@ -122,6 +130,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "ROLLOUTGATE_CANARY_HTML": str(out / f"{tag}-{k}.html"),
         "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
     }
+    load_before = os.getloadavg()[0]
     start = time.monotonic()
     proc = subprocess.run(
         pytest_argv(
@@ -138,6 +147,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         env=env,
     )
     wall = time.monotonic() - start
+    load_after = os.getloadavg()[0]
     data = json.loads(report.read_text()) if report.exists() else {}
     metrics = {m["name"]: m for m in data.get("metrics", [])}
     latency = metrics.get("latency", {})
@@ -155,6 +165,9 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "p_value": (latency.get("figures") or {}).get("p_value"),
         "median_baseline_ms": (latency.get("figures") or {}).get("median_baseline_ms"),
         "median_canary_ms": (latency.get("figures") or {}).get("median_canary_ms"),
+        "ratio_low": (latency.get("figures") or {}).get("ratio_low"),
+        "latency_source": (latency.get("figures") or {}).get("source"),
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "metrics": {n: m["verdict"] for n, m in metrics.items()},
     }
 
@@ -185,6 +198,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "max": max(verdict_s) if verdict_s else None,
             },
             "wall_s_median": statistics.median(r["wall_s"] for r in rs),
+            "load_average": {
+                "min": min(min(r["load_average"]) for r in rs),
+                "max": max(max(r["load_average"]) for r in rs),
+            },
         }
     return out
 
@@ -192,7 +209,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def table(summary: dict[str, Any]) -> str:
     lines = [
         f"{'tag':<8} {'runs':>4}  {'verdicts':<40} {'latency fail':>12} "
-        f"{'median ratio (min-max)':>24} {'s to verdict (med/max)':>22}"
+        f"{'median ratio (min-max)':>24} {'s to verdict (med/max)':>22} {'load avg':>10}"
     ]
     for tag, s in summary.items():
         r = s["median_ratio"]
@@ -201,9 +218,10 @@ def table(summary: dict[str, Any]) -> str:
             f"{r['median']:.3f} ({r['min']:.3f}-{r['max']:.3f})" if r["median"] is not None else "-"
         )
         secs = f"{v['median']:.1f}/{v['max']:.1f}" if v["median"] is not None else "-"
+        load = f"{s['load_average']['min']:.1f}-{s['load_average']['max']:.1f}"
         lines.append(
             f"{tag:<8} {s['runs']:>4}  {json.dumps(s['verdicts']):<40} "
-            f"{s['latency_fail']:>5}/{s['runs']:<6} {ratio:>24} {secs:>22}"
+            f"{s['latency_fail']:>5}/{s['runs']:<6} {ratio:>24} {secs:>22} {load:>10}"
         )
     return "\n".join(lines)
 
@@ -229,7 +247,8 @@ def main(argv: list[str]) -> None:
         print(f"deploying v1 with the gate in {namespace}", flush=True)
         deploy_v1(namespace, out)
     runs: list[dict[str, Any]] = []
-    plan = ["v2"] * args.verdict_runs + [t for _ in range(args.runs) for t in ("v1", "slower")]
+    tags = [t for t in args.tags.split(",") if t]
+    plan = ["v2"] * args.verdict_runs + [t for _ in range(args.runs) for t in tags]
     try:
         for k, tag in enumerate(plan):
             r = canary(namespace, tag, args.requests, out, k)
@@ -237,7 +256,8 @@ def main(argv: list[str]) -> None:
             print(
                 f"[{k + 1}/{len(plan)}] {tag}: {r['verdict']} (exit {r['exit_status']}), "
                 f"latency {r['latency_verdict']} ratio {r['median_ratio']} p {r['p_value']}, "
-                f"verdict after {r['seconds_to_verdict']} s, wall {r['wall_s']} s",
+                f"verdict after {r['seconds_to_verdict']} s, wall {r['wall_s']} s, "
+                f"load {r['load_average']}",
                 flush=True,
             )
             # Partial results survive an interrupted benchmark.
