@@ -6,15 +6,17 @@ statistics and decision rules (``rolloutgate.canary.stats``: ``pod_level_ratio``
 then composes the run's verdict with the package's score (``judge.score``). Nothing here
 re-implements a rule: a change of a rule changes this table.
 
-Latency model (log scale): every pod has its own level, N(0, pod_sd^2) around its arm's; every
-request's time is log-normal around its pod's level with the request sigma; a slow-down
-multiplies the canary's times. Two sources, as the canary judges them:
+Latency model (log scale), a slow-down multiplying the canary's times. Two sources, as the
+canary judges them:
 
 - ``server``: the servers' own duration metric, read per pod before and after (MLServer's
-  ``model_infer_request_duration``): one mean per pod, the requests spread evenly over the pods;
+  ``model_infer_request_duration``): one mean per pod; the log of a pod's mean scatters with
+  sd ``--server-level-sd`` around its arm's (pod effect and sampling noise together: what A/A
+  runs show), and the calibration (the prior) is that same value;
 - ``client``: paired client-side latencies of the same request on both arms (a server without
-  a duration metric), each request to a random pod of each arm; a common term of the pair (the
-  path, load bursts) cancels in the pair and is left out.
+  a duration metric): log canary - log baseline of a request scatters with
+  ``--client-paired-sd``, plus each pod's own effect (sd ``--pod-sd``), the requests
+  spread over the pods as the traffic spreads them.
 
 Accuracy model: ``rows`` labelled rows (the iris set: 150); each row independently newly wrong
 on the canary with probability ``churn + drop`` and newly right with probability ``churn`` (an
@@ -57,21 +59,19 @@ class LatencyCell:
     name: str
     source: str  # server | client
     ratio: float  # true canary/baseline slow-down
-    sigma: float  # request-to-request log-sd
-    pod_sd: float  # true pod-to-pod log-sd
+    sigma: float  # server: a pod level's log-sd; client: a pair's log-ratio sd
+    pod_sd: float  # client: true pod-to-pod log-sd (server: unused, in sigma)
     pods: int  # per arm
     requests: int  # measured per arm
     # The pod sd the A/A calibration found (the prior); differs from pod_sd when miscalibrated.
     pod_sd_calibrated: float = 0.0
 
 
-def calibrated(source: str, sigma: float, pod_sd: float, requests: int, pods: int) -> float:
-    """The prior an A/A calibration at this size finds: client-side the pod effect itself;
-    server-side the sd of the log of a pod's mean duration, pod effect plus the sampling noise
-    of a mean of log-normal times (variance exp(sigma^2) - 1 over the pod's requests)."""
-    if source == "client":
-        return pod_sd
-    return math.sqrt(pod_sd**2 + math.expm1(sigma**2) / max(1, requests // pods))
+def calibrated(cell: LatencyCell) -> float:
+    """The prior an A/A calibration finds: client-side the pod effect, server-side the sd of
+    the log of a pod's mean (the cells' calibrated values, which a miscalibrated cell sets
+    apart from the true ones)."""
+    return cell.pod_sd_calibrated
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200, help="measured requests per arm")
     p.add_argument("--pods", type=int, default=3, help="pods per arm")
     p.add_argument(
-        "--server-sigma", type=float, default=0.35, help="log-sd of a request's server time"
+        "--server-level-sd",
+        type=float,
+        default=0.05,
+        help="sd of the log of a pod's mean server time within an arm (A/A runs)",
     )
     p.add_argument(
-        "--client-sigma", type=float, default=0.45, help="log-sd of a request's client latency"
+        "--client-paired-sd",
+        type=float,
+        default=0.6,
+        help="sd of log canary - log baseline of one request, client-side (A/A runs)",
     )
-    p.add_argument("--pod-sd", type=float, default=0.03, help="true pod-to-pod log-sd")
+    p.add_argument("--pod-sd", type=float, default=0.03, help="client-side pod-to-pod log-sd")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -104,15 +110,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def latency_cells(a: argparse.Namespace) -> list[LatencyCell]:
     cells: list[LatencyCell] = []
-    for source, sigma in (("server", a.server_sigma), ("client", a.client_sigma)):
-        base = LatencyCell("", source, 1.0, sigma, a.pod_sd, a.pods, a.requests, a.pod_sd)
+    for source, sigma, prior in (
+        ("server", a.server_level_sd, a.server_level_sd),
+        ("client", a.client_paired_sd, a.pod_sd),
+    ):
+        base = LatencyCell("", source, 1.0, sigma, a.pod_sd, a.pods, a.requests, prior)
         for name, ratio in (("A/A", 1.0), ("+10 %", 1.10), ("+25 %", 1.25)):
             cells.append(replace(base, name=name, ratio=ratio))
         # Why several pods: the same runs with one pod per arm; and pods twice as different
         # as the calibration says (the prior under-states them; the run's own pods help).
         cells.append(replace(base, name="A/A, 1 pod", pods=1))
         cells.append(replace(base, name="+10 %, 1 pod", ratio=1.10, pods=1))
-        cells.append(replace(base, name="A/A, pod sd x2 uncalibrated", pod_sd=2 * a.pod_sd))
+        if source == "server":
+            cells.append(replace(base, name="A/A, pods x2 as calibrated", sigma=2 * sigma))
+        else:
+            cells.append(replace(base, name="A/A, pods x2 as calibrated", pod_sd=2 * a.pod_sd))
     return cells
 
 
@@ -130,21 +142,16 @@ def simulate_latency(cell: LatencyCell, runs: int, t: Thresholds, rng: Any) -> d
     decisions: dict[str, int] = {"pass": 0, "fail": 0, "critical": 0}
     ratios: list[float] = []
     shift = math.log(cell.ratio)
-    prior = calibrated(cell.source, cell.sigma, cell.pod_sd_calibrated, cell.requests, cell.pods)
+    prior = calibrated(cell)
     for _ in range(runs):
-        pods = {
-            arm: rng.normal(0.0, cell.pod_sd, cell.pods) + (shift if arm == "canary" else 0.0)
-            for arm in ("baseline", "canary")
-        }
         if cell.source == "server":
-            per_pod = np.full(cell.pods, cell.requests // cell.pods)
-            per_pod[: cell.requests % cell.pods] += 1
             levels = {
-                arm: [
-                    float(np.mean(np.exp(level + rng.normal(0.0, cell.sigma, k))))
-                    for level, k in zip(pods[arm], per_pod, strict=True)
-                ]
-                for arm in pods
+                arm: list(
+                    np.exp(
+                        rng.normal(0.0, cell.sigma, cell.pods) + (shift if arm == "canary" else 0.0)
+                    )
+                )
+                for arm in ("baseline", "canary")
             }
             est = pod_level_ratio(
                 levels["baseline"],
@@ -155,14 +162,20 @@ def simulate_latency(cell: LatencyCell, runs: int, t: Thresholds, rng: Any) -> d
                 n=cell.requests,
             )
         else:
-            which = {arm: rng.integers(0, cell.pods, cell.requests) for arm in pods}
-            times = {
-                arm: np.exp(pods[arm][which[arm]] + rng.normal(0.0, cell.sigma, cell.requests))
-                for arm in pods
-            }
+            pods = {arm: rng.normal(0.0, cell.pod_sd, cell.pods) for arm in ("baseline", "canary")}
+            # The traffic's pattern: round-robin on the baseline, a step further each round on
+            # the canary (traffic.Traffic.pods_for).
+            k = np.arange(cell.requests)
+            which = {"baseline": k % cell.pods, "canary": (k // cell.pods) % cell.pods}
+            log_ratio = (
+                shift
+                + pods["canary"][which["canary"]]
+                - pods["baseline"][which["baseline"]]
+                + rng.normal(0.0, cell.sigma, cell.requests)
+            )
             est = paired_log_ratio(
-                times["baseline"],
-                times["canary"],
+                np.ones(cell.requests),
+                np.exp(log_ratio),
                 [str(k) for k in which["baseline"]],
                 [str(k) for k in which["canary"]],
                 prior_pod_sd=prior,
@@ -256,12 +269,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     sizes = {
         source: pairs_needed(
-            sigma * math.sqrt(2),
+            sigma,
             a.pod_sd**2 * 2 / a.pods,
             ratio=t.latency_ratio,
             alpha=t.alpha,
         )
-        for source, sigma in (("client", a.client_sigma),)
+        for source, sigma in (("client", a.client_paired_sd),)
     }
     result = {
         "args": {k: str(v) for k, v in vars(a).items()},
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(rows))
     print(
         f"paired client-side requests needed for power {0.9:.0%} at ratio {t.latency_ratio} "
-        f"(sigma {a.client_sigma}, {a.pods} pods per arm): {sizes['client']:.0f}"
+        f"(paired sd {a.client_paired_sd}, {a.pods} pods per arm): {sizes['client']:.0f}"
     )
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(result, indent=2) + "\n")
@@ -295,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| source | case | pods/arm | request sigma | pod sd | runs | latency fails "
+        "| source | case | pods/arm | level or pair sd | pod sd | runs | latency fails "
         "| rate (95 % interval) | run not Pass |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -452,6 +452,9 @@ def test_latency_is_judged_on_what_the_servers_measured_when_they_export_it() ->
     assert latency.figures["source"] == "server-side model_infer_request_duration"
     assert latency.figures["median_ratio"] == pytest.approx(1.248, abs=0.01)
     assert latency.figures["server_ms_by_pod"]["canary"]["c0"] == pytest.approx(1.25)
+    # What the client saw is reported beside it, with the path's share of it, each run.
+    assert latency.figures["client"]["ratio"] == pytest.approx(1.0, abs=0.1)
+    assert latency.figures["path_share"]["canary"] == pytest.approx(0.9, abs=0.1)
     # Too few requests counted by the servers: not judged.
     obs.server = {arm: [PodTiming("p", 10, 0.01)] for arm in ("baseline", "canary")}
     assert judge(obs).metric("latency").verdict == "nodata"

@@ -23,6 +23,7 @@ pays for them.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -276,8 +277,6 @@ def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> s
     """What the warm-up says about the measured traffic to come: the paired log-latency's
     standard deviation and the pairs it takes to find a ``latency_ratio`` slow-down with power
     ``POWER`` (printed before the traffic; a server-side duration metric needs fewer)."""
-    import statistics
-
     pairs = paired_latencies(obs, warmup=True)
     if len(pairs) < 3:
         return f"{len(pairs)} warm-up pairs answered: no sample size estimated"
@@ -302,6 +301,31 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
     estimated ratio of at least sqrt(latency_ratio) (half the slow-down to detect, on the log
     scale: a smaller one is reported, not failed)."""
     figures: dict[str, Any] = {}
+    # Client-side, always (when enough pairs): judged when the servers measure nothing, else
+    # reported beside theirs (with the path's share: how much of it is not the model's).
+    pairs = paired_latencies(obs)
+    shares = path_shares(obs)
+    client: RatioEstimate | None = None
+    if len(pairs) >= max(2, t.min_samples):
+        client = paired_log_ratio(
+            [b.latency_ms for b, _ in pairs],
+            [c.latency_ms for _, c in pairs],
+            [b.pod for b, _ in pairs],
+            [c.pod for _, c in pairs],
+            prior_pod_sd=t.client_pod_sd,
+            prior_df=t.pod_sd_df,
+            confidence=t.confidence,
+        )
+        figures["client"] = {
+            "median_baseline_ms": round(_geomean([b.latency_ms for b, _ in pairs]), 4),
+            "median_canary_ms": round(_geomean([c.latency_ms for _, c in pairs]), 4),
+            "paired_log_sd": round(
+                float(statistics.stdev(math.log(c.latency_ms / b.latency_ms) for b, c in pairs)),
+                4,
+            ),
+            "path_share": {arm: round(v, 4) for arm, v in shares.items()},
+            **client.as_figures(),
+        }
     if all(obs.server.get(arm) for arm in ARMS):
         levels = {
             arm: [p.sum_s / p.count * 1000 for p in obs.server[arm] if p.count > 0] for arm in ARMS
@@ -313,6 +337,7 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 "nodata",
                 f"too few requests in the servers' {obs.server_metric} (baseline "
                 f"{counts['baseline']}, canary {counts['canary']}; need {t.min_samples} per arm)",
+                figures=figures,
             )
         est = pod_level_ratio(
             levels["baseline"],
@@ -329,15 +354,12 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
             for arm in ARMS
         }
     else:
-        pairs = paired_latencies(obs)
-        if len(pairs) < t.min_samples:
+        if client is None:
             return Metric(
                 "latency",
                 "nodata",
                 f"too few requests answered by both arms ({len(pairs)}; need {t.min_samples})",
             )
-        shares = path_shares(obs)
-        figures["path_share"] = {arm: round(v, 4) for arm, v in shares.items()}
         if shares and max(shares.values()) > t.max_path_share:
             arm, share = max(shares.items(), key=lambda kv: kv[1])
             return Metric(
@@ -349,20 +371,11 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 f"(canary.latency_metric) to judge instead",
                 figures=figures,
             )
-        est = paired_log_ratio(
-            [b.latency_ms for b, _ in pairs],
-            [c.latency_ms for _, c in pairs],
-            [b.pod for b, _ in pairs],
-            [c.pod for _, c in pairs],
-            prior_pod_sd=t.client_pod_sd,
-            prior_df=t.pod_sd_df,
-            confidence=t.confidence,
-        )
+        est = client
         source = "paired client-side latencies"
-        typical = {
-            arm: _geomean([s.latency_ms for s in (p[k] for p in pairs)])
-            for k, arm in enumerate(ARMS)
-        }
+        typical = {arm: figures["client"][f"median_{arm}_ms"] for arm in ARMS}
+    if shares:
+        figures["path_share"] = {arm: round(v, 4) for arm, v in shares.items()}
     floor = math.sqrt(t.latency_ratio)
     figures |= {
         "source": source,
@@ -413,8 +426,6 @@ def _geomean(values: Sequence[float]) -> float:
 def path_shares(obs: Observations) -> dict[Arm, float]:
     """Per arm, the median time of a request that does no model work (the path: relay,
     port-forward, API server, kubelet, the server's HTTP stack) over the median prediction."""
-    import statistics
-
     shares: dict[Arm, float] = {}
     for arm in ARMS:
         path, full = obs.path_ms.get(arm) or [], latencies(obs, arm)
