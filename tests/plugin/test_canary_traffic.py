@@ -81,7 +81,7 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm: cases.client_for(
+        lambda arm, _pod: cases.client_for(
             urls[arm], golden, replace(cfg, request_timeout=request_timeout)
         ),
         obs,

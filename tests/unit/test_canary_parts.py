@@ -262,7 +262,9 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert lines[0]["thresholds_hash"] == canary_report.thresholds_hash(data["thresholds"])
     assert lines[0]["samples"]["canary"] == {"measured": 81, "valid": 81}
     assert lines[0]["median_baseline_ms"] == pytest.approx(10, rel=0.1)
-    assert lines[0]["intervals"] == {}
+    # The accuracy drop's interval (its figures drop_low, drop_high).
+    low, high = lines[0]["intervals"]["accuracy.drop"]
+    assert low <= data["metrics"][3]["figures"]["drop"] <= high
 
 
 def test_history_intervals_and_the_trend_of_the_last_30_runs(tmp_path: Path) -> None:
@@ -276,9 +278,9 @@ def test_history_intervals_and_the_trend_of_the_last_30_runs(tmp_path: Path) -> 
         f.write('{"verdict": "pass", "sco')  # a line cut short by a killed job
     runs = canary_report.read_history(history)
     assert len(runs) == 30
-    assert runs[-1]["intervals"] == {"latency.median_ratio_ci": [1.21, 1.36]}
+    assert runs[-1]["intervals"]["latency.median_ratio"] == [1.21, 1.36]
     page = canary_report.html_report(data, runs)
-    assert "<td>latency.median_ratio_ci</td><td>1.21</td><td>1.36</td>" in page
+    assert "<td>latency.median_ratio</td><td>1.21</td><td>1.36</td>" in page
     assert "score of the last 30 runs" in page
     # 162 request dots and 30 runs' dots.
     assert page.count("<circle") == 2 * 81 + 30

@@ -62,7 +62,7 @@ class Arms:
         self.closed = 0
         self._lock = threading.Lock()
 
-    def connect(self, arm: Arm) -> Any:
+    def connect(self, arm: Arm, pod: str) -> Any:
         fake = self
 
         class Client:

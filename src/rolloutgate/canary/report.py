@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from rolloutgate.canary import evidence
 from rolloutgate.canary.judge import EXIT_STATUS
@@ -123,14 +123,24 @@ def thresholds_hash(thresholds: Mapping[str, Any]) -> str:
 
 
 def intervals(metrics: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Every confidence interval a metric reports: a figure named ``*_ci`` holding
-    ``[low, high]``, as ``"<metric>.<figure>"``."""
+    """Every confidence interval a metric reports, as ``"<metric>.<name>": [low, high]``: two
+    figures ``<name>_low`` and ``<name>_high`` (the latency ratio's, the accuracy drop's), or
+    one ``<name>_ci`` holding both."""
     found: dict[str, list[float]] = {}
     for m in metrics:
-        for key, value in (m.get("figures") or {}).items():
+        figures = m.get("figures") or {}
+        for key, value in figures.items():
             if key.endswith("_ci") and isinstance(value, list | tuple) and len(value) == 2:
-                found[f"{m['name']}.{key}"] = [float(value[0]), float(value[1])]
+                found[f"{m['name']}.{key.removesuffix('_ci')}"] = [float(value[0]), float(value[1])]
+            elif key.endswith("_low") and _number(value):
+                high = figures.get(key.removesuffix("_low") + "_high")
+                if _number(high):
+                    found[f"{m['name']}.{key.removesuffix('_low')}"] = [float(value), float(high)]
     return found
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def history_line(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,12 @@ def plan(
 class Traffic:
     """Sends a plan to both arms from ``concurrency`` worker threads; fills ``obs``.
 
+    Each arm's requests are spread evenly over its pods (``pods``: names; ``connect(arm, pod)``
+    makes a client for one), in a pattern that pairs every baseline pod with every canary pod
+    equally often: the pod is the unit of variance, and no pod pair may stand for the arms.
+    Every ``path_every``-th measured request is followed by a request that does no model work
+    (the first health check) on the same pods: the path's own time (``obs.path_ms``).
+
     A request that meets a broken connection is sent once more on a new one (the first failure
     is "transport": the port-forward's, never judged); a second break is the arm's "reset". A
     request with no answer within ``request_timeout`` is the arm's "timeout" and is not sent
@@ -151,9 +157,11 @@ class Traffic:
 
     def __init__(
         self,
-        connect: Callable[[Arm], HttpClient],
+        connect: Callable[[Arm, str], HttpClient],
         obs: Observations,
         *,
+        pods: Mapping[Arm, Sequence[str]] | None = None,
+        path_every: int = 0,
         concurrency: int,
         request_timeout: float,
         max_consecutive_errors: int,
@@ -162,8 +170,10 @@ class Traffic:
         canary_failing_streak: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        # A new client for an arm: each worker has its own (its own connections).
+        # A new client for a pod of an arm: each worker has its own (its own connections).
         self.connect, self.obs = connect, obs
+        self.pods: Mapping[Arm, Sequence[str]] = pods or {arm: ("",) for arm in ARMS}
+        self.path_every = path_every
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_consecutive_errors = max_consecutive_errors
@@ -189,7 +199,8 @@ class Traffic:
         """Send every planned request to both arms; returns when done or stopped."""
         self._plan, self._deadline = schedule, deadline
         self._t0 = time.monotonic()
-        self.obs.traffic_started = time.time()
+        if self.obs.traffic_started is None:  # the warm-up's run, then the measured one
+            self.obs.traffic_started = time.time()
         threads = [
             threading.Thread(target=self._work, args=(k,), name=f"rolloutgate-canary-{k}")
             for k in range(self.concurrency)
@@ -243,7 +254,7 @@ class Traffic:
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
-        clients = {arm: self.connect(arm) for arm in ARMS}
+        clients = {(arm, pod): self.connect(arm, pod) for arm in ARMS for pod in self.pods[arm]}
         try:
             while (entry := self._take()) is not None:
                 index, item_id, warm = entry
@@ -252,33 +263,59 @@ class Traffic:
                     return
                 order = list(ARMS)
                 rng.shuffle(order)
+                chosen = self.pods_for(index)
                 final: dict[Arm, Sample] = {}
                 # Both arms, even when a stop comes in between: a pair is judged whole.
                 for arm in order:
-                    sample = self._send(clients[arm], arm, item_id, warm, index)
+                    client = clients[(arm, chosen[arm])]
+                    sample = self._send(client, arm, item_id, warm, index, chosen[arm])
                     if sample.outcome == "reset":
                         # The connection broke: maybe the port-forward's doing, not the
                         # model's. Kept as "transport" (not judged); once more, on a new one.
                         self._record(replace(sample, outcome="transport"))
-                        sample = self._send(clients[arm], arm, item_id, warm, index)
+                        sample = self._send(client, arm, item_id, warm, index, chosen[arm])
                     self._record(sample)
                     final[arm] = sample
                 self._pair(final)
+                if self.path_every and not warm and index % self.path_every == 0:
+                    for arm in order:
+                        self._probe(clients[(arm, chosen[arm])], arm)
         finally:
             for c in clients.values():
                 c.close()
 
-    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool, index: int) -> Sample:
+    def pods_for(self, index: int) -> dict[Arm, str]:
+        """The pods of both arms the ``index``-th request goes to: round-robin on the baseline,
+        and on the canary a step further every full round, so that each pair of pods comes up
+        equally often."""
+        base, can = self.pods["baseline"], self.pods["canary"]
+        return {"baseline": base[index % len(base)], "canary": can[(index // len(base)) % len(can)]}
+
+    def _probe(self, client: HttpClient, arm: Arm) -> None:
+        """Time a request that does no model work: the path's share of a prediction's time."""
+        start = time.perf_counter()
+        try:
+            client.live()
+        except EndpointUnreachable:
+            return
+        elapsed = (time.perf_counter() - start) * 1000
+        with self._lock:
+            self.obs.path_ms.setdefault(arm, []).append(elapsed)
+
+    def _send(
+        self, client: HttpClient, arm: Arm, item_id: str, warm: bool, index: int, pod: str
+    ) -> Sample:
         item = self.obs.items[item_id]
-        at = round(time.monotonic() - self._t0, 6)
+        at = round(time.time() - (self.obs.traffic_started or time.time()), 6)
         start = time.perf_counter()
         try:
             response = client.send(item.request)
         except EndpointUnreachable as e:
             elapsed = (time.perf_counter() - start) * 1000
             outcome: Outcome = "timeout" if isinstance(e, AnswerTimedOut) else "reset"
+            error = str(e)[:300]
             return Sample(
-                item_id, arm, outcome, elapsed, warm, error=str(e)[:300], index=index, at=at
+                item_id, arm, outcome, elapsed, warm, error=error, index=index, at=at, pod=pod
             )
         elapsed = (time.perf_counter() - start) * 1000
         try:
@@ -287,10 +324,12 @@ class Traffic:
             answer = None
         status = response.status_code
         if item.answered(status):
-            return Sample(item_id, arm, "ok", elapsed, warm, status, answer, index=index, at=at)
+            return Sample(
+                item_id, arm, "ok", elapsed, warm, status, answer, index=index, at=at, pod=pod
+            )
         said = answer.get("error") if isinstance(answer, dict) else None
         error = str(said or response.text)[:300]
-        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, index, at)
+        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, index, at, pod)
 
     def _record(self, sample: Sample) -> None:
         with self._lock:
