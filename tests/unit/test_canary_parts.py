@@ -326,3 +326,18 @@ def test_the_verdict_is_recomputed_from_the_json_report_alone(
     report.write_text("{}")
     assert main(["canary-verdict", str(report)]) == 4
     assert "not the evidence of a canary report of schema 1" in capsys.readouterr().err
+
+
+def test_a_refused_promotion_is_reported_with_its_reason_and_exit_status(tmp_path: Path) -> None:
+    from rolloutgate.canary import promote
+
+    run = _judged_run(tmp_path)
+    run.promotion = promote.refused("v2", "v1", "v3")
+    data = canary_report.to_json(run)
+    assert data["exit_status"] == 7
+    summary = "\n".join(canary_report.summary_lines(data))
+    assert "promotion of v2: refused (exit 7): the live release changed during the canary" in (
+        summary
+    )
+    assert "it ran v1 when the canary started and runs v3" in canary_report.markdown(data)
+    assert "refused" in canary_report.html_report(data)

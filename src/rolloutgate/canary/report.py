@@ -233,7 +233,8 @@ def markdown(data: Mapping[str, Any]) -> str:
         out += ["", f"Verdict after {data['seconds_to_verdict']:.1f} s; arms: {data['cleanup']}"]
     if data.get("promotion"):
         p = data["promotion"]
-        out += ["", f"Promotion of `{p['tag']}`: {p['verdict']} (exit {p['exit_status']})"]
+        why = f": {_cell(p['refused'])}" if p.get("refused") else ""
+        out += ["", f"Promotion of `{p['tag']}`: {p['verdict']} (exit {p['exit_status']}){why}"]
     return "\n".join(out) + "\n"
 
 
@@ -625,7 +626,8 @@ def summary_lines(data: Mapping[str, Any]) -> list[str]:
     if data.get("promotion"):
         p = data["promotion"]
         lines.append(
-            f"promotion of {p['tag']}: {p['verdict']} (exit {p['exit_status']}): {p['cause']}"
+            f"promotion of {p['tag']}: {p['verdict']} (exit {p['exit_status']}): "
+            f"{p.get('refused') or p.get('cause')}"
         )
     lines += list(data.get("notes") or [])
     return lines
