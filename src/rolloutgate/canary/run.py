@@ -274,14 +274,7 @@ def _with_arms(
             f"canary: arms {run.arms['baseline']} ({tags['baseline']}) and "
             f"{run.arms['canary']} ({tags['canary']}), {ccfg.replicas} replica(s) each"
         )
-        with run.phase("apply"):
-            applied = apply.apply(
-                api,
-                ns,
-                [bodies["baseline"], bodies["canary"]],
-                change_cause=f"rolloutgate canary run {run.run_id}",
-            )
-        finals = _wait_arms(api, cfg, applied, write, run)
+        finals = _start_arms(api, cfg, bodies, write, run)
         if finals is not None:
             _measure(api, cfg, ccfg, golden, dep, objs, finals, write, run)
         if run.judgement is None:
@@ -303,24 +296,33 @@ def _with_arms(
             write("canary: " + "; ".join(run.cleanup))
 
 
-def _wait_arms(
+def _start_arms(
     api: ApiClient,
     cfg: GateConfig,
-    applied: list[Obj],
+    bodies: dict[Arm, Obj],
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> dict[Arm, Obj] | None:
-    """Wait for both arms (canary first: a broken candidate fails in seconds)."""
-    by_arm = {str(o["metadata"]["labels"][ARM_LABEL]): o for o in applied}
+    """Apply and wait for one arm after the other, canary first (a broken candidate fails in
+    seconds, and no baseline is started for it). One at a time: a model server's start takes
+    CPU, and six starting at once on a busy 2-core node did not open their port within the
+    liveness probe's minute — the kubelet killed them (exit 137) and an A/A run failed on it."""
     deadline = time.monotonic() + cfg.timeouts.rollout
     finals: dict[Arm, Obj] = {}
-    with run.phase("rollout"):
-        for arm in ("canary", "baseline"):
+    for arm in ("canary", "baseline"):
+        with run.phase("apply"):
+            (applied,) = apply.apply(
+                api,
+                cfg.namespace,
+                [bodies[arm]],
+                change_cause=f"rolloutgate canary run {run.run_id}",
+            )
+        with run.phase("rollout"):
             try:
                 (finals[arm],) = rollout.wait(
                     api,
                     cfg.namespace,
-                    [by_arm[arm]],
+                    [applied],
                     deadline=deadline,
                     max_restarts=cfg.max_restarts,
                     on_progress=write,
