@@ -53,6 +53,12 @@ OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Exits per container an arm's rollout forgives: on a busy node a model server's start can miss
+# its liveness probe's minute and be killed once (exit 137; seen on both arms of A/A runs at
+# load average 13-18, three canaries starting at once). A crashing candidate still fails on its
+# second exit, ~10 s later (the kubelet's first back-off); restarts during the traffic still
+# fail the run (stability).
+ARM_START_RESTARTS = 1
 # Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
 # resources, so a full node says nothing about the candidate (inconclusive, not fail).
 ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
@@ -324,7 +330,7 @@ def _start_arms(
                     cfg.namespace,
                     [applied],
                     deadline=deadline,
-                    max_restarts=cfg.max_restarts,
+                    max_restarts=max(cfg.max_restarts, ARM_START_RESTARTS),
                     on_progress=write,
                 )
             except RolloutFailed as e:
