@@ -59,6 +59,12 @@ OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Exits per container an arm's rollout forgives: on a busy node a model server's start can miss
+# its liveness probe's minute and be killed once (exit 137; seen on both arms of A/A runs at
+# load average 13-18, three canaries starting at once). A crashing candidate still fails on its
+# second exit, ~10 s later (the kubelet's first back-off); restarts during the traffic still
+# fail the run (stability).
+ARM_START_RESTARTS = 1
 # Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
 # resources, so a full node says nothing about the candidate (inconclusive, not fail).
 ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
@@ -289,14 +295,7 @@ def _with_arms(
             f"canary: arms {run.arms['baseline']} ({tags['baseline']}) and "
             f"{run.arms['canary']} ({tags['canary']}), {ccfg.replicas} replica(s) each"
         )
-        with run.phase("apply"):
-            applied = apply.apply(
-                api,
-                ns,
-                [bodies["baseline"], bodies["canary"]],
-                change_cause=f"rolloutgate canary run {run.run_id}",
-            )
-        finals = _wait_arms(api, cfg, applied, write, run)
+        finals = _start_arms(api, cfg, bodies, write, run)
         if finals is not None:
             _measure(api, cfg, ccfg, inputs, finals, write, run)
         if run.judgement is None:
@@ -347,26 +346,35 @@ def _promote(
     )
 
 
-def _wait_arms(
+def _start_arms(
     api: ApiClient,
     cfg: GateConfig,
-    applied: list[Obj],
+    bodies: dict[Arm, Obj],
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> dict[Arm, Obj] | None:
-    """Wait for both arms (canary first: a broken candidate fails in seconds)."""
-    by_arm = {str(o["metadata"]["labels"][ARM_LABEL]): o for o in applied}
+    """Apply and wait for one arm after the other, canary first (a broken candidate fails in
+    seconds, and no baseline is started for it). One at a time: a model server's start takes
+    CPU, and six starting at once on a busy 2-core node did not open their port within the
+    liveness probe's minute — the kubelet killed them (exit 137) and an A/A run failed on it."""
     deadline = time.monotonic() + cfg.timeouts.rollout
     finals: dict[Arm, Obj] = {}
-    with run.phase("rollout"):
-        for arm in ("canary", "baseline"):
+    for arm in ("canary", "baseline"):
+        with run.phase("apply"):
+            (applied,) = apply.apply(
+                api,
+                cfg.namespace,
+                [bodies[arm]],
+                change_cause=f"rolloutgate canary run {run.run_id}",
+            )
+        with run.phase("rollout"):
             try:
                 (finals[arm],) = rollout.wait(
                     api,
                     cfg.namespace,
-                    [by_arm[arm]],
+                    [applied],
                     deadline=deadline,
-                    max_restarts=cfg.max_restarts,
+                    max_restarts=max(cfg.max_restarts, ARM_START_RESTARTS),
                     on_progress=write,
                 )
             except RolloutFailed as e:
