@@ -297,7 +297,16 @@ def roll_back(rel: Release, golden: Golden | None) -> None:
             missing = prepare.endpoint_restored(cfg, rel.objects, snap)
             if missing is None:
                 with run.phase("rollback_verify"):
-                    problems = checks.problems(api, cfg, rel.objects, live, golden, deadline)
+                    problems = checks.problems(
+                        api,
+                        cfg,
+                        rel.objects,
+                        live,
+                        golden,
+                        deadline,
+                        say=rel.tell,
+                        note=rel.note,
+                    )
                 done = "health and golden checks" if golden else "health checks"
             else:
                 run.notes.append(f"rollback: endpoint not checked: {missing}")
@@ -351,7 +360,16 @@ def recover(rel: Release) -> None:
                 restored = [live for _manifest, live in snap.objects if live is not None]
                 if restored:
                     live = rel.wait(restored, deadline=deadline, pin=False)
-                    problems = checks.problems(rel.api, cfg, restored, live, golden, deadline)
+                    problems = checks.problems(
+                        rel.api,
+                        cfg,
+                        restored,
+                        live,
+                        golden,
+                        deadline,
+                        say=rel.tell,
+                        note=rel.note,
+                    )
                 else:
                     left = rollback.still_present(
                         rel.api, cfg.namespace, [m for m, _live in snap.objects]

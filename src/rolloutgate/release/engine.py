@@ -170,6 +170,15 @@ class Release:
         with timer, kube.patience(deadline, lambda m: self.say(f"rolloutgate: {m}")):
             yield deadline
 
+    def tell(self, line: str) -> None:
+        """A progress line of the gate's own (``rolloutgate: ...``)."""
+        self.say(f"rolloutgate: {line}")
+
+    def note(self, line: str) -> None:
+        """A line for the terminal and the report's notes."""
+        self.tell(line)
+        self.run.notes.append(line)
+
     def _record_step(self, name: str) -> None:
         if self.tracker is not None:
             with self.step(None, self.cfg.timeouts.api):
@@ -495,7 +504,15 @@ class Release:
         with ExitStack() as stack:
             with self.step("endpoint", self.cfg.timeouts.endpoint) as deadline:
                 url = stack.enter_context(
-                    checks.open_endpoint(self.api, self.cfg, self.objects, deadline=deadline)
+                    checks.open_endpoint(
+                        self.api,
+                        self.cfg,
+                        self.objects,
+                        self.live,
+                        deadline=deadline,
+                        say=self.tell,
+                        note=self.note,
+                    )
                 )
                 with cases.client_for(url, self.golden(), self.cfg) as probe:
                     wait_answering(probe, deadline=deadline)
