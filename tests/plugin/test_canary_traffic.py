@@ -105,7 +105,11 @@ def test_requests_go_out_as_the_gate_sends_them(
         seen = servers[arm][1]["headers"]
         assert all(h["X-Token"] == "t0ken" and h["Authorization"] == basic for h in seen)
         assert any(h.get("X-Gate") == "rolloutgate" for h in seen)  # the case's own header
-    assert result.verdict == "pass", result.reason
+    # Every metric but latency passes: two loopback servers of one process on a loaded 2-core
+    # machine differ by noise (a ratio of 1.59 at p 0.014 failed this once), not this test's
+    # subject.
+    failing = [m.name for m in result.metrics if m.verdict == "fail"]
+    assert set(failing) <= {"latency"}, result.reason
     assert result.metric("golden").verdict == "pass"
     assert result.metric("errors").figures["canary_errors"] == 0  # the expected 400s
     agreement = result.metric("agreement")
