@@ -270,7 +270,7 @@ def test_broken_candidates_fail_with_both_arms_removed(
         samples = result.report["evidence"]["samples"]
         canary = [s for s in samples if s["arm"] == "canary"]
         assert {s["outcome"] for s in canary} == {"timeout"}
-        # Stopped on the streak (the warm-up's pairs and the measured ones count separately),
+        # Stopped on the streak (4 pairs in a row, warm-up included, and what was in flight),
         # not after 200 timeouts.
         assert len(canary) <= 12, len(canary)
         assert result.report["phases_s"]["traffic"] < 30, result.report["phases_s"]

@@ -302,3 +302,23 @@ def test_the_failing_streak_is_long_enough_to_be_significant(
     assert fisher_exact([[n, 0], [0, n]], alternative="greater").pvalue < t.alpha
     if n > max_errors:  # one pair fewer would not be
         assert fisher_exact([[n - 1, 0], [0, n - 1]], alternative="greater").pvalue >= t.alpha
+
+
+def test_a_streak_begun_in_the_warm_up_goes_on_in_the_measured_traffic() -> None:
+    arms, obs = Arms(canary=times_out), observations()
+    # The warm-up (2 pairs, both failing on the canary), then the measured requests, as the
+    # run sends them: two Traffic runs on one Observations.
+    schedule = plan(obs.items, requests=50, warmup=2, rng=random.Random(3))
+    for part in ([e for e in schedule if e[1]], [e for e in schedule if not e[1]]):
+        traffic = Traffic(
+            arms.connect,
+            obs,
+            concurrency=1,
+            request_timeout=0.05,
+            max_consecutive_errors=4,
+            canary_failing_streak=4,
+            seed=1,
+        )
+        traffic.run(part, deadline=time.monotonic() + 30)
+    assert obs.canary_failing is not None
+    assert len([s for s in obs.samples if s.arm == "canary"]) == 4  # 2 warm-up + 2 measured

@@ -100,6 +100,11 @@ class Observations:
     # Why the traffic stopped because the canary failed requests the baseline answered (a
     # streak long enough to be significant on its own): a critical failure of ``errors``.
     canary_failing: str | None = None
+    # Pairs in a row (both arms' answers to one request): neither answered ("path"), only the
+    # baseline failed, only the canary failed. Kept across the warm-up's and the measured run.
+    pair_streaks: dict[str, int] = field(
+        default_factory=lambda: {"path": 0, "baseline": 0, "canary": 0}
+    )
     # When the traffic started (epoch seconds): a sample's ``at`` counts from here.
     traffic_started: float | None = None
     # Samples that came back after the traffic was closed (a request still in flight past its

@@ -152,6 +152,8 @@ class Traffic:
       significant (``thresholds.Thresholds.failing_streak``).
 
     Warm-up requests count for the stop rules: a hanging candidate hangs in the warm-up too.
+    The streaks live in ``obs`` (``pair_streaks``), so a streak that began in the warm-up's run
+    goes on in the measured one.
     A sample that arrives after ``run`` returned is counted in ``obs.late``, not kept.
     """
 
@@ -191,8 +193,6 @@ class Traffic:
         self._next = 0
         self._plan: list[tuple[str, bool]] = []
         self._deadline = 0.0
-        # Pairs in a row: neither answered, only the baseline failed, only the canary failed.
-        self._streaks = {"path": 0, "baseline": 0, "canary": 0}
         self._no_answer: dict[Arm, int] = dict.fromkeys(ARMS, 0)
 
     def run(self, schedule: list[tuple[str, bool]], *, deadline: float) -> None:
@@ -355,10 +355,11 @@ class Traffic:
             if self._closed:
                 return
             for rule, hit in failed.items():
-                self._streaks[rule] = self._streaks[rule] + 1 if hit else 0
+                streaks = self.obs.pair_streaks
+                streaks[rule] = streaks.get(rule, 0) + 1 if hit else 0
             if self.stop.is_set():
                 return
-            n = self._streaks
+            n = self.obs.pair_streaks
             if n["canary"] >= self.canary_failing_streak:
                 self.obs.canary_failing = (
                     f"{n['canary']} requests in a row failed on the canary and were answered "
