@@ -1,9 +1,9 @@
 """A canary run: two fresh arms beside the live release, the same traffic to both, a judgement.
 
-    lock (Lease rolloutgate-canary-<name>) → read the live tag → arms <name>-baseline (live tag)
-    and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's fail-fast
-    rules, canary first) → health on both → port-forward to one pod of each → traffic →
-    judgement → both arms deleted (always, unless kept) → lock released
+    lock (the release's Lease, rolloutgate-<name>) → read the live tag → arms <name>-baseline
+    (live tag) and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's
+    fail-fast rules, canary first) → health on both → port-forward to one pod of each →
+    traffic → judgement → both arms deleted (always, unless kept) → lock released
 
 The arms are built from the same manifests as the release: same pod spec and resources; only
 the name, the labels (so that no Service selects them: checked against the namespace's
@@ -191,7 +191,9 @@ def execute(
         )
         run.obs.label_output = ccfg.label_output
         run.obs.items = items_of(golden, request_set)
-        lease_name = f"rolloutgate-canary-{name}"
+        # The release's own lease: a canary's arms and a release of the same target must not
+        # run at once (the arms' baseline would be a release being replaced).
+        lease_name = prepare.lock_name(cfg, objs)
         with run.phase("lock"):
             lease = lock.acquire(
                 api,
@@ -202,10 +204,10 @@ def execute(
                 deadline=time.monotonic() + cfg.timeouts.lock,
             )
         try:
-            with lock.keep(api, lease) as lost:
+            with lock.keep(api, lease) as keeper:
                 _with_arms(api, cfg, ccfg, golden, dep, objs, write, run)
-            if lost:
-                run.notes.append(f"lease {lease_name} was lost during the run: {lost[0]}")
+            if keeper.lost:
+                run.notes.append(f"lease {lease_name} was lost during the run: {keeper.lost[0]}")
         finally:
             lock.release(api, lease)
     except KeyboardInterrupt as e:

@@ -38,6 +38,7 @@ from rolloutgate.kube.retry import (
     patient,
     retry,
     transient,
+    unguarded,
 )
 from rolloutgate.kube.streams import LOG_TIMEOUT_S, PortForwardStream, pod_log
 from rolloutgate.kube.watch import SYNCED, Watch, WatchEvent, wait_gone
@@ -69,5 +70,6 @@ __all__ = [
     "retry",
     "server_side_apply",
     "transient",
+    "unguarded",
     "wait_gone",
 ]

@@ -188,7 +188,7 @@ def server_side_apply(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=not dry_run)
 
 
 def replace(
@@ -209,7 +209,7 @@ def replace(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)
 
 
 def create(
@@ -230,7 +230,7 @@ def create(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)
 
 
 def delete(
@@ -263,7 +263,7 @@ def delete(
             )
 
     try:
-        patient(call)
+        patient(call, change=True)
     except ApiError as e:
         if e.status == 404:
             return False
@@ -290,4 +290,4 @@ def add_ephemeral_container(api: ApiClient, namespace: str, pod: str, container:
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)
