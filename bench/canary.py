@@ -1,261 +1,342 @@
-"""`python -m bench.canary`: the canary's time to verdict, A/A false alarms, slow-down detection.
+"""`python -m bench.canary`: the canary judgement's error rates, simulated.
 
-Run from the repository root on the local cluster (`make cluster-up load-images`). In a fresh
-namespace it deploys v1 with the gate, then runs the canary as a user would
-(`python -m pytest --cluster=local --canary --image-tag=TAG`), each run with fresh arms:
+Each cell simulates ``--runs`` canary runs (default 2000) and judges each with the package's own
+statistics and decision rules (``rolloutgate.canary.stats``: ``pod_level_ratio``,
+``paired_log_ratio``, ``latency_decision``; ``predictions.accuracy_decision`` on ``mcnemar``),
+then composes the run's verdict with the package's score (``judge.score``). Nothing here
+re-implements a rule: a change of a rule changes this table.
 
-- ``v2`` (a good new model): time from start to verdict at 200 measured requests per arm;
-- ``v1`` against live v1 (A/A): how often a run that should pass does not (false alarms);
-- ``slower`` (~25 % slower than v1): how often the latency metric catches it.
+Latency model (log scale), a slow-down multiplying the canary's times. Two sources, as the
+canary judges them:
 
-Prints a table and writes JSON (default reports/bench-canary.json); docs/canary.md has figures.
+- ``server``: the servers' own duration metric, read per pod before and after (MLServer's
+  ``model_infer_request_duration``): one mean per pod; the log of a pod's mean scatters with
+  sd ``--server-level-sd`` around its arm's (pod effect and sampling noise together: what A/A
+  runs show), and the calibration (the prior) is that same value;
+- ``client``: paired client-side latencies of the same request on both arms (a server without
+  a duration metric): log canary - log baseline of a request scatters with
+  ``--client-paired-sd``, plus each pod's own effect (sd ``--pod-sd``), the requests
+  spread over the pods as the traffic spreads them.
+
+Accuracy model: ``rows`` labelled rows (the iris set: 150); each row independently newly wrong
+on the canary with probability ``churn + drop`` and newly right with probability ``churn`` (an
+equally good retrain: drop 0; ``retrained`` shows 4 disagreements in 150 rows, churn 2/150).
+
+The defaults (sigma, pod sd) are the values measured on our cluster (docs/canary.md,
+"Calibration", names the runs). Prints a table and writes JSON (default
+reports/bench-canary-sim.json). Counted real runs: ``python -m bench.canary_cluster``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import subprocess
-import sys
+import math
 import time
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-NAMESPACE_PREFIX = "bench-canary"
+import numpy as np
+
+from rolloutgate.canary.judge import score
+from rolloutgate.canary.metrics import Metric
+from rolloutgate.canary.predictions import accuracy_decision
+from rolloutgate.canary.stats import (
+    labelled_rows_needed,
+    latency_decision,
+    mcnemar,
+    paired_log_ratio,
+    pairs_needed,
+    pod_level_ratio,
+)
+from rolloutgate.canary.thresholds import Thresholds
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
+@dataclass(frozen=True)
+class LatencyCell:
+    name: str
+    source: str  # server | client
+    ratio: float  # true canary/baseline slow-down
+    sigma: float  # server: a pod level's log-sd; client: a pair's log-ratio sd
+    pod_sd: float  # client: true pod-to-pod log-sd (server: unused, in sigma)
+    pods: int  # per arm
+    requests: int  # measured per arm
+    # The pod sd the A/A calibration found (the prior); differs from pod_sd when miscalibrated.
+    pod_sd_calibrated: float = 0.0
+
+
+def calibrated(cell: LatencyCell) -> float:
+    """The prior an A/A calibration finds: client-side the pod effect, server-side the sd of
+    the log of a pod's mean (the cells' calibrated values, which a miscalibrated cell sets
+    apart from the true ones)."""
+    return cell.pod_sd_calibrated
+
+
+@dataclass(frozen=True)
+class AccuracyCell:
+    name: str
+    rows: int
+    churn: float
+    drop: float
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.canary", description=__doc__)
-    p.add_argument("--runs", type=int, default=20, help="A/A and slower runs each (default 20)")
-    p.add_argument("--verdict-runs", type=int, default=3, help="v2 runs timed (default 3)")
+    p.add_argument("--runs", type=int, default=2000, help="simulated runs per cell (>= 1000)")
+    p.add_argument("--seed", type=int, default=17)
     p.add_argument("--requests", type=int, default=200, help="measured requests per arm")
-    p.add_argument("--namespace", help="reuse this namespace (v1 must be live there)")
-    p.add_argument("--output", type=Path, default=Path("reports/bench-canary.json"))
+    p.add_argument("--pods", type=int, default=3, help="pods per arm")
+    p.add_argument(
+        "--server-level-sd",
+        type=float,
+        default=0.05,
+        help="sd of the log of a pod's mean server time within an arm (A/A runs)",
+    )
+    p.add_argument(
+        "--client-paired-sd",
+        type=float,
+        default=0.6,
+        help="sd of log canary - log baseline of one request, client-side (A/A runs)",
+    )
+    p.add_argument("--pod-sd", type=float, default=0.03, help="client-side pod-to-pod log-sd")
+    p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
     args = p.parse_args(argv)
-    if args.runs < 0 or args.verdict_runs < 0:
-        p.error("--runs and --verdict-runs must be >= 0")
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
     return args
 
 
-MANIFESTS: Path | None = None  # the one-replica copy of the manifests (see one_replica)
+def latency_cells(a: argparse.Namespace) -> list[LatencyCell]:
+    cells: list[LatencyCell] = []
+    for source, sigma, prior in (
+        ("server", a.server_level_sd, a.server_level_sd),
+        ("client", a.client_paired_sd, a.pod_sd),
+    ):
+        base = LatencyCell("", source, 1.0, sigma, a.pod_sd, a.pods, a.requests, prior)
+        for name, ratio in (("A/A", 1.0), ("+10 %", 1.10), ("+25 %", 1.25)):
+            cells.append(replace(base, name=name, ratio=ratio))
+        # Why several pods: the same runs with one pod per arm; and pods twice as different
+        # as the calibration says (the prior under-states them; the run's own pods help).
+        cells.append(replace(base, name="A/A, 1 pod", pods=1))
+        cells.append(replace(base, name="+10 %, 1 pod", ratio=1.10, pods=1))
+        if source == "server":
+            cells.append(replace(base, name="A/A, pods x2 as calibrated", sigma=2 * sigma))
+        else:
+            cells.append(replace(base, name="A/A, pods x2 as calibrated", pod_sd=2 * a.pod_sd))
+    return cells
 
 
-def one_replica(out: Path) -> Path:
-    """The example's manifests with 1 replica instead of 3: the live release is only the
-    canary's reference here, and a node shared with other jobs has little CPU to request."""
-    import yaml
-
-    target = out / "manifests"
-    target.mkdir(parents=True, exist_ok=True)
-    for f in (REPO / "fixtures" / "manifests").iterdir():
-        docs = list(yaml.safe_load_all(f.read_text()))
-        for d in docs:
-            if isinstance(d, dict) and d.get("kind") == "Deployment":
-                d["spec"]["replicas"] = 1
-        (target / f.name).write_text(yaml.safe_dump_all(docs))
-    return target
+ACCURACY_CELLS = (
+    AccuracyCell("same model (A/A)", 150, 0.0, 0.0),
+    AccuracyCell("equally good retrain", 150, 2 / 150, 0.0),
+    AccuracyCell("5 points less accurate", 150, 2 / 150, 0.05),
+    # The labelled rows the power target needs (labelled_rows_needed): 400.
+    AccuracyCell("equally good retrain", 400, 2 / 150, 0.0),
+    AccuracyCell("5 points less accurate", 400, 2 / 150, 0.05),
+)
 
 
-def pytest_argv(namespace: str, *args: str) -> list[str]:
-    manifests = [f"--manifests={MANIFESTS}"] if MANIFESTS else []
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--cluster=local",
-        f"--namespace={namespace}",
-        *manifests,
-        *args,
+def simulate_latency(cell: LatencyCell, runs: int, t: Thresholds, rng: Any) -> dict[str, Any]:
+    decisions: dict[str, int] = {"pass": 0, "fail": 0, "critical": 0}
+    ratios: list[float] = []
+    shift = math.log(cell.ratio)
+    prior = calibrated(cell)
+    for _ in range(runs):
+        if cell.source == "server":
+            levels = {
+                arm: list(
+                    np.exp(
+                        rng.normal(0.0, cell.sigma, cell.pods) + (shift if arm == "canary" else 0.0)
+                    )
+                )
+                for arm in ("baseline", "canary")
+            }
+            est = pod_level_ratio(
+                levels["baseline"],
+                levels["canary"],
+                prior_pod_sd=prior,
+                prior_df=t.pod_sd_df,
+                confidence=t.confidence,
+                n=cell.requests,
+            )
+        else:
+            pods = {arm: rng.normal(0.0, cell.pod_sd, cell.pods) for arm in ("baseline", "canary")}
+            # The traffic's pattern: round-robin on the baseline, a step further each round on
+            # the canary (traffic.Traffic.pods_for).
+            k = np.arange(cell.requests)
+            which = {"baseline": k % cell.pods, "canary": (k // cell.pods) % cell.pods}
+            log_ratio = (
+                shift
+                + pods["canary"][which["canary"]]
+                - pods["baseline"][which["baseline"]]
+                + rng.normal(0.0, cell.sigma, cell.requests)
+            )
+            est = paired_log_ratio(
+                np.ones(cell.requests),
+                np.exp(log_ratio),
+                [str(k) for k in which["baseline"]],
+                [str(k) for k in which["canary"]],
+                prior_pod_sd=prior,
+                prior_df=t.pod_sd_df,
+                confidence=t.confidence,
+            )
+        decisions[latency_decision(est, t)] += 1
+        ratios.append(est.ratio)
+    return {"decisions": decisions, "ratio_median": float(np.median(ratios))}
+
+
+def simulate_accuracy(cell: AccuracyCell, runs: int, t: Thresholds, rng: Any) -> dict[str, Any]:
+    decisions: dict[str, int] = {"pass": 0, "fail": 0, "critical": 0}
+    worse = rng.binomial(cell.rows, cell.churn + cell.drop, runs)
+    better = rng.binomial(cell.rows, cell.churn, runs)
+    for w, b in zip(worse, better, strict=True):
+        test = mcnemar(cell.rows, int(w), int(b), confidence=t.confidence)
+        decisions[accuracy_decision(test, t)] += 1
+    return {"decisions": decisions}
+
+
+def run_verdict(latency: str, accuracy: str, t: Thresholds) -> str:
+    """The run's verdict from the two simulated metrics, the others passing (golden cases,
+    agreement, errors), with the package's own score."""
+    if "critical" in (latency, accuracy):
+        return "fail"
+    metrics = [
+        Metric("golden", "pass", ""),
+        Metric("agreement", "pass", ""),
+        Metric("accuracy", "pass" if accuracy == "pass" else "fail", ""),
+        Metric("latency", "pass" if latency == "pass" else "fail", ""),
+        Metric("errors", "pass", ""),
     ]
+    value = score(metrics, t.weights)
+    if value >= t.pass_score:
+        return "pass"
+    return "marginal" if value >= t.marginal_score else "fail"
 
 
-def deploy_v1(namespace: str, out: Path, attempts: int = 3) -> None:
-    """The live release the canaries compare against. Retried: on a machine shared with other
-    jobs the gate's first request through a fresh port-forward is sometimes dropped, and that
-    is not what this benchmark measures."""
-    for attempt in range(1, attempts + 1):
-        proc = subprocess.run(
-            pytest_argv(namespace, "--image-tag=v1", f"--gate-report={out / 'v1-gate.json'}"),
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=900,
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a rate k/n: how precisely the runs pin each rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    a = parse(argv)
+    t = Thresholds()
+    rng = np.random.default_rng(a.seed)
+    started = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    for lc in latency_cells(a):
+        res = simulate_latency(lc, a.runs, t, rng)
+        d = res["decisions"]
+        # Accuracy of the same model: no discordant row, always a pass; the run's verdict is
+        # the latency's.
+        verdicts: Counter[str] = Counter()
+        for decision, n in d.items():
+            verdicts[run_verdict(decision, "pass", t)] += n
+        fails = d["fail"] + d["critical"]
+        rows.append(
+            {
+                "kind": "latency",
+                **asdict(lc),
+                "runs": a.runs,
+                "latency_fail": fails,
+                "rate": fails / a.runs,
+                "rate_95": wilson(fails, a.runs),
+                "run_not_pass": a.runs - verdicts.get("pass", 0),
+                "ratio_median": res["ratio_median"],
+            }
         )
-        if proc.returncode == 0:
-            return
-        print(f"deploying v1, attempt {attempt}: exit {proc.returncode}", flush=True)
-    raise SystemExit(f"deploying v1 failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-
-
-def canary(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
-    """One judged canary run. A run the cluster could not serve (an arm unschedulable on the
-    shared node, the API server down) is not a sample of the canary's judgement: it is retried
-    after a pause, and the retries are counted."""
-    waited = 0
-    for _ in range(20):
-        result = canary_once(namespace, tag, requests, out, k)
-        reason = str(result["reason"])
-        # Not about the candidate: no room on the shared node, or the API server restarting
-        # (other jobs on this machine restart it to test their own code).
-        environment = "could not be scheduled" in reason or "ClusterUnreachable" in reason
-        if result["verdict"] not in ("inconclusive", None) or not environment:
-            break
-        waited += 1
-        time.sleep(30)
-    result["unschedulable_retries"] = waited
+    for ac in ACCURACY_CELLS:
+        res = simulate_accuracy(ac, a.runs, t, rng)
+        d = res["decisions"]
+        rows.append(
+            {
+                "kind": "accuracy",
+                **asdict(ac),
+                "runs": a.runs,
+                "run_fail": d["critical"],
+                "run_marginal": d["fail"],
+                "run_pass": d["pass"],
+                "rate": d["critical"] / a.runs,
+                "rate_95": wilson(d["critical"], a.runs),
+            }
+        )
+    sizes = {
+        source: pairs_needed(
+            sigma,
+            a.pod_sd**2 * 2 / a.pods,
+            ratio=t.latency_ratio,
+            alpha=t.alpha,
+        )
+        for source, sigma in (("client", a.client_paired_sd),)
+    }
+    result = {
+        "args": {k: str(v) for k, v in vars(a).items()},
+        "thresholds": {
+            "confidence": t.confidence,
+            "latency_ratio": t.latency_ratio,
+            "pod_sd_df": t.pod_sd_df,
+            "max_accuracy_drop": t.max_accuracy_drop,
+        },
+        "cells": rows,
+        "pairs_needed_client": sizes["client"],
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(table(rows))
+    print(
+        f"paired client-side requests needed for power {0.9:.0%} at ratio {t.latency_ratio} "
+        f"(paired sd {a.client_paired_sd}, {a.pods} pods per arm): {sizes['client']:.0f}"
+    )
+    a.output.parent.mkdir(parents=True, exist_ok=True)
+    a.output.write_text(json.dumps(result, indent=2) + "\n")
+    rows_needed = labelled_rows_needed(2 / 150, 0.05, alpha=t.alpha)
+    result["labelled_rows_needed"] = rows_needed
+    print(
+        f"labelled rows needed for power {0.9:.0%} against a 5-point drop (churn 2/150): "
+        f"{rows_needed:.0f}"
+    )
+    a.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written: {a.output} ({result['seconds']} s)")
     return result
 
 
-def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
-    """One canary run; its report plus the wall time of the whole process."""
-    report = out / f"{tag}-{k}.json"
-    env = {
-        **os.environ,
-        "ROLLOUTGATE_CANARY_HTML": str(out / f"{tag}-{k}.html"),
-        "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
-    }
-    start = time.monotonic()
-    proc = subprocess.run(
-        pytest_argv(
-            namespace,
-            "--canary",
-            f"--image-tag={tag}",
-            f"--canary-requests={requests}",
-            f"--canary-report={report}",
-        ),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
-    wall = time.monotonic() - start
-    data = json.loads(report.read_text()) if report.exists() else {}
-    metrics = {m["name"]: m for m in data.get("metrics", [])}
-    latency = metrics.get("latency", {})
-    return {
-        "tag": tag,
-        "exit_status": proc.returncode,
-        "verdict": data.get("verdict"),
-        "score": data.get("score"),
-        "reason": data.get("reason"),
-        "seconds_to_verdict": data.get("seconds_to_verdict"),
-        "wall_s": round(wall, 2),
-        "phases_s": data.get("phases_s"),
-        "latency_verdict": latency.get("verdict"),
-        "median_ratio": (latency.get("figures") or {}).get("median_ratio"),
-        "p_value": (latency.get("figures") or {}).get("p_value"),
-        "median_baseline_ms": (latency.get("figures") or {}).get("median_baseline_ms"),
-        "median_canary_ms": (latency.get("figures") or {}).get("median_canary_ms"),
-        "metrics": {n: m["verdict"] for n, m in metrics.items()},
-    }
-
-
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    by_tag: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        by_tag.setdefault(r["tag"], []).append(r)
-    out: dict[str, Any] = {}
-    for tag, rs in by_tag.items():
-        ratios = [r["median_ratio"] for r in rs if r["median_ratio"] is not None]
-        verdict_s = [r["seconds_to_verdict"] for r in rs if r["seconds_to_verdict"] is not None]
-        out[tag] = {
-            "runs": len(rs),
-            "verdicts": {
-                v: sum(1 for r in rs if r["verdict"] == v)
-                for v in sorted({str(r["verdict"]) for r in rs})
-            },
-            "latency_fail": sum(1 for r in rs if r["latency_verdict"] == "fail"),
-            "not_pass": sum(1 for r in rs if r["verdict"] != "pass"),
-            "median_ratio": {
-                "median": statistics.median(ratios) if ratios else None,
-                "min": min(ratios) if ratios else None,
-                "max": max(ratios) if ratios else None,
-            },
-            "seconds_to_verdict": {
-                "median": statistics.median(verdict_s) if verdict_s else None,
-                "max": max(verdict_s) if verdict_s else None,
-            },
-            "wall_s_median": statistics.median(r["wall_s"] for r in rs),
-        }
-    return out
-
-
-def table(summary: dict[str, Any]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        f"{'tag':<8} {'runs':>4}  {'verdicts':<40} {'latency fail':>12} "
-        f"{'median ratio (min-max)':>24} {'s to verdict (med/max)':>22}"
+        "| source | case | pods/arm | level or pair sd | pod sd | runs | latency fails "
+        "| rate (95 % interval) | run not Pass |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for tag, s in summary.items():
-        r = s["median_ratio"]
-        v = s["seconds_to_verdict"]
-        ratio = (
-            f"{r['median']:.3f} ({r['min']:.3f}-{r['max']:.3f})" if r["median"] is not None else "-"
-        )
-        secs = f"{v['median']:.1f}/{v['max']:.1f}" if v["median"] is not None else "-"
+    for r in rows:
+        if r["kind"] != "latency":
+            continue
+        lo, hi = r["rate_95"]
         lines.append(
-            f"{tag:<8} {s['runs']:>4}  {json.dumps(s['verdicts']):<40} "
-            f"{s['latency_fail']:>5}/{s['runs']:<6} {ratio:>24} {secs:>22}"
+            f"| {r['source']} | {r['name']} | {r['pods']} | {r['sigma']:g} | {r['pod_sd']:g} "
+            f"| {r['runs']} | {r['latency_fail']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) "
+            f"| {r['run_not_pass']} |"
+        )
+    lines += [
+        "",
+        "| accuracy case | labelled rows | runs | Fail | Marginal | Pass "
+        "| Fail rate (95 % interval) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["kind"] != "accuracy":
+            continue
+        lo, hi = r["rate_95"]
+        lines.append(
+            f"| {r['name']} | {r['rows']} | {r['runs']} | {r['run_fail']} | "
+            f"{r['run_marginal']} | {r['run_pass']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) |"
         )
     return "\n".join(lines)
 
 
-def kubectl(*args: str) -> None:
-    kubectl_bin = Path("~/.cache/rolloutgate/k8s/v1.34.4/bin/kubectl").expanduser()
-    subprocess.run(
-        [str(kubectl_bin), "--kubeconfig", str(REPO / ".cluster" / "kubeconfig"), *args],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def main(argv: list[str]) -> None:
-    args = parse(argv)
-    out = args.output.with_suffix("")
-    out.mkdir(parents=True, exist_ok=True)
-    global MANIFESTS
-    MANIFESTS = one_replica(out)
-    namespace = args.namespace or f"{NAMESPACE_PREFIX}-{os.getpid()}"
-    if not args.namespace:
-        print(f"deploying v1 with the gate in {namespace}", flush=True)
-        deploy_v1(namespace, out)
-    runs: list[dict[str, Any]] = []
-    plan = ["v2"] * args.verdict_runs + [t for _ in range(args.runs) for t in ("v1", "slower")]
-    try:
-        for k, tag in enumerate(plan):
-            r = canary(namespace, tag, args.requests, out, k)
-            runs.append(r)
-            print(
-                f"[{k + 1}/{len(plan)}] {tag}: {r['verdict']} (exit {r['exit_status']}), "
-                f"latency {r['latency_verdict']} ratio {r['median_ratio']} p {r['p_value']}, "
-                f"verdict after {r['seconds_to_verdict']} s, wall {r['wall_s']} s",
-                flush=True,
-            )
-            # Partial results survive an interrupted benchmark.
-            data = {"machine": machine(), "runs": runs, "summary": summarise(runs)}
-            args.output.write_text(json.dumps(data, indent=2) + "\n")
-    finally:
-        if not args.namespace:
-            kubectl("delete", "namespace", namespace, "--wait=false")
-    print(table(summarise(runs)))
-    print(f"written: {args.output}")
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "nproc": os.cpu_count(),
-        "memory": Path("/proc/meminfo").read_text().splitlines()[0],
-        "python": platform.python_version(),
-    }
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

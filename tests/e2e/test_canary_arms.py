@@ -178,33 +178,41 @@ def test_retrained_model_is_marginal_naming_its_flips(
     assert result.report["verdict"] == "marginal"
     agreement = metric(result, "agreement")
     assert agreement["verdict"] == "pass"
-    flipped = {f["item"] for f in agreement["figures"]["flipped"]}
+    figures = agreement["figures"]
+    flipped = {f["item"] for f in figures["flipped"] + figures["borderline"]}
     assert flipped == {"set:iris-083", "set:iris-106", "set:iris-119", "set:iris-134"}
-    assert metric(result, "accuracy")["verdict"] == "fail"
+    assert figures["probability_distance"]["output"] == "predict_proba"
+    # 3 rows newly wrong, 1 newly right: not significantly worse (exact McNemar p = 5/16),
+    # but not shown to be within 1 point either: a person should look.
+    accuracy = metric(result, "accuracy")
+    assert accuracy["verdict"] == "fail"
+    assert not accuracy["critical"]
+    assert accuracy["figures"]["p_value"] == pytest.approx(5 / 16)
+    assert accuracy["reason"].startswith("not shown to be within 1.0 pt")
+    assert any(n.startswith("warm-up: paired log-latency sd") for n in result.report["notes"])
     assert_no_arm(e2e_namespace)
 
 
-def test_slower_tag_fails_on_latency_with_p_value_and_effect_size(
+def test_slower_tag_fails_on_latency_as_the_servers_measured_it(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
+    # The tag sleeps 1.2 ms more per request than v1 in the model itself: ~25 % of what
+    # MLServer measures per inference, however slow the port-forward's path is on a busy
+    # machine (it was 35-50 ms under load: the reason the latency is judged server-side).
     result = run_canary(e2e_namespace, tmp_path, "--image-tag=slower")
-    # Whatever the load: a verdict, correct predictions, no arm left behind.
-    assert result.report.get("verdict"), result.output[-5000:]
-    assert metric(result, "golden")["verdict"] == "pass"
-    assert_no_arm(e2e_namespace)
-    latency = metric(result, "latency")
-    baseline_ms = latency["figures"].get("median_baseline_ms") or 0
-    if latency["verdict"] == "pass" and baseline_ms > 12:
-        # The tag adds ~1.5 ms: ~25 % of the port-forward path's 6-9 ms on a quiet 2-core
-        # machine, under the 10 % effect size when other jobs push the path past ~12 ms. The
-        # canary then passes (or is marginal) the candidate: decided before the exit code.
-        pytest.xfail(f"machine too loaded to see ~1.5 ms: baseline median {baseline_ms} ms")
     assert result.returncode == 1, result.output[-5000:]
-    assert latency["verdict"] == "fail"
+    assert metric(result, "golden")["verdict"] == "pass"
+    latency = metric(result, "latency")
+    assert latency["verdict"] == "fail", latency["reason"]
     assert not latency["critical"]
-    assert latency["figures"]["p_value"] < 0.02
-    assert 1.10 <= latency["figures"]["median_ratio"] < 1.5
-    assert "Mann-Whitney one-sided p = " in latency["reason"]
+    figures = latency["figures"]
+    assert figures["source"] == "server-side model_infer_request_duration"
+    assert figures["p_value"] < 0.02
+    assert figures["ratio_low"] > 1.0
+    assert figures["estimate"]["pods"] == [3, 3]
+    assert len(figures["server_ms_by_pod"]["canary"]) == 3
+    assert "one-sided p = " in latency["reason"]
+    assert_no_arm(e2e_namespace)
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,7 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm: cases.client_for(urls[arm], golden, cfg),
+        lambda arm, _pod: cases.client_for(urls[arm], golden, cfg),
         obs,
         concurrency=2,
         request_timeout=5,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from rolloutgate.canary.judge import EXIT_STATUS, judge, score
+from rolloutgate.canary.judge import EXIT_STATUS, judge, score, unjudged
 from rolloutgate.canary.metrics import Metric
-from rolloutgate.canary.observations import Item, Observations, Sample
+from rolloutgate.canary.observations import Item, Observations, PodTiming, Sample
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks import cases
 
@@ -141,7 +141,9 @@ def test_a_quarter_slower_canary_fails_on_latency_with_p_value_and_effect_size()
     assert not latency.critical
     assert latency.figures["p_value"] < 0.02
     assert 1.15 < latency.figures["median_ratio"] < 1.35
-    assert "Mann-Whitney one-sided p = " in latency.reason
+    assert latency.figures["ratio_low"] > 1.0  # significant: the lower bound is above 1
+    assert latency.figures["source"] == "paired client-side latencies"
+    assert "one-sided p = " in latency.reason
     assert "ratio 1.2" in latency.reason
     # The latency group (weight 30 of 100) fails: 70 < 75.
     assert result.verdict == "fail"
@@ -150,11 +152,23 @@ def test_a_quarter_slower_canary_fails_on_latency_with_p_value_and_effect_size()
 
 
 def test_significant_but_small_slowdown_passes_the_effect_size() -> None:
-    # 5 % slower over 2000 samples is significant, but below the 1.10 effect size.
-    result = judge(observations(canary_ms=10.5, requests=2000))
+    # 3 % slower over 2000 pairs (pods calibrated identical) is significant, but below
+    # sqrt(1.10): half the slow-down to detect.
+    t = Thresholds(client_pod_sd=0.0)
+    result = judge(observations(canary_ms=10.3, requests=2000), t)
     latency = result.metric("latency")
     assert latency.figures["p_value"] < 0.02
     assert latency.verdict == "pass"
+
+
+def test_one_pod_per_arm_is_not_judged_as_if_it_were_many() -> None:
+    # The same 12 % slow-down over 2000 pairs: with pods calibrated identical it is
+    # significant; with the calibrated pod-to-pod spread (one pod per arm), it is not.
+    obs = observations(canary_ms=11.2, requests=2000)
+    assert judge(obs, Thresholds(client_pod_sd=0.0)).metric("latency").verdict == "fail"
+    spread = judge(obs, Thresholds(client_pod_sd=0.08)).metric("latency")
+    assert spread.verdict == "pass"
+    assert spread.figures["estimate"]["pods"] == (1, 1)
 
 
 def test_much_slower_canary_is_critical() -> None:
@@ -195,9 +209,11 @@ def test_flips_are_counted_in_a_matrix_and_named() -> None:
     accuracy = result.metric("accuracy")
     assert accuracy.verdict == "fail"
     assert accuracy.figures["baseline"] == 1.0
-    # Two of the three judged prediction metrics fail: 40 * 1/3 + 60 = 73.3 < 75.
+    # 12 rows newly wrong, none newly right: exact McNemar p = 0.5^12, critical.
+    assert accuracy.critical
+    assert accuracy.figures["p_value"] == pytest.approx(0.5**12)
     assert result.verdict == "fail"
-    assert result.score == 73.33
+    assert result.reason.startswith("critical: accuracy: canary less accurate")
 
 
 def test_a_few_flips_of_a_new_model_are_tolerated_by_agreement_but_not_accuracy() -> None:
@@ -338,3 +354,107 @@ def test_label_output_names_a_value_by_output_or_path() -> None:
     assert accuracy.reason == (
         "label_output 'label' is none of the values the golden cases pick (predict, predict_proba)"
     )
+
+
+def _set_answer(obs: Observations, item: str, arm: str, answer: dict[str, Any]) -> None:
+    obs.samples = [
+        Sample(s.item, s.arm, s.outcome, s.latency_ms, status=s.status, answer=answer)
+        if s.item == item and s.arm == arm
+        else s
+        for s in obs.samples
+    ]
+
+
+def test_a_flip_where_the_baseline_was_unsure_is_borderline_not_counted() -> None:
+    obs = observations(n_items=60, same_model=True)
+    # set-0 (label 0): the baseline barely preferred 0; the canary says 1.
+    _set_answer(obs, "set-0", "baseline", body(0, [0.46, 0.44, 0.10]))
+    _set_answer(obs, "set-0", "canary", body(1, [0.44, 0.46, 0.10]))
+    agreement = judge(obs).metric("agreement")
+    assert agreement.verdict == "pass", agreement.reason
+    assert (agreement.figures["confident_flips"], agreement.figures["borderline_flips"]) == (0, 1)
+    assert "set-0 (0->1, margin 0.02)" in agreement.reason
+    # The same flip where the baseline was sure is one the same model may not make.
+    _set_answer(obs, "set-0", "baseline", body(0, [0.9, 0.05, 0.05]))
+    agreement = judge(obs).metric("agreement")
+    assert agreement.verdict == "fail"
+    assert agreement.critical
+
+
+def test_same_model_flips_are_judged_against_the_a_a_noise_floor() -> None:
+    flipped = {"set-1": 2, "set-4": 0}
+    deterministic = judge(observations(canary_label=flipped, same_model=True))
+    assert deterministic.metric("agreement").verdict == "fail"
+    # A server whose A/A runs flip 5 % of labels (GPU non-determinism): 2 of 63 is within it.
+    noisy = judge(
+        observations(canary_label=flipped, same_model=True), Thresholds(flip_noise_floor=0.05)
+    )
+    assert noisy.metric("agreement").verdict == "pass"
+    assert noisy.metric("agreement").figures["p_value"] > 0.02
+
+
+def test_the_distance_between_predicted_probabilities_is_reported() -> None:
+    obs = observations()
+    _set_answer(obs, "set-2", "canary", body(2, [0.1, 0.1, 0.8]))  # baseline 0.05/0.05/0.9
+    distance = judge(obs).metric("agreement").figures["probability_distance"]
+    assert distance["output"] == "predict_proba"
+    assert distance["max_tv"] == pytest.approx(0.1)
+    assert 0 < distance["mean_tv"] < 0.1
+
+
+def test_nothing_judged_beyond_the_golden_cases_is_inconclusive_never_pass() -> None:
+    golden_only = [
+        Metric("golden", "pass", ""),
+        Metric("agreement", "nodata", "no label output answered by both arms"),
+        Metric("latency", "nodata", "too few requests"),
+        Metric("errors", "nodata", "too few measured requests"),
+    ]
+    assert unjudged(golden_only, Thresholds().weights) == ["nothing judged beyond the golden cases"]
+    # A regression model without labels: latency and errors judged, predictions only golden.
+    regression = [*golden_only[:2], Metric("latency", "pass", ""), Metric("errors", "pass", "")]
+    assert unjudged(regression, Thresholds().weights) == [
+        "nothing judged in the predictions group (golden: ; agreement: no label output "
+        "answered by both arms)"
+    ]
+    # A group weighted 0 does not count.
+    weights = {"predictions": 0.0, "latency": 30.0, "errors": 30.0}
+    assert unjudged(regression, weights) == []
+
+
+def test_a_group_with_nothing_judged_makes_the_run_inconclusive() -> None:
+    obs = observations()
+    # The path alone (a health request) takes 8 of a prediction's 10 ms: not judged.
+    obs.path_ms = {"baseline": [8.0] * 20, "canary": [8.0] * 20}
+    result = judge(obs)
+    latency = result.metric("latency")
+    assert latency.verdict == "nodata"
+    assert "the path to the servers" in latency.reason
+    assert result.verdict == "inconclusive"
+    assert "nothing judged in the latency group" in result.reason
+
+
+def test_latency_is_judged_on_what_the_servers_measured_when_they_export_it() -> None:
+    # Client-side the arms look alike (the path dominates); the servers' own metric says the
+    # canary spends 1.25 times as long per request, on each of its three pods.
+    obs = observations()
+    obs.path_ms = {"baseline": [9.0] * 20, "canary": [9.0] * 20}
+    obs.server_metric = "model_infer_request_duration"
+    obs.server = {
+        "baseline": [
+            PodTiming(f"b{k}", 67, 67 * s) for k, s in enumerate((0.0010, 0.00102, 0.00099))
+        ],
+        "canary": [
+            PodTiming(f"c{k}", 67, 67 * s) for k, s in enumerate((0.00125, 0.00126, 0.00124))
+        ],
+    }
+    latency = judge(obs).metric("latency")
+    assert latency.verdict == "fail", latency.reason
+    assert latency.figures["source"] == "server-side model_infer_request_duration"
+    assert latency.figures["median_ratio"] == pytest.approx(1.248, abs=0.01)
+    assert latency.figures["server_ms_by_pod"]["canary"]["c0"] == pytest.approx(1.25)
+    # What the client saw is reported beside it, with the path's share of it, each run.
+    assert latency.figures["client"]["ratio"] == pytest.approx(1.0, abs=0.1)
+    assert latency.figures["path_share"]["canary"] == pytest.approx(0.9, abs=0.1)
+    # Too few requests counted by the servers: not judged.
+    obs.server = {arm: [PodTiming("p", 10, 0.01)] for arm in ("baseline", "canary")}
+    assert judge(obs).metric("latency").verdict == "nodata"

@@ -6,7 +6,7 @@
     observations  what a run saw: items, samples, the arms' failures (pure data)
     metrics       the metrics' names, groups and order; ``Metric``
     predictions   golden cases, label agreement, accuracy, numeric differences
-    stats         latency and errors (scipy's tests)
+    stats         the paired statistics (latency ratio, McNemar, sample sizes); latency, errors
     judge         the judgement: arms, stability, score, Pass/Marginal/Fail/Inconclusive
     thresholds    every threshold's default, in one place
     config        the canary's settings (``canary.*``), resolved like the gate's

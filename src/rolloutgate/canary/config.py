@@ -24,7 +24,9 @@ from rolloutgate.errors import ConfigError
 class RunDefaults:
     """How a canary run drives the arms and the traffic (CANARY.md gives the reasons)."""
 
-    replicas: int = 1
+    # Pods per arm: the pod is the unit of latency variance, and one pod per arm cannot tell a
+    # slow candidate from a slow pod (docs/canary.md, "Error rates").
+    replicas: int = 3
     requests: int = 200  # measured requests per arm
     warmup: int = 20  # per arm, discarded
     concurrency: int = 2  # requests in flight per arm at most
@@ -152,6 +154,7 @@ SETTINGS: tuple[Setting, ...] = (
         is_path=True,
     ),
     _c("label_output", cfgmod.name, None),
+    _c("latency_metric", cfgmod.name, None),
     _c("same_model", cfgmod.flag, None),
     _c("seed", cfgmod.count, None),
     _c(
@@ -191,11 +194,17 @@ SETTINGS: tuple[Setting, ...] = (
     _c("confidence", confidence, _T.confidence),
     _c("latency_ratio", ratio, _T.latency_ratio),
     _c("latency_critical_ratio", ratio, _T.latency_critical_ratio),
+    _c("server_pod_sd", non_negative, _T.server_pod_sd),
+    _c("client_pod_sd", non_negative, _T.client_pod_sd),
+    _c("pod_sd_df", non_negative, _T.pod_sd_df),
+    _c("max_path_share", fraction, _T.max_path_share),
     _c("p95_ms", cfgmod.seconds, _T.p95_ms),  # "seconds" = any number > 0
     _c("p99_ms", cfgmod.seconds, _T.p99_ms),
     _c("p99_min_samples", positive_count, _T.p99_min_samples),
     _c("max_flip_rate", fraction, _T.max_flip_rate),
     _c("max_accuracy_drop", fraction, _T.max_accuracy_drop),
+    _c("flip_margin", fraction, _T.flip_margin),
+    _c("flip_noise_floor", fraction, _T.flip_noise_floor),
     _c("numeric_abs_tol", non_negative, _T.numeric_abs_tol),
     _c("numeric_rel_tol", non_negative, _T.numeric_rel_tol),
     _c("judge_numeric", cfgmod.flag, _T.judge_numeric),
@@ -220,6 +229,9 @@ class CanaryConfig:
     cleanup_timeout: float
     request_set: Path | None
     label_output: str | None
+    # The servers' own duration metric (a Prometheus summary or histogram, read from the gate's
+    # ``metrics`` path and port on every pod): latency is judged on it when set.
+    latency_metric: str | None
     same_model: bool | None  # None: the same image tag on both arms means the same model
     seed: int | None
     keep_arms: bool

@@ -12,7 +12,8 @@ CANARY.md):
 - metrics are grouped (predictions, latency, errors); the score is the weighted mean over groups
   of each group's share of passing judged metrics, x 100 (Kayenta's WeightedSumScorer);
 - a failing critical metric fails the run with score 0 (Kayenta's critical metrics);
-- too few valid samples, a broken baseline or repeated transport errors on one arm make the run
+- too few valid samples, a broken baseline, repeated transport errors on one arm, nothing
+  judged beyond the golden cases, or a weighted group with nothing judged make the run
   ``inconclusive``, never ``pass``;
 - otherwise score >= pass_score is ``pass``, >= marginal_score ``marginal``, else ``fail``.
 """
@@ -112,6 +113,26 @@ def inconclusive_reasons(obs: Observations, t: Thresholds) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
+def unjudged(metrics: Sequence[Metric], weights: Mapping[str, float]) -> list[str]:
+    """Why the judged metrics cannot make a verdict: nothing judged beyond the golden cases
+    (they check a handful of answers, not the candidate), or a group that counts in the score
+    with nothing judged (a regression model without labels must not pass on latency and
+    errors alone; a latency the path dominates must not pass unmeasured)."""
+    # The golden cases check a handful of answers, each against its own expectation; they
+    # compare nothing between the arms.
+    judged = [m for m in metrics if m.scored and m.verdict != "nodata" and m.name != "golden"]
+    if not judged:
+        return ["nothing judged beyond the golden cases"]
+    reasons = []
+    for group, weight in weights.items():
+        if weight > 0 and not [m for m in judged if m.group == group]:
+            why = "; ".join(
+                f"{m.name}: {m.reason}" for m in metrics if m.group == group and m.scored
+            )
+            reasons.append(f"nothing judged in the {group} group ({why})")
+    return reasons
+
+
 def score(metrics: Sequence[Metric], weights: Mapping[str, float]) -> float:
     """Kayenta's weighted sum: each group's share of passing judged metrics, weighted."""
     total_weight = 0.0
@@ -157,7 +178,7 @@ def judge(obs: Observations, t: Thresholds | None = None) -> Judgement:
             "critical: " + "; ".join(f"{m.name}: {m.reason}" for m in critical),
             metrics,
         )
-    reasons = inconclusive_reasons(obs, t)
+    reasons = inconclusive_reasons(obs, t) + unjudged(metrics, t.weights)
     value = score(metrics, t.weights)
     if reasons:
         return Judgement("inconclusive", value, "; ".join(reasons), metrics, reasons)

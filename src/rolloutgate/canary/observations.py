@@ -50,10 +50,23 @@ class Sample:
     status: int | None = None
     answer: Any = None
     error: str = ""
+    # The pod that answered (its name): the pod, not the request, is the unit of variance.
+    pod: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
+
+
+@dataclass(frozen=True)
+class PodTiming:
+    """What one pod's server says it spent on the measured traffic: the increase of its own
+    duration metric's count and sum (seconds) from before to after (a Prometheus summary or
+    histogram: MLServer's ``model_infer_request_duration``)."""
+
+    pod: str
+    count: float
+    sum_s: float
 
 
 @dataclass
@@ -75,6 +88,14 @@ class Observations:
     # Why the traffic stopped early (deadline, consecutive transport errors), per arm or run.
     stopped: list[str] = field(default_factory=list)
     consecutive_errors: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
+    # Per arm, every pod's own duration metric over the measured traffic (empty: the servers
+    # export none, or it could not be read); the metric's name.
+    server: dict[Arm, list[PodTiming]] = field(
+        default_factory=lambda: {"baseline": [], "canary": []}
+    )
+    server_metric: str | None = None
+    # Per arm, latencies of a request that does no model work (health): the path's own time.
+    path_ms: dict[Arm, list[float]] = field(default_factory=lambda: {"baseline": [], "canary": []})
     # The value judged as the label (``canary.label_output``): a value's name; None: the first.
     label_output: str | None = None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.observations import Observations, Sample, first_answers
+from rolloutgate.canary.stats import McNemar, mcnemar
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.cases import Case, Expectation, compare, flatten
 from rolloutgate.checks.latency import percentile
@@ -127,12 +128,66 @@ def _unexpected(s: Sample, case: Case) -> str:
     return f"{what} {s.error}".rstrip()
 
 
+def label_output(obs: Observations, picks: list[Picked]) -> str | None:
+    """The value judged as the label: ``canary.label_output`` when set (by name or path), else
+    the first value both arms answered that is not a number. None when there is none."""
+    chosen = values(obs)
+    if obs.label_output:
+        return next((n for n, e in chosen.items() if obs.label_output in (n, e.path)), None)
+    answered, numeric = {p.value for p in picks}, numbers(obs, picks)
+    return next((n for n in chosen if n in answered and n not in numeric), None)
+
+
+def probability_rows(
+    picks: list[Picked], numeric: set[str], label: str | None
+) -> tuple[str | None, dict[str, tuple[list[list[float]], list[list[float]]]]]:
+    """The numeric value that holds class probabilities, and per item its rows on each arm
+    (baseline, canary): a value whose answers split into one row per label element, each in
+    [0, 1] and summing to 1. (None, {}) when no value does (a regression, scores only)."""
+    labels = {p.item: len(p.baseline) for p in picks if p.value == label}
+    for name in sorted({p.value for p in picks if p.value in numeric}):
+        rows: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
+        for p in (p for p in picks if p.value == name):
+            width = len(p.baseline) // max(1, labels.get(p.item, 1))
+            if width < 2 or len(p.baseline) != len(p.canary) or len(p.baseline) % width:
+                break
+            arms = tuple(
+                [[float(x) for x in flat[k : k + width]] for k in range(0, len(flat), width)]
+                for flat in (p.baseline, p.canary)
+            )
+            if not all(_distribution(r) for arm in arms for r in arm):
+                break
+            rows[p.item] = (arms[0], arms[1])
+        else:
+            if rows:
+                return name, rows
+    return None, {}
+
+
+def _distribution(row: list[float]) -> bool:
+    return all(0.0 <= x <= 1.0 for x in row) and abs(sum(row) - 1.0) <= 1e-3
+
+
+def _margin(row: list[float]) -> float:
+    """The baseline's confidence in its answer: its top probability minus the second."""
+    top = sorted(row, reverse=True)
+    return top[0] - top[1]
+
+
 def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
-    """Label flips between arms on identical inputs (values that are labels)."""
+    """Label flips between arms on identical inputs (values that are labels), judged against
+    the A/A noise floor; a flip where the baseline itself was unsure (its top two probabilities
+    within ``flip_margin``) is borderline: named, not counted. Also the distance between the
+    arms' predicted probabilities (total variation, reported)."""
+    from scipy.stats import binomtest  # type: ignore[import-untyped]
+
     picks = picked(obs)
     numeric = numbers(obs, picks)
+    label = label_output(obs, picks)
+    proba_name, proba = probability_rows(picks, numeric, label)
     compared = 0
     flips: list[tuple[str, str, int, Any, Any]] = []
+    borderline: list[tuple[str, str, int, Any, Any, float]] = []
     matrix: Counter[tuple[str, str]] = Counter()
     for p in picks:
         if p.value in numeric:
@@ -140,26 +195,65 @@ def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
         for k, (bv, cv) in enumerate(zip(p.baseline, p.canary, strict=False)):
             compared += 1
             matrix[(str(bv), str(cv))] += 1
-            if bv != cv:
+            if bv == cv:
+                continue
+            rows = proba.get(p.item) if p.value == label else None
+            margin = _margin(rows[0][k]) if rows and k < len(rows[0]) else None
+            if margin is not None and margin < t.flip_margin:
+                borderline.append((p.item, p.value, k, bv, cv, margin))
+            else:
                 flips.append((p.item, p.value, k, bv, cv))
     critical = obs.same_model
     if compared == 0:
         return Metric("agreement", "nodata", "no label output answered by both arms", critical)
     rate = len(flips) / compared
-    limit = 0.0 if obs.same_model else t.max_flip_rate
     figures: dict[str, Any] = {
         "compared": compared,
-        "flips": len(flips),
-        "flip_rate": round(rate, 6),
-        "max_flip_rate": limit,
+        "flips": len(flips) + len(borderline),
+        "confident_flips": len(flips),
+        "borderline_flips": len(borderline),
+        "flip_rate": round((len(flips) + len(borderline)) / compared, 6),
+        "confident_flip_rate": round(rate, 6),
+        "flip_margin": t.flip_margin,
+        "noise_floor": t.flip_noise_floor,
         "matrix": [[b, c, n] for (b, c), n in sorted(matrix.items())],
         "flipped": [
             {"item": i, "output": o, "index": k, "baseline": bv, "canary": cv}
             for i, o, k, bv, cv in flips[:100]
         ],
+        "borderline": [
+            {"item": i, "output": o, "index": k, "baseline": bv, "canary": cv, "margin": m}
+            for i, o, k, bv, cv, m in borderline[:100]
+        ],
     }
-    rule = "same model: no flip allowed" if obs.same_model else f"at most {limit:.1%}"
-    if rate > limit:
+    distance = _distance(proba)
+    if distance:
+        figures["probability_distance"] = {"output": proba_name, **distance}
+    if obs.same_model:
+        # Same image on both arms: flips only as often as A/A runs show (binomial, one-sided).
+        p_value = float(binomtest(len(flips), compared, t.flip_noise_floor, "greater").pvalue)
+        figures["p_value"] = p_value
+        failing = len(flips) > 0 and p_value < t.alpha
+        rule = f"same model: flips at the A/A noise floor {t.flip_noise_floor:.2%} only"
+    else:
+        limit = t.max_flip_rate + t.flip_noise_floor
+        failing = rate > limit
+        rule = f"at most {limit:.1%}"
+    figures["max_flip_rate"] = 0.0 if obs.same_model else t.max_flip_rate
+    more_text = ""
+    if borderline:
+        shown = ", ".join(
+            f"{i} ({bv}->{cv}, margin {m:.2f})" for i, _, _, bv, cv, m in borderline[:8]
+        )
+        more_text += (
+            f"; {len(borderline)} borderline (baseline margin < {t.flip_margin:g}): {shown}"
+        )
+    if distance:
+        more_text += (
+            f"; probabilities ({proba_name}) differ by {distance['mean_tv']:.3f} on average "
+            f"(total variation, max {distance['max_tv']:.3f})"
+        )
+    if failing:
         names = sorted({i for i, *_ in flips})
         shown = ", ".join(f"{i} ({o}[{k}] {bv}->{cv})" for i, o, k, bv, cv in flips[:8])
         more = f" (+{len(flips) - 8} more)" if len(flips) > 8 else ""
@@ -167,46 +261,78 @@ def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
             "agreement",
             "fail",
             f"{len(flips)} of {compared} labels flipped ({rate:.1%}; {rule}) in "
-            f"{len(names)} requests: {shown}{more}",
+            f"{len(names)} requests: {shown}{more}{more_text}",
             critical,
             figures,
         )
+    flipped = ", ".join(f"{i} ({bv}->{cv})" for i, _, _, bv, cv in flips[:8])
     return Metric(
         "agreement",
         "pass",
-        f"{compared - len(flips)} of {compared} labels agree ({len(flips)} flipped, "
-        f"{rate:.1%}; {rule})",
+        f"{compared - len(flips) - len(borderline)} of {compared} labels agree "
+        f"({len(flips)} flipped{': ' + flipped if flipped else ''}, {rate:.1%}; {rule})"
+        f"{more_text}",
         critical,
         figures,
     )
 
 
+def accuracy_decision(test: McNemar, t: Thresholds) -> str:
+    """``critical`` (significantly less accurate, by more than max_accuracy_drop), ``fail``
+    (the drop's upper bound is above max_accuracy_drop) or ``pass``. (The simulation in
+    bench/canary.py calls this very rule.)"""
+    # A tiny epsilon keeps "exactly at the limit" within it despite float rounding.
+    limit = t.max_accuracy_drop + 1e-12
+    if test.p_worse < t.alpha and test.drop > limit:
+        return "critical"
+    return "fail" if test.drop_high > limit else "pass"
+
+
+def _distance(
+    proba: dict[str, tuple[list[list[float]], list[list[float]]]],
+) -> dict[str, float]:
+    """Total variation distance between the arms' probability rows: mean, p95, max."""
+    tv = sorted(
+        0.5 * sum(abs(x - y) for x, y in zip(b, c, strict=True))
+        for base, can in proba.values()
+        for b, c in zip(base, can, strict=True)
+    )
+    if not tv:
+        return {}
+    return {
+        "rows": len(tv),
+        "mean_tv": round(statistics.fmean(tv), 6),
+        "p95_tv": round(percentile(tv, 95), 6),
+        "max_tv": round(tv[-1], 6),
+    }
+
+
 def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
-    """Accuracy of each arm against the request set's labels; the canary may drop at most
-    ``max_accuracy_drop``. Only items both arms answered count, so both are scored alike."""
+    """Accuracy of both arms on the request set's labels, judged paired (exact McNemar on the
+    rows they disagree on). Critical fail: the canary is significantly less accurate and by
+    more than ``max_accuracy_drop``; fail: the drop's interval reaches above
+    ``max_accuracy_drop`` (not shown to be within it: a person should look); else pass.
+    Only items both arms answered count."""
     labelled = {i.id: i.labels for i in obs.items.values() if i.labels is not None}
     if not labelled:
         return Metric("accuracy", "nodata", "the request set has no labels")
     picks = picked(obs)
-    chosen = values(obs)
-    if obs.label_output:
-        output = next((n for n, e in chosen.items() if obs.label_output in (n, e.path)), None)
-        if output is None:
+    output = label_output(obs, picks)
+    if output is None:
+        if obs.label_output:
+            chosen = values(obs)
             return Metric(
                 "accuracy",
                 "nodata",
                 f"label_output {obs.label_output!r} is none of the values the golden cases "
                 f"pick ({', '.join(chosen) or 'none'})",
             )
-    else:
-        answered, numeric = {p.value for p in picks}, numbers(obs, picks)
-        output = next((n for n in chosen if n in answered and n not in numeric), None)
-        if output is None:
-            return Metric("accuracy", "nodata", "no label output in the answers")
+        return Metric("accuracy", "nodata", "no label output in the answers")
     by_item = {p.item: p for p in picks if p.value == output}
     correct = {"baseline": 0, "canary": 0}
     total = 0
     wrong_canary: list[str] = []
+    right_canary: list[str] = []
     for item_id, labels in labelled.items():
         p = by_item.get(item_id)
         if p is None or labels is None:
@@ -215,31 +341,48 @@ def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
             if k >= len(p.baseline) or k >= len(p.canary):
                 continue
             total += 1
-            correct["baseline"] += p.baseline[k] == label
-            correct["canary"] += p.canary[k] == label
-            if p.canary[k] != label and p.baseline[k] == label:
+            b_ok, c_ok = p.baseline[k] == label, p.canary[k] == label
+            correct["baseline"] += b_ok
+            correct["canary"] += c_ok
+            if b_ok and not c_ok:
                 wrong_canary.append(item_id)
+            elif c_ok and not b_ok:
+                right_canary.append(item_id)
     if total == 0:
         return Metric("accuracy", "nodata", f"no labelled request answered by both arms ({output})")
+    test = mcnemar(total, len(wrong_canary), len(right_canary), confidence=t.confidence)
     acc_b, acc_c = correct["baseline"] / total, correct["canary"] / total
-    drop = acc_b - acc_c
     figures = {
         "output": output,
         "labelled": total,
         "baseline": round(acc_b, 6),
         "canary": round(acc_c, 6),
-        "drop": round(drop, 6),
-        "max_drop": t.max_accuracy_drop,
+        "drop": round(test.drop, 6),
+        "drop_low": round(test.drop_low, 6),
+        "drop_high": round(test.drop_high, 6),
+        "p_value": test.p_worse,
         "newly_wrong": wrong_canary[:50],
+        "newly_right": right_canary[:50],
+        "max_drop": t.max_accuracy_drop,
     }
     text = (
-        f"accuracy on {total} labels: canary {acc_c:.1%}, baseline {acc_b:.1%} "
-        f"(drop {drop * 100:+.1f} pt, at most {t.max_accuracy_drop * 100:.1f} pt)"
+        f"accuracy on {total} labels: canary {acc_c:.1%}, baseline {acc_b:.1%} (drop "
+        f"{test.drop * 100:+.1f} pt, {t.confidence:.0%} bounds {test.drop_low * 100:+.1f} to "
+        f"{test.drop_high * 100:+.1f} pt; {test.worse} newly wrong, {test.better} newly right, "
+        f"exact McNemar one-sided p = {test.p_worse:.3g}; at most "
+        f"{t.max_accuracy_drop * 100:.1f} pt)"
     )
-    # A tiny epsilon keeps "exactly at the limit" a pass despite float rounding.
-    if drop > t.max_accuracy_drop + 1e-12:
-        more = f"; newly wrong: {', '.join(wrong_canary[:8])}" if wrong_canary else ""
-        return Metric("accuracy", "fail", text + more, figures=figures)
+    more = f"; newly wrong: {', '.join(wrong_canary[:8])}" if wrong_canary else ""
+    decision = accuracy_decision(test, t)
+    if decision == "critical":
+        return Metric("accuracy", "fail", f"canary less accurate: {text}{more}", True, figures)
+    if decision == "fail":
+        return Metric(
+            "accuracy",
+            "fail",
+            f"not shown to be within {t.max_accuracy_drop * 100:.1f} pt: {text}{more}",
+            figures=figures,
+        )
     return Metric("accuracy", "pass", text, figures=figures)
 
 

@@ -24,21 +24,24 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.metrics import METRICS, Metric
-from rolloutgate.canary.observations import ARMS, Arm, Observations
+from rolloutgate.canary.observations import ARMS, Arm, Observations, PodTiming
+from rolloutgate.canary.stats import sample_size
 from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
 from rolloutgate.checks.client import EndpointUnreachable, wait_answering
+from rolloutgate.checks.metrics import duration_totals
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError, RolloutFailed
 from rolloutgate.kube import portforward
-from rolloutgate.objects import name_of
+from rolloutgate.objects import is_deleting, is_ready, name_of
 from rolloutgate.phases import timed
 from rolloutgate.release import apply, lock, prepare, rollout, verify
 from rolloutgate.release.ending import signals_deferred
@@ -50,6 +53,12 @@ OF_LABEL = "rolloutgate.io/canary-of"  # the Deployment an arm is a copy of
 ARM_LABEL = "rolloutgate.io/canary-arm"  # baseline | canary
 RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: immutable)
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
+# Exits per container an arm's rollout forgives: on a busy node a model server's start can miss
+# its liveness probe's minute and be killed once (exit 137; seen on both arms of A/A runs at
+# load average 13-18, three canaries starting at once). A crashing candidate still fails on its
+# second exit, ~10 s later (the kubelet's first back-off); restarts during the traffic still
+# fail the run (stability).
+ARM_START_RESTARTS = 1
 # Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
 # resources, so a full node says nothing about the candidate (inconclusive, not fail).
 ENVIRONMENT_REASONS = frozenset({"Unschedulable"})
@@ -273,14 +282,7 @@ def _with_arms(
             f"canary: arms {run.arms['baseline']} ({tags['baseline']}) and "
             f"{run.arms['canary']} ({tags['canary']}), {ccfg.replicas} replica(s) each"
         )
-        with run.phase("apply"):
-            applied = apply.apply(
-                api,
-                ns,
-                [bodies["baseline"], bodies["canary"]],
-                change_cause=f"rolloutgate canary run {run.run_id}",
-            )
-        finals = _wait_arms(api, cfg, applied, write, run)
+        finals = _start_arms(api, cfg, bodies, write, run)
         if finals is not None:
             _measure(api, cfg, ccfg, golden, dep, objs, finals, write, run)
         if run.judgement is None:
@@ -302,26 +304,35 @@ def _with_arms(
             write("canary: " + "; ".join(run.cleanup))
 
 
-def _wait_arms(
+def _start_arms(
     api: ApiClient,
     cfg: GateConfig,
-    applied: list[Obj],
+    bodies: dict[Arm, Obj],
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> dict[Arm, Obj] | None:
-    """Wait for both arms (canary first: a broken candidate fails in seconds)."""
-    by_arm = {str(o["metadata"]["labels"][ARM_LABEL]): o for o in applied}
+    """Apply and wait for one arm after the other, canary first (a broken candidate fails in
+    seconds, and no baseline is started for it). One at a time: a model server's start takes
+    CPU, and six starting at once on a busy 2-core node did not open their port within the
+    liveness probe's minute — the kubelet killed them (exit 137) and an A/A run failed on it."""
     deadline = time.monotonic() + cfg.timeouts.rollout
     finals: dict[Arm, Obj] = {}
-    with run.phase("rollout"):
-        for arm in ("canary", "baseline"):
+    for arm in ("canary", "baseline"):
+        with run.phase("apply"):
+            (applied,) = apply.apply(
+                api,
+                cfg.namespace,
+                [bodies[arm]],
+                change_cause=f"rolloutgate canary run {run.run_id}",
+            )
+        with run.phase("rollout"):
             try:
                 (finals[arm],) = rollout.wait(
                     api,
                     cfg.namespace,
-                    [by_arm[arm]],
+                    [applied],
                     deadline=deadline,
-                    max_restarts=cfg.max_restarts,
+                    max_restarts=max(cfg.max_restarts, ARM_START_RESTARTS),
                     on_progress=write,
                 )
             except RolloutFailed as e:
@@ -344,49 +355,162 @@ def _measure(
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> None:
-    """Health on both arms, then the traffic, through a port-forward to one pod of each."""
+    """Health on every pod of both arms, then the traffic, spread over all of them through a
+    port-forward to each; the servers' own duration metric read per pod before and after."""
     ns = cfg.namespace
     port = _target_port(cfg, objs)
     with ExitStack() as stack:
-        urls: dict[Arm, str] = {}
+        urls: dict[Arm, dict[str, str]] = {}
         pods: dict[Arm, list[Obj]] = {}
         deadline = time.monotonic() + cfg.timeouts.endpoint
         with run.phase("health"):
             for arm in ("canary", "baseline"):
                 pods[arm] = verify.release_pods(api, ns, finals[arm])
-                pod = portforward.pick_pod(pods[arm])
-                if pod is None:
+                ready = [p for p in pods[arm] if is_ready(p) and not is_deleting(p)]
+                if not ready:
                     run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
                     return
-                number = portforward.container_port(pod, port)
-                urls[arm] = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
-                problem = _health(urls[arm], golden, cfg, deadline)
-                if problem:
-                    run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
-                    return
+                urls[arm] = {}
+                for pod in ready:
+                    number = portforward.container_port(pod, port)
+                    url = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
+                    problem = _health(url, golden, cfg, deadline)
+                    if problem:
+                        run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
+                        return
+                    urls[arm][name_of(pod)] = url
+        server = _ServerMetrics.open(api, cfg, ccfg, ready_pods=pods, urls=urls, stack=stack)
         before = {arm: pod_restarts(pods[arm]) for arm in ARMS}
         rng = random.Random(ccfg.seed)
         schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
         write(
             f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
-            f"arm, {len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over "
-            f"at least {ccfg.min_duration:g} s"
+            f"arm over {', '.join(f'{len(urls[a])} {a}' for a in ARMS)} pod(s), "
+            f"{len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over at "
+            f"least {ccfg.min_duration:g} s"
         )
-        traffic = Traffic(
-            lambda arm: cases.client_for(urls[arm], golden, cfg),
-            run.obs,
-            concurrency=ccfg.concurrency,
-            request_timeout=cfg.request_timeout,
-            max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
-            seed=ccfg.seed,
-            min_duration=ccfg.min_duration,
-            progress=write,
-        )
+
+        def traffic(min_duration: float, path_every: int) -> Traffic:
+            return Traffic(
+                lambda arm, pod: cases.client_for(urls[arm][pod], golden, cfg),
+                run.obs,
+                pods={arm: list(urls[arm]) for arm in ARMS},
+                path_every=path_every,
+                concurrency=ccfg.concurrency,
+                request_timeout=cfg.request_timeout,
+                max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
+                seed=ccfg.seed,
+                min_duration=min_duration,
+                progress=write,
+            )
+
+        end = time.monotonic() + ccfg.traffic_timeout
         with run.phase("traffic"):
-            traffic.run(schedule, deadline=time.monotonic() + ccfg.traffic_timeout)
+            # The warm-up first, unspread: it is discarded, and it sizes what follows.
+            traffic(0.0, 0).run([e for e in schedule if e[1]], deadline=end)
+            size = sample_size(
+                run.obs, ccfg.thresholds, min(map(len, urls.values())), ccfg.requests
+            )
+            write(f"canary {size}")
+            run.notes.append(size)
+            first = server.read(write) if server else None
+            if not run.obs.stopped:
+                traffic(ccfg.min_duration, PATH_EVERY).run(
+                    [e for e in schedule if not e[1]], deadline=end
+                )
+            last = server.read(write) if server and first else None
+            if server and first and last:
+                run.obs.server_metric = server.metric
+                run.obs.server = {
+                    arm: [
+                        PodTiming(pod, last[arm][pod][0] - c0, last[arm][pod][1] - s0)
+                        for pod, (c0, s0) in first[arm].items()
+                        if pod in last[arm]
+                    ]
+                    for arm in ARMS
+                }
         for arm in ARMS:
             now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
+
+
+# Every 4th measured request is followed by a request that does no model work on the same pods:
+# enough to tell the path's share each run (50 per 200), little extra load.
+PATH_EVERY = 4
+
+
+@dataclass
+class _ServerMetrics:
+    """The servers' own duration metric (``canary.latency_metric``) on every pod of both arms,
+    read where the gate's ``metrics`` setting says (its path, port and labels)."""
+
+    metric: str
+    path: str
+    labels: tuple[tuple[str, str], ...]
+    urls: dict[Arm, dict[str, str]]
+    timeout: float
+
+    @classmethod
+    def open(
+        cls,
+        api: ApiClient,
+        cfg: GateConfig,
+        ccfg: CanaryConfig,
+        *,
+        ready_pods: dict[Arm, list[Obj]],
+        urls: dict[Arm, dict[str, str]],
+        stack: ExitStack,
+    ) -> _ServerMetrics | None:
+        if not ccfg.latency_metric:
+            return None
+        check = cfg.metrics
+        metric_urls: dict[Arm, dict[str, str]] = {arm: {} for arm in ARMS}
+        for arm in ARMS:
+            for pod in ready_pods[arm]:
+                name = name_of(pod)
+                if name not in urls[arm]:
+                    continue
+                if check is None or check.port is None:
+                    metric_urls[arm][name] = urls[arm][name]  # the serving port itself
+                else:
+                    number = portforward.container_port(pod, check.port)
+                    metric_urls[arm][name] = stack.enter_context(
+                        portforward.pod_forward(api, cfg.namespace, pod, number)
+                    )
+        return cls(
+            ccfg.latency_metric,
+            check.path if check else "/metrics",
+            check.labels if check else (),
+            metric_urls,
+            cfg.request_timeout,
+        )
+
+    def read(
+        self, write: Callable[[str], None]
+    ) -> dict[Arm, dict[str, tuple[float, float]]] | None:
+        """(count, sum) per pod per arm; None (said why) when a pod does not export it: the
+        latency is then judged client-side."""
+        found: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
+        for arm, by_pod in self.urls.items():
+            for pod, url in by_pod.items():
+                try:
+                    response = requests.get(url + self.path, timeout=self.timeout)
+                    totals = (
+                        duration_totals(response.text, self.metric, self.labels)
+                        if response.ok
+                        else None
+                    )
+                except (requests.RequestException, ValueError) as e:
+                    write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
+                    return None
+                if totals is None:
+                    write(
+                        f"canary: pod {pod} exports no summary or histogram {self.metric} at "
+                        f"{self.path} (HTTP {response.status_code}); latency judged client-side"
+                    )
+                    return None
+                found[arm][pod] = totals
+        return found
 
 
 def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:

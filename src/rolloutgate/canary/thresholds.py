@@ -20,15 +20,35 @@ class Thresholds:
     confidence: float = 0.98
     # ...and an effect size: the canary's median over the baseline's at least this.
     latency_ratio: float = 1.10
+    # The pod is the unit of the latency's variance; how much pods of one image differ is
+    # calibrated from A/A runs on our cluster (docs/canary.md, "Calibration") and moderated
+    # with the run's own pods. Server-side: the standard deviation of the log of a pod's mean
+    # duration over a run of the default size (pod effect and sampling noise together)...
+    server_pod_sd: float = 0.05
+    # ...client-side: the pod's own effect on the paired log-latency (requests add their own)...
+    client_pod_sd: float = 0.03
+    # ...each worth this many degrees of freedom against the run's own pods.
+    pod_sd_df: float = 8.0
+    # Client-side latencies are not judged when a request doing no model work (the path)
+    # takes more than this share of a prediction's time: the path would be measured.
+    max_path_share: float = 0.5
     # A significant slow-down this large is critical.
     latency_critical_ratio: float = 1.5
     # Optional absolute budgets on the canary (milliseconds). p99 only with enough samples.
     p95_ms: float | None = None
     p99_ms: float | None = None
     p99_min_samples: int = 1000
-    # Predictions of a new model: at most this share of labels may flip...
+    # Predictions of a new model: at most this share of labels may flip (flips where the
+    # baseline was confident, see flip_margin; above the A/A flip_noise_floor)...
     max_flip_rate: float = 0.05
-    # ...and accuracy on labelled requests may drop at most this much (1 point).
+    # A flip where the baseline's top two probabilities are closer than this is borderline:
+    # reported, not counted (a retrained model moves the decision boundary a little).
+    flip_margin: float = 0.2
+    # The flip rate two arms of the same image show (A/A): 0 for a deterministic server.
+    flip_noise_floor: float = 0.0
+    # ...and accuracy on labelled requests: fails (critical) when the exact McNemar test says
+    # the canary is less accurate and the drop is above this (1 point); a drop whose interval
+    # reaches above it is not shown to be within it (the metric fails, not critically).
     max_accuracy_drop: float = 0.01
     # Numbers of the same model must agree within abs + rel * |baseline| (CANARY.md).
     numeric_abs_tol: float = 1e-5

@@ -120,6 +120,12 @@ def plan(
 class Traffic:
     """Sends a plan to both arms from ``concurrency`` worker threads; fills ``obs``.
 
+    Each arm's requests are spread evenly over its pods (``pods``: names; ``connect(arm, pod)``
+    makes a client for one), in a pattern that pairs every baseline pod with every canary pod
+    equally often: the pod is the unit of variance, and no pod pair may stand for the arms.
+    Every ``path_every``-th measured request is followed by a request that does no model work
+    (the first health check) on the same pods: the path's own time (``obs.path_ms``).
+
     Stops early (and says why in ``obs.stopped``) at the deadline, after
     ``max_consecutive_errors`` transport errors in a row on one arm, or when ``stop`` is set
     (an interrupt in the main thread).
@@ -127,9 +133,11 @@ class Traffic:
 
     def __init__(
         self,
-        connect: Callable[[Arm], HttpClient],
+        connect: Callable[[Arm, str], HttpClient],
         obs: Observations,
         *,
+        pods: Mapping[Arm, Sequence[str]] | None = None,
+        path_every: int = 0,
         concurrency: int,
         request_timeout: float,
         max_consecutive_errors: int,
@@ -137,8 +145,10 @@ class Traffic:
         min_duration: float = 0.0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        # A new client for an arm: each worker has its own (its own connections).
+        # A new client for a pod of an arm: each worker has its own (its own connections).
         self.connect, self.obs = connect, obs
+        self.pods: Mapping[Arm, Sequence[str]] = pods or {arm: ("",) for arm in ARMS}
+        self.path_every = path_every
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_consecutive_errors = max_consecutive_errors
@@ -200,7 +210,7 @@ class Traffic:
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
-        clients = {arm: self.connect(arm) for arm in ARMS}
+        clients = {(arm, pod): self.connect(arm, pod) for arm in ARMS for pod in self.pods[arm]}
         try:
             while (entry := self._take()) is not None:
                 index, item_id, warm = entry
@@ -209,18 +219,41 @@ class Traffic:
                     return
                 order = list(ARMS)
                 rng.shuffle(order)
+                chosen = self.pods_for(index)
                 for arm in order:
-                    sample = self._send(clients[arm], arm, item_id, warm)
+                    client = clients[(arm, chosen[arm])]
+                    sample = self._send(client, arm, item_id, warm, chosen[arm])
                     self._record(sample)
                     if sample.outcome == "transport" and not self.stop.is_set():
                         # No HTTP answer at all (the port-forward dropped the connection): a
                         # measuring failure, not the model's. Once more, on a new connection.
-                        self._record(self._send(clients[arm], arm, item_id, warm))
+                        self._record(self._send(client, arm, item_id, warm, chosen[arm]))
+                if self.path_every and not warm and index % self.path_every == 0:
+                    for arm in order:
+                        self._probe(clients[(arm, chosen[arm])], arm)
         finally:
             for c in clients.values():
                 c.close()
 
-    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool) -> Sample:
+    def pods_for(self, index: int) -> dict[Arm, str]:
+        """The pods of both arms the ``index``-th request goes to: round-robin on the baseline,
+        and on the canary a step further every full round, so that each pair of pods comes up
+        equally often."""
+        base, can = self.pods["baseline"], self.pods["canary"]
+        return {"baseline": base[index % len(base)], "canary": can[(index // len(base)) % len(can)]}
+
+    def _probe(self, client: HttpClient, arm: Arm) -> None:
+        """Time a request that does no model work: the path's share of a prediction's time."""
+        start = time.perf_counter()
+        try:
+            client.live()
+        except EndpointUnreachable:
+            return
+        elapsed = (time.perf_counter() - start) * 1000
+        with self._lock:
+            self.obs.path_ms.setdefault(arm, []).append(elapsed)
+
+    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool, pod: str) -> Sample:
         item = self.obs.items[item_id]
         start = time.perf_counter()
         try:
@@ -230,7 +263,9 @@ class Traffic:
             # Every request without an answer is "transport" today, a timeout too: the client
             # raises from None (credentials stay out of tracebacks), so the cause is not seen
             # here. Filing timeouts as the arm's errors is issue 17's.
-            return Sample(item_id, arm, "transport", elapsed, warmup=warm, error=str(e)[:300])
+            return Sample(
+                item_id, arm, "transport", elapsed, warmup=warm, error=str(e)[:300], pod=pod
+            )
         elapsed = (time.perf_counter() - start) * 1000
         try:
             answer: Any = response.json()
@@ -238,10 +273,10 @@ class Traffic:
             answer = None
         status = response.status_code
         if item.answered(status):
-            return Sample(item_id, arm, "ok", elapsed, warm, status, answer)
+            return Sample(item_id, arm, "ok", elapsed, warm, status, answer, pod=pod)
         said = answer.get("error") if isinstance(answer, dict) else None
         error = str(said or response.text)[:300]
-        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error)
+        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, pod=pod)
 
     def _record(self, sample: Sample) -> None:
         with self._lock:

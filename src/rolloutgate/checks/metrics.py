@@ -69,6 +69,29 @@ def counter_value(text: str, counter: str, labels: Iterable[tuple[str, str]]) ->
     return found
 
 
+def duration_totals(
+    text: str, name: str, labels: Iterable[tuple[str, str]]
+) -> tuple[float, float] | None:
+    """(count, sum) of a summary's or histogram's samples whose labels match, summed over its
+    label sets; None when the family is absent. What a server says it spent on the requests
+    it answered: the difference of two readings is the time spent in between. A wanted label
+    the family does not carry does not filter (the gate's ``metrics.labels`` are its counter's:
+    MLServer's duration has its ``model`` label, the wine example's none of ``outcome``)."""
+    wanted = dict(labels)
+    for family in text_string_to_metric_families(text):
+        if family.name != name or family.type not in ("summary", "histogram"):
+            continue
+        count = total = 0.0
+        for sample in family.samples:
+            if all(sample.labels.get(k, v) == v for k, v in wanted.items()):
+                if sample.name == name + "_count":
+                    count += float(sample.value)
+                elif sample.name == name + "_sum":
+                    total += float(sample.value)
+        return count, total
+    return None
+
+
 def families(text: str) -> list[str]:
     return [f.name for f in text_string_to_metric_families(text)]
 

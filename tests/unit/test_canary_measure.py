@@ -1,0 +1,111 @@
+"""What the canary measures, on recorded inputs: the servers' own duration metrics (MLServer's
+summary, a plain histogram), the spread of requests over the arms' pods, and the sample size
+the warm-up asks for."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+
+import pytest
+
+from rolloutgate.canary.observations import Observations, Sample
+from rolloutgate.canary.stats import sample_size
+from rolloutgate.canary.thresholds import Thresholds
+from rolloutgate.canary.traffic import Traffic
+from rolloutgate.checks.metrics import duration_totals
+
+# As MLServer 1.7 serves it on its metrics port (a summary per model and version).
+MLSERVER = """\
+# HELP model_infer_request_duration Model infer request duration
+# TYPE model_infer_request_duration summary
+model_infer_request_duration_count{model="iris",version=""} 67.0
+model_infer_request_duration_sum{model="iris",version=""} 0.0803
+model_infer_request_duration_count{model="other",version=""} 5.0
+model_infer_request_duration_sum{model="other",version=""} 9.0
+# HELP model_infer_request_duration_created Model infer request duration
+# TYPE model_infer_request_duration_created gauge
+model_infer_request_duration_created{model="iris",version=""} 1.7e9
+# HELP model_infer_request_success_total Model infer request success count
+# TYPE model_infer_request_success_total counter
+model_infer_request_success_total{model="iris",version=""} 67.0
+"""
+
+# As prometheus_client serves a label-less histogram (the wine example's).
+WINE = """\
+# HELP wine_prediction_seconds Time to answer a prediction request
+# TYPE wine_prediction_seconds histogram
+wine_prediction_seconds_bucket{le="0.005"} 60.0
+wine_prediction_seconds_bucket{le="+Inf"} 70.0
+wine_prediction_seconds_count 70.0
+wine_prediction_seconds_sum 0.21
+"""
+
+
+def test_duration_totals_of_a_summary_keep_the_configured_model_only() -> None:
+    assert duration_totals(MLSERVER, "model_infer_request_duration", [("model", "iris")]) == (
+        pytest.approx(67.0),
+        pytest.approx(0.0803),
+    )
+    # Without the label filter both models add up.
+    assert duration_totals(MLSERVER, "model_infer_request_duration", []) == (
+        pytest.approx(72.0),
+        pytest.approx(9.0803),
+    )
+
+
+def test_duration_totals_of_a_histogram_ignore_labels_it_does_not_carry() -> None:
+    # The gate's metrics labels (outcome="ok") are its counter's, not the histogram's.
+    assert duration_totals(WINE, "wine_prediction_seconds", [("outcome", "ok")]) == (70.0, 0.21)
+
+
+def test_duration_totals_of_a_counter_or_a_missing_family_are_none() -> None:
+    assert duration_totals(MLSERVER, "model_infer_request_success", []) is None
+    assert duration_totals(WINE, "model_infer_request_duration", []) is None
+
+
+def test_requests_pair_every_baseline_pod_with_every_canary_pod_equally() -> None:
+    traffic = Traffic(
+        lambda arm, pod: None,  # type: ignore[arg-type,return-value]
+        Observations(),
+        pods={"baseline": ["b0", "b1", "b2"], "canary": ["c0", "c1", "c2"]},
+        concurrency=1,
+        request_timeout=1,
+        max_consecutive_errors=4,
+        seed=1,
+    )
+    chosen = [traffic.pods_for(i) for i in range(90)]
+    pairs = Counter((c["baseline"], c["canary"]) for c in chosen)
+    assert set(pairs) == set(itertools.product(["b0", "b1", "b2"], ["c0", "c1", "c2"]))
+    assert set(pairs.values()) == {10}
+    # One pod on an arm: all its requests go there.
+    single = Traffic(
+        lambda arm, pod: None,  # type: ignore[arg-type,return-value]
+        Observations(),
+        pods={"baseline": ["b"], "canary": ["c0", "c1"]},
+        concurrency=1,
+        request_timeout=1,
+        max_consecutive_errors=4,
+        seed=1,
+    )
+    assert Counter(single.pods_for(i)["canary"] for i in range(10)) == {"c0": 5, "c1": 5}
+
+
+def test_the_warm_up_sizes_the_client_side_traffic() -> None:
+    rng = random.Random(2)
+    obs = Observations()
+    for k in range(20):
+        base = 5.0 * rng.lognormvariate(0, 0.3)
+        for arm, ms in (("baseline", base), ("canary", base * rng.lognormvariate(0, 0.3))):
+            obs.samples.append(Sample(f"i{k}", arm, "ok", ms, warmup=True, status=200))  # type: ignore[arg-type]
+    text = sample_size(obs, Thresholds(), pods=3, requests=200)
+    assert text.startswith("warm-up: paired log-latency sd 0.")
+    assert "over 20 pairs" in text
+    assert "pairs; sending 200" in text
+    # Pods calibrated as different as the effect to detect: no request count is enough.
+    wide = sample_size(obs, Thresholds(client_pod_sd=0.2), pods=1, requests=200)
+    assert "more pods per arm" in wide
+    assert "1 warm-up pairs answered" in sample_size(
+        Observations(samples=obs.samples[:2]), Thresholds(), pods=3, requests=200
+    )

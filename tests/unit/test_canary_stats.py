@@ -1,0 +1,157 @@
+"""The canary's statistics against known values: exact McNemar, the pod-level and paired
+latency ratios (which reduce to the textbook t-tests when no calibration is given), the
+moderated variance and the sample sizes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sp
+
+from rolloutgate.canary.predictions import accuracy_decision
+from rolloutgate.canary.stats import (
+    RatioEstimate,
+    labelled_rows_needed,
+    latency_decision,
+    mcnemar,
+    moderated_variance,
+    paired_log_ratio,
+    pairs_needed,
+    pod_level_ratio,
+)
+from rolloutgate.canary.thresholds import Thresholds
+
+
+def test_mcnemar_of_the_retrained_tag_is_not_significant_and_not_shown_within_a_point() -> None:
+    # retrained against v1: 3 rows newly wrong, 1 newly right of 150 (96.0 % vs 97.3 %).
+    test = mcnemar(150, 3, 1, confidence=0.98)
+    assert test.p_worse == pytest.approx(5 / 16)  # P(X >= 3), X ~ Bin(4, 1/2)
+    assert test.drop == pytest.approx(2 / 150)
+    # Conditional Clopper-Pearson bounds for 3 of 4, 98 % on each side, scaled by 4/150.
+    assert test.drop_high == pytest.approx(4 / 150 * (2 * 0.98 ** (1 / 4) - 1))
+    assert test.drop_low == pytest.approx(4 / 150 * (2 * sp.beta.ppf(0.02, 3, 2) - 1))
+    assert accuracy_decision(test, Thresholds()) == "fail"  # marginal: a person should look
+
+
+def test_mcnemar_of_a_clearly_worse_model_is_critical() -> None:
+    test = mcnemar(150, 8, 0, confidence=0.98)
+    assert test.p_worse == pytest.approx(0.5**8)
+    assert accuracy_decision(test, Thresholds()) == "critical"
+
+
+def test_mcnemar_of_identical_answers_passes_and_a_better_model_passes() -> None:
+    same = mcnemar(150, 0, 0, confidence=0.98)
+    assert (same.drop, same.drop_high, same.p_worse) == (0.0, 0.0, 1.0)
+    assert accuracy_decision(same, Thresholds()) == "pass"
+    # v2 against v1: one row newly right.
+    better = mcnemar(150, 0, 1, confidence=0.98)
+    assert better.drop_high == pytest.approx(1 / 150 * (2 * 0.98 - 1))
+    assert accuracy_decision(better, Thresholds()) == "pass"
+    with pytest.raises(ValueError, match="at least one labelled row"):
+        mcnemar(0, 0, 0, confidence=0.98)
+
+
+def test_pod_level_ratio_without_calibration_is_the_pooled_t_test() -> None:
+    base = [1.00, 1.04, 0.97]
+    can = [1.12, 1.09, 1.15]
+    est = pod_level_ratio(base, can, prior_pod_sd=0.05, prior_df=0, confidence=0.98)
+    ref = sp.ttest_ind(np.log(can), np.log(base), equal_var=True, alternative="greater")
+    assert est.p_value == pytest.approx(ref.pvalue)
+    assert est.df == 4
+    assert est.ratio == pytest.approx(math.exp(np.log(can).mean() - np.log(base).mean()))
+    assert est.pods == (3, 3)
+
+
+def test_pod_level_ratio_moderates_the_pods_spread_with_the_calibration() -> None:
+    # Pods that agree exactly: the variance is the prior's, weighted 8 against 4.
+    est = pod_level_ratio([2.0] * 3, [2.2] * 3, prior_pod_sd=0.05, prior_df=8, confidence=0.98)
+    var = 8 * 0.05**2 / 12
+    assert est.se == pytest.approx(math.sqrt(var * (1 / 3 + 1 / 3)))
+    assert est.df == 12
+    assert est.p_value == pytest.approx(sp.t.sf(math.log(1.1) / est.se, 12))
+    # The bounds: exp(log ratio -+ t_0.98(12) * se).
+    q = sp.t.ppf(0.98, 12)
+    assert est.low == pytest.approx(1.1 * math.exp(-q * est.se))
+    assert est.high == pytest.approx(1.1 * math.exp(q * est.se))
+    # One pod per arm: the prior alone says how far apart two pods may be.
+    one = pod_level_ratio([2.0], [2.2], prior_pod_sd=0.05, prior_df=8, confidence=0.98)
+    assert one.se == pytest.approx(0.05 * math.sqrt(2))
+    assert one.p_value > est.p_value
+
+
+def test_paired_ratio_of_one_pod_without_calibration_is_the_paired_t_test() -> None:
+    rng = np.random.default_rng(3)
+    base = np.exp(rng.normal(1.6, 0.3, 80))
+    can = base * np.exp(rng.normal(0.08, 0.2, 80))
+    est = paired_log_ratio(
+        base, can, [""] * 80, [""] * 80, prior_pod_sd=0.0, prior_df=0, confidence=0.98
+    )
+    ref = sp.ttest_rel(np.log(can), np.log(base), alternative="greater")
+    assert est.p_value == pytest.approx(ref.pvalue)
+    assert est.df == pytest.approx(79)
+    assert est.n == 80
+
+
+def test_paired_ratio_adds_the_pod_variance_by_the_pods_shares() -> None:
+    rng = np.random.default_rng(4)
+    base = np.exp(rng.normal(1.6, 0.3, 90))
+    can = base * np.exp(rng.normal(0.0, 0.2, 90))
+    plain = paired_log_ratio(
+        base, can, [""] * 90, [""] * 90, prior_pod_sd=0.0, prior_df=0, confidence=0.98
+    )
+    # One pod per arm, calibrated pod sd 0.03 with no own estimate: + 2 * 0.03^2.
+    one = paired_log_ratio(
+        base, can, [""] * 90, [""] * 90, prior_pod_sd=0.03, prior_df=8, confidence=0.98
+    )
+    assert one.se**2 == pytest.approx(plain.se**2 + 2 * 0.03**2)
+    # Three pods per arm, equal shares, identical pods: the prior's part shrinks to 2/3 of
+    # it, weighted against the run's own 2 + 2 degrees of freedom that show no pod effect.
+    pods = [str(k % 3) for k in range(90)]
+    three = paired_log_ratio(base, can, pods, pods, prior_pod_sd=0.03, prior_df=8, confidence=0.98)
+    assert plain.se < three.se < one.se
+    assert three.pods == (3, 3)
+
+
+def test_paired_ratio_sees_pods_that_differ_more_than_calibrated() -> None:
+    rng = np.random.default_rng(5)
+    n = 300
+    pods = [str(k % 3) for k in range(n)]
+    offset = np.array([-0.15, 0.0, 0.15])[[k % 3 for k in range(n)]]
+    base = np.exp(rng.normal(1.6, 0.2, n))
+    can = base * np.exp(offset + rng.normal(0.0, 0.1, n))
+    est = paired_log_ratio(
+        base, can, [""] * n, pods, prior_pod_sd=0.01, prior_df=8, confidence=0.98
+    )
+    assert est.pod_sd > 0.05
+
+
+def test_moderated_variance_weighs_by_degrees_of_freedom() -> None:
+    assert moderated_variance(0.04, 4, 0.1, 8) == pytest.approx(((8 * 0.01 + 4 * 0.04) / 12, 12))
+    assert moderated_variance(0.0, 0, 0.0, 0) == (0.0, 0.0)
+
+
+def test_latency_decision_needs_significance_and_half_the_slowdown() -> None:
+    t = Thresholds()
+
+    def est(ratio: float, p: float) -> RatioEstimate:
+        return RatioEstimate(ratio, ratio, ratio, p, 0.01, 10, 200, (3, 3), 0.03)
+
+    assert latency_decision(est(1.2, 0.001), t) == "fail"
+    assert latency_decision(est(1.2, 0.03), t) == "pass"  # not significant at 0.02
+    assert latency_decision(est(1.04, 1e-9), t) == "pass"  # below sqrt(1.1) = 1.0488
+    assert latency_decision(est(1.06, 1e-9), t) == "fail"
+    assert latency_decision(est(1.6, 1e-9), t) == "critical"
+
+
+def test_sample_sizes() -> None:
+    z = sp.norm.ppf(0.98) + sp.norm.ppf(0.9)
+    # No pod part: the textbook n = ((z_a + z_b) sd / log r)^2.
+    assert pairs_needed(0.3, 0.0, ratio=1.1, alpha=0.02) == pytest.approx(
+        (z * 0.3 / math.log(1.1)) ** 2
+    )
+    # Pods alone as variable as the effect: no number of requests is enough.
+    assert pairs_needed(0.3, (math.log(1.1) / z) ** 2, ratio=1.1, alpha=0.02) == math.inf
+    # Connor's McNemar size: 2/150 churn, a 5-point drop; the simulation finds power 0.95 at 400.
+    assert 300 < labelled_rows_needed(2 / 150, 0.05, alpha=0.02) < 400
