@@ -118,13 +118,14 @@ def _gate_result(
 ) -> dict[str, Any]:
     probe, report = tools.gate_results(work)
     rollout = tools.gate_rollout(work) or {}
-    verdict_at = rollout.get("end")
+    phases = report.get("phases_s", {})
+    verdict_at = verdict_instant(rollout, phases)
     if proc.capped:
         verdict_at = None
     result = _tool_result(proc, verdict_at, since)
     requests = probe.get("requests", [])
     start, end = probe.get("rollout_start"), probe.get("rollout_end")
-    phases = report.get("phases_s", {})
+    rollback = report.get("rollback", {})
     result.update(
         {
             "latency_api_s": _minus(verdict_at, since_api),
@@ -133,8 +134,13 @@ def _gate_result(
             "report_verdict": report.get("verdict"),
             "cause": str(report.get("cause", ""))[:300],
             "phases_s": phases,
-            "rollback": report.get("rollback", {}),
+            "rollback": rollback,
             "rollback_s": _rollback_s(phases),
+            # A failed rollout's restore is submitted at its verdict, the diagnostics beside it.
+            "verdict_to_restore_s": _minus(rollback.get("restored_at"), verdict_at),
+            "verdict_to_verified_s": _minus(rollback.get("verified_at"), verdict_at),
+            # The restored pods Ready (the end of the rollback's rollout) → verified.
+            "restored_to_verified_s": phases.get("rollback_verify"),
             "verdict_to_exit_s": _minus(proc.exited, verdict_at),
             "client_requests": len(requests),
             "client_requests_rollout": sum(
@@ -146,6 +152,17 @@ def _gate_result(
         }
     )
     return result
+
+
+def verdict_instant(rollout: dict[str, Any], phases: dict[str, float]) -> float | None:
+    """The gate's rollout verdict (wall clock): the end of its report's ``rollout`` phase,
+    counted from the rollout fixture's start (the phase starts within a millisecond of it).
+    Not the fixture's end: a failed rollout submits the restore before the fixture fails."""
+    start, took = rollout.get("start"), phases.get("rollout")
+    if start is not None and took is not None:
+        return float(start) + float(took)
+    end = rollout.get("end")
+    return float(end) if end is not None else None
 
 
 def _rollback_s(phases: dict[str, float]) -> float | None:

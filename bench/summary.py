@@ -112,6 +112,7 @@ def _good(fig: Figures, r: dict[str, Any], audit: dict[str, dict[str, Any]]) -> 
             bool(crash["gate"].get("capped")),
         )
         fig.add(f"rollback/crash after v2/{n} replicas", crash["gate"].get("rollback_s"))
+        _verdict_first(fig, f"crash after v2, {n} replicas", crash["gate"])
         q = f"requests/crash after v2, gate only/{n} replicas"
         fig.add(f"{q}/gate, client (all)", crash["gate"].get("client_requests"))
         fig.add(f"{q}/gate, audit (namespaced)", counts.get("gate@after", {}).get("requests"))
@@ -131,6 +132,7 @@ def _failure(fig: Figures, r: dict[str, Any], audit: dict[str, dict[str, Any]]) 
     _tool(fig, f"{p}/helm upgrade --wait", r.get("helm"))
     gate = r.get("gate") or {}
     fig.add(f"rollback/{r['tag']}, deadline {r['deadline_s']} s", gate.get("rollback_s"))
+    _verdict_first(fig, f"{r['tag']}, deadline {r['deadline_s']} s", gate)
     counts = audit.get(r["namespaces"]["gate"], {})
     base = audit.get(r["namespaces"]["base"], {})
     q = f"requests/{r['tag']} {r['deadline_s']} s"
@@ -138,6 +140,13 @@ def _failure(fig: Figures, r: dict[str, Any], audit: dict[str, dict[str, Any]]) 
     fig.add(f"{q}/gate, audit (namespaced)", counts.get("gate", {}).get("requests"))
     fig.add(f"{q}/kubectl rollout status, audit", base.get("kubectl", {}).get("requests"))
     fig.add(f"{q}/helm upgrade --wait, audit", base.get("helm", {}).get("requests"))
+
+
+def _verdict_first(fig: Figures, case: str, gate: dict[str, Any]) -> None:
+    """The rollback's start and end against the verdict, and the verification's own time."""
+    fig.add(f"rollback/verdict → restore submitted/{case}", gate.get("verdict_to_restore_s"))
+    fig.add(f"rollback/verdict → restored and verified/{case}", gate.get("verdict_to_verified_s"))
+    fig.add(f"rollback/restored pods Ready → verified/{case}", gate.get("restored_to_verified_s"))
 
 
 def _mib(kib: int | None) -> float | None:

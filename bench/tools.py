@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -77,12 +78,24 @@ class Proc:
             self._done.wait(timeout=10)
 
 
-def _spawn(name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Proc:
+def spawn(
+    name: str,
+    cmd: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    cwd: Path = REPO,
+) -> Proc:
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy()
         )
     return Proc(name, popen, time.time(), log)
+
+
+def tempdir(prefix: str) -> str:
+    return tempfile.mkdtemp(prefix=prefix)
 
 
 def gate(
@@ -99,7 +112,7 @@ def gate(
         f"--manifests={manifests}", f"--gate-report={workdir / 'gate.json'}",
         f"--rollout-timeout={deadline_s}", "-q", *extra,
     ]  # fmt: skip
-    return _spawn("gate", cmd, workdir / "gate.log", env)
+    return spawn("gate", cmd, workdir / "gate.log", env)
 
 
 def gate_rollout(workdir: Path) -> dict[str, Any] | None:
@@ -124,7 +137,7 @@ def kubectl_rollout_status(namespace: str, log: Path) -> Proc:
         str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "--context", CONTEXT, "-n", namespace,
         "rollout", "status", "deployment/iris", "-v=6",
     ]  # fmt: skip
-    return _spawn("kubectl", cmd, log)
+    return spawn("kubectl", cmd, log)
 
 
 def kubectl_requests(log: Path) -> int:
@@ -174,4 +187,21 @@ def helm_upgrade(namespace: str, chart: Path, tag: str, log: Path, *, wait_s: in
     ]  # fmt: skip
     if wait_s is not None:
         cmd += ["--wait", f"--timeout={wait_s}s"]
-    return _spawn("helm", cmd, log)
+    return spawn("helm", cmd, log)
+
+
+def commit(repo: Path = REPO) -> str:
+    """The checkout's commit, `+dirty` when files differ from it: the code a run measured."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(repo), *args],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip()
+
+    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return sha + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")

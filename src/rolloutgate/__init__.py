@@ -34,6 +34,7 @@ _PUBLIC = {
     "InPod": "rolloutgate.checks.inpod",
     "Latency": "rolloutgate.checks.latency",
     "judge_metrics": "rolloutgate.checks.metrics",
+    "each_replica": "rolloutgate.checks.fanout",
     # the fixtures' types
     "Restarts": "rolloutgate.checks.podhistory",
     "Lease": "rolloutgate.release.lock",
@@ -54,7 +55,12 @@ _PUBLIC = {
     "LockHeld": "rolloutgate.errors",
 }
 # Public names whose definition has another name.
-_RENAMED = {"load_golden": "load", "judge_metrics": "judge", "workloads_in": "workloads"}
+_RENAMED = {
+    "load_golden": "load",
+    "judge_metrics": "judge",
+    "workloads_in": "workloads",
+    "each_replica": "each",
+}
 
 __all__ = [
     "Case",
@@ -78,6 +84,7 @@ __all__ = [
     "V2Client",
     "check",
     "describe",
+    "each_replica",
     "json_of",
     "judge_metrics",
     "load_golden",
@@ -101,6 +108,7 @@ if TYPE_CHECKING:
     from rolloutgate.checks.cases import Case, Golden, HttpClient, check
     from rolloutgate.checks.cases import load as load_golden
     from rolloutgate.checks.client import V2Client, describe, json_of
+    from rolloutgate.checks.fanout import each as each_replica
     from rolloutgate.checks.inpod import InPod
     from rolloutgate.checks.latency import Latency, measure_latency
     from rolloutgate.checks.metrics import PodMetrics

@@ -57,10 +57,13 @@ class LockLost(LockHeld):
 class RolloutFailed(ClusterError):
     """The new release cannot become ready (crash loop, image missing, deadline exceeded...)."""
 
-    def __init__(self, message: str, *, reason: str, pod: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str, pod: str | None = None, container: str | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.pod = pod
+        self.container = container  # the failing container whose log tells why, if any
 
 
 class RolloutTimeout(RolloutFailed):

@@ -77,12 +77,6 @@ def test_crash_fails_fast_and_the_restored_v1_answers(
         )  # fmt: skip
     assert info.value.reason == "CrashLoopBackOff"
     assert time.monotonic() - started < 120  # not the 600 s progress deadline
-    # The crashed instance's log: "current" before the kubelet restarted it, else "previous".
-    text = str(info.value)
-    assert "last log lines of container server (" in text
-    # ... unless the kubelet held the log past the verdict's budget: then the verdict says so
-    # (the diagnostics read the logs again).
-    assert "(no log:" not in text or "the kubelet gave none within" in text
 
     rollback.restore(api, namespace, snap, deadline=time.monotonic() + 60)
     live = wait_deployment(api, namespace, NAME, deadline=time.monotonic() + 180, max_restarts=2)

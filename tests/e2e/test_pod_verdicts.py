@@ -1,5 +1,6 @@
 """Pod verdicts on the real cluster: only what happened since the apply counts, --max-restarts
-means what it says, unschedulable and never-ready releases fail fast naming the reason.
+means what it says, unschedulable, never-ready and quota-refused releases fail fast naming the
+reason.
 
 One namespace, the penguin example at one replica (the rules are per pod).
 """
@@ -186,6 +187,72 @@ def test_a_release_that_never_becomes_ready_fails_within_the_ready_grace(
     assert PENGUIN.state(namespace) == before
     live_tag = before["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
     assert PENGUIN.ready_with(namespace, live_tag)
+
+
+def test_a_quota_without_room_for_the_new_pod_fails_at_once_naming_it(
+    v1: None, namespace: str, tmp_path: Path
+) -> None:
+    # The issue's reproduction at one replica: the quota holds exactly the live pods, and the
+    # rolling update (maxSurge 1, maxUnavailable 0) needs one more. The gate used to wait its
+    # whole rollout timeout and advise raising it.
+    live = len(_pods(namespace))
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "e2e-pods"},
+        "spec": {"hard": {"pods": str(live)}},
+    }
+    target = manifests(tmp_path / "manifests")
+    edit_deployment(target, _a_new_revision)  # whichever tag is live: a rollout to do
+    kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(quota))
+    try:
+        before = PENGUIN.state(namespace)
+        result = PENGUIN.run(
+            namespace, tmp_path / "gate.json", f"--manifests={target}", "--rollout-timeout=120"
+        )
+    finally:
+        kubectl("delete", "resourcequota", "e2e-pods", namespace=namespace)
+
+    assert result.returncode == 1, result.output[-4000:]
+    cause = result.report["cause"]
+    assert "FailedCreate" in cause, cause
+    assert "exceeded quota: e2e-pods" in cause, cause
+    assert f"kubectl describe resourcequota -n {namespace}" in cause, cause
+    assert "Raise the rollout timeout" not in cause, cause
+    assert result.report["rollback"]["verified"] is True, result.report["rollback"]
+    assert PENGUIN.state(namespace) == before
+
+
+def test_an_unschedulable_pod_without_an_autoscaler_fails_without_the_grace(
+    v1: None, namespace: str, tmp_path: Path
+) -> None:
+    # A node selector no node matches: no autoscaler runs on the local cluster (no status
+    # ConfigMap, no karpenter.sh API), and maxUnavailable 0 frees no room: nothing can place
+    # the pod. The 300 s unschedulable grace would otherwise be the verdict.
+    target = manifests(tmp_path / "manifests")
+    edit_deployment(target, _on_a_node_that_does_not_exist)
+    before = PENGUIN.state(namespace)
+
+    result = PENGUIN.run(
+        namespace, tmp_path / "gate.json", f"--manifests={target}", "--unschedulable-grace=300"
+    )
+
+    assert result.returncode == 1, result.output[-4000:]
+    cause = result.report["cause"]
+    assert "Unschedulable" in cause, cause
+    assert "didn't match Pod's node affinity/selector" in cause, cause
+    assert "no autoscaler runs on this cluster" in cause, cause
+    assert result.report["rollback"]["verified"] is True, result.report["rollback"]
+    assert PENGUIN.state(namespace) == before
+
+
+def _a_new_revision(d: dict[str, Any]) -> None:
+    annotations = d["spec"]["template"]["metadata"].setdefault("annotations", {})
+    annotations["rolloutgate.dev/e2e-revision"] = uuid.uuid4().hex
+
+
+def _on_a_node_that_does_not_exist(d: dict[str, Any]) -> None:
+    d["spec"]["template"]["spec"]["nodeSelector"] = {"rolloutgate.dev/e2e": "no-such-node"}
 
 
 def _needs_64_cpus(d: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate.release import apply, ending, plan
+from rolloutgate.release import apply, ending, plan, rollback
 from rolloutgate.release.engine import Release
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
 from rolloutgate.pytest.hooks import PHASE_REPORTS, STATE
@@ -84,6 +84,7 @@ def _fake_cluster():
         # No HPA, nothing paused, no configuration change: the objects as they are.
         mp.setattr(plan, "make", lambda api, ns, objs, *a, **k: plan.Plan(objs))
         mp.setattr(ending, "roll_back", fake_roll_back)
+        mp.setattr(rollback, "restore", lambda api, ns, snap, *, deadline: log("restore") or [])
         mp.setattr(ending, "diagnostics", lambda release: "EVENTS: pod iris-abc crashed")
         yield
 
@@ -201,7 +202,11 @@ def test_rollout_setup_error_rolls_back(
             "*= rolloutgate =*",
         ]
     )
-    assert calls(gate) == ["validate", "baseline", "apply", "wait pin=True", "rollback"]
+    # The restore is submitted at the verdict (a baseline of the pods first); the teardown's
+    # rollback then waits for it and verifies.
+    assert calls(gate) == [
+        "validate", "baseline", "apply", "wait pin=True", "baseline", "restore", "rollback"
+    ]  # fmt: skip
     report = gate_report(gate)
     assert report["verdict"] == "rolled-back"
     assert report["tests"]["error"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate import Golden, HttpClient, V2Client, describe, json_of
+from rolloutgate import Golden, HttpClient, V2Client, describe, each_replica, json_of
 
 
 @pytest.mark.parametrize("check", ["live", "ready", "model_ready"])
@@ -15,11 +15,12 @@ def test_every_replica_healthy(rolloutgate_replicas: dict[str, HttpClient], chec
         pytest.skip(
             f"not configured: no {check} check for this server (protocol preset and health.*)"
         )
-    failing = []
-    for pod, client in rolloutgate_replicas.items():
-        response = client.health_check(check)
-        if response is not None and response.status_code != 200:
-            failing.append(f"pod {pod}: {describe(response)}")
+    answers = each_replica(rolloutgate_replicas, lambda client: client.health_check(check))
+    failing = [
+        f"pod {pod}: {describe(response)}"
+        for pod, response in answers.items()
+        if response is not None and response.status_code != 200
+    ]
     assert not failing, f"{len(failing)} of {len(rolloutgate_replicas)} replicas: " + "; ".join(
         failing
     )

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutgate import Case, Golden, HttpClient, Latency, check, measure_latency
+from rolloutgate import Case, Golden, HttpClient, Latency, check, each_replica, measure_latency
 
 
 def test_golden_case(rolloutgate_replicas: dict[str, HttpClient], rolloutgate_case: Case) -> None:
     assert rolloutgate_replicas, "no pod of the new release behind the Service"
-    wrong = []
-    for pod, client in rolloutgate_replicas.items():
-        problems = check(rolloutgate_case, client.send(rolloutgate_case.request))
-        if problems:
-            wrong.append(f"pod {pod}: " + "; ".join(problems))
+    case = rolloutgate_case
+    answers = each_replica(
+        rolloutgate_replicas, lambda client: check(case, client.send(case.request))
+    )
+    wrong = [f"pod {pod}: " + "; ".join(problems) for pod, problems in answers.items() if problems]
     assert not wrong, (
         f"case {rolloutgate_case.name!r}: {len(wrong)} of {len(rolloutgate_replicas)} "
         "replicas answered wrong: " + " | ".join(wrong)

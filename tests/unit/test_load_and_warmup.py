@@ -123,12 +123,14 @@ def test_warm_up_sends_n_requests_per_pod_and_keeps_their_latencies(slow_server:
     found = warmup.warm_up(clients, Request("POST", "/predict", body={"x": 1}), 3)
     assert _Slow.seen == 6
     assert [len(w.samples_ms) for w in found.values()] == [3, 3]
-    first = found["pod-a"].samples_ms
+    # The pods are warmed side by side: whichever asked first met the lazy load.
+    slow = max(found, key=lambda pod: found[pod].samples_ms[0])
+    first = found[slow].samples_ms
     assert first[0] >= 300 > max(first[1:]), first
     line = warmup.summary(found, 3)
     assert line is not None
     assert line.startswith("warm-up: 3 request(s) per pod, not timed by the latency budget: ")
-    assert "(pod pod-a)" in line
+    assert f"(pod {slow})" in line
 
 
 def test_warm_up_failures_are_counted_not_raised(slow_server: str) -> None:

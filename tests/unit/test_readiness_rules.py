@@ -54,26 +54,70 @@ def test_refused_connections_start_no_clock() -> None:
     assert not nr.pending()
 
 
-def test_definite_not_ready_past_the_grace_names_the_probe() -> None:
+def test_definite_not_ready_past_the_grace_from_the_start_names_the_probe() -> None:
     nr = NeverReady(30)
     p = _running()
     events = [
         _unhealthy(REFUSED, "2026-11-27T10:00:01Z", "2026-11-27T10:00:03Z", uid="e0"),
         _unhealthy(STATUS_400, "2026-11-27T10:00:05Z", "2026-11-27T10:00:05Z"),
     ]
+    # Seen at 1000 s, 5 s after the container started by the kubelet's clock: the grace runs
+    # from the start (995 s), not from the first definite answer.
     nr.observe(p, events, now=1000.0)
-    assert nr.overdue(p, 1029.0) is None
-    text = nr.overdue(p, 1030.5) or ""
+    assert nr.pending()
+    assert nr.overdue(p, 1024.0) is None
+    text = nr.overdue(p, 1025.5) or ""
     assert text.endswith(STATUS_400)
-    assert "for 30 s (ready_grace 30 s)" in text
+    assert "30 s after its container started (ready_grace 30 s)" in text
+
+
+def test_a_late_first_answer_on_a_busy_node_is_decided_at_once_past_the_grace() -> None:
+    # The server answered nothing for 40 s (refused), then 400: the grace (30 s) counted from
+    # the container's start is over, so the first definite answer is the verdict.
+    nr = NeverReady(30)
+    p = _running()
+    nr.observe(p, [_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:39Z", uid="e0")], now=100.0)
+    assert not nr.pending()
+    assert nr.overdue(p, 140.0) is None  # no definite answer yet: still starting
+    events = [
+        _unhealthy(REFUSED, STARTED, "2026-11-27T10:00:39Z", uid="e0"),
+        _unhealthy(STATUS_400, "2026-11-27T10:00:41Z", "2026-11-27T10:00:41Z"),
+    ]
+    nr.observe(p, events, now=141.0)
+    assert nr.overdue(p, 141.0) is not None
+
+
+def test_the_gates_first_sight_of_the_running_pod_bounds_the_start() -> None:
+    # No event tells the age: the clock starts when the gate first sees the instance running.
+    nr = NeverReady(30)
+    p = _running()
+    nr.observe(p, [], now=10.0)
+    nr.observe(p, [_unhealthy(STATUS_400, STARTED, STARTED)], now=20.0)
+    assert nr.overdue(p, 39.0) is None
+    assert nr.overdue(p, 40.0) is not None
 
 
 def test_a_series_seen_late_counts_its_age_by_the_kubelets_clock() -> None:
     nr = NeverReady(30)
     p = _running()
     nr.observe(p, [_unhealthy(STATUS_400, "2026-11-27T10:00:05Z", "2026-11-27T10:00:25Z")], 500.0)
-    assert nr.overdue(p, 509.0) is None
-    assert nr.overdue(p, 510.0) is not None
+    assert nr.overdue(p, 504.0) is None
+    assert nr.overdue(p, 505.0) is not None
+
+
+def test_a_ready_answer_after_not_ready_stops_the_verdict() -> None:
+    nr = NeverReady(30)
+    p = _running()
+    nr.observe(p, [_unhealthy(STATUS_400, STARTED, "2026-11-27T10:00:05Z")], now=5.0)
+    nr.observe(
+        p,
+        [
+            _unhealthy(STATUS_400, STARTED, "2026-11-27T10:00:05Z"),
+            _unhealthy(REFUSED, "2026-11-27T10:00:07Z", "2026-11-27T10:00:07Z", uid="e2"),
+        ],
+        now=7.0,
+    )
+    assert nr.overdue(p, 100.0) is None
 
 
 def test_events_of_an_earlier_instance_and_a_restart_reset_the_clock() -> None:
@@ -87,6 +131,9 @@ def test_events_of_an_earlier_instance_and_a_restart_reset_the_clock() -> None:
     restarted = _running("2026-11-27T10:01:00Z")
     nr.observe(restarted, [_unhealthy(STATUS_400, STARTED, "2026-11-27T10:00:58Z")], now=70)
     assert not nr.pending()
+    nr.observe(restarted, [_unhealthy(STATUS_400, STARTED, "2026-11-27T10:01:02Z")], now=72)
+    assert nr.overdue(restarted, 99.0) is None  # 29 s after the restart
+    assert nr.overdue(restarted, 100.0) is not None
 
 
 def test_judge_fails_a_never_ready_pod_and_leaves_a_ready_one() -> None:

@@ -166,3 +166,75 @@ def test_new_replicaset_matches_the_template_ignoring_the_hash_label() -> None:
     foreign = owned_rs("other", v2, uid="someone-else", hash_="h3")
     assert new_replicaset(dep, [foreign, old, new]) is new
     assert new_replicaset(dep, [foreign, old]) is None  # not created yet: keep waiting
+
+
+QUOTA = {
+    "type": "ReplicaFailure",
+    "status": "True",
+    "reason": "FailedCreate",
+    "message": 'pods "iris-7c9f-x2x4z" is forbidden: exceeded quota: pods, requested: pods=1, '
+    "used: pods=3, limited: pods=3",
+}
+WEBHOOK = {
+    **QUOTA,
+    "message": 'admission webhook "policy.example.com" denied the request: images must be signed',
+}
+
+
+def _surging(dep: Obj, unavailable: object = 0, surge: object = 1) -> Obj:
+    dep["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": unavailable, "maxSurge": surge},
+    }
+    return dep
+
+
+def test_a_quota_without_room_for_the_surge_pod_fails_naming_quota_and_fix() -> None:
+    dep = _surging(deployment(updated=0, available=3, conditions=[QUOTA]))
+    with pytest.raises(RolloutFailed) as e:
+        deployment_status(dep, "2")
+    assert e.value.reason == "FailedCreate"
+    text = str(e.value)
+    assert "exceeded quota: pods, requested: pods=1" in text
+    assert "kubectl describe resourcequota -n ml" in text
+    assert "maxSurge: 0 with maxUnavailable: 1" in text
+    assert "rollout timeout" not in text
+
+
+def test_a_quota_refusal_the_update_can_make_room_for_waits_and_says_why() -> None:
+    # maxUnavailable 25% of 4 = 1: the controller takes an old pod down, and its retry may fit.
+    dep = _surging(deployment(replicas=4, updated=0, conditions=[QUOTA]), "25%", "25%")
+    verdict = deployment_status(dep, "2")
+    assert not verdict.done
+    assert verdict.refused is not None
+    assert "exceeded quota" in verdict.refused
+
+
+def test_an_admission_webhook_denial_fails_whatever_the_strategy() -> None:
+    dep = _surging(deployment(updated=0, conditions=[WEBHOOK]), "50%", "50%")
+    with pytest.raises(RolloutFailed, match="An admission webhook refuses the pod template"):
+        deployment_status(dep, "2")
+
+
+def test_a_refusal_is_not_held_against_a_rollbacks_wait() -> None:
+    # The failed release's condition may still be on the Deployment when the rollback starts.
+    dep = _surging(deployment(updated=0, conditions=[QUOTA]))
+    assert not deployment_status(dep, "2", progress_deadline=False).done
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replicas", "expected"),
+    [
+        ({}, 4, 1),  # 25% rounded down
+        ({}, 3, 0),
+        ({"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}, 3, 1),
+        ({"rollingUpdate": {"maxUnavailable": "50%", "maxSurge": 1}}, 3, 1),
+        ({"type": "Recreate"}, 3, 3),
+    ],
+)
+def test_max_unavailable_resolves_as_the_controller_does(
+    strategy: Obj, replicas: int, expected: int
+) -> None:
+    dep = deployment(replicas=replicas)
+    dep["spec"]["strategy"] = strategy
+    assert VIEWER.max_unavailable(dep) == expected

@@ -6,7 +6,13 @@ import pytest
 
 from rolloutgate import kube
 from rolloutgate.checks.podjudge import PodJudge
-from rolloutgate.checks.scheduling import contention, decide, pod_requests, too_big
+from rolloutgate.checks.scheduling import (
+    contention,
+    decide,
+    no_autoscaler,
+    pod_requests,
+    too_big,
+)
 from rolloutgate.errors import ClusterUnreachable, Forbidden
 from rolloutgate.objects import Obj
 
@@ -54,6 +60,18 @@ NODE: Obj = {
     "metadata": {"name": "vm"},
     "status": {"allocatable": {"cpu": "2", "memory": "24000Mi", "pods": "110"}},
 }
+
+
+@pytest.fixture(autouse=True)
+def _autoscaler_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Function, autouse: a judge with an API client cannot tell whether an autoscaler runs
+    (kube-system unreadable), as with a Role in the namespace only; tests below change it."""
+
+    def refused(*args: object, **kwargs: object) -> Obj:
+        raise Forbidden("get configmaps kube-system/cluster-autoscaler-status: 403", status=403)
+
+    monkeypatch.setattr(kube, "served_groups", lambda api: {"apps", "batch"})
+    monkeypatch.setattr(kube, "get", refused)
 
 
 def _pending(cpu: str = "500m", memory: str = "192Mi") -> Obj:
@@ -300,3 +318,57 @@ def test_judge_lists_the_workloads_pods_once_for_a_blocked_pod(
     assert reason == "Unschedulable"
     assert "the release's own 2 old pod(s) hold 2" in message
     assert asked == ["app=llm"]
+
+
+def test_no_autoscaler_only_when_neither_karpenter_nor_cluster_autoscaler_shows() -> None:
+    assert no_autoscaler({"apps"}, ca_status=True) is None
+    assert no_autoscaler({"apps", "karpenter.sh"}, ca_status=False) is None
+    assert no_autoscaler({"apps"}, ca_status=None) is None  # unreadable: nobody can tell
+    text = no_autoscaler({"apps"}, ca_status=False) or ""
+    assert "no ConfigMap kube-system/cluster-autoscaler-status" in text
+    assert "no node will be added" in text
+
+
+def test_without_an_autoscaler_an_unschedulable_pod_fails_at_once() -> None:
+    absent = no_autoscaler(set(), ca_status=False)
+    d = decide(_pending(), SCHEDULER, [], [NODE], unschedulable_for_s=0, grace_s=30, absent=absent)
+    assert d.failed
+    assert "1 Insufficient cpu" in d.message
+    assert "no autoscaler runs on this cluster" in d.message
+    # An autoscaler's own word still wins: it runs after all.
+    d = decide(
+        _pending(), SCHEDULER, [TRIGGERED], [NODE], unschedulable_for_s=0, grace_s=30,
+        absent=absent,
+    )  # fmt: skip
+    assert not d.failed
+
+
+def test_judge_asks_once_whether_an_autoscaler_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def get(api: object, version: str, kind: str, name: str, ns: str | None) -> Obj | None:
+        asked.append(f"{kind} {ns}/{name}")
+        return None  # 404: Cluster Autoscaler writes no status here
+
+    monkeypatch.setattr(kube, "get", get)
+    judge = PodJudge(object(), "ml", max_restarts=0, nodes=[NODE], clock=_Clock())  # type: ignore[arg-type]
+    # An update that takes old pods down first may make room: the grace decides, as before.
+    assert judge.judge(_pending(), makes_room=True) is None
+    assert asked == []
+    reason, message = judge.judge(_pending(), makes_room=False) or ("", "")
+    assert reason == "Unschedulable"
+    assert "no autoscaler runs on this cluster" in message
+    judge.judge(_pending(), makes_room=False)
+    assert asked == ["ConfigMap kube-system/cluster-autoscaler-status"]
+
+
+def test_judge_with_a_blocked_pod_and_no_autoscaler_fails_at_once_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kube, "get", lambda *a, **k: None)
+    monkeypatch.setattr(kube, "list_objects", lambda *a, **k: {"items": [NEW, *OLD]})
+    judge = PodJudge(object(), "ml", max_restarts=0, nodes=[GPU_NODE], clock=_Clock())  # type: ignore[arg-type]
+    reason, message = judge.judge(NEW, "app=llm", makes_room=False) or ("", "")
+    assert reason == "Unschedulable"
+    assert "maxSurge: 0 with maxUnavailable: 1" in message
+    assert "no autoscaler runs on this cluster" in message

@@ -10,6 +10,7 @@
     recording    a golden file from the live release's answers (``python -m rolloutgate record``)
     detect       which protocol a live server speaks (``rolloutgate init``)
     warmup       requests to each new pod before the latency budget, untimed
+    fanout       every replica asked at once, a bounded number at a time (``each``)
     loadtime     each new pod's start-to-Ready time (the model's load time)
     inpod        the in-pod checks' container, its shell, an ephemeral debug container
     podjudge     the verdict on a release's pods since the apply (fail-fast)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from rolloutgate.checks import fanout
 from rolloutgate.config import MetricsCheck
 from rolloutgate.errors import GateError
 from rolloutgate.kube import portforward
@@ -100,12 +101,20 @@ def read(check: MetricsCheck, fetch_each: Mapping[str, Callable[[], requests.Res
     """Read the counter on every pod: ``fetch_each`` maps pod names to a GET of its metrics."""
     values: dict[str, float | None] = {}
     seen: set[str] = set()
-    for pod, fetch in fetch_each.items():
+
+    def fetched(fetch: Callable[[], requests.Response]) -> requests.Response | Exception:
         try:
-            response = fetch()
+            return fetch()
         except requests.RequestException as e:
+            return e
+
+    # Every pod at once (bounded): one after another cost a round trip per replica.
+    for pod, response in fanout.each(fetch_each, fetched).items():
+        if isinstance(response, Exception):
             # from None: the chained transport error's traceback would show the request's headers.
-            raise MetricsUnavailable(f"pod {pod}: GET {check.path} got no answer: {e}") from None
+            raise MetricsUnavailable(
+                f"pod {pod}: GET {check.path} got no answer: {response}"
+            ) from None
         if not response.ok:
             raise MetricsUnavailable(
                 f"pod {pod}: GET {check.path} -> {response.status_code}: {response.text[:200]}"
@@ -156,9 +165,10 @@ class PodMetrics:
     def read(self) -> Reading:
         with ExitStack() as stack:
             fetch: dict[str, Callable[[], requests.Response]] = {}
-            for pod in self.pods:
+            for i, pod in enumerate(self.pods):
+                # The right to port-forward is proven by the first stream: one per namespace.
                 url = stack.enter_context(
-                    portforward.pod_forward(self.api, self.namespace, pod, self.port)
+                    portforward.pod_forward(self.api, self.namespace, pod, self.port, probe=i == 0)
                 )
                 fetch[pod["metadata"]["name"]] = partial(
                     requests.get, url + self.check.path, timeout=self.timeout

@@ -53,6 +53,8 @@ class PodJudge:
         self._contentions: dict[str, scheduling.Contention | None] = {}  # pod uid → found
         self._nodes = nodes
         self._nodes_read = nodes is not None
+        self._absent: str | None = None  # why no autoscaler runs (None: one may)
+        self._absent_read = api is None
 
     @property
     def wants_events(self) -> bool:
@@ -86,10 +88,14 @@ class PodJudge:
             if not uid or at(e, "involvedObject", "uid") in (None, uid)
         ]
 
-    def judge(self, pod: Obj, selector: str | None = None) -> tuple[str, str] | None:
+    def judge(
+        self, pod: Obj, selector: str | None = None, *, makes_room: bool = True
+    ) -> tuple[str, str] | None:
         """(reason, message) when the pod fails the release, else None (it may still).
         `selector`: the label selector of the pod's workload (every revision), to find the
-        old pods that may hold what an unschedulable new pod waits for."""
+        old pods that may hold what an unschedulable new pod waits for; `makes_room`: whether
+        its workload's update takes old pods down first (else, with no autoscaler on the
+        cluster, an unschedulable pod fails at once: nothing will make room for it)."""
         failure = pods.pod_failure(pod, max_restarts=self.max_restarts, baseline=self.baseline)
         if failure:
             return failure
@@ -105,6 +111,7 @@ class PodJudge:
                 unschedulable_for_s=now - first,
                 grace_s=self.unschedulable_grace,
                 blocked=self._contention(pod, message, selector),
+                absent=None if makes_room else self.no_autoscaler(),
             )
             if decision.failed:
                 return "Unschedulable", decision.message
@@ -161,6 +168,29 @@ class PodJudge:
         )
         if self.never_ready is not None:
             self.never_ready = None
+
+    def no_autoscaler(self) -> str | None:
+        """Why no autoscaler can add a node (then an unschedulable pod fails at once), or None
+        when one may run or nobody can tell (the autoscaler's events and the grace decide).
+        Asked once: one GET of /apis and one of Cluster Autoscaler's status ConfigMap."""
+        if self._absent_read or self.api is None:
+            return self._absent
+        namespace, name = scheduling.CA_STATUS
+        try:
+            groups = kube.served_groups(self.api)
+            try:
+                ca_status: bool | None = (
+                    kube.get(self.api, "v1", "ConfigMap", name, namespace) is not None
+                )
+            except ApiError as e:
+                if e.status not in (401, 403):
+                    return None  # asked again at the next judgement
+                ca_status = None  # no right to read kube-system: nobody can tell
+        except ClusterError:
+            return None  # no answer: asked again at the next judgement
+        self._absent = scheduling.no_autoscaler(groups, ca_status)
+        self._absent_read = True
+        return self._absent
 
     def nodes(self) -> list[Obj] | None:
         """The cluster's Nodes, read once; None when they cannot be read (no ClusterRole to

@@ -172,6 +172,12 @@ def log_tail(
         return f"{NO_LOG}{e})"
 
 
+def is_log(tail: str) -> bool:
+    """Whether `log_tail` gave a log (not a note, not the kubelet's 200 for an instance it
+    already removed)."""
+    return bool(tail.strip()) and not tail.startswith((NO_LOG, "unable to retrieve container logs"))
+
+
 def probe_message(api: ApiClient, namespace: str, pod: str) -> str | None:
     """The message of the pod's latest Unhealthy event (a failing probe), if any."""
     events = kube.list_objects(

@@ -43,61 +43,64 @@ def _started(pod: Obj) -> str | None:
 
 @dataclass
 class NeverReady:
-    """Per pod: since when (the gate's monotonic clock) its server has answered "not ready".
+    """Per pod: when its running instance started (the gate's monotonic clock) and whether its
+    server's latest answer to the readiness probe is a definite "not ready".
 
-    ``observe`` is fed the pod and its readiness events whenever either changes, ``overdue``
-    asked on every tick.
+    The grace counts from the container's start, not from the first definite answer: on a busy
+    node a server may take most of a minute to answer at all, and a grace counted from that
+    answer decided an unready release only after 53 s or more (issue 21). ``observe`` is fed
+    the pod and its readiness events whenever either changes, ``overdue`` asked on every tick.
     """
 
     grace_s: float
-    _since: dict[str, tuple[str, float, str]] = field(default_factory=dict)  # uid → (start, t, msg)
+    _start: dict[str, tuple[str, float]] = field(default_factory=dict)  # uid → (startedAt, t0)
+    _answer: dict[str, str] = field(default_factory=dict)  # uid → latest definite "not ready"
 
     def observe(self, pod: Obj, events: list[Obj], now: float) -> None:
-        """Record the pod's state: the clock starts at the first definite answer of the
-        running instance and stops at any other answer or a restart."""
+        """Record the pod's state: its instance's start (a restart starts a new clock) and
+        whether the instance's latest probe answer is a definite "not ready"."""
         uid = str(at(pod, "metadata", "uid"))
         started = _started(pod)
-        if started is None:
-            self._since.pop(uid, None)
+        start = parse_time(started) if started is not None else None
+        if started is None or start is None:
+            self.forget(pod)
             return
-        start = parse_time(started)
-        mine = [
-            e
-            for e in events
-            if is_readiness_failure(e) and start is not None and event_instant(e) >= start
-        ]
-        if not mine:
-            self._since.pop(uid, None)
-            return
-        latest = max(mine, key=event_instant)
-        message = str(latest.get("message") or "").strip()
-        if not definite(message):
-            self._since.pop(uid, None)
-            return
-        known = self._since.get(uid)
-        if known is not None and known[0] == started:
-            self._since[uid] = (started, known[1], message)
-            return
-        # The series began before the gate saw it (an event's count grows under one object):
-        # count its age as the kubelet's clock tells it, from the instance's start at most.
-        first = parse_time(latest.get("firstTimestamp") or latest.get("eventTime"))
-        last = event_instant(latest)
-        begin = max(first, start) if first is not None and start is not None else last
-        age = max(0.0, (last - begin).total_seconds())
-        self._since[uid] = (started, now - age, message)
+        known = self._start.get(uid)
+        if known is None or known[0] != started:
+            known = (started, now)  # first seen running now: it started at most then
+            self._answer.pop(uid, None)
+        t0 = known[1]
+        mine = [e for e in events if is_readiness_failure(e) and event_instant(e) >= start]
+        if mine:
+            latest = max(mine, key=event_instant)
+            # The kubelet's clock says how long after the start its latest answer came: a gate
+            # that sees the pod late counts from that age, never from its own first sight.
+            age = max(0.0, (event_instant(latest) - start).total_seconds())
+            t0 = min(t0, now - age)
+            message = str(latest.get("message") or "").strip()
+            if definite(message):
+                self._answer[uid] = message
+            else:
+                self._answer.pop(uid, None)
+        self._start[uid] = (started, t0)
 
     def forget(self, pod: Obj) -> None:
-        self._since.pop(str(at(pod, "metadata", "uid")), None)
+        uid = str(at(pod, "metadata", "uid"))
+        self._start.pop(uid, None)
+        self._answer.pop(uid, None)
 
     def pending(self) -> bool:
-        return bool(self._since)
+        return bool(self._answer)
 
     def overdue(self, pod: Obj, now: float) -> str | None:
-        """The verdict's text when the pod has answered "not ready" for longer than the grace."""
-        known = self._since.get(str(at(pod, "metadata", "uid")))
-        if known is None or now - known[1] < self.grace_s:
+        """The verdict's text when the pod's server answers a definite "not ready" and its
+        container started longer than the grace ago."""
+        uid = str(at(pod, "metadata", "uid"))
+        known, message = self._start.get(uid), self._answer.get(uid)
+        if known is None or message is None or now - known[1] < self.grace_s:
             return None
         return (
-            f'its server has answered its readiness probe with a definite "not ready" for '
-            f"{now - known[1]:.0f} s (ready_grace {self.grace_s:.0f} s): {known[2]}"
+            f'its server answers its readiness probe with a definite "not ready" '
+            f"{now - known[1]:.0f} s after its container started (ready_grace "
+            f"{self.grace_s:.0f} s): {message}"
         )

@@ -27,6 +27,11 @@ from rolloutgate.objects import Obj, at, event_instant, name_of
 SCALE_UP = frozenset({"TriggeredScaleUp", "Nominated"})
 # Event reasons on a pod: the autoscaler looked and no node it could add would fit.
 NO_SCALE_UP = frozenset({"NotTriggerScaleUp"})
+# API groups served where an autoscaler that adds nodes runs: Karpenter's NodePools.
+AUTOSCALER_GROUPS = frozenset({"karpenter.sh"})
+# Cluster Autoscaler writes its status to this ConfigMap (its --write-status-configmap, on by
+# default; the managed ones of GKE and AKS write it too).
+CA_STATUS = ("kube-system", "cluster-autoscaler-status")
 
 
 # How long a release blocked by its own old pods waits for an autoscaler (at most: the
@@ -191,6 +196,21 @@ def too_big(pod: Obj, nodes: list[Obj]) -> str | None:
     )
 
 
+def no_autoscaler(groups: set[str], ca_status: bool | None) -> str | None:
+    """Why no autoscaler can add a node, or None when one may (or nobody can tell).
+
+    `groups`: the API groups the server serves; `ca_status`: whether Cluster Autoscaler's status
+    ConfigMap exists (None: it could not be read, e.g. no right to read kube-system).
+    """
+    if groups & AUTOSCALER_GROUPS or ca_status is not False:
+        return None
+    namespace, name = CA_STATUS
+    return (
+        f"no autoscaler runs on this cluster (no ConfigMap {namespace}/{name}, which Cluster "
+        "Autoscaler writes, and no karpenter.sh API), so no node will be added"
+    )
+
+
 def _fmt(q: Decimal | None) -> str:
     return "?" if q is None else format(q.normalize(), "f")
 
@@ -209,6 +229,7 @@ def decide(
     unschedulable_for_s: float,
     grace_s: float,
     blocked: Contention | None = None,
+    absent: str | None = None,
 ) -> Decision:
     """What to do about a pod the scheduler found no node for.
 
@@ -216,7 +237,8 @@ def decide(
     check is skipped); `unschedulable_for_s`: how long the gate has seen it unschedulable.
     The latest autoscaler event wins: a scale-up under way waits (until the rollout deadline);
     ``NotTriggerScaleUp`` fails. Without one: requests larger than every node fail at once,
-    anything else fails once no autoscaler has answered within `grace_s`. A pod `blocked` by
+    anything else fails at once when no autoscaler runs (`absent`: why, ``no_autoscaler``), else
+    once no autoscaler has answered within `grace_s`. A pod `blocked` by
     the release's own old pods (``contention``) waits CONTENTION_WAIT_S at most (the grace when
     shorter), and every verdict on it says what blocks it and the fix.
     """
@@ -242,6 +264,8 @@ def decide(
     big = too_big(pod, nodes or [])
     if big is not None:
         return Decision(True, f"{why}; {big}")
+    if absent is not None:
+        return Decision(True, f"{why}; {absent}")
     if unschedulable_for_s >= grace_s:
         setting = "" if blocked is not None else " (unschedulable_grace)"
         return Decision(

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rolloutgate.checks import fanout
 from rolloutgate.checks.cases import HttpClient, Request
 from rolloutgate.checks.latency import Latency, measure_latency
 
 
 def warm_up(clients: Mapping[str, HttpClient], request: Request, n: int) -> dict[str, Latency]:
-    """Send ``request`` ``n`` times to each pod's client, one after another: pod → the
-    latencies of the answers (failures apart; the checks after it judge the pod, not this)."""
-    return {
-        pod: measure_latency(lambda client=client: client.send(request), n)  # type: ignore[misc]
-        for pod, client in clients.items()
-    }
+    """Send ``request`` ``n`` times to each pod's client, the pods side by side
+    (``fanout.each``), each pod's requests one after another: pod → the latencies of the
+    answers (failures apart; the checks after it judge the pod, not this)."""
+    return fanout.each(clients, lambda client: measure_latency(lambda: client.send(request), n))
 
 
 def summary(found: Mapping[str, Latency], n: int) -> str | None:

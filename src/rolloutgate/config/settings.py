@@ -308,9 +308,9 @@ SETTINGS: tuple[Setting, ...] = (
         seconds,
         None,
         "--ready-grace",
-        "Fail the rollout when a new pod's server has answered its readiness probe with an "
-        "HTTP status (a definite 'not ready') for longer than this; off unless set. Must "
-        "cover the model's load time",
+        "Fail the rollout when a new pod's container started longer ago than this and its "
+        "server answers its readiness probe with an HTTP status (a definite 'not ready'); "
+        "off unless set. Must cover the model's load time",
         metavar="SECONDS",
     ),
     Setting(

@@ -28,6 +28,7 @@ from rolloutgate.kube.resources import (
     list_objects,
     replace,
     resource,
+    served_groups,
     server_side_apply,
 )
 from rolloutgate.kube.retry import (
@@ -68,6 +69,7 @@ __all__ = [
     "replace",
     "resource",
     "retry",
+    "served_groups",
     "server_side_apply",
     "transient",
     "unguarded",

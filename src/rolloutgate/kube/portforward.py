@@ -26,6 +26,8 @@ LOCALHOST = "127.0.0.1"
 _CHUNK = 64 * 1024
 # How long one relayed connection waits for the API server to open its port-forward stream.
 FORWARD_RETRY_S = 10.0
+# How long the stream a relay opened at its start is kept for its first connection.
+SPARE_FRESH_S = 1.0
 
 
 def service_port(service: Obj, port: int | str) -> int | str:
@@ -114,25 +116,45 @@ class _Relay:
         self.errors: list[str] = []
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._spare: tuple[kube.PortForwardStream, str, float] | None = None
         self._thread = threading.Thread(
             target=self._accept, name=f"rolloutgate-forward-{pod}", daemon=True
         )
 
-    def start(self) -> None:
+    def start(self, *, probe: bool = True) -> None:
         # One stream opened first: a refusal (a missing right on pods/portforward) is then an
         # error naming verb, resource and namespace, not a connection reset in the HTTP checks.
+        if not probe:
+            self._thread.start()
+            return
         pod, port = self.targets[0]
         try:
             # Retried briefly like every relayed connection: a restarting API server or kubelet
             # answers the handshake with a 500 for a moment.
-            kube.retry(
+            stream = kube.retry(
                 lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
                 deadline=time.monotonic() + FORWARD_RETRY_S,
-            ).close()
+            )
         except ClusterError:
             self.close()
             raise
+        # Kept for the first connection, which comes at once (a check follows the forward):
+        # one websocket handshake fewer per relay.
+        self._spare = (stream, pod, time.monotonic())
         self._thread.start()
+
+    def _take_spare(self, pod: str) -> kube.PortForwardStream | None:
+        """The probe's stream for `pod` if still fresh, else None (closed). A server closes
+        idle connections, and through the relay that close is not seen (cases.IDLE_REUSE_S)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        stream, for_pod, opened = spare
+        if for_pod == pod and time.monotonic() - opened <= SPARE_FRESH_S:
+            return stream
+        stream.close()
+        return None
 
     def _accept(self) -> None:
         while not self.closed.is_set():
@@ -153,7 +175,7 @@ class _Relay:
         try:
             # A restarting API server cannot open the stream for a moment: retry briefly, so a
             # request made then is slow rather than failed.
-            stream = kube.retry(
+            stream = self._take_spare(pod) or kube.retry(
                 lambda: kube.PortForwardStream(self.api, self.namespace, pod, port),
                 deadline=time.monotonic() + FORWARD_RETRY_S,
                 stopped=self.closed,
@@ -210,6 +232,7 @@ class _Relay:
                     s.shutdown(socket.SHUT_RDWR)
         if self._thread.ident is not None:  # started (close() also ends a failed start)
             self._thread.join(timeout=5)
+        self._take_spare("")  # closes it
 
 
 def _service(api: ApiClient, namespace: str, service: str, deadline: float) -> Obj:
@@ -286,7 +309,11 @@ def pod_forwards(
             if selects(svc, pod):
                 relay = _Relay(api, namespace, [(name_of(pod), container_port(pod, target))])
                 relays[name_of(pod)] = relay
-                relay.start()
+        for i, relay in enumerate(relays.values()):
+            # One stream opened first proves the right to port-forward, for every pod of the
+            # namespace alike (RBAC has no per-pod rule): a stream per pod only to close it
+            # again cost 100 websocket handshakes at 100 replicas.
+            relay.start(probe=i == 0)
         yield {name: f"http://{LOCALHOST}:{r.local_port}" for name, r in relays.items()}
     finally:
         for relay in relays.values():
@@ -294,11 +321,15 @@ def pod_forwards(
 
 
 @contextmanager
-def pod_forward(api: ApiClient, namespace: str, pod: Obj, port: int | str) -> Iterator[str]:
+def pod_forward(
+    api: ApiClient, namespace: str, pod: Obj, port: int | str, *, probe: bool = True
+) -> Iterator[str]:
     """Yield "http://127.0.0.1:<local port>" forwarding to ``port`` (number or container port
-    name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit."""
+    name) of one given pod, e.g. to scrape each pod's metrics. The relay is closed on exit.
+    ``probe``: open one stream first, so a refused right is an error naming it (one per
+    namespace is enough)."""
     relay = _Relay(api, namespace, [(name_of(pod), container_port(pod, port))])
-    relay.start()
+    relay.start(probe=probe)
     try:
         yield f"http://{LOCALHOST}:{relay.local_port}"
     finally:

@@ -61,6 +61,17 @@ def resource(api: ApiClient, api_version: str, kind: str) -> Resource:
     return found
 
 
+def served_groups(api: ApiClient) -> set[str]:
+    """The names of the API groups the server serves (one GET of /apis)."""
+    dyn = patient(lambda: dynamic(api))
+
+    def read() -> Obj:
+        with api_errors("get", "the API groups (/apis)"):
+            return _as_dict(dyn.request("get", "/apis"))
+
+    return {str(g.get("name")) for g in patient(read).get("groups", [])}
+
+
 def _known_kinds(api: ApiClient, api_version: str) -> str:
     path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     dyn = dynamic(api)

@@ -56,6 +56,7 @@ class GateHooks:
         self.signals = terminal.SigtermAsInterrupt()
         # Session fixtures (steps of the release) that failed: checks that need one are not run.
         self.failed_steps: dict[str, BaseException] = {}
+        self.diagnostics_attached = False  # on a test of the JUnit XML
         # Set by the release fixture once a release may change the cluster: submits the
         # restore at once on an interrupt (the engine's restore_now).
         self.on_interrupt: Callable[[], None] | None = None
@@ -242,16 +243,22 @@ class GateHooks:
         if run is None:
             return rep
         run.record(_outcome(rep))
-        if rep.failed and run.applied:
-            release = self._release
-            if run.diagnostics is None and release and release.connected and not run.interrupted:
-                # Collected at the first failure: the failing pods are gone after a rollback.
-                run.diagnostics = release.diagnostics()
-            names = {name for name, _ in item.user_properties}
-            if run.diagnostics and DIAGNOSTICS_PROPERTY not in names:
-                # JUnit XML takes properties from the item (its teardown report), as
-                # record_property does.
-                item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
+        release = self._release
+        if run.diagnostics is None and release and release.connected and run.applied:
+            if rep.failed and not run.interrupted:
+                # Started at the first failure, in a thread: the failing pods are gone after a
+                # rollback, and neither the checks nor the rollback wait for them.
+                run.diagnostics = release.gather_diagnostics()
+            elif release.gathering is not None:
+                run.diagnostics = release.gathering.ready()
+        if run.diagnostics and run.failed and not self.diagnostics_attached:
+            # JUnit XML takes properties from the teardown report, as record_property does: on
+            # the first failing test when they are there already, else on the test whose
+            # teardown ended the run (the rollback, which waits for them).
+            self.diagnostics_attached = True
+            item.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
+            if rep.when == "teardown":
+                rep.user_properties.append((DIAGNOSTICS_PROPERTY, run.diagnostics))
         return rep
 
     @pytest.hookimpl(wrapper=True)

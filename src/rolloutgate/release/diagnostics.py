@@ -125,7 +125,10 @@ def _logs(api: ApiClient, namespace: str, pod: Obj, lines: int) -> Obj:
     for cs in statuses(pod):
         container = str(cs.get("name"))
         entry = {"current": log_tail(api, namespace, name, container, previous=False, lines=lines)}
-        if cs.get("restartCount", 0) > 0:
+        # An exit the status shows may already be the "previous" instance by the time the
+        # kubelet answers: ask for it too, not only once a restart was counted.
+        terminated = any(isinstance(_g(cs, k, "terminated"), dict) for k in ("state", "lastState"))
+        if cs.get("restartCount", 0) > 0 or terminated:
             entry["previous"] = log_tail(
                 api, namespace, name, container, previous=True, lines=lines
             )

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from rolloutgate import kube
+from rolloutgate.checks import pods
 from rolloutgate.errors import (
     ClusterError,
     ClusterUnreachable,
@@ -40,6 +41,11 @@ if TYPE_CHECKING:
 
 # How long the diagnostics of a failure wait for a restarting API server, all calls together.
 DIAGNOSTICS_PATIENCE_S = 20.0
+# How long the end of a failed run waits for the diagnostics gathered beside it (their own
+# requests are bounded by DIAGNOSTICS_PATIENCE_S and the log timeout).
+DIAGNOSTICS_WAIT_S = DIAGNOSTICS_PATIENCE_S + 10.0
+# Lines of the failing container's log in the diagnostics.
+LOG_LINES = 50
 # How long a cluster's passed release waits for the wave runner's word (later waves release
 # meanwhile; a runner that dies is noticed at once, see handoff).
 HANDOFF_WAIT_S = 3600.0
@@ -77,8 +83,9 @@ def finish(rel: Release) -> None:
     rb.needed = True
     if tracker is not None and tracker.lost:
         _lock_lost(rel)
-    if run.diagnostics is None and run.interrupted is None and run.aborted is None:
-        run.diagnostics = diagnostics(rel)
+    if run.early_restore is None and run.interrupted is None and run.aborted is None:
+        # Before the failing pods are replaced: gathered since the first failure, in a thread.
+        _diagnostics_done(rel)
     if not cfg.rollback:
         rb.enabled = False
         rb.outcome = (
@@ -117,6 +124,100 @@ def finish(rel: Release) -> None:
             raise
         finally:
             rel.say(f"rolloutgate: {rb.outcome}")
+            if run.interrupted is None and run.aborted is None:
+                _diagnostics_done(rel)  # gathered beside the restore: done by now, mostly
+
+
+def _diagnostics_done(rel: Release) -> None:
+    """The diagnostics gathered beside the run, into the report (waited for, bounded)."""
+    if rel.run.diagnostics is None:
+        rel.run.diagnostics = gather(rel).result(DIAGNOSTICS_WAIT_S)
+
+
+class Gathering:
+    """The diagnostics of a failure, collected in threads of their own (``diagnostics``): the
+    verdict and the rollback never wait for a log the kubelet holds.
+
+    ``pod``/``container``: the container the verdict names. Its log is asked for first, both
+    instances at once, before the restore is submitted: the restore deletes the failing pod,
+    and with it the log (a diagnostics pass that lists the pods first came too late for it).
+    """
+
+    def __init__(self, rel: Release, pod: str | None = None, container: str | None = None) -> None:
+        self.text: str | None = None
+        self._done = threading.Event()
+        self._logs: dict[bool, str] = {}  # previous? → tail
+        readers = []
+        if pod and container:
+            for previous in (False, True):
+                readers.append(
+                    threading.Thread(
+                        target=self._read_log,
+                        args=(rel, pod, container, previous),
+                        name="rolloutgate-log",
+                        daemon=True,
+                    )
+                )
+        for reader in readers:
+            reader.start()
+        threading.Thread(
+            target=self._run,
+            args=(rel, pod, container, readers),
+            name="rolloutgate-diagnostics",
+            daemon=True,
+        ).start()
+
+    def _read_log(self, rel: Release, pod: str, container: str, previous: bool) -> None:
+        self._logs[previous] = pods.log_tail(
+            rel.api, rel.cfg.namespace, pod, container, previous=previous, lines=LOG_LINES
+        )
+
+    def _run(
+        self, rel: Release, pod: str | None, container: str | None, readers: list[threading.Thread]
+    ) -> None:
+        try:
+            text = diagnostics(rel)
+            for reader in readers:  # each bounded by the log request's own timeout
+                reader.join(timeout=kube.LOG_TIMEOUT_S + 1)
+            found = [
+                f"-- log of container {container} of pod {pod}, read at the verdict "
+                f"({'previous' if previous else 'current'} instance) --\n"
+                + "\n".join(f"| {line}" for line in tail.splitlines())
+                for previous, tail in sorted(self._logs.items())
+                if pods.is_log(tail)
+            ]
+            self.text = "\n".join([text, *found]) if found else text
+        finally:
+            self._done.set()
+
+    def ready(self) -> str | None:
+        """The text if gathered already; never waits."""
+        return self.text if self._done.is_set() else None
+
+    def result(self, timeout: float) -> str:
+        if not self._done.wait(timeout):
+            return f"(diagnostics still being gathered after {timeout:.0f} s: left out)"
+        return self.text or ""
+
+
+def gather(rel: Release, pod: str | None = None, container: str | None = None) -> Gathering:
+    """Start gathering the diagnostics (once per release) and return the gathering."""
+    if rel.gathering is None:
+        rel.gathering = Gathering(rel, pod, container)
+    return rel.gathering
+
+
+def fail_fast(rel: Release, error: GateError) -> None:
+    """A failed rollout: the diagnostics started, then the restore submitted at once, beside
+    them (``finish`` waits for it and verifies). The verdict needs nothing more than the status
+    the watch saw; the failing pods' logs and events are read while the old release comes back.
+    A failure to submit is only noted: ``finish`` restores again and reports its own failure."""
+    gather(rel, getattr(error, "pod", None), getattr(error, "container", None))
+    why = f"at the rollout's verdict ({getattr(error, 'reason', type(error).__name__)})"
+    try:
+        _restore_early(rel, why)
+    except Exception as e:  # the verdict must not be replaced by an error of the early restore
+        rel.run.notes.append(f"the restore {why} failed ({type(e).__name__}: {e}); tried again")
 
 
 def restore_now(rel: Release) -> None:
@@ -129,8 +230,13 @@ def restore_now(rel: Release) -> None:
     skips the restore it finds done (``run.early_restore``). A failure here is only noted:
     ``finish`` restores again, and reports its own failure.
     """
+    _restore_early(rel, "on the interrupt")
+
+
+def _restore_early(rel: Release, why: str) -> None:
+    """Submit the restore now (``restore_now``, ``fail_fast``); ``finish`` waits and verifies."""
     cfg, run, tracker, rb = rel.cfg, rel.run, rel.tracker, rel.run.rollback
-    if not cfg.rollback or run.early_restore is not None or rel.snap is None:
+    if not cfg.rollback or cfg.verify or run.early_restore is not None or rel.snap is None:
         return
     if tracker is not None:
         tracker.interrupt_on_loss = False
@@ -145,14 +251,15 @@ def restore_now(rel: Release) -> None:
             rb.needed = True
             rb.outcome = f"in progress: restoring the snapshot (previous tag {previous})"
             rel.checkpoint()
-            rel.say(f"rollback: restoring the snapshot on the interrupt (previous tag {previous})")
+            rel.say(f"rollback: restoring the snapshot {why} (previous tag {previous})")
             with run.phase("rollback"):
                 baseline = rel.pod_baseline(rel.objects)
                 rb.actions = rollback.restore(rel.api, cfg.namespace, rel.snap, deadline=deadline)
     except GateError as e:
-        run.notes.append(f"the restore on the interrupt failed ({e}); tried again at teardown")
+        run.notes.append(f"the restore {why} failed ({e}); tried again at teardown")
         return
     run.early_restore = baseline
+    rb.restored_at = time.time()
     if run.interrupted_at is not None:
         rb.restored_after_interrupt_s = round(time.monotonic() - run.interrupted_at, 3)
 
@@ -182,6 +289,7 @@ def roll_back(rel: Release, golden: Golden | None) -> None:
             else:
                 baseline = rel.pod_baseline(rel.objects)
                 rb.actions = rollback.restore(api, namespace, snap, deadline=deadline)
+                rb.restored_at = time.time()
                 if run.interrupted_at is not None:
                     since = time.monotonic() - run.interrupted_at
                     rb.restored_after_interrupt_s = round(since, 3)
@@ -225,6 +333,7 @@ def roll_back(rel: Release, golden: Golden | None) -> None:
         rb.outcome = f"rolled back to {previous}, but it FAILS its checks: " + "; ".join(problems)
         raise RollbackFailed(rb.outcome)
     rb.verified = True
+    rb.verified_at = time.time()
     created = len(snap.created())
     removed = f"removed the {created} object(s) it created, verified gone" if created else ""
     if not restored:

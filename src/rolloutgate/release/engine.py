@@ -28,12 +28,20 @@ from typing import TYPE_CHECKING
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.checks import cases, inpod, loadtime, warmup
+from rolloutgate.checks import cases, fanout, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
 from rolloutgate.checks.inpod import InPod, InPodUnavailable
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
-from rolloutgate.errors import ApiError, ClusterError, ConfigError, Forbidden, GateError, LockLost
+from rolloutgate.errors import (
+    ApiError,
+    ClusterError,
+    ConfigError,
+    Forbidden,
+    GateError,
+    LockLost,
+    RolloutFailed,
+)
 from rolloutgate.kube import kindcluster
 from rolloutgate.manifests import Rendered
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
@@ -111,6 +119,8 @@ class Release:
         self.found: Obj | None = None  # --verify: the release record as read (never written)
         # The in-pod checks' way into each (pod, container), or why there is none: found once.
         self._in_pod: dict[tuple[str, str], InPod | InPodUnavailable] = {}
+        # The diagnostics of a failure, gathered in a thread beside the rest (ending.gather).
+        self.gathering: ending.Gathering | None = None
 
     # -- what the steps share -----------------------------------------------------------------
 
@@ -503,10 +513,15 @@ class Release:
         final workloads. Deadline: ``timeouts.rollout``. With ``--verify``: the live
         workloads' current revision, as ``kubectl rollout status`` reads it."""
         pin = not self.cfg.verify
-        with self.step("rollout", self.cfg.timeouts.rollout) as deadline:
-            self.live = self.wait(
-                self.applied, deadline=deadline, pin=pin, baseline=self.run.baseline
-            )
+        try:
+            with self.step("rollout", self.cfg.timeouts.rollout) as deadline:
+                self.live = self.wait(
+                    self.applied, deadline=deadline, pin=pin, baseline=self.run.baseline
+                )
+        except RolloutFailed as e:
+            # The verdict is in: the restore starts now, the diagnostics beside it.
+            ending.fail_fast(self, e)
+            raise
         self._record_step("checking")
         self.run.pod_starts = self.pod_starts()
         return self.live
@@ -583,8 +598,7 @@ class Release:
                     pod: stack.enter_context(cases.client_for(url, golden, self.cfg))
                     for pod, url in urls.items()
                 }
-                for client in clients.values():
-                    wait_answering(client, deadline=deadline)
+                fanout.each(clients, lambda client: wait_answering(client, deadline=deadline))
             yield clients
 
     def warm_up(self, replicas: Mapping[str, HttpClient], request: Request) -> dict[str, Latency]:
@@ -758,6 +772,11 @@ class Release:
     def diagnostics(self) -> str:
         """Events, pod states, logs, rollout history of each workload, as text; never raises."""
         return ending.diagnostics(self)
+
+    def gather_diagnostics(self) -> str | None:
+        """Start gathering the diagnostics in a thread (once); their text if already there.
+        Never waits: the run goes on, and ``finish`` puts them in the report."""
+        return ending.gather(self).ready()
 
 
 def _namespace_exists(api: ApiClient, name: str) -> bool:

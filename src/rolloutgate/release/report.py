@@ -50,6 +50,10 @@ class Rollback:
     actions: list[str] = field(default_factory=list)
     # An interrupted run: seconds from the interrupt to the restore acknowledged by the API.
     restored_after_interrupt_s: float | None = None
+    # Wall-clock times (time.time()): the restore acknowledged by the API, and the restored
+    # release verified. A failed rollout's restore is submitted at its verdict (``fail_fast``).
+    restored_at: float | None = None
+    verified_at: float | None = None
 
 
 @dataclass

@@ -13,8 +13,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from kubernetes.client import ApiClient
@@ -29,10 +27,6 @@ from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_
 
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
-# How long a failure verdict may wait for the crashed container's log tail (see _crash_log).
-LOG_BUDGET_S = 4.0
-# ... and how much longer for the instance it guessed crashed once the other one's log is in.
-PREFER_S = 0.5
 # How often pods are judged again while a grace runs out (unschedulable, never ready).
 TICK_S = 1.0
 # The feed's target for the namespace's pod events (they belong to no one workload).
@@ -134,8 +128,9 @@ def wait(
     failed release is not a verdict (the rollback's own deadline bounds the wait).
 
     RolloutFailed (reason, pod) as soon as a pod of a new revision cannot become ready, with the
-    kubelet's message and the log tail; RolloutTimeout naming what was still missing when
-    `deadline` (a time.monotonic() value) passed. API errors that retrying can cure (no
+    kubelet's message (the log tail comes with the diagnostics, gathered beside the rollback);
+    RolloutTimeout naming what was still missing when `deadline` (a time.monotonic() value)
+    passed. API errors that retrying can cure (no
     answer, 429, 5xx) are retried until the deadline.
 
     Pods are judged by ``podjudge.PodJudge``: on what happened since ``baseline`` (the
@@ -208,7 +203,7 @@ def wait(
             except queue.Empty:
                 item = None
             if item is not None and item.target == EVENTS:
-                _handle_event(api, namespace, targets, item, judge, deadline)
+                _handle_event(namespace, targets, item, judge)
             elif item is not None:
                 _handle(api, namespace, targets[item.target], item, feed, judge, pinned,
                         deadline, on_retry)  # fmt: skip
@@ -217,7 +212,7 @@ def wait(
                 last_tick = now
                 for t in targets.values():
                     for pod in t.new_pods() if not t.done else []:
-                        _judge(api, namespace, t, pod, judge, deadline)
+                        _judge(t, pod, judge)
             if on_progress and judge.warnings:
                 for warning in judge.warnings:
                     on_progress(f"rolloutgate: {warning}")
@@ -262,12 +257,7 @@ def _events_watch(
 
 
 def _handle_event(
-    api: ApiClient,
-    namespace: str,
-    targets: dict[str, _Target],
-    item: _Event,
-    judge: PodJudge,
-    deadline: float,
+    namespace: str, targets: dict[str, _Target], item: _Event, judge: PodJudge
 ) -> None:
     """A pod event (probe answer, autoscaler decision): judge that pod again."""
     if isinstance(item.error, ApiError) and item.error.status in (401, 403):
@@ -284,16 +274,14 @@ def _handle_event(
     for t in targets.values():
         pod = t.pods.get(name or "")
         if pod is not None and not t.done and pod in t.new_pods():
-            _judge(api, namespace, t, pod, judge, deadline)
+            _judge(t, pod, judge)
 
 
-def _judge(
-    api: ApiClient, namespace: str, t: _Target, pod: Obj, judge: PodJudge, deadline: float
-) -> None:
+def _judge(t: _Target, pod: Obj, judge: PodJudge) -> None:
     selector = t.viewer.pod_selector(t.obj) if t.obj else None
-    failure = judge.judge(pod, selector)
+    failure = judge.judge(pod, selector, makes_room=t.viewer.makes_room(t.obj) if t.obj else True)
     if failure:
-        raise _pod_failed(api, namespace, t, pod, *failure, deadline=deadline)
+        raise _pod_failed(t, pod, *failure)
 
 
 def _handle(
@@ -323,7 +311,7 @@ def _handle(
             return
         t.pods[pod_name] = event.obj
         if t.revision is not None and event.obj in t.new_pods() and not t.done:
-            _judge(api, namespace, t, event.obj, judge, deadline)
+            _judge(t, event.obj, judge)
         return
     if event.type == "DELETED":
         raise RolloutFailed(
@@ -357,129 +345,16 @@ def _handle(
     t.done = t.status.done
 
 
-def _pod_failed(
-    api: ApiClient,
-    namespace: str,
-    t: _Target,
-    pod: Obj,
-    reason: str,
-    message: str,
-    *,
-    deadline: float,
-) -> RolloutFailed:
-    pod_name = name_of(pod)
-    container = _failing_container(pod)
-    previous = _crash_in_previous_log(pod, container, reason)
-    if reason in pods.NEVER_STARTED:
-        container = None  # no process ever ran: there is no log to show
-    tail = ""
-    if container:
-        tail, previous = _crash_log(api, namespace, pod_name, container, previous, deadline)
+def _pod_failed(t: _Target, pod: Obj, reason: str, message: str) -> RolloutFailed:
+    """The verdict, from the status the watch delivered and nothing else: the log tail, events
+    and pod states are gathered in parallel with the rollback (``ending.gather``). Waiting for
+    the crashed container's log here held the verdict, and the rollback, for up to 4 s: the
+    kubelet holds log requests while it restarts a container (issue 21)."""
     revision = t.revision.name if t.revision else "?"
-    text = f"rollout {t.name} (revision {revision}) failed: pod {pod_name}: {reason}: {message}"
-    if tail:
-        which = "previous" if previous else "current"
-        text += f"\nlast log lines of container {container} ({which}):\n{tail}"
-    return RolloutFailed(text, reason=reason, pod=pod_name)
-
-
-def _crash_log(
-    api: ApiClient,
-    namespace: str,
-    pod: str,
-    container: str,
-    previous: bool,
-    deadline: float,
-    *,
-    budget_s: float = LOG_BUDGET_S,
-) -> tuple[str, bool]:
-    """The log tail of the crashed instance, and whether it came from the previous one.
-
-    The kubelet's idea of which instance is "previous" lags the pod status, and it removes a
-    dead instance (and its log) soon after restarting it: both instances are asked at once,
-    again until the budget is spent. The verdict never waits longer than ``budget_s`` for it:
-    right after a container exits the kubelet holds every log request for the pod for seconds
-    (2.4-3.8 s measured on a busy node; before this bound the verdict waited for it, up to the
-    10 s request timeout), and the diagnostics read the logs again anyway.
-    """
-    until = min(time.monotonic() + budget_s, deadline)
-    order = (previous, not previous)
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rolloutgate-log")
-    asked = [pool.submit(_poll_log, api, namespace, pod, container, prev, until) for prev in order]
-    # The guessed instance's log wins; the other's is taken when the guess has none, or still
-    # has none PREFER_S after the other's came. Nothing is waited for past the budget.
-    found = _first_log(asked, until)
-    pool.shutdown(wait=False, cancel_futures=True)
-    if found is not None:
-        return found[0], order[found[1]]
-    note = (
-        f"{pods.NO_LOG}the kubelet gave none within {budget_s:.0f} s; the diagnostics read the "
-        "logs again)"
-    )
-    return note, previous
-
-
-def _poll_log(
-    api: ApiClient, namespace: str, pod: str, container: str, previous: bool, until: float
-) -> str:
-    """Ask for one instance's log until it comes or `until` passes: the previous instance
-    exists only once the kubelet has restarted the container, about a second after the exit."""
-    tail = ""
-    while (remaining := until - time.monotonic()) > 0.05:
-        tail = pods.log_tail(api, namespace, pod, container, previous=previous, timeout=remaining)
-        if _is_log(tail):
-            return tail
-        time.sleep(min(0.3, max(0.0, until - time.monotonic())))
-    return tail
-
-
-def _first_log(futures: list[Future[str]], until: float) -> tuple[str, int] | None:
-    """(log, index) of the first of `futures`, in their order, that holds a log. An earlier one
-    still asking is waited for until `until`, and at most PREFER_S once a later one has a log."""
-    give_up = until
-    while True:
-        logs = [_log_of(f) for f in futures]
-        for i, log in enumerate(logs):
-            if log is not None:
-                return log, i
-            if not futures[i].done():
-                break  # an earlier request still runs: it may have the log we prefer
-        else:
-            return None  # every request answered, none with a log
-        if any(log is not None for log in logs):
-            give_up = min(give_up, time.monotonic() + PREFER_S)
-        left = give_up - time.monotonic()
-        if left <= 0:
-            later = [(log, i) for i, log in enumerate(logs) if log is not None]
-            return later[0] if later else None
-        pending = [f for f in futures if not f.done()]
-        wait_futures(pending, timeout=left, return_when=FIRST_COMPLETED)
-
-
-def _log_of(future: Future[str]) -> str | None:
-    if not future.done():
-        return None
-    tail = future.result()
-    return tail if _is_log(tail) else None
-
-
-def _is_log(tail: str) -> bool:
-    # The kubelet answers 200 with this text for an instance it already removed.
-    return bool(tail) and not tail.startswith((pods.NO_LOG, "unable to retrieve container logs"))
-
-
-def _crash_in_previous_log(pod: Obj, container: str | None, reason: str) -> bool:
-    """Whether the crash is in the previous instance's log rather than the current one's.
-
-    A container that has just exited is still the current instance; once the kubelet restarted
-    it (or backs off before doing so), the crashed instance is the previous one.
-    """
-    if reason not in {"CrashLoopBackOff", "OOMKilled", "TooManyRestarts"}:
-        return False
-    for cs in pods.statuses(pod):
-        if cs.get("name") == container:
-            return not isinstance(at(cs, "state", "terminated"), dict)
-    return True
+    text = f"rollout {t.name} (revision {revision}) failed: pod {name_of(pod)}: {reason}: {message}"
+    # No process ever ran (an image that cannot be pulled): there is no log to read.
+    container = None if reason in pods.NEVER_STARTED else _failing_container(pod)
+    return RolloutFailed(text, reason=reason, pod=name_of(pod), container=container)
 
 
 def _failing_container(pod: Obj) -> str | None:
@@ -498,6 +373,7 @@ def _timeout(
 ) -> RolloutTimeout:
     elapsed = time.monotonic() - started
     parts: list[str] = []
+    refused: list[str] = []
     for t in targets.values():
         if t.done:
             continue
@@ -512,6 +388,8 @@ def _timeout(
                 "its controller (kube-controller-manager's) is likely not running or cut off "
                 "from the API server; ask the cluster's operators"
             )
+        if t.status.refused:
+            refused.append(f"{t.key}: the API server refuses its new pods: {t.status.refused}")
         for pod in new:
             if is_ready(pod):
                 continue
@@ -525,10 +403,17 @@ def _timeout(
     pending = [t for t in targets.values() if not t.done]
     first = pending[0] if pending else next(iter(targets.values()))
     revision = first.revision.name if first.revision else "not yet known"
+    # A refusal is the cause: more time does not cure a quota or a policy by itself.
+    advice = (
+        f"{'; '.join(refused)}. Fix what refuses them (a ResourceQuota: `kubectl describe "
+        f"resourcequota -n {namespace}`; an admission policy)"
+        if refused
+        else "Raise the rollout timeout if the model is slow to load, or look at the readiness "
+        "probe and the pod's log"
+    )
     return RolloutTimeout(
         f"rollout {first.name} (revision {revision}) not done after "
-        f"{elapsed:.0f} s: {'; '.join(parts)}. Raise the rollout timeout if the model is slow "
-        "to load, or look at the readiness probe and the pod's log",
+        f"{elapsed:.0f} s: {'; '.join(parts)}. {advice}",
         reason="Timeout",
         pod=None,
     )

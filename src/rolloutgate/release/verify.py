@@ -1,7 +1,7 @@
 """Reaching a release and proving it healthy: its endpoint (the configured URL or a
 port-forward to the Service's pods of the release), each of its replicas, and the checks a
 restored or recovered release must pass (health on the endpoint once routing settled, health
-and golden cases on every replica)."""
+and golden cases on every replica, side by side)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from kubernetes.client import ApiClient
 
-from rolloutgate.checks import cases, credentials
+from rolloutgate.checks import cases, credentials, fanout
 from rolloutgate.checks.cases import Golden, HttpClient
 from rolloutgate.checks.client import UNROUTED_RETRY_S, V2Client, describe, wait_answering
 from rolloutgate.config import GateConfig
@@ -130,10 +130,13 @@ def problems(
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             found.append("no pod of the restored release behind the Service")
-        for pod, pod_url in urls.items():
+
+        def verified(pod_url: str) -> list[str]:
             with cases.client_for(pod_url, golden, cfg) as client:
                 wait_answering(client, deadline=deadline)
-                seen = cases.verify(client, golden) if golden is not None else health(client)
+                return cases.verify(client, golden) if golden is not None else health(client)
+
+        for pod, seen in fanout.each(urls, verified).items():
             found += [f"pod {pod}: {p}" for p in seen]
     return found
 

@@ -20,10 +20,12 @@ from rolloutgate.objects import (
 
 @dataclass(frozen=True)
 class RolloutStatus:
-    """One evaluation of a kind's readiness rules: done, or what is still missing."""
+    """One evaluation of a kind's readiness rules: done, or what is still missing; ``refused``:
+    why the API server refuses the new pods, when it does and waiting may still cure it."""
 
     done: bool
     message: str
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class StatusViewer(Protocol):
         ...
 
     def replicas(self, obj: Obj) -> int: ...
+
+    def makes_room(self, obj: Obj) -> bool:
+        """Whether the update takes old pods down before its new ones are ready (what a new
+        pod that fits nowhere may be waiting for); False: only the new pods' readiness frees
+        any, so without an autoscaler an unschedulable new pod is a verdict at once."""
+        ...
 
     def pod_selector(self, obj: Obj, revision: Revision | None = None) -> str: ...
 
@@ -108,6 +116,10 @@ class Viewer:
 
     def images(self, obj: Obj) -> dict[str, str]:
         return template_images(obj)
+
+    def makes_room(self, obj: Obj) -> bool:
+        # StatefulSets and DaemonSets replace a pod by deleting it first.
+        return True
 
 
 def pods_with(api: ApiClient, namespace: str, selector: str) -> list[Obj]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import ClassVar
 
 from kubernetes.client import ApiClient
@@ -82,12 +83,19 @@ class DeploymentViewer(Viewer):
                     f"{cond.get('message', '')}",
                     reason="ProgressDeadlineExceeded",
                 )
+        refused = None
+        for cond in conditions:
+            if _refusal(cond):
+                refused = str(cond.get("message") or "").strip()
+                final = self.refusal_verdict(obj, refused)
+                if final is not None:
+                    raise RolloutFailed(final, reason="FailedCreate")
         replicas = self.replicas(obj)
         updated = as_int(at(obj, "status", "updatedReplicas"))
         total = as_int(at(obj, "status", "replicas"))
         available = as_int(at(obj, "status", "availableReplicas"))
         if updated < replicas:
-            return RolloutStatus(False, f"{updated}/{replicas} replicas updated")
+            return RolloutStatus(False, f"{updated}/{replicas} replicas updated", refused)
         if total > updated:
             return RolloutStatus(False, f"{total - updated} old replicas pending termination")
         if available < updated:
@@ -95,6 +103,50 @@ class DeploymentViewer(Viewer):
         return RolloutStatus(
             True, f"deployment {name} rolled out: {available}/{replicas} available"
         )
+
+    def max_unavailable(self, obj: Obj) -> int:
+        """How many pods a rolling update may take down before new ones are ready, as the
+        controller resolves it (a percentage of replicas rounded down, maxSurge's rounded up,
+        1 when both are 0); every replica with ``Recreate``. Pure."""
+        replicas = self.replicas(obj)
+        if at(obj, "spec", "strategy", "type") == "Recreate":
+            return replicas
+        rolling = at(obj, "spec", "strategy", "rollingUpdate") or {}
+        unavailable = _scaled(rolling.get("maxUnavailable", "25%"), replicas, up=False)
+        surge = _scaled(rolling.get("maxSurge", "25%"), replicas, up=True)
+        return 1 if unavailable == 0 and surge == 0 else unavailable
+
+    def makes_room(self, obj: Obj) -> bool:
+        return self.max_unavailable(obj) > 0
+
+    def refusal_verdict(self, obj: Obj, message: str) -> str | None:
+        """The verdict on a ReplicaFailure (FailedCreate) condition, when waiting cannot cure it,
+        else None (the wait goes on and its timeout names the refusal). Pure.
+
+        A quota with no room fails when the update cannot free any (maxUnavailable 0: the old
+        pods stay until new ones are ready); with room to take old pods down first, the
+        controller's retry may succeed once they are gone. An admission webhook's or Pod
+        Security's denial of the template is final.
+        """
+        name, namespace = name_of(obj), at(obj, "metadata", "namespace") or "<namespace>"
+        head = f"deployment {name}: FailedCreate: the API server refuses its new pods: {message}"
+        if "exceeded quota" in message:
+            if self.makes_room(obj) and not _recreate(obj):
+                return None
+            return (
+                f"{head}. The namespace's ResourceQuota has no room for them: a rolling update "
+                "needs room for maxSurge pods beyond the replicas. Fix: raise the quota (`kubectl "
+                f"describe resourcequota -n {namespace}`), lower the pods' requests, or replace "
+                "pods in place (strategy.rollingUpdate maxSurge: 0 with maxUnavailable: 1)"
+            )
+        if "admission webhook" in message and "denied the request" in message:
+            return f"{head}. An admission webhook refuses the pod template: change what it names"
+        if "violates PodSecurity" in message:
+            return (
+                f"{head}. The namespace's Pod Security level refuses the pod template: change "
+                "its securityContext as named"
+            )
+        return None
 
     def new_replicaset(self, obj: Obj, replicasets: list[Obj]) -> Obj | None:
         """The ReplicaSet the Deployment owns whose pod template is the Deployment's. Pure.
@@ -213,3 +265,29 @@ class DeploymentViewer(Viewer):
                 for c in status.get("conditions") or []
             ],
         }
+
+
+def _refusal(cond: Obj) -> bool:
+    """A ReplicaFailure condition of pods the API server refused to create (the controller
+    copies it from the ReplicaSet, whose pod creations are refused: quota, admission)."""
+    return (
+        cond.get("type") == "ReplicaFailure"
+        and cond.get("status") == "True"
+        and cond.get("reason") == "FailedCreate"
+    )
+
+
+def _recreate(obj: Obj) -> bool:
+    return bool(at(obj, "spec", "strategy", "type") == "Recreate")
+
+
+def _scaled(value: object, replicas: int, *, up: bool) -> int:
+    """An int-or-percent of a rolling update resolved against `replicas`."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        try:
+            share = float(text[:-1]) * replicas / 100
+        except ValueError:
+            return 0
+        return math.ceil(share) if up else math.floor(share)
+    return as_int(value)
