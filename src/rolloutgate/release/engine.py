@@ -218,15 +218,6 @@ class Release:
         self.tell(line)
         self.run.notes.append(line)
 
-    def tell(self, line: str) -> None:
-        """A progress line of the gate's own (``rolloutgate: ...``)."""
-        self.say(f"rolloutgate: {line}")
-
-    def note(self, line: str) -> None:
-        """A line for the terminal and the report's notes."""
-        self.tell(line)
-        self.run.notes.append(line)
-
     def _record_step(self, name: str) -> None:
         if self.tracker is not None:
             with self.step(None, self.cfg.timeouts.api):
