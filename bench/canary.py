@@ -91,14 +91,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--server-level-sd",
         type=float,
-        default=0.05,
-        help="sd of the log of a pod's mean server time within an arm (A/A runs)",
+        default=0.08,
+        help="sd of the log of a pod's mean server time within an arm (measured: 0.08)",
     )
     p.add_argument(
         "--client-paired-sd",
         type=float,
-        default=0.6,
-        help="sd of log canary - log baseline of one request, client-side (A/A runs)",
+        default=0.5,
+        help="sd of log canary - log baseline of one request, client-side (measured: 0.5)",
     )
     p.add_argument("--pod-sd", type=float, default=0.03, help="client-side pod-to-pod log-sd")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
