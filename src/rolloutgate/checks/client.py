@@ -24,6 +24,11 @@ class EndpointUnreachable(GateError):
     """An HTTP request to the model service got no answer (connection refused, timeout)."""
 
 
+class AnswerTimedOut(EndpointUnreachable):
+    """The request was sent and no answer came within the timeout: the server's doing (a
+    refused or broken connection may be the path's), so the canary files it against the arm."""
+
+
 class EndpointRefused(EndpointUnreachable):
     """The connection was refused or reset: nothing listened where the request was routed."""
 
@@ -57,7 +62,10 @@ def retry_unrouted(send: Callable[[], requests.Response], seconds: float) -> req
 def no_answer(method: str, url: str, e: requests.RequestException, timeout: float) -> GateError:
     """The EndpointUnreachable of a request that got no answer: EndpointRefused when nothing
     listened, so a caller can retry that (``retry_unrouted``) and nothing else."""
-    if isinstance(e, requests.Timeout):
+    if isinstance(e, requests.ReadTimeout):
+        # Sent, and no answer in time: the server's doing (the canary files it against the arm).
+        return AnswerTimedOut(f"{method} {url} got no answer within {timeout:g} s: {e}")
+    if isinstance(e, requests.Timeout):  # no connection in time
         return EndpointUnreachable(f"{method} {url} got no answer within {timeout:g} s: {e}")
     if isinstance(e, requests.ConnectionError):
         return EndpointRefused(f"{method} {url} got no answer: {e}")

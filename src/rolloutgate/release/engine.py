@@ -309,7 +309,8 @@ class Release:
                 api,
                 cfg.namespace,
                 name,
-                holder=lock.default_holder(),
+                # A canary's promotion continues under the lease the canary holds.
+                holder=lock.holder_for(cfg.namespace, name),
                 duration_s=int(cfg.timeouts.lease),
                 deadline=deadline,
                 gone=lambda live: record.holder_gone(api, cfg.namespace, name, live),

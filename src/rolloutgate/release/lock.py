@@ -17,7 +17,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +56,21 @@ def default_holder() -> str:
     except (KeyError, OSError):  # no passwd entry, as in some CI containers
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}/pid-{os.getpid()}/{secrets.token_hex(4)}"
+
+
+# A release gate started by a canary's promotion continues under the lease the canary holds:
+# "<namespace>/<name>=<holder>" (an internal variable, not a setting).
+HANDOFF_ENV = "ROLLOUTGATE_LEASE_HANDOFF"
+
+
+def holder_for(namespace: str, name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """Who this process takes lease ``namespace/name`` as: the holder handed to it for that very
+    lease (``HANDOFF_ENV``), else a new identity (``default_holder``)."""
+    handed = environ.get(HANDOFF_ENV, "")
+    lease, _, holder = handed.partition("=")
+    if holder and lease == f"{namespace}/{name}":
+        return holder
+    return default_holder()
 
 
 def _now() -> datetime:
