@@ -219,9 +219,9 @@ def execute(
                 on_wait=write,
             )
         try:
-            with lock.keep(api, lease) as lost:
+            with lock.keep(api, lease) as keeper:
                 _with_arms(api, cfg, ccfg, inputs, write, run)
-                lost_before = list(lost)
+                lost_before = list(keeper.lost)
                 if promotion is not None and run.judgement and run.judgement.verdict == "pass":
                     with run.phase("promotion"):
                         run.promotion = _promote(api, cfg, ccfg, promotion, lease, write, run)
