@@ -17,7 +17,7 @@ PENGUIN_TAGS := v1 v2 crash unready wrong slow hang
 PENGUIN_REPO := rolloutgate/penguin
 
 .PHONY: help deps k8s helm docker-up cluster-up cluster-down cluster-status cluster-clean load-image \
-        images load-images python-deps gate test test-fast lint bench kind-image
+        images load-images python-deps gate test test-fast lint actionlint bench kind-image
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -98,11 +98,23 @@ test: cluster-up load-images python-deps helm kind-image  ## the project's own t
 test-fast: python-deps  ## the inner loop: unit and plugin tests, no cluster (under a minute)
 	$(PYTHON) -m pytest -n 2 --durations=10 $(PYTEST_ARGS) tests/unit tests/plugin
 
-lint: python-deps  ## ruff, mypy and the layering contract (docs/architecture.md)
+lint: python-deps actionlint  ## ruff, mypy, the layering contract (docs/architecture.md), actionlint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check src tests conftest.py
 	$(PYTHON) -m mypy
 	$(VENV)/bin/lint-imports
+
+# actionlint checks the shipped workflows (expressions, shell scripts, action inputs); built
+# from the Go module proxy once per version, outside the repository.
+ACTIONLINT_VERSION := v1.7.12
+ROLLOUTGATE_CACHE ?= $(HOME)/.cache/rolloutgate
+ACTIONLINT := $(ROLLOUTGATE_CACHE)/actionlint/$(ACTIONLINT_VERSION)/actionlint
+
+$(ACTIONLINT):
+	GOBIN=$(dir $@) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+actionlint: $(ACTIONLINT)  ## lint .github/workflows with actionlint
+	$(ACTIONLINT) .github/workflows/*.yml
 
 bench: cluster-up load-images python-deps  ## the benchmark: prints a table, writes reports/bench.json
 	$(PYTHON) -m bench

@@ -1,7 +1,8 @@
 """`python -m bench`: how fast the gate reaches a verdict, against kubectl and Helm.
 `python -m bench fault-tests`: the fault tests run again and again, their figures tabulated
-(bench/fault_tests.py). `python -m bench scale`: the checks at 1/10/100 replicas and 1/5/20
-workloads (bench/scale.py).
+(bench/fault_tests.py). `python -m bench faults`: control-plane outages at each step of a
+release, the gate's verdict and the cluster afterwards (bench/faults.py). `python -m bench
+scale`: the checks at 1/10/100 replicas and 1/5/20 workloads (bench/scale.py).
 
 Run from the repository root on the local cluster (`make cluster-up load-images`). Prints a
 table and writes JSON (default reports/bench.json). docs/benchmarks.md explains each figure.
@@ -136,6 +137,10 @@ def main(argv: list[str]) -> int:
         from bench import fault_tests
 
         return fault_tests.main(argv[1:])
+    if argv[:1] == ["faults"]:
+        from bench import faults
+
+        return faults.main(argv[1:])
     if argv[:1] == ["scale"]:
         from bench import scale
 

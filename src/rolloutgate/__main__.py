@@ -1,5 +1,5 @@
-"""Commands of rolloutgate outside pytest: ``rolloutgate init ...`` and ``rolloutgate record
-...`` (also ``python -m rolloutgate ...``).
+"""Commands of rolloutgate outside pytest: ``rolloutgate init ...``, ``rolloutgate record
+...`` and ``rolloutgate canary-verdict REPORT`` (also ``python -m rolloutgate ...``).
 
 The gate itself runs as pytest (``pytest --cluster=NAME``); this entry point holds what is
 not a test run. ``record``'s settings resolve as in the gate (option → env → profile →
@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rolloutgate")
     commands = parser.add_subparsers(dest="command", required=True)
     _init_parser(commands)
+    verdict = commands.add_parser(
+        "canary-verdict",
+        help="judge a canary report's evidence again (every sample is in the JSON report)",
+        description="Recompute a canary run's verdict from its JSON report (--canary-report): "
+        "every input and sample, judged with the report's own thresholds; exits with the "
+        "verdict's status (0 pass, 1 fail, 6 marginal, 7 inconclusive; 4 not a report).",
+    )
+    verdict.add_argument("report", type=Path, metavar="REPORT", help="the canary's JSON report")
     rec = commands.add_parser(
         "record",
         help="send the golden file's requests to the live release and write its answers",
@@ -161,6 +169,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "canary-verdict":
+        return _canary_verdict(args.report)
     if args.command == "init":
         try:
             return _init(args)
@@ -184,6 +194,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GateError as e:
         print(f"rolloutgate record: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+
+
+def _canary_verdict(path: Path) -> int:
+    """Judge a canary report's evidence again; exit with the verdict's status."""
+    import json
+
+    from rolloutgate.canary import evidence
+    from rolloutgate.canary.report import USAGE_ERROR_EXIT
+
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        judgement = evidence.rejudge(report)
+    except (OSError, ValueError, ConfigError) as e:
+        print(f"rolloutgate canary-verdict: {path}: {e}", file=sys.stderr)
+        return USAGE_ERROR_EXIT
+    print(f"{path}: {judgement.verdict.upper()} (score {judgement.score:g}) - {judgement.reason}")
+    for m in judgement.metrics:
+        crit = " critical" if m.critical and m.verdict == "fail" else ""
+        print(f"  {m.name:<15} {m.verdict}{crit}: {m.reason}")
+    recorded = (report.get("verdict"), report.get("score"))
+    if recorded != (judgement.verdict, judgement.score):
+        print(f"the report says {recorded[0]} (score {recorded[1]}): the verdicts differ")
+    else:
+        print("the report's verdict and score are the same")
+    return judgement.exit_status
 
 
 def _record(args: argparse.Namespace) -> int:

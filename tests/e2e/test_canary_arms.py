@@ -27,7 +27,7 @@ from gaterun import (
     live_pods_ready_with,
 )
 
-CANARY_TAGS = ("retrained", "slower")
+CANARY_TAGS = ("retrained", "slower", "hang")
 ARM_SELECTOR = "rolloutgate.io/canary-of=iris"
 
 
@@ -81,10 +81,16 @@ def run_canary(namespace: str, out: Path, *args: str, env: dict[str, str] | None
 class RunningCanary(RunningGate):
     """A canary started in the background, read line by line and signalled."""
 
-    def __init__(self, namespace: str, out: Path, *args: str) -> None:
+    def __init__(
+        self, namespace: str, out: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.report = out / "canary.json"
         self.lines = []
-        env = {**os.environ, "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl")}
+        env = {
+            **os.environ,
+            "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
+            **(env or {}),
+        }
         env["ROLLOUTGATE_CANARY_HTML"] = str(out / "canary.html")
         self.proc = subprocess.Popen(
             canary_argv(namespace, out, *args),
@@ -223,6 +229,9 @@ def test_slower_tag_fails_on_latency_as_the_servers_measured_it(
         ("missing", (), "canary arm: "),
         ("unready", ("--rollout-timeout=25",), "canary arm: "),
         ("slow", ("--canary-requests=50",), "latency: canary much slower"),
+        # Accepts every inference and never answers: 4 request timeouts in a row that the
+        # baseline answered stop the traffic (a 3 s request timeout keeps the run short).
+        ("hang", (), "errors: the canary stopped answering: 4 requests in a row failed"),
     ],
 )
 def test_broken_candidates_fail_with_both_arms_removed(
@@ -239,7 +248,13 @@ def test_broken_candidates_fail_with_both_arms_removed(
         tmp_path,
         f"--image-tag={tag}",
         *args,
-        env={"ROLLOUTGATE_CANARY_WARMUP": "2"},
+        # One pod per arm: a broken candidate is broken on one pod (and the node's pod limit
+        # was met by six once).
+        env={
+            "ROLLOUTGATE_CANARY_WARMUP": "2",
+            "ROLLOUTGATE_REQUEST_TIMEOUT": "3",
+            "ROLLOUTGATE_CANARY_REPLICAS": "1",
+        },
     )
     elapsed = time.monotonic() - start
     assert result.returncode == 1, result.output[-5000:]
@@ -248,6 +263,18 @@ def test_broken_candidates_fail_with_both_arms_removed(
     if tag in ("crash", "missing"):
         # Fail fast: the arm's first crash or pull error, not a deadline.
         assert result.report["phases_s"]["rollout"] < 60, result.report["phases_s"]
+    if tag == "hang":
+        errors = metric(result, "errors")
+        assert errors["critical"], errors
+        assert "got no answer within 3 s" in errors["reason"]
+        # Its timeouts are its own: in its latency samples, not filed as the path's.
+        samples = result.report["evidence"]["samples"]
+        canary = [s for s in samples if s["arm"] == "canary"]
+        assert {s["outcome"] for s in canary} == {"timeout"}
+        # Stopped on the streak (the warm-up's pairs and the measured ones count separately),
+        # not after 200 timeouts.
+        assert len(canary) <= 12, len(canary)
+        assert result.report["phases_s"]["traffic"] < 30, result.report["phases_s"]
     assert elapsed < 240
     assert_no_arm(e2e_namespace)
     assert deployment_state(e2e_namespace) == live_v1
@@ -281,6 +308,67 @@ def test_sigterm_mid_run_leaves_no_arm_and_the_live_release_untouched(
     assert live_pods_ready_with(e2e_namespace, "v1")
 
 
+def test_promotion_is_refused_when_the_live_release_changed_during_the_run(
+    live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
+) -> None:
+    # Changed the way a person or another tool does it, without the release's lease; paused,
+    # so that the template changes and no pod does (nothing to wait for, nothing to undo).
+    kubectl("rollout", "pause", "deployment/iris", namespace=e2e_namespace)
+    # The candidate is the live tag (A/A): a Pass that does not hang on 60 requests' power.
+    gate = RunningCanary(
+        e2e_namespace,
+        tmp_path,
+        "--image-tag=v1",
+        "--promote",
+        "--canary-requests=60",
+        env={
+            "ROLLOUTGATE_CANARY_WARMUP": "2",
+            "ROLLOUTGATE_CANARY_MIN_DURATION": "5",
+            "ROLLOUTGATE_CANARY_REPLICAS": "1",
+        },
+    )
+    try:
+        gate.wait_for_line("canary traffic: ", timeout=240)
+        # The canary holds the release's own lease while it runs.
+        lease = json.loads(
+            kubectl("get", "lease", "rolloutgate-iris", "-o", "json", namespace=e2e_namespace)
+        )
+        assert "/pid-" in lease["spec"]["holderIdentity"]
+        kubectl(
+            "set",
+            "image",
+            "deployment/iris",
+            "model=rolloutgate/iris:retrained",
+            namespace=e2e_namespace,
+        )
+        result = gate.wait(timeout=240)
+    finally:
+        kubectl(
+            "set",
+            "image",
+            "deployment/iris",
+            "model=rolloutgate/iris:v1",
+            namespace=e2e_namespace,
+        )
+        kubectl(
+            "patch",
+            "deployment/iris",
+            "--type=json",
+            '-p=[{"op": "remove", "path": "/spec/paused"}]',
+            namespace=e2e_namespace,
+        )
+    assert result.returncode == 7, result.output[-5000:]
+    assert result.report["verdict"] == "pass"
+    refused = result.report["promotion"]["refused"]
+    assert "it ran v1 when the canary started and runs retrained" in refused
+    assert "v1 was judged against v1, so it is not promoted" in refused
+    assert "promotion refused: " in result.output
+    assert_no_arm(e2e_namespace)
+    assert live_pods_ready_with(e2e_namespace, "v1")  # nothing was released
+    leases = kubectl("get", "leases", "-o", "name", namespace=e2e_namespace)
+    assert "rolloutgate-iris" not in leases  # released at the end
+
+
 def test_promote_on_pass_releases_the_candidate_with_the_gate(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
@@ -293,5 +381,11 @@ def test_promote_on_pass_releases_the_candidate_with_the_gate(
     gate_report = json.loads(Path(promotion["report"]).read_text())
     assert gate_report["previous_tag"] == "v1"
     assert gate_report["tests"]["passed"] > 5  # the gate's own checks ran
+    # Started as the canary was, without the canary's own options; under the canary's lease,
+    # so it did not wait for it (the canary renews it until the gate ends).
+    assert "--canary" not in promotion["args"]
+    assert "--promote" not in promotion["args"]
+    assert f"--namespace={e2e_namespace}" in promotion["args"]
+    assert gate_report["phases_s"]["lock"] < 10, gate_report["phases_s"]
     assert live_pods_ready_with(e2e_namespace, "v2")
     assert_no_arm(e2e_namespace)

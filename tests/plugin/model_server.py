@@ -54,6 +54,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.state.setdefault("headers", []).append(dict(self.headers))
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.state.get("hang"):
+            # Accepted, never answered (until the server closes): the examples' `hang` tags.
+            self.state["closing"].wait(timeout=60)
+            self.close_connection = True
+            return
+        if self.state.get("reset"):
+            # The connection is closed without an answer.
+            self.close_connection = True
+            return
         if self.path in ("/predict", "/v1/models/wine:predict"):
             rows = body.get("instances")
             if not isinstance(rows, list):
@@ -80,9 +89,10 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve() -> Iterator[tuple[str, dict[str, Any]]]:
     """(base URL, state) of a server on 127.0.0.1; ``state`` switches failures: ``wrong``
-    (labels rotated), ``ready`` (False: health checks fail); and ``v2`` (True: the V2 server
-    and model metadata and repository index answer, as a V2 server's do)."""
-    state: dict[str, Any] = {}
+    (labels rotated), ``ready`` (False: health checks fail), ``hang`` (a POST is never
+    answered), ``reset`` (a POST's connection is closed unanswered); and ``v2`` (True: the V2
+    server and model metadata and repository index answer, as a V2 server's do)."""
+    state: dict[str, Any] = {"closing": threading.Event()}
     handler = type("Handler", (_Handler,), {"state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -90,5 +100,6 @@ def serve() -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", state
     finally:
+        state["closing"].set()
         httpd.shutdown()
         httpd.server_close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,56 @@ def test_without_canary_the_gate_is_unchanged(project: pytest.Pytester) -> None:
     result = project.runpytest()
     assert result.ret == 0
     assert not (project.path / "reports" / "canary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (
+            lambda p: (p.path / "set.jsonl").write_text(
+                '{"name": "a", "request": {"inputs": []}}\n{'
+            ),
+            ("--request-set=set.jsonl",),
+            "*request set *set.jsonl:2: not JSON (*); expected one JSON object per line*",
+        ),
+        (
+            lambda p: (p.path / "set.jsonl").write_text('{"request": {"instances": [[1]]}}\n'),
+            ("--request-set=set.jsonl",),
+            "*request set *set.jsonl:1: request has unknown keys *instances*"
+            'a V2 infer body needs "inputs"*',
+        ),
+        (
+            lambda p: None,
+            ("--request-set=missing.jsonl",),
+            "*request set *missing.jsonl cannot be read*",
+        ),
+        (
+            lambda p: (p.path / "pyproject.toml").write_text(
+                (p.path / "pyproject.toml").read_text()
+                + '\n[tool.rolloutgate.canary]\nlabel_output = "proba"\n'
+            ),
+            (),
+            "*canary.label_output 'proba' (*) is none of the values*expected one of: 'predict'*",
+        ),
+        (
+            lambda p: (p.path / "manifests" / "second.yaml").write_text(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: other}\n"
+                "spec: {selector: {matchLabels: {app: o}}, template: {metadata: {labels: "
+                "{app: o}}, spec: {containers: [{name: c, image: x}]}}}\n"
+            ),
+            (),
+            "*the canary compares one Deployment; * has: Deployment/iris, Deployment/other*",
+        ),
+    ],
+    ids=["not-json", "wrong-protocol", "unreadable", "label-output", "two-deployments"],
+)
+def test_bad_canary_input_is_a_usage_error_before_the_cluster_is_contacted(
+    project: pytest.Pytester, setup: Any, args: tuple[str, ...], message: str
+) -> None:
+    setup(project)
+    result = project.runpytest("--cluster=staging", "--canary", "--image-tag=v2", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines([message])
+    # Nothing ran: no connection attempt, no report.
+    assert "ClusterUnreachable" not in result.stdout.str() + result.stderr.str()
+    assert not (project.path / "reports").exists()

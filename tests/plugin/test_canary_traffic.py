@@ -10,6 +10,7 @@ import json
 import random
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,11 @@ def servers() -> Iterator[dict[Arm, tuple[str, dict[str, Any]]]]:
 
 
 def run_canary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, urls: dict[Arm, str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    urls: dict[Arm, str],
+    *,
+    request_timeout: float = 5,
 ) -> tuple[Observations, Judgement]:
     golden_path = tmp_path / "golden.json"
     golden_path.write_text(json.dumps(GOLDEN))
@@ -76,10 +81,12 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm, _pod: cases.client_for(urls[arm], golden, cfg),
+        lambda arm, _pod: cases.client_for(
+            urls[arm], golden, replace(cfg, request_timeout=request_timeout)
+        ),
         obs,
         concurrency=2,
-        request_timeout=5,
+        request_timeout=request_timeout,
         max_consecutive_errors=4,
         seed=1,
     )
@@ -98,7 +105,11 @@ def test_requests_go_out_as_the_gate_sends_them(
         seen = servers[arm][1]["headers"]
         assert all(h["X-Token"] == "t0ken" and h["Authorization"] == basic for h in seen)
         assert any(h.get("X-Gate") == "rolloutgate" for h in seen)  # the case's own header
-    assert result.verdict == "pass", result.reason
+    # Every metric but latency passes: two loopback servers of one process on a loaded 2-core
+    # machine differ by noise (a ratio of 1.59 at p 0.014 failed this once), not this test's
+    # subject.
+    failing = [m.name for m in result.metrics if m.verdict == "fail"]
+    assert set(failing) <= {"latency"}, result.reason
     assert result.metric("golden").verdict == "pass"
     assert result.metric("errors").figures["canary_errors"] == 0  # the expected 400s
     agreement = result.metric("agreement")
@@ -123,3 +134,33 @@ def test_a_wrong_candidate_fails_naming_cases_and_flipped_lines(
     assert agreement.verdict == "fail"
     assert "set:row-0 (predictions[0] 0->1)" in agreement.reason
     assert result.metric("accuracy").figures["canary"] == 0.0
+
+
+def test_a_candidate_that_never_answers_fails_on_its_own_timeouts(
+    servers: dict[Arm, tuple[str, dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servers["canary"][1]["hang"] = True
+    obs, result = run_canary(
+        tmp_path, monkeypatch, {arm: servers[arm][0] for arm in ARMS}, request_timeout=0.5
+    )
+    canary = [s for s in obs.samples if s.arm == "canary"]
+    assert {s.outcome for s in canary} == {"timeout"}
+    assert len(canary) < 8  # stopped after the streak, not 32 timeouts
+    assert result.verdict == "fail"
+    errors = result.metric("errors")
+    assert (errors.verdict, errors.critical) == ("fail", True)
+    assert "the canary stopped answering: 4 requests in a row" in errors.reason
+    assert "got no answer within 0.5 s" in errors.reason
+
+
+def test_a_candidate_that_drops_every_connection_fails(
+    servers: dict[Arm, tuple[str, dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servers["canary"][1]["reset"] = True
+    obs, result = run_canary(tmp_path, monkeypatch, {arm: servers[arm][0] for arm in ARMS})
+    outcomes = [s.outcome for s in obs.samples if s.arm == "canary"]
+    # Each request sent twice: the first break may be the path's, the second is the arm's.
+    assert set(outcomes) == {"transport", "reset"}
+    assert outcomes.count("transport") == outcomes.count("reset") >= 4
+    assert result.verdict == "fail"
+    assert result.metric("errors").critical

@@ -247,12 +247,12 @@ def test_too_few_samples_is_inconclusive_never_pass() -> None:
     assert result.metric("latency").verdict == "nodata"
 
 
-def test_consecutive_transport_errors_make_the_run_inconclusive() -> None:
+def test_traffic_stopped_by_a_broken_path_makes_the_run_inconclusive() -> None:
     obs = observations()
-    obs.consecutive_errors["canary"] = 4
+    obs.stopped.append("stopped: 4 requests in a row got no answer from either arm")
     result = judge(obs)
     assert result.verdict == "inconclusive"
-    assert "4 consecutive transport errors on the canary arm" in result.reason
+    assert "4 requests in a row got no answer from either arm" in result.reason
 
 
 def test_errors_are_judged_with_fisher() -> None:
@@ -354,6 +354,59 @@ def test_label_output_names_a_value_by_output_or_path() -> None:
     assert accuracy.reason == (
         "label_output 'label' is none of the values the golden cases pick (predict, predict_proba)"
     )
+
+
+def regression(canary_error: float, tolerance: dict[str, float]) -> Observations:
+    """A regression model's arms (plain protocol, ``{"predictions": [y]}``), 60 labelled rows;
+    the baseline is off by 0.01 everywhere, the canary by ``canary_error`` on every third row."""
+    golden = cases.parse(
+        {
+            "protocol": "plain",
+            "cases": [
+                {
+                    "name": "price",
+                    "request": {"body": {"instances": [[1.0]]}},
+                    "expect": {"values": [{"path": "predictions", "data": [2.0], **tolerance}]},
+                }
+            ],
+        },
+        Path("golden.json"),
+    )
+    obs = Observations()
+    case = golden.cases[0]
+    obs.items["golden:price"] = Item("golden:price", case.request, case=case)
+    request = cases.Request("POST", "/predict", (), {"instances": [[0.0]]})
+    rows = {f"set:{k}": 1.5 * k for k in range(60)}
+    obs.items.update((i, Item(i, request, labels=(y,))) for i, y in rows.items())
+    truth = {"golden:price": 2.0, **rows}
+    for k, (item_id, y) in enumerate(truth.items()):
+        for _ in range(4):
+            obs.samples.append(
+                Sample(item_id, "baseline", "ok", 5.0, answer={"predictions": [y + 0.01]})
+            )
+            miss = canary_error if k % 3 == 0 else 0.01
+            obs.samples.append(
+                Sample(item_id, "canary", "ok", 5.0, answer={"predictions": [y + miss]})
+            )
+    return obs
+
+
+def test_a_regression_is_judged_on_its_labels_within_the_golden_tolerance() -> None:
+    # Within abs_tol 0.05 both arms are right on every row: a pass, accuracy 100 % each.
+    good = judge(regression(0.02, {"abs_tol": 0.05})).metric("accuracy")
+    assert good.verdict == "pass", good.reason
+    assert (good.figures["baseline"], good.figures["canary"]) == (1.0, 1.0)
+    assert good.figures["tolerance"] == "abs_tol=0.05, rel_tol=0"
+    assert good.figures["output"] == "predictions"
+    # Off by 0.5 on every third row: those rows are wrong on the canary, named.
+    bad = judge(regression(0.5, {"abs_tol": 0.05})).metric("accuracy")
+    assert bad.verdict == "fail"
+    assert bad.figures["canary"] == pytest.approx(40 / 60)
+    assert "newly wrong: set:2, set:5, set:8" in bad.reason
+    # The label value is a number: flips are not counted on it, differences are reported.
+    result = judge(regression(0.5, {"abs_tol": 0.05}))
+    assert result.metric("agreement").verdict == "nodata"
+    assert result.metric("numeric").figures["compared"] == 61
 
 
 def _set_answer(obs: Observations, item: str, arm: str, answer: dict[str, Any]) -> None:

@@ -82,6 +82,18 @@ def test_request_set_of_the_example(tmp_path: Path) -> None:
     assert items[0].request.body["inputs"][0]["data"] == [5.1, 3.5, 1.4, 0.2]
 
 
+def test_request_set_of_the_wine_example_is_plain_protocol() -> None:
+    golden = cases.load(REPO / "fixtures" / "wine" / "golden" / "wine.json")
+    items = load_request_set(
+        REPO / "fixtures" / "wine" / "requests" / "wine.jsonl", golden.protocol
+    )
+    assert len(items) == 178
+    assert items[0].id == "set:wine-000"
+    assert (items[0].request.method, items[0].request.path) == ("POST", "/predict")
+    assert len(items[0].request.body["instances"][0]) == 13
+    assert {i.labels for i in items} == {(0,), (1,), (2,)}
+
+
 def test_request_set_lines_are_requests_of_the_golden_files_protocol(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text(
@@ -226,7 +238,10 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert [m["name"] for m in data["metrics"]][:3] == ["arms", "golden", "agreement"]
     json.dumps(data)  # serialisable as is
     page = canary_report.html_report(data)
-    assert page.count("<svg") == 1  # the overlaid latency histograms (no numeric outputs here)
+    # The overlaid latency histograms, latency over time, the ECDF (no numeric outputs here).
+    assert page.count("<svg") == 3
+    assert page.count("<circle") == 2 * 81  # a dot per measured request
+    assert page.count("<polyline") == 2  # an ECDF per arm
     assert "<polygon" in page
     assert "baseline (n=81" in page
     assert "canary (n=81" in page
@@ -242,6 +257,36 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert lines[0]["verdict"] == "fail"
     assert lines[0]["median_ratio"] > 1.2
     assert lines[0]["flip_rate"] == pytest.approx(3 / 81)
+    assert lines[0]["schema"] == 2
+    assert lines[0]["run_id"] == run.run_id
+    assert lines[0]["thresholds_hash"] == canary_report.thresholds_hash(data["thresholds"])
+    assert lines[0]["samples"]["canary"] == {"measured": 81, "valid": 81}
+    assert lines[0]["median_baseline_ms"] == pytest.approx(10, rel=0.1)
+    # The accuracy drop's interval (its figures drop_low, drop_high).
+    low, high = lines[0]["intervals"]["accuracy.drop"]
+    assert low <= data["metrics"][3]["figures"]["drop"] <= high
+
+
+def test_history_intervals_and_the_trend_of_the_last_30_runs(tmp_path: Path) -> None:
+    data = canary_report.to_json(_judged_run(tmp_path))
+    latency = next(m for m in data["metrics"] if m["name"] == "latency")
+    latency["figures"]["median_ratio_ci"] = [1.21, 1.36]
+    history = tmp_path / "h.jsonl"
+    for _ in range(31):
+        canary_report.append_history(data, history)
+    with history.open("a") as f:
+        f.write('{"verdict": "pass", "sco')  # a line cut short by a killed job
+    runs = canary_report.read_history(history)
+    assert len(runs) == 30
+    assert runs[-1]["intervals"]["latency.median_ratio"] == [1.21, 1.36]
+    page = canary_report.html_report(data, runs)
+    assert "<td>latency.median_ratio</td><td>1.21</td><td>1.36</td>" in page
+    assert "score of the last 30 runs" in page
+    # 162 request dots and 30 runs' dots.
+    assert page.count("<circle") == 2 * 81 + 30
+    # Thresholds differ, hash differs.
+    other = {**data["thresholds"], "confidence": 0.99}
+    assert canary_report.thresholds_hash(other) != canary_report.thresholds_hash(data["thresholds"])
 
 
 def test_an_infrastructure_error_is_inconclusive() -> None:
@@ -249,3 +294,50 @@ def test_an_infrastructure_error_is_inconclusive() -> None:
     assert j.verdict == "inconclusive"
     assert j.exit_status == 7
     assert all(m.verdict == "nodata" for m in j.metrics)
+
+
+def test_the_verdict_is_recomputed_from_the_json_report_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rolloutgate.__main__ import main
+
+    run = _judged_run(tmp_path)
+    run.obs.traffic_started = 1_700_000_000.0
+    data = canary_report.to_json(run)
+    samples = data["evidence"]["samples"]
+    assert len(samples) == 2 * 81
+    first = samples[0]
+    assert {"item", "arm", "pod", "index", "at", "t", "outcome", "latency_ms"} <= set(first)
+    assert first["t"] == 1_700_000_000.0 + first["at"]
+    report = tmp_path / "canary.json"
+    canary_report.write_json(data, report)
+    assert main(["canary-verdict", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert f"{report}: FAIL (score {data['score']:g})" in out
+    assert "the report's verdict and score are the same" in out
+    # Evidence edited (the canary's slow answers made fast): the verdict follows the evidence.
+    for s in samples:
+        s["latency_ms"] = 10.0
+    canary_report.write_json(data, report)
+    assert main(["canary-verdict", str(report)]) == 6
+    assert f"the report says fail (score {data['score']}): the verdicts differ" in (
+        capsys.readouterr().out
+    )
+    report.write_text("{}")
+    assert main(["canary-verdict", str(report)]) == 4
+    assert "not the evidence of a canary report of schema 1" in capsys.readouterr().err
+
+
+def test_a_refused_promotion_is_reported_with_its_reason_and_exit_status(tmp_path: Path) -> None:
+    from rolloutgate.canary import promote
+
+    run = _judged_run(tmp_path)
+    run.promotion = promote.refused("v2", "v1", "v3")
+    data = canary_report.to_json(run)
+    assert data["exit_status"] == 7
+    summary = "\n".join(canary_report.summary_lines(data))
+    assert "promotion of v2: refused (exit 7): the live release changed during the canary" in (
+        summary
+    )
+    assert "it ran v1 when the canary started and runs v3" in canary_report.markdown(data)
+    assert "refused" in canary_report.html_report(data)

@@ -215,6 +215,18 @@ def test_not_ready_reason_names_the_failing_probe() -> None:
     assert not is_ready(p)
 
 
+def test_a_pod_no_scheduler_judged_names_the_scheduler() -> None:
+    # kube-scheduler stopped: the new pod stays Pending with no PodScheduled condition at all.
+    text = not_ready_reason(pod())
+    assert text.startswith("pod iris-7c9f-abcde: Pending, never scheduled: no scheduler judged it")
+    assert "default-scheduler, kube-scheduler" in text
+
+
+def test_a_pod_the_scheduler_placed_is_not_said_unscheduled() -> None:
+    placed = pod(conditions=[{"type": "PodScheduled", "status": "True"}])
+    assert "never scheduled" not in not_ready_reason(placed)
+
+
 def test_ready_condition() -> None:
     p = pod(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
     assert is_ready(p)

@@ -1,7 +1,9 @@
 """The canary: a candidate judged against the live release, side by side, without touching it.
 
-    run           a canary run: arms, waits, health, traffic, judgement, clean-up
-    promote       ``--promote``: the release gate as a child process
+    inputs        everything local (golden file, request set, manifests), checked first
+    run           a canary run: the release's lease, arms, waits, health, traffic, judgement,
+                  clean-up, the promotion
+    promote       ``--promote``: the release gate as a child process under the canary's lease
     traffic       request sets (in the golden file's protocol), the plan, the traffic to both arms
     observations  what a run saw: items, samples, the arms' failures (pure data)
     metrics       the metrics' names, groups and order; ``Metric``
@@ -11,6 +13,7 @@
     thresholds    every threshold's default, in one place
     config        the canary's settings (``canary.*``), resolved like the gate's
     report        JSON, Markdown, HTML and history of a run
+    evidence      every input and sample as JSON and back; the verdict recomputed from it
 
 May import: ``rolloutgate.release`` (the engine's steps) and below; never the pytest layer.
 """

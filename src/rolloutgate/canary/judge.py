@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rolloutgate.canary.metrics import METRICS, Metric
-from rolloutgate.canary.observations import ARMS, Observations, first_answers, latencies
+from rolloutgate.canary.observations import Observations, first_answers
 from rolloutgate.canary.predictions import (
     judge_accuracy,
     judge_agreement,
@@ -91,16 +91,11 @@ def inconclusive_reasons(obs: Observations, t: Thresholds) -> list[str]:
         reasons.append(f"baseline arm unusable: {obs.arm_failure['baseline']}")
     if obs.arm_failure["canary"]:
         return reasons
-    for arm in ARMS:
-        if obs.consecutive_errors[arm] >= t.max_consecutive_errors:
-            reasons.append(
-                f"{obs.consecutive_errors[arm]} consecutive transport errors on the {arm} arm"
-            )
     answered = first_answers(obs, "canary")
     unanswered = [i.id for i in obs.items.values() if i.case is not None and i.id not in answered]
     if unanswered and obs.samples:
         reasons.append(f"golden cases never answered by the canary: {', '.join(unanswered)}")
-    base_valid = len(latencies(obs, "baseline"))
+    base_valid = sum(1 for s in obs.measured("baseline") if s.ok)
     can_answered = sum(1 for s in obs.measured("canary") if s.outcome != "transport")
     if base_valid < t.min_samples or can_answered < t.min_samples:
         reasons.append(

@@ -14,9 +14,14 @@ if TYPE_CHECKING:
 
 Arm = Literal["baseline", "canary"]
 ARMS: tuple[Arm, Arm] = ("baseline", "canary")
-# How a request ended: answered as the item asks, answered otherwise, no answer in time, no
-# connection.
-Outcome = Literal["ok", "http", "timeout", "transport"]
+# How a request ended: answered as the item asks; answered otherwise (a 5xx, an unexpected
+# status); no answer within the request timeout; the connection broke again when the request
+# was sent a second time on a new one; the connection broke once ("transport": the measuring
+# path's, never the model's: the request is sent again).
+Outcome = Literal["ok", "http", "timeout", "reset", "transport"]
+# The outcomes that count against the arm that gave them (issue 17: a candidate that hangs or
+# drops connections fails; before, a timeout was filed as "transport" and left out).
+ARM_ERRORS: frozenset[Outcome] = frozenset({"http", "timeout", "reset"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,9 @@ class Item:
 @dataclass(frozen=True)
 class Sample:
     """One request sent to one arm, and what came back. ``answer`` is the parsed JSON body
-    (None when the body was not JSON or nothing came back)."""
+    (None when the body was not JSON or nothing came back). ``index`` is the request's place
+    in the plan, the same on both arms (it pairs them); ``at`` when it was sent, in seconds
+    since the traffic started; ``pod`` the pod that answered ("" when not known)."""
 
     item: str
     arm: Arm
@@ -50,6 +57,8 @@ class Sample:
     status: int | None = None
     answer: Any = None
     error: str = ""
+    index: int = -1
+    at: float = 0.0
     # The pod that answered (its name): the pod, not the request, is the unit of variance.
     pod: str = ""
 
@@ -88,6 +97,14 @@ class Observations:
     # Why the traffic stopped early (deadline, consecutive transport errors), per arm or run.
     stopped: list[str] = field(default_factory=list)
     consecutive_errors: dict[Arm, int] = field(default_factory=lambda: {"baseline": 0, "canary": 0})
+    # Why the traffic stopped because the canary failed requests the baseline answered (a
+    # streak long enough to be significant on its own): a critical failure of ``errors``.
+    canary_failing: str | None = None
+    # When the traffic started (epoch seconds): a sample's ``at`` counts from here.
+    traffic_started: float | None = None
+    # Samples that came back after the traffic was closed (a request still in flight past its
+    # workers' last wait): counted, not judged, so the judgement reads a fixed set.
+    late: int = 0
     # Per arm, every pod's own duration metric over the measured traffic (empty: the servers
     # export none, or it could not be read); the metric's name.
     server: dict[Arm, list[PodTiming]] = field(
@@ -114,5 +131,7 @@ def first_answers(obs: Observations, arm: Arm) -> Mapping[str, Any]:
 
 
 def latencies(obs: Observations, arm: Arm) -> list[float]:
-    """Latencies of the arm's measured answers with the status their item asks for."""
-    return [s.latency_ms for s in obs.measured(arm) if s.ok]
+    """Latencies of the arm's measured answers with the status their item asks for, and of
+    its timeouts: a timeout's elapsed time is the request timeout, longer than any answer, so
+    it ranks as slower than every answer (a hanging arm's slowest requests stay in)."""
+    return [s.latency_ms for s in obs.measured(arm) if s.ok or s.outcome == "timeout"]

@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rolloutgate.canary.metrics import Metric
-from rolloutgate.canary.observations import Observations, Sample, first_answers
+from rolloutgate.canary.observations import Item, Observations, Sample, first_answers
 from rolloutgate.canary.stats import McNemar, mcnemar
 from rolloutgate.canary.thresholds import Thresholds
-from rolloutgate.checks.cases import Case, Expectation, compare, flatten
+from rolloutgate.checks.cases import Case, Expectation, close, compare, flatten
 from rolloutgate.checks.latency import percentile
 
 
@@ -34,15 +35,20 @@ class Picked:
     canary: tuple[Any, ...]
 
 
-def values(obs: Observations) -> dict[str, Expectation]:
+def values_of(items: Mapping[str, Item]) -> dict[str, Expectation]:
     """The values the arms are compared on, by name: each value the golden cases'
     expectations pick, once, in the golden file's order; named by the V2 output the
     expectation names, else by its JMESPath expression."""
     found: dict[str, Expectation] = {}
-    for item in obs.items.values():
+    for item in items.values():
         for exp in item.case.expect if item.case is not None else ():
             found.setdefault(exp.output or exp.path, exp)
     return found
+
+
+def values(obs: Observations) -> dict[str, Expectation]:
+    """``values_of`` the run's items."""
+    return values_of(obs.items)
 
 
 def picked(obs: Observations) -> list[Picked]:
@@ -254,9 +260,14 @@ def judge_agreement(obs: Observations, t: Thresholds) -> Metric:
             f"(total variation, max {distance['max_tv']:.3f})"
         )
     if failing:
-        names = sorted({i for i, *_ in flips})
-        shown = ", ".join(f"{i} ({o}[{k}] {bv}->{cv})" for i, o, k, bv, cv in flips[:8])
-        more = f" (+{len(flips) - 8} more)" if len(flips) > 8 else ""
+        # Each flipped request once, with its first flip; the request set's rows first (the
+        # golden metric names the golden cases already).
+        first: dict[str, str] = {}
+        for i, o, k, bv, cv in flips:
+            first.setdefault(i, f"{i} ({o}[{k}] {bv}->{cv})")
+        names = sorted(first, key=lambda i: obs.items[i].case is not None)
+        shown = ", ".join(first[i] for i in names[:8])
+        more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
         return Metric(
             "agreement",
             "fail",
@@ -307,53 +318,81 @@ def _distance(
     }
 
 
-def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
-    """Accuracy of both arms on the request set's labels, judged paired (exact McNemar on the
-    rows they disagree on). Critical fail: the canary is significantly less accurate and by
-    more than ``max_accuracy_drop``; fail: the drop's interval reaches above
-    ``max_accuracy_drop`` (not shown to be within it: a person should look); else pass.
-    Only items both arms answered count."""
-    labelled = {i.id: i.labels for i in obs.items.values() if i.labels is not None}
-    if not labelled:
-        return Metric("accuracy", "nodata", "the request set has no labels")
+@dataclass(frozen=True)
+class Row:
+    """One labelled row both arms answered: whether each arm's value is right. A label is
+    right when equal (of the same type: ``true`` is not ``1``); a number when within the golden
+    value's tolerances (``abs_tol``, ``rel_tol``: a regression's outputs), exactly without."""
+
+    item: str
+    index: int
+    label: Any
+    baseline: Any
+    canary: Any
+    baseline_right: bool
+    canary_right: bool
+
+
+def label_value(obs: Observations) -> tuple[str | None, str]:
+    """The value judged against the request set's labels, and why not when None:
+    ``label_output`` (the label when set, else the first value that is a label), else — a
+    regression — the first number both arms answered."""
     picks = picked(obs)
     output = label_output(obs, picks)
+    if obs.label_output:
+        chosen = values(obs)
+        return output, (
+            f"label_output {obs.label_output!r} is none of the values the golden cases pick "
+            f"({', '.join(chosen) or 'none'})"
+        )
     if output is None:
-        if obs.label_output:
-            chosen = values(obs)
-            return Metric(
-                "accuracy",
-                "nodata",
-                f"label_output {obs.label_output!r} is none of the values the golden cases "
-                f"pick ({', '.join(chosen) or 'none'})",
-            )
-        return Metric("accuracy", "nodata", "no label output in the answers")
-    by_item = {p.item: p for p in picks if p.value == output}
-    correct = {"baseline": 0, "canary": 0}
-    total = 0
-    wrong_canary: list[str] = []
-    right_canary: list[str] = []
-    for item_id, labels in labelled.items():
-        p = by_item.get(item_id)
-        if p is None or labels is None:
+        answered = {p.value for p in picks}
+        output = next((n for n in values(obs) if n in answered), None)
+    return output, "no value the golden cases pick was answered by both arms"
+
+
+def labelled_rows(obs: Observations, output: str) -> list[Row]:
+    """Every labelled row of the request set both arms answered, judged on ``output``."""
+    exp = values(obs)[output]
+    by_item = {p.item: p for p in picked(obs) if p.value == output}
+    rows: list[Row] = []
+    for item in obs.items.values():
+        p = by_item.get(item.id)
+        if p is None or item.labels is None:
             continue
-        for k, label in enumerate(labels):
-            if k >= len(p.baseline) or k >= len(p.canary):
-                continue
-            total += 1
-            b_ok, c_ok = p.baseline[k] == label, p.canary[k] == label
-            correct["baseline"] += b_ok
-            correct["canary"] += c_ok
-            if b_ok and not c_ok:
-                wrong_canary.append(item_id)
-            elif c_ok and not b_ok:
-                right_canary.append(item_id)
-    if total == 0:
+        for k, label in enumerate(item.labels):
+            if k < len(p.baseline) and k < len(p.canary):
+                b, c = p.baseline[k], p.canary[k]
+                rows.append(
+                    Row(item.id, k, label, b, c, close(label, b, exp), close(label, c, exp))
+                )
+    return rows
+
+
+def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
+    """Accuracy of both arms on the request set's labels (a number right within the golden
+    value's tolerance), judged paired (exact McNemar on the rows they disagree on). Critical
+    fail: the canary is significantly less accurate and by more than ``max_accuracy_drop``;
+    fail: the drop's interval reaches above ``max_accuracy_drop`` (not shown to be within it:
+    a person should look); else pass. Only rows both arms answered count."""
+    if not any(i.labels is not None for i in obs.items.values()):
+        return Metric("accuracy", "nodata", "the request set has no labels")
+    output, why = label_value(obs)
+    if output is None:
+        return Metric("accuracy", "nodata", why)
+    rows = labelled_rows(obs, output)
+    if not rows:
         return Metric("accuracy", "nodata", f"no labelled request answered by both arms ({output})")
+    total = len(rows)
+    wrong_canary = [r.item for r in rows if r.baseline_right and not r.canary_right]
+    right_canary = [r.item for r in rows if r.canary_right and not r.baseline_right]
     test = mcnemar(total, len(wrong_canary), len(right_canary), confidence=t.confidence)
-    acc_b, acc_c = correct["baseline"] / total, correct["canary"] / total
+    acc_b = sum(r.baseline_right for r in rows) / total
+    acc_c = sum(r.canary_right for r in rows) / total
+    exp = values(obs)[output]
     figures = {
         "output": output,
+        "tolerance": exp.tolerance,
         "labelled": total,
         "baseline": round(acc_b, 6),
         "canary": round(acc_c, 6),
@@ -366,7 +405,8 @@ def judge_accuracy(obs: Observations, t: Thresholds) -> Metric:
         "max_drop": t.max_accuracy_drop,
     }
     text = (
-        f"accuracy on {total} labels: canary {acc_c:.1%}, baseline {acc_b:.1%} (drop "
+        f"accuracy on {total} labels ({output}, {exp.tolerance}): canary {acc_c:.1%}, "
+        f"baseline {acc_b:.1%} (drop "
         f"{test.drop * 100:+.1f} pt, {t.confidence:.0%} bounds {test.drop_low * 100:+.1f} to "
         f"{test.drop_high * 100:+.1f} pt; {test.worse} newly wrong, {test.better} newly right, "
         f"exact McNemar one-sided p = {test.p_worse:.3g}; at most "

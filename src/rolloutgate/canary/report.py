@@ -7,6 +7,7 @@ night after night. Nothing here knows pytest or Kubernetes.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -15,19 +16,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
+from rolloutgate.canary import evidence
 from rolloutgate.canary.judge import EXIT_STATUS
 from rolloutgate.canary.observations import ARMS, latencies
 from rolloutgate.canary.run import CanaryRun
 from rolloutgate.checks.latency import percentile
 
 INTERRUPTED_EXIT = 2  # pytest's own status for an interrupted run
+USAGE_ERROR_EXIT = 4  # pytest's own status for a usage error
 
 
 def exit_status(run: CanaryRun) -> int:
     if run.interrupted is not None:
         return INTERRUPTED_EXIT
+    if run.usage_error is not None:
+        return USAGE_ERROR_EXIT
     if run.promotion is not None:
         # The release gate decided the run's outcome: its own status (0 released, 1 failed).
         return int(run.promotion["exit_status"])
@@ -57,6 +62,7 @@ def to_json(run: CanaryRun) -> dict[str, Any]:
         "reason": f"interrupted ({run.interrupted})"
         if run.interrupted
         else (j.reason if j else ""),
+        "usage_error": run.usage_error,
         "exit_status": exit_status(run),
         "candidate_tag": run.candidate_tag,
         "baseline_tag": run.baseline_tag,
@@ -87,6 +93,8 @@ def to_json(run: CanaryRun) -> dict[str, Any]:
             for m in (j.metrics if j else [])
         ],
         "latency_ms": {arm: [round(x, 3) for x in latencies(obs, arm)] for arm in ARMS},
+        # Every input and sample: `python -m rolloutgate canary-verdict REPORT` judges again.
+        "evidence": evidence.to_json(obs),
         "thresholds": thresholds,
         "cleanup": run.cleanup,
         "kept_arms": ccfg.keep_arms,
@@ -101,6 +109,40 @@ def write_json(data: Mapping[str, Any], path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+# The history line's shape: 2 added schema, run_id, thresholds_hash, samples,
+# median_baseline_ms and intervals.
+HISTORY_SCHEMA = 2
+# Runs shown in the HTML page's trend.
+TREND_RUNS = 30
+
+
+def thresholds_hash(thresholds: Mapping[str, Any]) -> str:
+    """A short digest of the thresholds: runs judged alike have the same one."""
+    text = json.dumps(thresholds, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def intervals(metrics: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Every confidence interval a metric reports, as ``"<metric>.<name>": [low, high]``: two
+    figures ``<name>_low`` and ``<name>_high`` (the latency ratio's, the accuracy drop's), or
+    one ``<name>_ci`` holding both."""
+    found: dict[str, list[float]] = {}
+    for m in metrics:
+        figures = m.get("figures") or {}
+        for key, value in figures.items():
+            if key.endswith("_ci") and isinstance(value, list | tuple) and len(value) == 2:
+                found[f"{m['name']}.{key.removesuffix('_ci')}"] = [float(value[0]), float(value[1])]
+            elif key.endswith("_low") and _number(value):
+                high = figures.get(key.removesuffix("_low") + "_high")
+                if _number(high):
+                    found[f"{m['name']}.{key.removesuffix('_low')}"] = [float(value), float(high)]
+    return found
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def history_line(data: Mapping[str, Any]) -> dict[str, Any]:
     """The trend-worthy part of a report: one JSON object per run."""
     metrics = {m["name"]: m for m in data["metrics"]}
@@ -108,7 +150,17 @@ def history_line(data: Mapping[str, Any]) -> dict[str, Any]:
     def fig(metric: str, key: str) -> Any:
         return (metrics.get(metric) or {}).get("figures", {}).get(key)
 
+    per_arm = (data.get("traffic") or {}).get("per_arm") or {}
     return {
+        "schema": HISTORY_SCHEMA,
+        "run_id": data.get("run_id"),
+        "thresholds_hash": thresholds_hash(data.get("thresholds") or {}),
+        "samples": {
+            arm: {"measured": t.get("measured"), "valid": t.get("valid")}
+            for arm, t in per_arm.items()
+        },
+        "median_baseline_ms": fig("latency", "median_baseline_ms"),
+        "intervals": intervals(data["metrics"]),
         "finished": data["finished"],
         "candidate_tag": data["candidate_tag"],
         "baseline_tag": data["baseline_tag"],
@@ -132,6 +184,24 @@ def append_history(data: Mapping[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(history_line(data), default=str) + "\n")
+
+
+def read_history(path: Path, last: int = TREND_RUNS) -> list[dict[str, Any]]:
+    """The last ``last`` runs of a history file (lines that are not JSON objects skipped:
+    a file cut short by a killed job must not break the next report)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    runs: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            runs.append(row)
+    return runs[-last:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +233,8 @@ def markdown(data: Mapping[str, Any]) -> str:
         out += ["", f"Verdict after {data['seconds_to_verdict']:.1f} s; arms: {data['cleanup']}"]
     if data.get("promotion"):
         p = data["promotion"]
-        out += ["", f"Promotion of `{p['tag']}`: {p['verdict']} (exit {p['exit_status']})"]
+        why = f": {_cell(p['refused'])}" if p.get("refused") else ""
+        out += ["", f"Promotion of `{p['tag']}`: {p['verdict']} (exit {p['exit_status']}){why}"]
     return "\n".join(out) + "\n"
 
 
@@ -264,6 +335,157 @@ def histogram_svg(
     return "".join(parts)
 
 
+def _svg_open(width: int, height: int) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    )
+
+
+def _legend(names: Sequence[str], x: float, notes: Mapping[str, str] | None = None) -> str:
+    parts = []
+    for k, name in enumerate(names):
+        color = _COLORS.get(name, "#777")
+        y = 16 + 16 * k
+        note = f" {notes[name]}" if notes and name in notes else ""
+        parts.append(
+            f'<rect x="{x}" y="{y - 9}" width="12" height="10" fill="{color}"/>'
+            f'<text x="{x + 18}" y="{y}" font-size="12">{html.escape(name + note)}</text>'
+        )
+    return "".join(parts)
+
+
+def timeline_svg(
+    samples: Sequence[Mapping[str, Any]], *, width: int = 640, height: int = 220
+) -> str:
+    """Each measured request's latency against the time it was sent, per arm; a timeout is a
+    cross at the top (slower than anything drawn)."""
+    shown = [s for s in samples if not s.get("warmup") and s.get("outcome") in ("ok", "timeout")]
+    if not shown:
+        return "<p>no samples</p>"
+    answered = [float(s["latency_ms"]) for s in shown if s["outcome"] == "ok"] or [1.0]
+    top = percentile(answered, 99.5) * 1.05 or 1.0
+    end = max(float(s.get("at") or 0) for s in shown) or 1.0
+    left, bottom, plot_w, plot_h = 48, 28, width - 60, height - 44
+    parts = [_svg_open(width, height)]
+    parts.append(
+        f'<line x1="{left}" y1="{height - bottom}" x2="{left + plot_w}" y2="{height - bottom}" '
+        'stroke="#999"/>'
+    )
+    for s in shown:
+        color = _COLORS.get(str(s["arm"]), "#777")
+        x = left + float(s.get("at") or 0) / end * plot_w
+        if s["outcome"] == "timeout":
+            y = 14.0
+            parts.append(
+                f'<path d="M{x - 3:.1f},{y - 3} l6,6 m0,-6 l-6,6" stroke="{color}">'
+                f"<title>{html.escape(str(s['item']))}: timeout</title></path>"
+            )
+            continue
+        y = height - bottom - min(float(s["latency_ms"]), top) / top * plot_h
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.8" fill="{color}" fill-opacity="0.6"/>'
+        )
+    for k in range(5):
+        parts.append(
+            f'<text x="{left + k * plot_w / 4:.1f}" y="{height - 8}" font-size="11" '
+            f'text-anchor="middle">{k * end / 4:.0f} s</text>'
+            f'<text x="{left - 4}" y="{height - bottom - k * plot_h / 4 + 4:.1f}" '
+            f'font-size="11" text-anchor="end">{k * top / 4:.3g}</text>'
+        )
+    parts.append(_legend(list(ARMS), left + 8, {"canary": "(ms; x: timeout)"}))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def ecdf_svg(series: Mapping[str, Sequence[float]], *, width: int = 640, height: int = 220) -> str:
+    """The empirical distribution function of each arm's latencies (share of requests
+    answered within x ms); the far tail (0.5 %) is cut as in the histogram."""
+    values = [x for xs in series.values() for x in xs]
+    if not values:
+        return "<p>no samples</p>"
+    lo, hi = min(values), percentile(values, 99.5)
+    if hi <= lo:
+        hi = lo + 1e-9 + abs(lo) * 0.01
+    left, bottom, plot_w, plot_h = 48, 28, width - 60, height - 44
+    parts = [_svg_open(width, height)]
+    for name, xs in series.items():
+        ordered = sorted(xs)
+        if not ordered:
+            continue
+        color = _COLORS.get(name, "#777")
+        points = [f"{left},{height - bottom}"]
+        for k, x in enumerate(ordered):
+            px = left + (min(x, hi) - lo) / (hi - lo) * plot_w
+            points += [
+                f"{px:.1f},{height - bottom - k / len(ordered) * plot_h:.1f}",
+                f"{px:.1f},{height - bottom - (k + 1) / len(ordered) * plot_h:.1f}",
+            ]
+        parts.append(
+            f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" '
+            f'stroke-width="1.5"><title>{html.escape(name)}</title></polyline>'
+        )
+    for k in range(5):
+        parts.append(
+            f'<text x="{left + k * plot_w / 4:.1f}" y="{height - 8}" font-size="11" '
+            f'text-anchor="middle">{lo + k * (hi - lo) / 4:.3g} ms</text>'
+            f'<text x="{left - 4}" y="{height - bottom - k * plot_h / 4 + 4:.1f}" '
+            f'font-size="11" text-anchor="end">{k / 4:.2g}</text>'
+        )
+    parts.append(_legend(list(series), left + 8))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def intervals_html(found: Mapping[str, Sequence[float]]) -> str:
+    """The confidence intervals the metrics report, one row each."""
+    if not found:
+        return "<p>no metric reports a confidence interval</p>"
+    rows = ["<table><tr><th>metric.figure</th><th>low</th><th>high</th></tr>"]
+    rows += [
+        f"<tr><td>{html.escape(name)}</td><td>{lo:.4g}</td><td>{hi:.4g}</td></tr>"
+        for name, (lo, hi) in found.items()
+    ]
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def trend_svg(runs: Sequence[Mapping[str, Any]], *, width: int = 640, height: int = 160) -> str:
+    """Score of the last runs (oldest left), one dot each in its verdict's colour."""
+    if not runs:
+        return "<p>no history yet</p>"
+    left, bottom, plot_w, plot_h = 36, 20, width - 48, height - 32
+    step = plot_w / max(1, len(runs) - 1)
+    parts = [_svg_open(width, height)]
+    for score_line in (75, 95):
+        y = height - bottom - score_line / 100 * plot_h
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ccc" '
+            f'stroke-dasharray="3 3"/><text x="{left - 4}" y="{y + 4:.1f}" font-size="10" '
+            f'text-anchor="end">{score_line}</text>'
+        )
+    for k, run in enumerate(runs):
+        verdict = str(run.get("verdict"))
+        score = float(run.get("score") or 0)
+        x = left + k * step if len(runs) > 1 else left + plot_w / 2
+        y = height - bottom - score / 100 * plot_h
+        tip = (
+            f"{run.get('finished')}: {run.get('candidate_tag')} against "
+            f"{run.get('baseline_tag')}: {verdict} (score {score:g}, median ratio "
+            f"{run.get('median_ratio')})"
+        )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" '
+            f'fill="{_VERDICT_COLORS.get(verdict, "#5f6368")}"><title>{html.escape(tip)}'
+            "</title></circle>"
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 4}" font-size="11">score of the last {len(runs)} runs '
+        "(oldest left; colour: verdict)</text></svg>"
+    )
+    return "".join(parts)
+
+
 def flip_matrix_html(matrix: Sequence[Sequence[Any]]) -> str:
     """Rows: baseline label; columns: canary label; off-diagonal cells are flips."""
     if not matrix:
@@ -297,7 +519,8 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}.pass{color:#1e8e3e}.fa
 """
 
 
-def html_report(data: Mapping[str, Any]) -> str:
+def html_report(data: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The page; ``history``: the last runs' history lines, for the trend."""
     e = html.escape
     verdict = str(data["verdict"])
     color = _VERDICT_COLORS.get(verdict, "#5f6368")
@@ -329,6 +552,12 @@ def html_report(data: Mapping[str, Any]) -> str:
     lat = data.get("latency_ms") or {}
     out.append("<h2>Latency</h2>")
     out.append(histogram_svg({a: lat.get(a) or [] for a in ARMS}, unit=" ms"))
+    out.append("<h3>Over time</h3>")
+    out.append(timeline_svg((data.get("evidence") or {}).get("samples") or []))
+    out.append("<h3>Distribution (ECDF)</h3>")
+    out.append(ecdf_svg({a: lat.get(a) or [] for a in ARMS}))
+    out.append("<h2>Confidence intervals</h2>")
+    out.append(intervals_html(intervals(data["metrics"])))
     figs = (metrics.get("latency") or {}).get("figures") or {}
     if figs:
         out.append(
@@ -367,13 +596,18 @@ def html_report(data: Mapping[str, Any]) -> str:
         out.append(f"<tr><th>promotion</th><td>{e(json.dumps(data['promotion']))}</td></tr>")
     for note in data.get("notes") or []:
         out.append(f"<tr><th>note</th><td>{e(note)}</td></tr>")
-    out.append("</table></body></html>")
+    out.append("</table>")
+    out.append(f"<h2>Trend: the last {TREND_RUNS} runs</h2>")
+    out.append(trend_svg(history))
+    out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def write_html(data: Mapping[str, Any], path: Path) -> None:
+def write_html(
+    data: Mapping[str, Any], path: Path, history: Sequence[Mapping[str, Any]] = ()
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(data), encoding="utf-8")
+    path.write_text(html_report(data, history), encoding="utf-8")
 
 
 def summary_lines(data: Mapping[str, Any]) -> list[str]:
@@ -392,7 +626,8 @@ def summary_lines(data: Mapping[str, Any]) -> list[str]:
     if data.get("promotion"):
         p = data["promotion"]
         lines.append(
-            f"promotion of {p['tag']}: {p['verdict']} (exit {p['exit_status']}): {p['cause']}"
+            f"promotion of {p['tag']}: {p['verdict']} (exit {p['exit_status']}): "
+            f"{p.get('refused') or p.get('cause')}"
         )
     lines += list(data.get("notes") or [])
     return lines

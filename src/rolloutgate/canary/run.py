@@ -1,16 +1,19 @@
 """A canary run: two fresh arms beside the live release, the same traffic to both, a judgement.
 
-    lock (Lease rolloutgate-canary-<name>) → read the live tag → arms <name>-baseline (live tag)
-    and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's fail-fast
-    rules, canary first) → health on both → port-forward to one pod of each → traffic →
-    judgement → both arms deleted (always, unless kept) → lock released
+    read the live tag → the release's own lease (rolloutgate-<name>) → arms <name>-baseline
+    (live tag) and <name>-canary (candidate), dry-run then applied → rollout waits (the gate's
+    fail-fast rules, canary first) → health on every pod of both, a port-forward to each →
+    traffic → judgement → both arms deleted (always, unless kept) → on a Pass with
+    ``--promote``: the live tag read again, the release gate under the same lease → lease
+    released
 
 The arms are built from the same manifests as the release: same pod spec and resources; only
 the name, the labels (so that no Service selects them: checked against the namespace's
 Services before anything is created), the replica count and the image tag differ. The live
 Deployment and its Service are only read, never written.
 
-``--promote`` (on a Pass only) is ``promote``'s: the normal release gate, as a child process.
+``--promote`` (on a Pass only) is ``promote``'s: the normal release gate, as a child process
+that continues under the canary's lease; refused when the live tag changed during the run.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ import requests
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube, manifests
+from rolloutgate.canary import promote
 from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import ARMS, Arm, Observations, PodTiming
+from rolloutgate.canary.promote import Promotion
 from rolloutgate.canary.stats import sample_size
-from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
+from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
 from rolloutgate.checks.client import EndpointUnreachable, wait_answering
@@ -45,7 +51,7 @@ from rolloutgate.objects import is_deleting, is_ready, name_of
 from rolloutgate.phases import timed
 from rolloutgate.release import apply, lock, prepare, rollout, verify
 from rolloutgate.release.ending import signals_deferred
-from rolloutgate.workloads import image_names, template_images, workloads
+from rolloutgate.workloads import image_names, template_images
 
 Obj = dict[str, Any]
 
@@ -74,6 +80,7 @@ class CanaryRun:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     candidate_tag: str | None = None
+    release: str | None = None  # the live Deployment's name
     baseline_tag: str | None = None
     arms: dict[Arm, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
@@ -84,6 +91,8 @@ class CanaryRun:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     promotion: dict[str, Any] | None = None
+    # A ConfigError met on the cluster before any arm was created: exit status 4.
+    usage_error: str | None = None
     _t0: float = field(default_factory=time.monotonic)
 
     def phase(self, name: str) -> AbstractContextManager[None]:
@@ -94,6 +103,8 @@ class CanaryRun:
     def verdict(self) -> str:
         if self.interrupted is not None:
             return "interrupted"
+        if self.usage_error is not None:
+            return "usage-error"
         return self.judgement.verdict if self.judgement else "inconclusive"
 
 
@@ -159,27 +170,21 @@ def execute(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
+    inputs: Inputs,
     write: Callable[[str], None],
     run: CanaryRun,
+    promotion: Promotion | None = None,
 ) -> CanaryRun:
-    """Run the whole canary; the outcome is in ``run``. KeyboardInterrupt (Ctrl+C, SIGTERM) is
-    re-raised after both arms are deleted."""
+    """Run the whole canary on checked ``inputs``, and on a Pass the ``promotion`` when given;
+    the outcome is in ``run``. A ConfigError
+    found on the cluster (a Service that would select an arm, a live image without a tag) is
+    ``run.usage_error``, raised before any arm is created. KeyboardInterrupt (Ctrl+C, SIGTERM)
+    is re-raised after both arms are deleted."""
     ns = cfg.namespace
     try:
-        objs = prepare.render(cfg).objects
-        request_set = (
-            load_request_set(ccfg.request_set, golden.protocol) if ccfg.request_set else []
-        )
-        deps = workloads(objs)
-        if len(deps) != 1:
-            raise ConfigError(
-                f"the canary compares one Deployment; {cfg.manifests} has {len(deps)}: "
-                + ", ".join(d["metadata"]["name"] for d in deps)
-            )
-        dep = deps[0]
+        dep = inputs.deployment
         name = dep["metadata"]["name"]
-        run.candidate_tag = cfg.image_tag
+        run.candidate_tag, run.release = cfg.image_tag, name
         with run.phase("live"):
             live = kube.get(api, "apps/v1", "Deployment", name, ns)
         if live is None:
@@ -199,8 +204,10 @@ def execute(
             ccfg.same_model if ccfg.same_model is not None else run.baseline_tag == cfg.image_tag
         )
         run.obs.label_output = ccfg.label_output
-        run.obs.items = items_of(golden, request_set)
-        lease_name = f"rolloutgate-canary-{name}"
+        run.obs.items = dict(inputs.items)
+        # The release's own lease, from before the first arm to the end of the promotion: no
+        # release can change the baseline mid-run or slip in before the promotion.
+        lease_name = prepare.lock_name(cfg, inputs.objects)
         with run.phase("lock"):
             lease = lock.acquire(
                 api,
@@ -209,17 +216,26 @@ def execute(
                 holder=lock.default_holder(),
                 duration_s=int(cfg.timeouts.lease),
                 deadline=time.monotonic() + cfg.timeouts.lock,
+                on_wait=write,
             )
         try:
-            with lock.keep(api, lease) as lost:
-                _with_arms(api, cfg, ccfg, golden, dep, objs, write, run)
-            if lost:
-                run.notes.append(f"lease {lease_name} was lost during the run: {lost[0]}")
+            with lock.keep(api, lease) as keeper:
+                _with_arms(api, cfg, ccfg, inputs, write, run)
+                lost_before = list(keeper.lost)
+                if promotion is not None and run.judgement and run.judgement.verdict == "pass":
+                    with run.phase("promotion"):
+                        run.promotion = _promote(api, cfg, ccfg, promotion, lease, write, run)
+            if lost_before:
+                run.notes.append(f"lease {lease_name} was lost during the run: {lost_before[0]}")
         finally:
+            # After a promotion the gate has released it already (it is no longer ours).
             lock.release(api, lease)
     except KeyboardInterrupt as e:
         run.interrupted = str(e) or "Ctrl+C"
         raise
+    except ConfigError as e:
+        run.usage_error = str(e)
+        run.judgement = error_judgement(f"usage error: {e}")
     except GateError as e:
         run.judgement = error_judgement(f"{type(e).__name__}: {e}")
     except Exception as e:
@@ -236,13 +252,12 @@ def _with_arms(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
-    dep: Obj,
-    objs: list[Obj],
+    inputs: Inputs,
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> None:
     ns = cfg.namespace
+    dep = inputs.deployment
     tags: dict[Arm, str] = {"baseline": str(run.baseline_tag), "canary": str(cfg.image_tag)}
     bodies = {
         arm: arm_deployment(
@@ -282,7 +297,7 @@ def _with_arms(
         )
         finals = _start_arms(api, cfg, bodies, write, run)
         if finals is not None:
-            _measure(api, cfg, ccfg, golden, dep, objs, finals, write, run)
+            _measure(api, cfg, ccfg, inputs, finals, write, run)
         if run.judgement is None:
             with run.phase("judge"):
                 run.judgement = judge(run.obs, ccfg.thresholds)
@@ -300,6 +315,35 @@ def _with_arms(
             with signals_deferred(write), run.phase("cleanup"):
                 _remove_arms(api, ns, run, deadline=time.monotonic() + ccfg.cleanup_timeout)
             write("canary: " + "; ".join(run.cleanup))
+
+
+def _promote(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    how: Promotion,
+    lease: lock.Lease,
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> dict[str, Any]:
+    """The release gate for the candidate, unless the live release changed since the canary
+    started (its verdict was against what is no longer live)."""
+    tag = str(cfg.image_tag)
+    live = kube.get(api, "apps/v1", "Deployment", str(run.release), cfg.namespace)
+    now = live_tag(live, cfg.images) if live is not None else None
+    if now != run.baseline_tag:
+        result = promote.refused(tag, run.baseline_tag, now)
+        write(f"canary: promotion refused: {result['refused']}")
+        return result
+    return promote.promote(
+        how,
+        cfg,
+        tag,
+        lease,
+        ccfg.report.with_name("promotion-gate.json"),
+        write,
+        timeout=promote.deadline_s(cfg),
+    )
 
 
 def _start_arms(
@@ -346,9 +390,7 @@ def _measure(
     api: ApiClient,
     cfg: GateConfig,
     ccfg: CanaryConfig,
-    golden: Golden,
-    dep: Obj,
-    objs: list[Obj],
+    inputs: Inputs,
     finals: dict[Arm, Obj],
     write: Callable[[str], None],
     run: CanaryRun,
@@ -356,7 +398,7 @@ def _measure(
     """Health on every pod of both arms, then the traffic, spread over all of them through a
     port-forward to each; the servers' own duration metric read per pod before and after."""
     ns = cfg.namespace
-    port = _target_port(cfg, objs)
+    port, golden = inputs.port, inputs.golden
     with ExitStack() as stack:
         urls: dict[Arm, dict[str, str]] = {}
         pods: dict[Arm, list[Obj]] = {}
@@ -397,6 +439,7 @@ def _measure(
                 concurrency=ccfg.concurrency,
                 request_timeout=cfg.request_timeout,
                 max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
+                canary_failing_streak=ccfg.thresholds.failing_streak,
                 seed=ccfg.seed,
                 min_duration=min_duration,
                 progress=write,
@@ -412,7 +455,8 @@ def _measure(
             write(f"canary {size}")
             run.notes.append(size)
             first = server.read(write) if server else None
-            if not run.obs.stopped:
+            # A canary that failed the warm-up's streak has failed: nothing more to measure.
+            if not run.obs.stopped and run.obs.canary_failing is None:
                 traffic(ccfg.min_duration, PATH_EVERY).run(
                     [e for e in schedule if not e[1]], deadline=end
                 )
@@ -427,6 +471,8 @@ def _measure(
                     ]
                     for arm in ARMS
                 }
+        if run.obs.late:
+            run.notes.append(f"{run.obs.late} answers came after the traffic had ended: not judged")
         for arm in ARMS:
             now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
@@ -509,18 +555,6 @@ class _ServerMetrics:
                     return None
                 found[arm][pod] = totals
         return found
-
-
-def _target_port(cfg: GateConfig, objs: list[Obj]) -> int | str:
-    """The container port the release's Service sends traffic to (number or name)."""
-    service, port = prepare.service_and_port(cfg, objs)
-    manifest = next(
-        (o for o in objs if o.get("kind") == "Service" and o["metadata"]["name"] == service), None
-    )
-    if manifest is None:
-        # The Service is not in the manifests: the configured port is taken as the pod's.
-        return port
-    return portforward.service_port(manifest, port)
 
 
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:

@@ -463,7 +463,9 @@ def judge_latency_budget(obs: Observations, t: Thresholds) -> Metric:
 
 
 def judge_errors(obs: Observations, t: Thresholds) -> Metric:
-    """Non-2xx and timeouts per arm: Fisher's exact test (one-sided) and a success-rate floor."""
+    """The arms' own errors (unexpected statuses, timeouts, connections broken twice): Fisher's
+    exact test (one-sided) and a success-rate floor; critical when the traffic stopped because
+    the canary failed a significant streak of requests the baseline answered."""
     from scipy.stats import fisher_exact
 
     counts = {}
@@ -473,6 +475,18 @@ def judge_errors(obs: Observations, t: Thresholds) -> Metric:
         counts[arm] = (errors, len(measured) - errors)
     (ce, co), (be, bo) = counts["canary"], counts["baseline"]
     n_c, n_b = ce + co, be + bo
+    if obs.canary_failing:
+        # The traffic stopped on a streak long enough to be significant on its own
+        # (Thresholds.failing_streak): a candidate that hangs or fails every request.
+        n = t.failing_streak
+        return Metric(
+            "errors",
+            "fail",
+            f"the canary stopped answering: {obs.canary_failing}; Fisher one-sided p of "
+            f"{n} failures against none = {1 / math.comb(2 * n, n):.3g} (alpha {t.alpha:.2g})",
+            critical=True,
+            figures={"canary_errors": ce, "canary_requests": n_c, "baseline_errors": be},
+        )
     if min(n_c, n_b) < t.min_samples:
         return Metric(
             "errors",

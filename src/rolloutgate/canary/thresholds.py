@@ -4,6 +4,7 @@ it at every pytest start-up."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -69,3 +70,14 @@ class Thresholds:
     @property
     def alpha(self) -> float:
         return 1.0 - self.confidence
+
+    @property
+    def failing_streak(self) -> int:
+        """Pairs in a row where the canary failed and the baseline answered that stop the
+        traffic as a failure: ``max_consecutive_errors``, or more until such a streak alone is
+        significant at ``alpha`` — Fisher's exact one-sided p of n failures against none in n
+        pairs is 1 / C(2n, n) (4 pairs: 0.014, below the default 0.02)."""
+        n = self.max_consecutive_errors
+        while 1 / math.comb(2 * n, n) >= self.alpha:
+            n += 1
+        return n

@@ -28,12 +28,21 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rolloutgate.canary.observations import ARMS, Arm, Item, Observations, Sample
+from rolloutgate.canary.observations import (
+    ARM_ERRORS,
+    ARMS,
+    Arm,
+    Item,
+    Observations,
+    Outcome,
+    Sample,
+)
 from rolloutgate.checks.cases import Golden, HttpClient, parse_request
-from rolloutgate.checks.client import EndpointUnreachable
+from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.errors import ConfigError
 
@@ -126,9 +135,24 @@ class Traffic:
     Every ``path_every``-th measured request is followed by a request that does no model work
     (the first health check) on the same pods: the path's own time (``obs.path_ms``).
 
-    Stops early (and says why in ``obs.stopped``) at the deadline, after
-    ``max_consecutive_errors`` transport errors in a row on one arm, or when ``stop`` is set
-    (an interrupt in the main thread).
+    A request that meets a broken connection is sent once more on a new one (the first failure
+    is "transport": the port-forward's, never judged); a second break is the arm's "reset". A
+    request with no answer within ``request_timeout`` is the arm's "timeout" and is not sent
+    again (a slow model must not take twice its time to be judged).
+
+    Each planned request's two answers make a pair. The traffic stops early (and says why) at
+    the deadline, when ``stop`` is set (an interrupt in the main thread), and after
+    ``max_consecutive_errors`` pairs in a row where:
+
+    - neither arm answered (the measuring path is broken: ``obs.stopped``, inconclusive);
+    - the baseline did not answer and the canary did (``obs.stopped``, inconclusive);
+    - the canary did not answer, or answered an error, and the baseline answered
+      (``obs.canary_failing``: a critical failure). ``canary_failing_streak`` may ask for a
+      longer streak than ``max_consecutive_errors``: enough pairs for the streak alone to be
+      significant (``thresholds.Thresholds.failing_streak``).
+
+    Warm-up requests count for the stop rules: a hanging candidate hangs in the warm-up too.
+    A sample that arrives after ``run`` returned is counted in ``obs.late``, not kept.
     """
 
     def __init__(
@@ -143,6 +167,7 @@ class Traffic:
         max_consecutive_errors: int,
         seed: int | None,
         min_duration: float = 0.0,
+        canary_failing_streak: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         # A new client for a pod of an arm: each worker has its own (its own connections).
@@ -152,6 +177,7 @@ class Traffic:
         self.concurrency = concurrency
         self.request_timeout = request_timeout
         self.max_consecutive_errors = max_consecutive_errors
+        self.canary_failing_streak = max(max_consecutive_errors, canary_failing_streak or 0)
         self.seed = seed
         self.progress = progress
         # Requests are spread over at least this long: latency noise comes in bursts (another
@@ -161,15 +187,20 @@ class Traffic:
         self._t0 = 0.0
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._closed = False
         self._next = 0
         self._plan: list[tuple[str, bool]] = []
         self._deadline = 0.0
-        self._streak: dict[Arm, int] = dict.fromkeys(ARMS, 0)
+        # Pairs in a row: neither answered, only the baseline failed, only the canary failed.
+        self._streaks = {"path": 0, "baseline": 0, "canary": 0}
+        self._no_answer: dict[Arm, int] = dict.fromkeys(ARMS, 0)
 
     def run(self, schedule: list[tuple[str, bool]], *, deadline: float) -> None:
         """Send every planned request to both arms; returns when done or stopped."""
         self._plan, self._deadline = schedule, deadline
         self._t0 = time.monotonic()
+        if self.obs.traffic_started is None:  # the warm-up's run, then the measured one
+            self.obs.traffic_started = time.time()
         threads = [
             threading.Thread(target=self._work, args=(k,), name=f"rolloutgate-canary-{k}")
             for k in range(self.concurrency)
@@ -179,34 +210,47 @@ class Traffic:
             t.start()
         last = time.monotonic()
         try:
-            while any(t.is_alive() for t in threads):
+            while any(t.is_alive() for t in threads) and not self.stop.is_set():
                 # Short joins keep the main thread responsive to Ctrl+C and SIGTERM.
                 for t in threads:
                     t.join(timeout=0.2)
+                if time.monotonic() >= deadline:
+                    # Also when every worker is stuck in a request that outlives its timeout.
+                    with self._lock:
+                        self._stop_at_deadline()
                 if self.progress and time.monotonic() - last >= 5:
                     last = time.monotonic()
                     self.progress(f"canary traffic: {self._next}/{len(schedule)} requests per arm")
         finally:
             self.stop.set()
+            # A request in flight ends within its timeout (once more for the second arm).
+            until = time.monotonic() + 2 * self.request_timeout + 1
             for t in threads:
-                t.join(timeout=self.request_timeout + 1)
+                t.join(timeout=max(0.0, until - time.monotonic()))
+            with self._lock:
+                # The judgement reads a fixed set: what comes back later is only counted.
+                self._closed = True
 
     def _take(self) -> tuple[int, str, bool] | None:
         with self._lock:
             if self.stop.is_set():
                 return None
             if time.monotonic() >= self._deadline:
-                self.obs.stopped.append(
-                    f"traffic deadline reached after {self._next} of {len(self._plan)} "
-                    "requests per arm"
-                )
-                self.stop.set()
+                self._stop_at_deadline()
                 return None
             if self._next >= len(self._plan):
                 return None
             item_id, warm = self._plan[self._next]
             self._next += 1
             return self._next - 1, item_id, warm
+
+    def _stop_at_deadline(self) -> None:
+        """Stop, saying how far the traffic got (once); the caller holds the lock."""
+        if not self.stop.is_set():
+            self.obs.stopped.append(
+                f"traffic deadline reached after {self._next} of {len(self._plan)} requests per arm"
+            )
+            self.stop.set()
 
     def _work(self, k: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed * 1000 + k)
@@ -220,14 +264,19 @@ class Traffic:
                 order = list(ARMS)
                 rng.shuffle(order)
                 chosen = self.pods_for(index)
+                final: dict[Arm, Sample] = {}
+                # Both arms, even when a stop comes in between: a pair is judged whole.
                 for arm in order:
                     client = clients[(arm, chosen[arm])]
-                    sample = self._send(client, arm, item_id, warm, chosen[arm])
+                    sample = self._send(client, arm, item_id, warm, index, chosen[arm])
+                    if sample.outcome == "reset":
+                        # The connection broke: maybe the port-forward's doing, not the
+                        # model's. Kept as "transport" (not judged); once more, on a new one.
+                        self._record(replace(sample, outcome="transport"))
+                        sample = self._send(client, arm, item_id, warm, index, chosen[arm])
                     self._record(sample)
-                    if sample.outcome == "transport" and not self.stop.is_set():
-                        # No HTTP answer at all (the port-forward dropped the connection): a
-                        # measuring failure, not the model's. Once more, on a new connection.
-                        self._record(self._send(client, arm, item_id, warm, chosen[arm]))
+                    final[arm] = sample
+                self._pair(final)
                 if self.path_every and not warm and index % self.path_every == 0:
                     for arm in order:
                         self._probe(clients[(arm, chosen[arm])], arm)
@@ -253,18 +302,20 @@ class Traffic:
         with self._lock:
             self.obs.path_ms.setdefault(arm, []).append(elapsed)
 
-    def _send(self, client: HttpClient, arm: Arm, item_id: str, warm: bool, pod: str) -> Sample:
+    def _send(
+        self, client: HttpClient, arm: Arm, item_id: str, warm: bool, index: int, pod: str
+    ) -> Sample:
         item = self.obs.items[item_id]
+        at = round(time.time() - (self.obs.traffic_started or time.time()), 6)
         start = time.perf_counter()
         try:
             response = client.send(item.request)
         except EndpointUnreachable as e:
             elapsed = (time.perf_counter() - start) * 1000
-            # Every request without an answer is "transport" today, a timeout too: the client
-            # raises from None (credentials stay out of tracebacks), so the cause is not seen
-            # here. Filing timeouts as the arm's errors is issue 17's.
+            outcome: Outcome = "timeout" if isinstance(e, AnswerTimedOut) else "reset"
+            error = str(e)[:300]
             return Sample(
-                item_id, arm, "transport", elapsed, warmup=warm, error=str(e)[:300], pod=pod
+                item_id, arm, outcome, elapsed, warm, error=error, index=index, at=at, pod=pod
             )
         elapsed = (time.perf_counter() - start) * 1000
         try:
@@ -273,21 +324,68 @@ class Traffic:
             answer = None
         status = response.status_code
         if item.answered(status):
-            return Sample(item_id, arm, "ok", elapsed, warm, status, answer, pod=pod)
+            return Sample(
+                item_id, arm, "ok", elapsed, warm, status, answer, index=index, at=at, pod=pod
+            )
         said = answer.get("error") if isinstance(answer, dict) else None
         error = str(said or response.text)[:300]
-        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, pod=pod)
+        return Sample(item_id, arm, "http", elapsed, warm, status, answer, error, index, at, pod)
 
     def _record(self, sample: Sample) -> None:
         with self._lock:
+            if self._closed:
+                self.obs.late += 1
+                return
             self.obs.samples.append(sample)
             arm = sample.arm
-            self._streak[arm] = self._streak[arm] + 1 if sample.outcome == "transport" else 0
-            worst = max(self.obs.consecutive_errors[arm], self._streak[arm])
+            broken = sample.outcome in ("transport", "reset")
+            self._no_answer[arm] = self._no_answer[arm] + 1 if broken else 0
+            worst = max(self.obs.consecutive_errors[arm], self._no_answer[arm])
             self.obs.consecutive_errors[arm] = worst
-            if self._streak[arm] >= self.max_consecutive_errors and not self.stop.is_set():
-                self.obs.stopped.append(
-                    f"stopped: {self._streak[arm]} transport errors in a row on the {arm} arm "
-                    f"(last: {sample.error})"
+
+    def _pair(self, final: dict[Arm, Sample]) -> None:
+        """Count the pair toward the stop rules (see the class's docstring)."""
+        base, can = final["baseline"], final["canary"]
+        failed = {
+            "path": not _answered(base) and not _answered(can),
+            "baseline": base.outcome in ARM_ERRORS and can.ok,
+            "canary": can.outcome in ARM_ERRORS and base.ok,
+        }
+        with self._lock:
+            if self._closed:
+                return
+            for rule, hit in failed.items():
+                self._streaks[rule] = self._streaks[rule] + 1 if hit else 0
+            if self.stop.is_set():
+                return
+            n = self._streaks
+            if n["canary"] >= self.canary_failing_streak:
+                self.obs.canary_failing = (
+                    f"{n['canary']} requests in a row failed on the canary and were answered "
+                    f"by the baseline (last: {_said(can)})"
                 )
                 self.stop.set()
+            elif n["path"] >= self.max_consecutive_errors:
+                self.obs.stopped.append(
+                    f"stopped: {n['path']} requests in a row got no answer from either arm "
+                    f"(the measuring path; last: {can.error})"
+                )
+                self.stop.set()
+            elif n["baseline"] >= self.max_consecutive_errors:
+                self.obs.stopped.append(
+                    f"stopped: {n['baseline']} requests in a row failed on the baseline and "
+                    f"were answered by the canary (last: {_said(base)})"
+                )
+                self.stop.set()
+
+
+def _said(sample: Sample) -> str:
+    """What an arm answered, for a message."""
+    if sample.outcome == "http":
+        return f"HTTP {sample.status}: {sample.error}"
+    return f"{sample.outcome}: {sample.error}"
+
+
+def _answered(sample: Sample) -> bool:
+    """An HTTP answer came back (any status)."""
+    return sample.outcome in ("ok", "http")

@@ -41,7 +41,7 @@ import jmespath.exceptions
 import requests
 
 from rolloutgate.checks import credentials, protocols
-from rolloutgate.checks.client import EndpointUnreachable, describe
+from rolloutgate.checks.client import EndpointUnreachable, describe, no_answer, retry_unrouted
 from rolloutgate.checks.latency import LatencyBudget, parse_budget
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.config import GateConfig
@@ -407,18 +407,24 @@ class HttpClient:
         timeout: float,
         health: Mapping[str, str],
         session: requests.Session | None = None,
+        unrouted_retry_s: float = 0.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
         self.health = dict(health)
         self.session = session or requests.Session()
+        # Through the Service: a request that met no pod is retried for this long.
+        self.unrouted_retry_s = unrouted_retry_s
         self._last_used: float | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path.replace("{model}", self.model)
 
     def send(self, request: Request) -> requests.Response:
+        return retry_unrouted(lambda: self._send(request), self.unrouted_retry_s)
+
+    def _send(self, request: Request) -> requests.Response:
         url = self.url(request.path)
         now = time.monotonic()
         if self._last_used is not None and now - self._last_used > IDLE_REUSE_S:
@@ -431,14 +437,10 @@ class HttpClient:
                 json=request.body,
                 timeout=self.timeout,
             )
-        except requests.Timeout as e:
+        except requests.RequestException as e:
             # from None: pytest would print the chained transport error's frames with their
             # arguments, the request's headers (credentials) among them.
-            raise EndpointUnreachable(
-                f"{request.method} {url} got no answer within {self.timeout:g} s: {e}"
-            ) from None
-        except requests.RequestException as e:
-            raise EndpointUnreachable(f"{request.method} {url} got no answer: {e}") from None
+            raise no_answer(request.method, url, e, self.timeout) from None
         finally:
             self._last_used = time.monotonic()
 
@@ -464,9 +466,13 @@ class HttpClient:
         self.close()
 
 
-def client_for(base_url: str, golden: Golden | None, cfg: GateConfig) -> HttpClient:
+def client_for(
+    base_url: str, golden: Golden | None, cfg: GateConfig, *, unrouted_retry_s: float = 0.0
+) -> HttpClient:
     """A client for the release at ``base_url``, health paths resolved as ``health_paths``;
-    for the ``grpc`` protocol, one that makes each request the gRPC call of its route."""
+    for the ``grpc`` protocol, one that makes each request the gRPC call of its route.
+    ``unrouted_retry_s``: how long a request that met no pod is sent again (``retry_unrouted``),
+    for the clients that go through the Service."""
     if golden is not None and golden.protocol.transport == "grpc":
         from rolloutgate.checks.grpc import GrpcClient  # grpcio only when a gate speaks gRPC
 
@@ -484,6 +490,7 @@ def client_for(base_url: str, golden: Golden | None, cfg: GateConfig) -> HttpCli
         health=health_paths(golden, cfg),
         # The configured headers and the endpoint URL's credentials, never shown.
         session=credentials.session(cfg),
+        unrouted_retry_s=unrouted_retry_s,
     )
 
 

@@ -9,8 +9,9 @@ their requests and their comparison, for every protocol, are ``cases``'; latency
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import requests
@@ -21,6 +22,54 @@ from rolloutgate.errors import GateError
 
 class EndpointUnreachable(GateError):
     """An HTTP request to the model service got no answer (connection refused, timeout)."""
+
+
+class AnswerTimedOut(EndpointUnreachable):
+    """The request was sent and no answer came within the timeout: the server's doing (a
+    refused or broken connection may be the path's), so the canary files it against the arm."""
+
+
+class EndpointRefused(EndpointUnreachable):
+    """The connection was refused or reset: nothing listened where the request was routed."""
+
+
+# A request through the Service that met no pod (refused or reset, or a proxy's "bad gateway"
+# or "gateway timeout") is sent again for this long before it is judged: right after a rollout
+# a node's proxy may still route to a pod of the release before, shutting down, for a few
+# seconds after the endpoints say it is gone (docs/gate.md, "Routing that has settled").
+UNROUTED_RETRY_S = 10.0
+UNROUTED_STATUSES = frozenset({502, 504})
+
+
+def retry_unrouted(send: Callable[[], requests.Response], seconds: float) -> requests.Response:
+    """``send()``, sent again with backoff for up to ``seconds`` while it meets no pod; the last
+    answer (or EndpointRefused) is the verdict. A timeout is not retried: a slow model must not
+    take three times its time to be judged."""
+    deadline = time.monotonic() + seconds
+    delay = 0.2
+    while True:
+        try:
+            response = send()
+            if response.status_code not in UNROUTED_STATUSES or time.monotonic() >= deadline:
+                return response
+        except EndpointRefused:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(min(delay * random.uniform(0.8, 1.2), max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+
+
+def no_answer(method: str, url: str, e: requests.RequestException, timeout: float) -> GateError:
+    """The EndpointUnreachable of a request that got no answer: EndpointRefused when nothing
+    listened, so a caller can retry that (``retry_unrouted``) and nothing else."""
+    if isinstance(e, requests.ReadTimeout):
+        # Sent, and no answer in time: the server's doing (the canary files it against the arm).
+        return AnswerTimedOut(f"{method} {url} got no answer within {timeout:g} s: {e}")
+    if isinstance(e, requests.Timeout):  # no connection in time
+        return EndpointUnreachable(f"{method} {url} got no answer within {timeout:g} s: {e}")
+    if isinstance(e, requests.ConnectionError):
+        return EndpointRefused(f"{method} {url} got no answer: {e}")
+    return EndpointUnreachable(f"{method} {url} got no answer: {e}")
 
 
 def describe(response: requests.Response) -> str:
@@ -57,25 +106,30 @@ class V2Client:
         timeout: float,
         health: HealthPaths | None = None,
         session: requests.Session | None = None,
+        unrouted_retry_s: float = 0.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
         self.health = health or HealthPaths()
         self.session = session or requests.Session()
+        # Through the Service: a request that met no pod is retried for this long.
+        self.unrouted_retry_s = unrouted_retry_s
 
     def request(
         self, method: str, path: str, body: Mapping[str, Any] | None = None
     ) -> requests.Response:
         url = self.base_url + path.format(model=self.model)
-        try:
-            return self.session.request(method, url, json=body, timeout=self.timeout)
-        except requests.RequestException as e:
-            # from None: pytest would print the chained transport error's frames with their
-            # arguments, the request's headers (credentials) among them.
-            raise EndpointUnreachable(
-                f"{method} {url} got no answer within {self.timeout:g} s: {e}"
-            ) from None
+
+        def send() -> requests.Response:
+            try:
+                return self.session.request(method, url, json=body, timeout=self.timeout)
+            except requests.RequestException as e:
+                # from None: pytest would print the chained transport error's frames with their
+                # arguments, the request's headers (credentials) among them.
+                raise no_answer(method, url, e, self.timeout) from None
+
+        return retry_unrouted(send, self.unrouted_retry_s)
 
     def live(self) -> requests.Response:
         return self.request("GET", self.health.live)

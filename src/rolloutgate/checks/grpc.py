@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import requests
 
 from rolloutgate.checks.cases import HttpClient, Request, flatten
-from rolloutgate.checks.client import EndpointUnreachable, V2Client
+from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable, V2Client
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import ConfigError
 
@@ -135,7 +135,7 @@ class GrpcClient(HttpClient):
             where = f"{call} at grpc://{self.target}"
             if code in NO_ANSWER:
                 if code == "DEADLINE_EXCEEDED":
-                    raise EndpointUnreachable(
+                    raise AnswerTimedOut(
                         f"{where} got no answer within {self.timeout:g} s"
                     ) from None
                 raise EndpointUnreachable(f"{where} got no answer: {e.details()}") from None

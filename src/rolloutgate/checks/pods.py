@@ -123,6 +123,20 @@ def not_ready_reason(pod: Obj, probe_message: str | None = None) -> str:
     """Why a pod that is not failing is still not ready, for timeout messages."""
     name = _get(pod, "metadata", "name") or "?"
     phase = _get(pod, "status", "phase") or "Unknown"
+    conditions = _get(pod, "status", "conditions") or []
+    if (
+        phase == "Pending"
+        and not _get(pod, "spec", "nodeName")
+        and not any(c.get("type") == "PodScheduled" for c in conditions)
+    ):
+        # A scheduler that judged it, placed or not, sets PodScheduled; an unschedulable pod
+        # fails the rollout by itself (podjudge). None at all: no scheduler looked at it.
+        scheduler = _get(pod, "spec", "schedulerName") or "default-scheduler"
+        return (
+            f"pod {name}: {phase}, never scheduled: no scheduler judged it (no PodScheduled "
+            f"condition); its scheduler ({scheduler}, kube-scheduler for default-scheduler) is "
+            "likely not running or cut off from the API server"
+        )
     for cs in _get(pod, "status", "containerStatuses") or []:
         if cs.get("ready"):
             continue

@@ -39,6 +39,7 @@ from rolloutgate.kube.retry import (
     patient,
     retry,
     transient,
+    unguarded,
 )
 from rolloutgate.kube.streams import LOG_TIMEOUT_S, PortForwardStream, pod_log
 from rolloutgate.kube.watch import SYNCED, Watch, WatchEvent, wait_gone
@@ -71,5 +72,6 @@ __all__ = [
     "served_groups",
     "server_side_apply",
     "transient",
+    "unguarded",
     "wait_gone",
 ]

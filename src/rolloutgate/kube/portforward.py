@@ -65,8 +65,11 @@ def pick_pod(pods: list[Obj]) -> Obj | None:
     return ready[-1] if ready else None
 
 
-def _ready_pod(api: ApiClient, namespace: str, service: Obj, deadline: float) -> Obj:
-    """A ready pod behind the Service, watching for one until `deadline`."""
+def _ready_pod(
+    api: ApiClient, namespace: str, service: Obj, deadline: float, only: set[str] | None
+) -> Obj:
+    """A ready pod behind the Service (one of ``only`` when given), watching for one until
+    `deadline`."""
     name = name_of(service)
     selector = (service.get("spec") or {}).get("selector") or {}
     if not selector:
@@ -80,7 +83,7 @@ def _ready_pod(api: ApiClient, namespace: str, service: Obj, deadline: float) ->
                 continue
             if event.type == "DELETED":
                 pods.pop(name_of(event.obj), None)
-            else:
+            elif only is None or name_of(event.obj) in only:
                 pods[name_of(event.obj)] = event.obj
             chosen = pick_pod(list(pods.values()))
             if chosen is not None:
@@ -248,17 +251,24 @@ def selects(service: Obj, pod: Obj) -> bool:
 
 @contextmanager
 def port_forward(
-    api: ApiClient, namespace: str, service: str, port: int | str, *, deadline: float
+    api: ApiClient,
+    namespace: str,
+    service: str,
+    port: int | str,
+    *,
+    deadline: float,
+    only: set[str] | None = None,
 ) -> Iterator[str]:
     """Yield "http://127.0.0.1:<local port>" forwarding to the ready pods behind `service`.
 
     `port` is the Service's port number or name; its targetPort is resolved on each pod. Waits
     (watch) until `deadline` for a ready pod; new connections go to the pods ready then, in
-    turn. The relay is closed on exit.
+    turn. ``only``: the pods that may be chosen (a release's own: never one of the release
+    before, shutting down). The relay is closed on exit.
     """
     svc = _service(api, namespace, service, deadline)
     target = service_port(svc, port)
-    first = _ready_pod(api, namespace, svc, deadline)
+    first = _ready_pod(api, namespace, svc, deadline, only)
     listing = kube.list_objects(
         api,
         "v1",
@@ -266,7 +276,11 @@ def port_forward(
         namespace,
         label_selector=selector_string({"matchLabels": svc["spec"]["selector"]}),
     )
-    ready = [p for p in listing.get("items") or [] if is_ready(p) and not is_deleting(p)] or [first]
+    ready = [
+        p
+        for p in listing.get("items") or []
+        if is_ready(p) and not is_deleting(p) and (only is None or name_of(p) in only)
+    ] or [first]
     relay = _Relay(api, namespace, [(name_of(p), container_port(p, target)) for p in ready])
     relay.start()
     try:

@@ -199,7 +199,7 @@ def server_side_apply(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=not dry_run)
 
 
 def replace(
@@ -220,7 +220,7 @@ def replace(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)
 
 
 def create(
@@ -241,7 +241,7 @@ def create(
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)
 
 
 def delete(
@@ -274,7 +274,7 @@ def delete(
             )
 
     try:
-        patient(call)
+        patient(call, change=True)
     except ApiError as e:
         if e.status == 404:
             return False
@@ -301,4 +301,4 @@ def add_ephemeral_container(api: ApiClient, namespace: str, pod: str, container:
                 )
             )
 
-    return patient(call)
+    return patient(call, change=True)

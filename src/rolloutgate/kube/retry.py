@@ -140,6 +140,7 @@ def retry(
 class _Patience:
     deadline: float
     on_retry: Callable[[str], None] | None
+    guard: Callable[[], None] | None = None
 
 
 # The running step's deadline: under it every request below retries transient errors (no
@@ -147,22 +148,46 @@ class _Patience:
 # the step instead of failing it. A context variable, not a global: the lease's renewal thread
 # and the port-forward relay have their own deadlines, and a new thread starts without one.
 _PATIENCE: ContextVar[_Patience | None] = ContextVar("rolloutgate_patience", default=None)
+# Set while a guard runs (or a call is exempt from it): a guard's own requests are not guarded.
+_UNGUARDED: ContextVar[bool] = ContextVar("rolloutgate_unguarded", default=False)
+_INHERIT: Callable[[], None] = lambda: None  # noqa: E731 - a sentinel: keep the outer guard
 
 
 @contextmanager
-def patience(deadline: float, on_retry: Callable[[str], None] | None = None) -> Iterator[None]:
+def patience(
+    deadline: float,
+    on_retry: Callable[[str], None] | None = None,
+    guard: Callable[[], None] | None = _INHERIT,
+) -> Iterator[None]:
     """Within the block, every request of this module (but the watch's own, which retries
     anyway) is retried on transient errors until `deadline` (monotonic). ``on_retry`` hears
-    when the API server stops answering and when it answers again."""
-    token = _PATIENCE.set(_Patience(deadline, on_retry))
+    when the API server stops answering and when it answers again. ``guard`` runs before every
+    attempt of a change (create, update, patch, delete) and may refuse it by raising (the lease
+    holder's check-before-write); without it, the enclosing block's guard stays in force."""
+    outer = _PATIENCE.get()
+    if guard is _INHERIT:
+        guard = outer.guard if outer is not None else None
+    token = _PATIENCE.set(_Patience(deadline, on_retry, guard))
     try:
         yield
     finally:
         _PATIENCE.reset(token)
 
 
-def patient(call: Callable[[], T]) -> T:
-    """``call()`` under the running step's patience (one attempt when there is none).
+@contextmanager
+def unguarded() -> Iterator[None]:
+    """Changes within the block skip the guard: the lease's own renewal and release, which
+    check the holder themselves, and a guard's own requests."""
+    token = _UNGUARDED.set(True)
+    try:
+        yield
+    finally:
+        _UNGUARDED.reset(token)
+
+
+def patient(call: Callable[[], T], *, change: bool = False) -> T:
+    """``call()`` under the running step's patience (one attempt when there is none); a
+    ``change`` asks the step's guard first, at every attempt.
 
     Retrying is safe for every call here: reads; server-side apply (the same patch gives the
     same object); PUT and conditional DELETE carry a resourceVersion (a retry of one that had
@@ -172,6 +197,17 @@ def patient(call: Callable[[], T]) -> T:
     p = _PATIENCE.get()
     if p is None:
         return call()
+    guard = p.guard if change and not _UNGUARDED.get() else None
+    if guard is not None:
+        checked = guard
+
+        def attempt() -> T:
+            with unguarded():
+                checked()
+            return call()
+
+    else:
+        attempt = call
     failing_since: list[float] = []
 
     def said(message: str) -> None:
@@ -181,7 +217,7 @@ def patient(call: Callable[[], T]) -> T:
                 left = max(0.0, p.deadline - time.monotonic())
                 p.on_retry(f"{message} (retrying for up to {left:.0f} s)")
 
-    result = retry(call, deadline=p.deadline, on_retry=said)
+    result = retry(attempt, deadline=p.deadline, on_retry=said)
     if failing_since and p.on_retry is not None:
         p.on_retry(f"API server answered again after {time.monotonic() - failing_since[0]:.1f} s")
     return result

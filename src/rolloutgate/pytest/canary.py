@@ -20,9 +20,9 @@ from rolloutgate.canary import promote
 from rolloutgate.canary import report as canary_report
 from rolloutgate.canary import run as canary
 from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.metrics import METRICS
 from rolloutgate.canary.run import CanaryRun
-from rolloutgate.checks import cases
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.pytest import terminal
@@ -46,6 +46,8 @@ class CanaryItem(pytest.Item):
         judgement = run.judgement
         if judgement is None:  # not reached: an interrupt ends the session before this
             pytest.skip("no judgement")
+        if self.metric == "verdict" and run.usage_error is not None:
+            pytest.fail(f"usage error (no arm was created): {run.usage_error}", pytrace=False)
         if self.metric == "verdict":
             self.user_properties += [("verdict", run.verdict), ("score", judgement.score)]
             if judgement.verdict == "pass":
@@ -61,6 +63,8 @@ class CanaryItem(pytest.Item):
             if p is None:
                 pytest.skip(f"not promoted: the verdict is {judgement.verdict}, not pass")
             self.user_properties += [(k, v) for k, v in p.items() if isinstance(v, _SCALARS)]
+            if p.get("refused"):
+                pytest.fail(f"promotion refused: {p['refused']}", pytrace=False)
             if p["exit_status"] != 0:
                 pytest.fail(
                     f"release gate for {p['tag']} exited {p['exit_status']} ({p['verdict']}): "
@@ -85,8 +89,10 @@ class CanaryItem(pytest.Item):
 class CanaryPlugin:
     """Registered by the gate's plugin when ``--canary`` is given."""
 
-    def __init__(self, config: pytest.Config, cfg: GateConfig, ccfg: CanaryConfig) -> None:
-        self.config, self.cfg, self.ccfg = config, cfg, ccfg
+    def __init__(
+        self, config: pytest.Config, cfg: GateConfig, ccfg: CanaryConfig, inputs: Inputs
+    ) -> None:
+        self.config, self.cfg, self.ccfg, self.inputs = config, cfg, ccfg, inputs
         self.run = CanaryRun(cfg, ccfg)
         self._done = False
         self._error: BaseException | None = None
@@ -140,7 +146,6 @@ class CanaryPlugin:
         self._done = True
         write = terminal.writer(self.config)
         try:
-            golden = cases.load(self.cfg.golden, protocol=self.cfg.protocol)
             kubeconfig = str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None
             with self.run.phase("connect"):
                 api = kube.connect(kubeconfig, self.cfg.context, timeout=self.cfg.request_timeout)
@@ -149,25 +154,19 @@ class CanaryPlugin:
             self.run.finished = time.time()
             return self.run
         try:
-            canary.execute(api, self.cfg, self.ccfg, golden, write, self.run)
-            judgement = self.run.judgement
-            if self.ccfg.promote and judgement is not None and judgement.verdict == "pass":
-                assert self.cfg.image_tag is not None
-                timeout = (
-                    self.cfg.timeouts.lock
-                    + self.cfg.timeouts.rollout
-                    + self.cfg.timeouts.rollback
-                    + 2 * self.cfg.timeouts.endpoint
-                    + 120
-                )
-                with self.run.phase("promotion"):
-                    self.run.promotion = promote.promote(
-                        self.cfg,
-                        self.cfg.image_tag,
-                        self.ccfg.report.with_name("promotion-gate.json"),
-                        write,
-                        timeout=timeout,
-                    )
+            # The promotion's gate is started as this run was: same arguments, same place.
+            how = promote.Promotion(
+                tuple(self.config.invocation_params.args), self.config.invocation_params.dir
+            )
+            canary.execute(
+                api,
+                self.cfg,
+                self.ccfg,
+                self.inputs,
+                write,
+                self.run,
+                how if self.ccfg.promote else None,
+            )
         except BaseException as e:
             self._error = e
             raise
@@ -190,9 +189,10 @@ class CanaryPlugin:
             session.exitstatus = data["exit_status"]
         try:
             canary_report.write_json(data, self.ccfg.report)
-            canary_report.write_html(data, self.ccfg.html)
             if run.interrupted is None:
                 canary_report.append_history(data, self.ccfg.history)
+            history = canary_report.read_history(self.ccfg.history)
+            canary_report.write_html(data, self.ccfg.html, history)
             canary_report.append_step_summary(data)
         except OSError as e:
             run.notes.append(f"report not written: {e}")

@@ -245,10 +245,11 @@ def rolloutgate_release(
         try:
             release.finish()
         except GateError as e:
-            if release.run.interrupted is not None:
-                # An interrupted session tears down inside pytest_sessionfinish, where a
-                # failure is an INTERNALERROR that loses the reports; the verdict (fail, with
-                # the rollback's outcome or the lost lease) already says it.
+            if release.run.interrupted is not None or release.run.lock_lost is not None:
+                # An interrupted session, or one stopped by a lost lease (its remaining checks
+                # not run), tears down inside pytest_sessionfinish, where a failure is an
+                # INTERNALERROR that loses the reports; the verdict (fail, with the rollback's
+                # outcome or the lost lease) already says it.
                 release.say(f"rolloutgate: {type(e).__name__}: {e}")
                 return
             fail(e)

@@ -280,6 +280,12 @@ class GateHooks:
     ) -> bool | None:
         """Do not run a check that needs a step that already failed: its error was printed
         once, at the first check that needed the step; the summary counts the checks not run."""
+        if self.run is not None and self.run.lock_lost is not None:
+            # Lost between steps: no check runs on a target another gate owns now; the run
+            # ends as failed (exit 1), its verdict the lost lease, not an interrupt.
+            item.session.shouldfail = f"lease lost: {self.run.lock_lost}"
+            self.run.not_run += 1
+            return True
         needs = [name for name in _fixturenames(item) if name in self.failed_steps]
         if not needs or self.run is None:
             return None

@@ -27,10 +27,17 @@ def rolloutgate_http(
 ) -> Iterator[HttpClient]:
     """Session. A ``rolloutgate.checks.cases.HttpClient`` at the release's endpoint: ``send(case
     .request)``, ``health_check(name)``; health paths from the ``health.*`` settings, else the
-    golden file, else its protocol's preset. Per-request timeout ``timeouts.request``."""
+    golden file, else its protocol's preset. Per-request timeout ``timeouts.request``; a request
+    that met no pod (refused, 502, 504) is sent again for up to 10 s before it is judged."""
     from rolloutgate.checks.cases import client_for
+    from rolloutgate.checks.client import UNROUTED_RETRY_S
 
-    with client_for(rolloutgate_endpoint, rolloutgate_golden, rolloutgate_config) as client:
+    with client_for(
+        rolloutgate_endpoint,
+        rolloutgate_golden,
+        rolloutgate_config,
+        unrouted_retry_s=UNROUTED_RETRY_S,
+    ) as client:
         yield client
 
 

@@ -106,6 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str, Any]) -> None:
     """--canary: the canary plugin replaces the gate suite's items (canary_plugin.py)."""
+    from rolloutgate.canary import inputs
     from rolloutgate.pytest.canary import CanaryPlugin, check_options
 
     try:
@@ -118,9 +119,11 @@ def _configure_canary(config: pytest.Config, cfg: GateConfig, options: dict[str,
             invocation_dir=config.invocation_params.dir,
         )
         check_options(cfg)
+        # Everything local is read and checked now: bad input is a usage error, no arm exists.
+        checked = inputs.read(cfg, ccfg)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
-    canary = CanaryPlugin(config, cfg, ccfg)
+    canary = CanaryPlugin(config, cfg, ccfg, checked)
     config.pluginmanager.register(canary, "rolloutgate-canary")
     canary.install_sigterm()
 

@@ -3,6 +3,7 @@
     engine       ``Release``: the steps in order, each under its deadline, timed, recorded
     ending       the end of a release: rollback and its verification, recovery, diagnostics
     verify       reaching a release (endpoint, replicas) and proving it healthy
+    routing      until the Service's endpoints hold only ready pods of the release
     plan         what to apply: paused workloads, HPA targets, configuration-only changes
     dryrun       ``--dry-run`` into a namespace that does not exist
     record       the release record in the cluster (``Tracker``)

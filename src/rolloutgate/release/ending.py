@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, NoReturn
 
 from rolloutgate import kube
 from rolloutgate.checks import pods
-from rolloutgate.errors import ClusterError, ConfigError, GateError, LockLost, RollbackFailed
+from rolloutgate.errors import (
+    ClusterError,
+    ClusterUnreachable,
+    ConfigError,
+    GateError,
+    LockLost,
+    RollbackFailed,
+)
 from rolloutgate.objects import ref
 from rolloutgate.release import diagnostics as diag
 from rolloutgate.release import prepare, record, rollback
@@ -102,13 +109,19 @@ def finish(rel: Release) -> None:
                 rel.checkpoint()
             try:
                 roll_back(rel, golden)
-            except RollbackFailed:
-                if tracker is not None:
+            except RollbackFailed as e:
+                if not isinstance(e.__cause__, ClusterUnreachable) and tracker is not None:
                     tracker.step("rollback-failed")
                 raise
             if tracker is not None:
                 restored = [live for _manifest, live in _snap(rel).objects if live is not None]
                 tracker.verified("rolled-back", restored, _snap(rel).tag())
+        except ClusterUnreachable as e:
+            _unfinished(rel, e)
+        except RollbackFailed as e:
+            if isinstance(e.__cause__, ClusterUnreachable):
+                _unfinished(rel, e.__cause__)
+            raise
         finally:
             rel.say(f"rolloutgate: {rb.outcome}")
             if run.interrupted is None and run.aborted is None:
@@ -297,7 +310,16 @@ def roll_back(rel: Release, golden: Golden | None) -> None:
             missing = prepare.endpoint_restored(cfg, rel.objects, snap)
             if missing is None:
                 with run.phase("rollback_verify"):
-                    problems = checks.problems(api, cfg, rel.objects, live, golden, deadline)
+                    problems = checks.problems(
+                        api,
+                        cfg,
+                        rel.objects,
+                        live,
+                        golden,
+                        deadline,
+                        say=rel.tell,
+                        note=rel.note,
+                    )
                 done = "health and golden checks" if golden else "health checks"
             else:
                 run.notes.append(f"rollback: endpoint not checked: {missing}")
@@ -351,7 +373,16 @@ def recover(rel: Release) -> None:
                 restored = [live for _manifest, live in snap.objects if live is not None]
                 if restored:
                     live = rel.wait(restored, deadline=deadline, pin=False)
-                    problems = checks.problems(rel.api, cfg, restored, live, golden, deadline)
+                    problems = checks.problems(
+                        rel.api,
+                        cfg,
+                        restored,
+                        live,
+                        golden,
+                        deadline,
+                        say=rel.tell,
+                        note=rel.note,
+                    )
                 else:
                     left = rollback.still_present(
                         rel.api, cfg.namespace, [m for m, _live in snap.objects]
@@ -432,6 +463,22 @@ def _snap(rel: Release) -> Snapshot:
     if rel.snap is None:
         raise RollbackFailed("no snapshot was taken: nothing to restore")
     return rel.snap
+
+
+def _unfinished(rel: Release, e: ClusterUnreachable) -> NoReturn:
+    """The API server did not answer within the rollback's deadline: the rollback could not be
+    done, and the release record still says the release is unfinished. Said in one line, with
+    what restores the last verified release."""
+    cfg, tracker, rb = rel.cfg, rel.tracker, rel.run.rollback
+    step = (tracker.current or {}).get("step") if tracker is not None else None
+    target = (tracker.current or {}).get("target") if tracker is not None else None
+    rb.outcome = (
+        f"NOT DONE: the API server did not answer within the rollback timeout "
+        f"({cfg.timeouts.rollback:g} s; {e}). The release record still says step {step!r} "
+        f"(unfinished): the next gate, or `pytest --cluster={cfg.cluster} --recover`, restores "
+        f"the last verified release ({record.describe_target(target)})"
+    )
+    raise RollbackFailed(rb.outcome) from None
 
 
 def _lock_lost(rel: Release) -> NoReturn:

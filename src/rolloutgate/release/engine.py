@@ -18,6 +18,7 @@ what failed; callers turn that into a test failure once.
 from __future__ import annotations
 
 import _thread
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -105,7 +106,12 @@ class Release:
         self.namespace_exists = True
         self.tracker: record.Tracker | None = None
         self._held = ExitStack()  # the lease's renewal and release
-        self._lost: list[str] = []
+        self._keeper: lock.Keeper | None = None
+        # Set by the renewal thread when it interrupts the main thread because the lease was
+        # lost: the step that gets the KeyboardInterrupt turns it into LockLost.
+        self._lost_interrupt = threading.Event()
+        self._steps = 0  # steps running now (nested); the renewal thread interrupts only these
+        self._steps_lock = threading.Lock()
         self.snap: Snapshot | None = None
         self.planned: plan.Plan | None = None
         self.applied: list[Obj] = []
@@ -164,11 +170,53 @@ class Release:
     @contextmanager
     def step(self, phase: str | None, seconds: float) -> Iterator[float]:
         """A step's block: timed as ``phase``, every API call retried until the step's deadline
-        (yielded) while the server restarts, and said on the terminal."""
+        (yielded) while the server restarts, and said on the terminal; every change confirmed
+        first against the lease when its renewals have not got through (``lock.Keeper``). A
+        lease lost meanwhile ends the step with LockLost."""
         deadline = time.monotonic() + seconds
         timer = self.run.phase(phase) if phase else nullcontext()
-        with timer, kube.patience(deadline, lambda m: self.say(f"rolloutgate: {m}")):
-            yield deadline
+        with self._steps_lock:
+            self._steps += 1
+        try:
+            with timer, kube.patience(deadline, self._retrying, guard=self._confirm_lease):
+                yield deadline
+        except KeyboardInterrupt:
+            if not self._lost_interrupt.is_set():
+                raise
+            self._lost_interrupt.clear()
+            raise LockLost(f"lease lost ({self.run.lock_lost})") from None
+        finally:
+            with self._steps_lock:
+                self._steps -= 1
+            self._tell_lease_news()
+
+    def _retrying(self, line: str) -> None:
+        self.tell(line)
+        self._tell_lease_news()
+
+    def _confirm_lease(self) -> None:
+        """The guard of every change: the lease confirmed first when its renewals did not get
+        through lately (LockLost when it is another gate's)."""
+        if self._keeper is None:
+            return
+        try:
+            self._keeper.confirm()
+        finally:
+            self._tell_lease_news()
+
+    def _tell_lease_news(self) -> None:
+        if self._keeper is not None:
+            for line in self._keeper.take_news():
+                self.note(line)
+
+    def tell(self, line: str) -> None:
+        """A progress line of the gate's own (``rolloutgate: ...``)."""
+        self.say(f"rolloutgate: {line}")
+
+    def note(self, line: str) -> None:
+        """A line for the terminal and the report's notes."""
+        self.tell(line)
+        self.run.notes.append(line)
 
     def _record_step(self, name: str) -> None:
         if self.tracker is not None:
@@ -261,29 +309,35 @@ class Release:
                 api,
                 cfg.namespace,
                 name,
-                holder=lock.default_holder(),
+                # A canary's promotion continues under the lease the canary holds.
+                holder=lock.holder_for(cfg.namespace, name),
                 duration_s=int(cfg.timeouts.lease),
                 deadline=deadline,
                 gone=lambda live: record.holder_gone(api, cfg.namespace, name, live),
                 on_wait=lambda m: self.say(f"rolloutgate: {m}"),
             )
         self._held.callback(self._release_lease, lease)
-        tracker = record.Tracker(api, cfg.namespace, lease, api_timeout=cfg.timeouts.api)
-        with self.step("record", cfg.timeouts.api):
-            found = tracker.load()
-            if record.unfinished(found):
-                assert found is not None
-                text = (
-                    f"found an unfinished {record.describe(found)}; that gate is gone or lost its "
-                    f"lease (this gate holds it now). Restore target: the last verified release: "
-                    f"{record.describe_target(found.get('target'))}"
-                )
-                self.say(f"rolloutgate: {text}")
-                run.notes.append(text)
-            tracker.start(cfg.image_tag)
-        tracker.on_lost = self._on_lost
-        self.tracker = tracker
-        self._lost = self._held.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
+        try:
+            tracker = record.Tracker(api, cfg.namespace, lease, api_timeout=cfg.timeouts.api)
+            with self.step("record", cfg.timeouts.api):
+                found = tracker.load()
+                if record.unfinished(found):
+                    assert found is not None
+                    text = (
+                        f"found an unfinished {record.describe(found)}; that gate is gone or "
+                        "lost its lease (this gate holds it now). Restore target: the last "
+                        f"verified release: {record.describe_target(found.get('target'))}"
+                    )
+                    self.say(f"rolloutgate: {text}")
+                    run.notes.append(text)
+                tracker.start(cfg.image_tag)
+            tracker.on_lost = self._on_lost
+            self.tracker = tracker
+            self._keeper = self._held.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
+        except BaseException:
+            # The fixture's teardown runs only after a setup that succeeded: release it here.
+            self.unlock()
+            raise
         return lease
 
     def _read_only(self, name: str) -> None:
@@ -303,26 +357,46 @@ class Release:
 
     def _on_lost(self, reason: str) -> None:
         # From the renewal thread: stop the release where it is (a change made now would land
-        # on another gate's target); the rollback is skipped for the same reason. Nothing is
-        # written to the terminal from here: it belongs to the main thread.
+        # on another gate's target); the rollback is skipped for the same reason. Only a step
+        # is interrupted, and it turns the interrupt into LockLost (one line, exit 1; never
+        # pytest's KeyboardInterrupt banner); between steps the next change's guard refuses.
+        # Nothing is written to the terminal from here: it belongs to the main thread.
         self.run.lock_lost = reason
-        if self.tracker is not None and self.tracker.interrupt_on_loss:
-            _thread.interrupt_main()
+        if self.tracker is None or not self.tracker.interrupt_on_loss:
+            return
+        if threading.current_thread() is threading.main_thread():
+            return  # found by the main thread itself (a change refused): it raises LockLost
+        with self._steps_lock:
+            if self._steps:
+                self._lost_interrupt.set()
+                _thread.interrupt_main()
 
     def _release_lease(self, lease: Lease) -> None:
-        with self.step(None, self.cfg.timeouts.api):
-            lock.release(self.api, lease)
+        try:
+            with self.step(None, self.cfg.timeouts.api):
+                lock.release(self.api, lease)
+        except LockLost:
+            return  # another gate's now: nothing of ours to release
+        except ClusterError as e:
+            # A teardown must not end in the client's tracebacks; the lease expires by itself.
+            line = (
+                f"lease {lease.namespace}/{lease.name} not released ({e}); it expires "
+                f"{lease.duration_s} s after its last renewal, and the next gate takes it then"
+            )
+            self.note(line)
 
     def unlock(self) -> None:
         """Stop renewing and release the lease. LockLost when it was lost during the run and
         nothing said so yet (another gate may have deployed meanwhile)."""
         self._held.close()
-        if self._lost and self.run.lock_lost is None and self.tracker is not None:
+        keeper, self._keeper = self._keeper, None
+        lost = keeper.lost if keeper is not None else []
+        if lost and self.run.lock_lost is None and self.tracker is not None:
             lease = self.tracker.lease
-            self.run.notes.append(f"lease {lease.name} was lost during the run: {self._lost[0]}")
+            self.run.notes.append(f"lease {lease.name} was lost during the run: {lost[0]}")
             raise LockLost(
                 f"lease {lease.namespace}/{lease.name} was lost during the run, another gate "
-                f"may have deployed meanwhile: {self._lost[0]}"
+                f"may have deployed meanwhile: {lost[0]}"
             )
 
     def snapshot(self) -> Snapshot:
@@ -489,12 +563,22 @@ class Release:
 
     @contextmanager
     def endpoint(self) -> Iterator[str]:
-        """The release's base URL (the configured endpoint URL, else a port-forward to a ready
-        pod of the Service), once it answers. Deadline: ``timeouts.endpoint``."""
+        """The release's base URL, once routing has settled and it answers: the configured
+        endpoint URL once the Service's endpoints hold only ready pods of the release, else a
+        port-forward to the release's ready pods behind the Service. Deadline:
+        ``timeouts.endpoint``."""
         with ExitStack() as stack:
             with self.step("endpoint", self.cfg.timeouts.endpoint) as deadline:
                 url = stack.enter_context(
-                    checks.open_endpoint(self.api, self.cfg, self.objects, deadline=deadline)
+                    checks.open_endpoint(
+                        self.api,
+                        self.cfg,
+                        self.objects,
+                        self.live,
+                        deadline=deadline,
+                        say=self.tell,
+                        note=self.note,
+                    )
                 )
                 with cases.client_for(url, self.golden(), self.cfg) as probe:
                     wait_answering(probe, deadline=deadline)

@@ -17,7 +17,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,8 @@ from rolloutgate.objects import MANAGED_BY, Obj, parse_time
 
 API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
+# How often a renewal that got no answer is tried again: the server's return is noticed soon.
+RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,21 @@ def default_holder() -> str:
     except (KeyError, OSError):  # no passwd entry, as in some CI containers
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}/pid-{os.getpid()}/{secrets.token_hex(4)}"
+
+
+# A release gate started by a canary's promotion continues under the lease the canary holds:
+# "<namespace>/<name>=<holder>" (an internal variable, not a setting).
+HANDOFF_ENV = "ROLLOUTGATE_LEASE_HANDOFF"
+
+
+def holder_for(namespace: str, name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """Who this process takes lease ``namespace/name`` as: the holder handed to it for that very
+    lease (``HANDOFF_ENV``), else a new identity (``default_holder``)."""
+    handed = environ.get(HANDOFF_ENV, "")
+    lease, _, holder = handed.partition("=")
+    if holder and lease == f"{namespace}/{name}":
+        return holder
+    return default_holder()
 
 
 def _now() -> datetime:
@@ -236,27 +253,32 @@ def current_holder(api: ApiClient, namespace: str, name: str) -> str | None:
     return describe(live)
 
 
-def renew(api: ApiClient, lease: Lease) -> None:
-    """Push the lease's renewTime to now. LockLost if another gate took it meanwhile."""
+def renew(api: ApiClient, lease: Lease) -> str:
+    """Push the lease's renewTime to now; LockLost if another gate took it meanwhile, or it was
+    deleted. Returns how it was found: ``held`` (by this gate, unexpired) or ``expired`` (this
+    gate's still, past its expiry and taken by nobody: taken back)."""
     where = f"lease {lease.namespace}/{lease.name}"
-    for _attempt in range(5):
-        live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
-        holder = ((live or {}).get("spec") or {}).get("holderIdentity")
-        if live is None or holder != lease.holder:
-            raise LockLost(
-                f"{where} was lost: now {describe(live) if live else 'deleted'} (this gate is "
-                f"{lease.holder})"
-            )
-        live["spec"]["renewTime"] = _micro_time(_now())
-        try:
-            kube.replace(api, live, lease.namespace)
-        except ApiError as e:
-            if e.status != 409:
-                raise
-            # Changed since we read it: read again; only another holder means it is lost (a
-            # retried renewal that had landed also ends here).
-            continue
-        return
+    with kube.unguarded():  # it checks the holder itself
+        for _attempt in range(5):
+            live = kube.get(api, API_VERSION, KIND, lease.name, lease.namespace)
+            holder = ((live or {}).get("spec") or {}).get("holderIdentity")
+            if live is None or holder != lease.holder:
+                raise LockLost(
+                    f"{where} was lost: now {describe(live) if live else 'deleted'} (this gate "
+                    f"is {lease.holder})"
+                )
+            ends = expiry(live)
+            found = "expired" if ends is not None and ends <= _now() else "held"
+            live["spec"]["renewTime"] = _micro_time(_now())
+            try:
+                kube.replace(api, live, lease.namespace)
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+                # Changed since we read it: read again; only another holder means it is lost
+                # (a retried renewal that had landed also ends here).
+                continue
+            return found
     raise LockLost(f"{where} changed under every renewal attempt; another writer is at work")
 
 
@@ -266,18 +288,160 @@ def release(api: ApiClient, lease: Lease) -> None:
     if live is None or (live.get("spec") or {}).get("holderIdentity") != lease.holder:
         return
     try:
-        kube.delete(
-            api,
-            API_VERSION,
-            KIND,
-            lease.name,
-            lease.namespace,
-            propagation="Background",
-            resource_version=str(live["metadata"]["resourceVersion"]),
-        )
+        with kube.unguarded():  # conditional on what was read: it checks the holder itself
+            kube.delete(
+                api,
+                API_VERSION,
+                KIND,
+                lease.name,
+                lease.namespace,
+                propagation="Background",
+                resource_version=str(live["metadata"]["resourceVersion"]),
+            )
     except ApiError as e:
         if e.status != 409:  # 409: changed hands since we read it, so no longer ours
             raise
+
+
+class Keeper:
+    """Keeps a held lease: renewed from a background thread, confirmed by the main thread
+    before it changes anything while the renewals are not getting through.
+
+    An API server that does not answer is not a lost lease. Nobody can take the lease without
+    reaching that same server, and while it answers nobody, nobody does; so the keeper keeps
+    trying and the lease counts as this gate's as far as it knows (``unknown_since``). When
+    the server answers again the Lease is read: still this gate's holder identity (whatever its
+    renewTime says: expired and taken by nobody included) → renewed, and the gate goes on;
+    another holder, or deleted → lost, as when it is seen at any other time. The one case where
+    another gate did reach the server while this one could not — a network partition — is
+    exactly the one where that gate's identity is in the Lease, and the read sees it.
+
+    The main thread must not write on the strength of a lease it has not confirmed since the
+    server last went silent: ``confirm`` (the steps' guard, run before every change) reads it
+    first whenever the last renewal that got through is older than half the duration or one
+    failed since. ``lost`` collects why the lease was lost; ``on_lost`` hears it at once,
+    from the renewal thread. What the main thread should say (the server answered again, and
+    which case it was) waits in ``news`` for it to take (``take_news``).
+    """
+
+    def __init__(
+        self,
+        api: ApiClient,
+        lease: Lease,
+        *,
+        every_s: float | None = None,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
+        self.api, self.lease, self.on_lost = api, lease, on_lost
+        self.interval = every_s if every_s is not None else max(1.0, lease.duration_s / 3)
+        self.lost: list[str] = []
+        self.unknown_since: float | None = None
+        self.confirmed_at = time.monotonic()
+        self._news: list[str] = []
+        self._news_lock = threading.Lock()
+        self._renewing = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"rolloutgate-lease-{lease.name}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=kube.REQUEST_TIMEOUT_S)
+
+    def take_news(self) -> list[str]:
+        with self._news_lock:
+            news, self._news = self._news, []
+        return news
+
+    def _tell(self, line: str) -> None:
+        with self._news_lock:
+            self._news.append(line)
+
+    def _loop(self) -> None:
+        delay = self.interval
+        # Event.wait is the timer: it returns at once when the block ends.
+        while not self._stop.wait(delay):
+            try:
+                self._renew()
+                delay = self.interval
+            except LockLost as e:
+                self._lose(str(e))
+                return
+            except ClusterError as e:
+                if not kube.transient(e):
+                    self._lose(f"lease {self.lease.namespace}/{self.lease.name}: {e}")
+                    return
+                # Not an answer: keep trying, more often, to know as soon as it answers again.
+                self._silent(str(e))
+                delay = min(self.interval, RETRY_S)
+            except Exception as e:  # a renewal thread that dies unheard would lose the lease
+                self._lose(
+                    f"lease {self.lease.namespace}/{self.lease.name}: the renewal failed: "
+                    f"{type(e).__name__}: {e}"
+                )
+                return
+
+    def _silent(self, error: str) -> None:
+        if self.unknown_since is None:
+            self.unknown_since = time.monotonic()
+            self._tell(
+                f"lease {self.lease.namespace}/{self.lease.name}: not renewed ({error}); "
+                "kept as far as this gate knows (nobody can take it from a server that answers "
+                "nobody) and confirmed before any further change"
+            )
+
+    def _renew(self) -> None:
+        # One attempt (a new thread has no step's patience): the loop is the retry.
+        with self._renewing:
+            self._renewed(renew(self.api, self.lease))
+
+    def _renewed(self, found: str) -> None:
+        since, self.unknown_since = self.unknown_since, None
+        self.confirmed_at = time.monotonic()
+        where = f"lease {self.lease.namespace}/{self.lease.name}"
+        if found == "expired":
+            self._tell(
+                f"{where}: expired while the API server did not answer and taken by nobody: "
+                f"taken back (holder {self.lease.holder})"
+            )
+        elif since is not None:
+            self._tell(
+                f"{where}: the API server answered again after "
+                f"{time.monotonic() - since:.0f} s; still held by this gate "
+                f"({self.lease.holder}): renewed"
+            )
+
+    def _lose(self, reason: str) -> None:
+        if self._stop.is_set():
+            return
+        self.lost.append(reason)
+        if self.on_lost is not None:
+            self.on_lost(reason)
+
+    def confirm(self) -> None:
+        """Before a change: LockLost when the lease is known lost; when its last renewal that
+        got through is not recent, read and renew it first (under the running step's patience:
+        a server still silent is waited for as any request is)."""
+        if self.lost:
+            raise LockLost(self.lost[0])
+        # Renewed every third of the duration: a confirmation older than half of it means
+        # renewals did not get through, and the lease may have expired by now.
+        fresh = time.monotonic() - self.confirmed_at < self.lease.duration_s / 2
+        if fresh and self.unknown_since is None:
+            return
+        with self._renewing:
+            if self.unknown_since is None and time.monotonic() - self.confirmed_at < 1.0:
+                return  # the renewal thread has just confirmed it
+            try:
+                found = renew(self.api, self.lease)
+            except LockLost as e:
+                self._lose(str(e))
+                raise
+            self._renewed(found)
 
 
 @contextmanager
@@ -287,41 +451,12 @@ def keep(
     *,
     every_s: float | None = None,
     on_lost: Callable[[str], None] | None = None,
-) -> Iterator[list[str]]:
-    """Renew the lease from a background thread while the block runs.
-
-    Renews every third of the duration by default. A transient error (no answer, 429, 5xx) is
-    retried until the lease would really expire; only then, or when another gate holds it, is
-    the lease lost. Yields a list that collects why it was lost: the caller decides what that
-    means for the run; ``on_lost`` hears it at once, from the renewal thread.
-    """
-    interval = every_s if every_s is not None else max(1.0, lease.duration_s / 3)
-    stop = threading.Event()
-    errors: list[str] = []
-
-    def loop() -> None:
-        renewed = time.monotonic()
-        # Event.wait is the timer: it returns at once when the block ends.
-        while not stop.wait(interval):
-            try:
-                kube.retry(
-                    lambda: renew(api, lease),
-                    deadline=renewed + lease.duration_s,
-                    stopped=stop,
-                )
-                renewed = time.monotonic()
-            except ClusterError as e:
-                if stop.is_set():
-                    return
-                errors.append(str(e))
-                if on_lost is not None:
-                    on_lost(str(e))
-                return
-
-    thread = threading.Thread(target=loop, name=f"rolloutgate-lease-{lease.name}", daemon=True)
-    thread.start()
+) -> Iterator[Keeper]:
+    """Renew the lease from a background thread (every third of the duration by default) while
+    the block runs; see ``Keeper``."""
+    keeper = Keeper(api, lease, every_s=every_s, on_lost=on_lost)
+    keeper.start()
     try:
-        yield errors
+        yield keeper
     finally:
-        stop.set()
-        thread.join(timeout=kube.REQUEST_TIMEOUT_S)
+        keeper.stop()

@@ -381,6 +381,13 @@ def _timeout(
         ready = sum(1 for p in new if is_ready(p))
         parts.append(f"{t.key}: {ready}/{t.viewer.replicas(t.obj)} new pods ready")
         parts.append(t.status.message)
+        generation = as_int(at(t.obj, "metadata", "generation"))
+        if t.obj and generation > as_int(at(t.obj, "status", "observedGeneration")):
+            parts.append(
+                f"no controller observed generation {generation} of {t.key} in all that time: "
+                "its controller (kube-controller-manager's) is likely not running or cut off "
+                "from the API server; ask the cluster's operators"
+            )
         if t.status.refused:
             refused.append(f"{t.key}: the API server refuses its new pods: {t.status.refused}")
         for pod in new:

@@ -1,38 +1,67 @@
 """Reaching a release and proving it healthy: its endpoint (the configured URL or a
-port-forward to the Service), each of its replicas, and the checks a restored or recovered
-release must pass (health on the endpoint once routing settled, health and golden cases on
-every replica, side by side)."""
+port-forward to the Service's pods of the release), each of its replicas, and the checks a
+restored or recovered release must pass (health on the endpoint once routing settled, health
+and golden cases on every replica, side by side)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from kubernetes.client import ApiClient
 
 from rolloutgate.checks import cases, credentials, fanout
 from rolloutgate.checks.cases import Golden, HttpClient
-from rolloutgate.checks.client import EndpointUnreachable, V2Client, describe, wait_answering
+from rolloutgate.checks.client import UNROUTED_RETRY_S, V2Client, describe, wait_answering
 from rolloutgate.config import GateConfig
+from rolloutgate.errors import ConfigError
 from rolloutgate.kube import portforward
-from rolloutgate.objects import Obj
+from rolloutgate.objects import Obj, name_of
+from rolloutgate.release import routing
 from rolloutgate.release.prepare import service_and_port
 from rolloutgate.workloads import viewer_for
 
 
+def _silent(_line: str) -> None:
+    return None
+
+
 @contextmanager
 def open_endpoint(
-    api: ApiClient, cfg: GateConfig, objs: list[Obj], *, deadline: float
+    api: ApiClient,
+    cfg: GateConfig,
+    objs: list[Obj],
+    live: list[Obj],
+    *,
+    deadline: float,
+    say: Callable[[str], None] = _silent,
+    note: Callable[[str], None] = _silent,
 ) -> Iterator[str]:
-    """The base URL of the release: the configured endpoint URL (without its userinfo: the
-    session carries the credentials), else a port-forward to a ready pod of the Service."""
+    """The base URL of the release ``live`` (its rolled-out workloads), reached as users reach
+    it once routing has settled: the configured endpoint URL (without its userinfo: the session
+    carries the credentials) once the Service's EndpointSlices hold only ready pods of the
+    release (``routing``; ``say`` hears that it waits, ``note`` what had not settled by the
+    deadline), else a port-forward to the release's own ready pods behind the Service."""
+    pods = {name_of(p) for w in live for p in release_pods(api, cfg.namespace, w)}
     url = credentials.endpoint_url(cfg)
     if url is not None:
+        try:
+            service, _port = service_and_port(cfg, objs)
+        except ConfigError as e:
+            note(f"routing not awaited: {e}")
+        else:
+            if pods:
+                unsettled = routing.wait_settled(
+                    api, cfg.namespace, service, pods, deadline=deadline, on_wait=say
+                )
+                if unsettled is not None:
+                    note(unsettled)
         yield url
         return
     service, port = service_and_port(cfg, objs)
-    with portforward.port_forward(api, cfg.namespace, service, port, deadline=deadline) as url:
+    with portforward.port_forward(
+        api, cfg.namespace, service, port, deadline=deadline, only=pods or None
+    ) as url:
         yield url
 
 
@@ -57,8 +86,9 @@ def release_pods(api: ApiClient, namespace: str, workload: Obj) -> list[Obj]:
 
 
 def v2_client(cfg: GateConfig, url: str, golden: Golden) -> V2Client:
-    """The V2 client of the checks: one session with the configured headers and the endpoint
-    URL's credentials; over gRPC for the ``grpc`` protocol."""
+    """The V2 client of the checks at the endpoint: one session with the configured headers and
+    the endpoint URL's credentials, a request that met no pod sent again for
+    ``UNROUTED_RETRY_S``; over gRPC for the ``grpc`` protocol."""
     model = golden.model
     if golden.protocol.transport == "grpc":
         from rolloutgate.checks.grpc import GrpcClient, GrpcV2Client
@@ -72,6 +102,7 @@ def v2_client(cfg: GateConfig, url: str, golden: Golden) -> V2Client:
         timeout=cfg.request_timeout,
         health=cfg.health,
         session=credentials.session(cfg),
+        unrouted_retry_s=UNROUTED_RETRY_S,
     )
 
 
@@ -82,17 +113,20 @@ def problems(
     live: list[Obj],
     golden: Golden | None,
     deadline: float,
+    *,
+    say: Callable[[str], None] = _silent,
+    note: Callable[[str], None] = _silent,
 ) -> list[str]:
     """A restored or recovered release's problems ([] = healthy): the endpoint answers its
-    health checks once routing has settled, and every replica passes health and golden checks
-    on its own."""
+    health checks once routing has settled (``open_endpoint``; a request that met no pod sent
+    again), and every replica passes health and golden checks on its own."""
     found: list[str] = []
     with (
-        open_endpoint(api, cfg, objs, deadline=deadline) as url,
-        cases.client_for(url, golden, cfg) as client,
+        open_endpoint(api, cfg, objs, live, deadline=deadline, say=say, note=note) as url,
+        cases.client_for(url, golden, cfg, unrouted_retry_s=UNROUTED_RETRY_S) as client,
     ):
-        settle = min(deadline, time.monotonic() + cfg.timeouts.endpoint)
-        found += [f"endpoint {p}" for p in settled_health(client, settle)]
+        wait_answering(client, deadline=deadline)
+        found += [f"endpoint {p}" for p in health(client)]
     with open_replicas(api, cfg, objs, live, deadline=deadline) as urls:
         if not urls:
             found.append("no pod of the restored release behind the Service")
@@ -105,25 +139,6 @@ def problems(
         for pod, seen in fanout.each(urls, verified).items():
             found += [f"pod {pod}: {p}" for p in seen]
     return found
-
-
-def settled_health(client: HttpClient, deadline: float) -> list[str]:
-    """The endpoint's health problems once its routing has settled ([] = healthy).
-
-    Right after a rollout a Service or an ingress may still send a request to a pod that is
-    shutting down (endpoints and proxies converge asynchronously, within seconds): found
-    through an endpoint URL as 502s or refused connections. Failures are asked again until
-    `deadline`; the last ones are the verdict.
-    """
-    wait_answering(client, deadline=deadline)
-    while True:
-        try:
-            found = health(client)
-        except EndpointUnreachable as e:
-            found = [str(e)]
-        if not found or time.monotonic() >= deadline:
-            return found
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def health(client: HttpClient) -> list[str]:
