@@ -126,6 +126,16 @@ def golden(cases: int) -> cluster.Obj:
     return data
 
 
+def write(objs: list[cluster.Obj], directory: Path) -> Path:
+    """The manifests as the gate's `--manifests DIR` takes them, a file per object (several
+    Deployments must not share one file name, as `cluster.write_manifests` names them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, obj in enumerate(objs):
+        name = f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+        (directory / name).write_text(yaml.safe_dump(obj))
+    return directory
+
+
 def _rolled_out(api: ApiClient, namespace: str, timeout_s: float) -> None:
     """Every Deployment of the namespace rolled out (setup only: a poll under a deadline)."""
     deadline = time.monotonic() + timeout_s
@@ -170,7 +180,7 @@ def row(
         cluster.apply(api, ns, manifests(replicas, workloads, "v1"))
         _rolled_out(api, ns, 120 + 3 * replicas * workloads)
         work = workdir / ns
-        cluster.write_manifests(manifests(replicas, workloads, "v1"), work / "m")
+        write(manifests(replicas, workloads, "v1"), work / "m")
         (work / "golden.json").write_text(json.dumps(golden(cases)))
         proc = gate(ns, work, gate_repo)
         if not proc.wait(proc.started + GATE_CAP_S):
