@@ -28,13 +28,16 @@ CACHE = Path(os.environ.get("ROLLOUTGATE_CACHE", Path.home() / ".cache" / "rollo
 
 
 def runtime() -> list[str]:
-    """The names of the gate's runtime dependencies, from pyproject.toml [project]."""
+    """The gate's runtime dependencies from pyproject.toml [project], each a name with its
+    extras (``tritonclient[grpc]``): without the extras, pip's install of the checkout asks for
+    packages (grpcio) that no pinned download brought."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
+    return [re.split(r"[<>=!~; ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
 
 
 def pinned() -> list[str]:
-    return [f"{name}=={importlib.metadata.version(name)}" for name in runtime()]
+    """Each dependency at this environment's version, extras kept."""
+    return [f"{spec}=={importlib.metadata.version(spec.split('[')[0])}" for spec in runtime()]
 
 
 def dependencies() -> Path:

@@ -133,8 +133,14 @@ class AuthProxy:
             return
         self.accepted += 1
         host, port = self.target()
-        conn = http.client.HTTPConnection(host, port, timeout=10)
+        # Connect fails fast, as an ingress's upstream connect does: right after a rollout
+        # kube-proxy may still send a new connection to a deleted pod's address, where a SYN gets
+        # no answer; 10 s spent there was one 502 for the gate's whole retry window.
+        conn = http.client.HTTPConnection(host, port, timeout=2)
         try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(10)
             headers = {"Content-Type": req.headers.get("Content-Type") or "application/json"}
             conn.request(req.command, req.path, body=body, headers=headers)
             answer = conn.getresponse()
