@@ -243,16 +243,10 @@ def figures(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def table(stats: dict[str, dict[str, Any]]) -> str:
-    lines: list[str] = []
-    section = None
-    for key, s in stats.items():
-        head, _, name = key.rpartition("/")
-        if head != section:
-            section = head
-            lines.append(f"\n{head}")
-        unit = "s" if "(s)" in head else "n"
-        lines.append(f"  {name:<30} {summary.fmt(s, unit)}")
-    return "\n".join(lines)
+    # The scale rows' sections say their unit: "... (s)" is seconds, the rest are counts.
+    return summary.table(
+        stats, unit=lambda key: "s" if "(s)" in key.rpartition("/")[0] else "n", width=30
+    )
 
 
 def refigure(path: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 Sample = tuple[float, bool]  # (value, capped: the value is a lower bound)
@@ -153,8 +154,15 @@ def _mib(kib: int | None) -> float | None:
     return round(kib / 1024, 1) if kib else None
 
 
-def table(stats: dict[str, dict[str, Any]]) -> str:
-    """One line per figure, grouped by section: `median [min..max] n=runs`; `>N`: capped."""
+def _unit(key: str) -> str:
+    return "s" if key.split("/")[0] in ("verdict", "detect", "rollback", "startup") else "n"
+
+
+def table(
+    stats: dict[str, dict[str, Any]], unit: Callable[[str], str] = _unit, width: int = 58
+) -> str:
+    """One line per figure, grouped by section: `median [min..max] n=runs`; `>N`: capped.
+    `unit(key)` is "s" for a figure in seconds, "n" for a count."""
     lines: list[str] = []
     section = None
     for key, s in stats.items():
@@ -162,6 +170,5 @@ def table(stats: dict[str, dict[str, Any]]) -> str:
         if head != section:
             section = head
             lines.append(f"\n{head}")
-        unit = "s" if key.split("/")[0] in ("verdict", "detect", "rollback", "startup") else "n"
-        lines.append(f"  {name:<58} {fmt(s, unit)}")
+        lines.append(f"  {name:<{width}} {fmt(s, unit(key))}")
     return "\n".join(lines)
