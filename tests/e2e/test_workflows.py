@@ -165,10 +165,19 @@ def test_a_cancelled_release_gate_job_is_rolled_back(
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "GITHUB_REF_NAME": "v2",
     }
+    # A check that holds the gate open, so the cancel lands while v2 is being checked: on a fast
+    # machine the whole suite passes before the SIGINT would arrive (CI saw exactly that).
+    holding = staging_project / "holding"
+    (staging_project / "tests" / "smoke" / "test_zz_hold.py").write_text(
+        "import time\nfrom pathlib import Path\n\n\n"
+        "def test_hold(rolloutgate_rollout):\n"
+        f"    Path({str(holding)!r}).write_text('')\n"
+        "    time.sleep(120)\n"
+    )
     proc = workflow.start(step.script, staging_project, env)
     try:
         deadline = time.monotonic() + 240
-        while not PENGUIN.ready_with(ns, "v2"):
+        while not (holding.exists() and PENGUIN.ready_with(ns, "v2")):
             assert proc.poll() is None, workflow.output(staging_project).read_text()[-4000:]
             assert time.monotonic() < deadline, "v2 never became the only live release"
             time.sleep(0.5)
