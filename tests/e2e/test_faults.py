@@ -297,7 +297,7 @@ def test_apiserver_hung_mid_rollout_gives_the_undisturbed_verdict(
 
 
 def test_one_90_s_apiserver_outage_meets_every_step_and_each_ends_as_undisturbed(
-    tmp_path: Path,
+    e2e_cluster: None, tmp_path: Path
 ) -> None:
     """The issue's outage, longer than the 60 s lease, at every step at once: five gates, each
     in a namespace of its own from penguin v1 verified, each paused at its step (the apply of
