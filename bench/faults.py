@@ -251,19 +251,29 @@ def _wait_reached(gates: list[_Gate], timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _collect(g: _Gate, back: float, deadline: float) -> Result:
-    """Wait for the gate's end and read what it said and left."""
+def _wait_ended(gates: list[_Gate], deadline: float) -> dict[int, float]:
+    """Until every gate has ended (killed at the deadline): when each did, by its index. Polled
+    side by side, so each time is its own gate's end, not that of the one waited for before."""
+    ended: dict[int, float] = {i: 0.0 for i, g in enumerate(gates) if g.proc is None}
+    while len(ended) < len(gates):
+        for i, g in enumerate(gates):
+            if i not in ended and g.proc is not None:
+                if g.proc.poll() is not None:
+                    ended[i] = time.monotonic()
+                elif time.monotonic() > deadline:
+                    g.proc.kill()
+                    g.proc.wait()
+                    ended[i] = time.monotonic()
+        time.sleep(0.2)
+    return ended
+
+
+def _collect(g: _Gate, back: float, ended: float) -> Result:
+    """What the ended gate said and left."""
     result = Result(g.row, namespace=g.namespace)
     if g.proc is None:
         result.verdict, result.tail = g.failed, g.failed_lines
         return result
-    try:
-        g.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        g.proc.kill()
-        g.proc.wait()
-        result.tail = ["(killed: the gate did not end within the group's deadline)"]
-    ended = time.monotonic()
     result.seconds = round(ended - g.started, 1)
     result.after_outage_s = round(ended - back, 1)
     result.exit = g.proc.returncode
@@ -338,7 +348,7 @@ def _outage(gates: list[_Gate], say: Callable[[str], None]) -> list[Result]:
     paused = sum(g.proc is not None for g in gates)
     say(f"   at their steps: {paused} of {len(gates)} gates")
     if not paused:  # no gate to meet the outage: nothing is stopped
-        return [_collect(g, time.monotonic(), time.monotonic()) for g in gates]
+        return [_collect(g, 0.0, 0.0) for g in gates]
     row = gates[0].row
     stopped = controlplane.stop(row.component, row.how)
     gone = time.monotonic()
@@ -351,31 +361,38 @@ def _outage(gates: list[_Gate], say: Callable[[str], None]) -> list[Result]:
         controlplane.wait_ready(row.component)
     back = time.monotonic()
     say(f"   {row.component} back after {back - gone:.1f} s")
-    results = [_collect(g, back, back + GATE_TIMEOUT_S) for g in gates]
+    ended = _wait_ended(gates, back + GATE_TIMEOUT_S)
+    results = [_collect(g, back, ended[i]) for i, g in enumerate(gates)]
     for r in results:
         r.outage_s = round(back - gone, 1)
     return results
 
 
-def after(r: Result) -> str:
-    """The table's "cluster afterwards" cell."""
-    text = f"{r.live_tag or '-'}, {'ready' if r.ready else 'NOT ready'}, record {r.record_step}"
-    text += f" ({r.record_tag})" if r.record_tag else ""
-    if r.recovered:
-        text += f" (after --recover: {r.recovered[:60]})"
+def after(r: dict[str, Any]) -> str:
+    """The table's "cluster afterwards" cell, from a result as the JSON holds it."""
+    text = f"{r['live_tag'] or '-'}, {'ready' if r['ready'] else 'NOT ready'}, "
+    text += f"record {r['record_step'] or '-'}"
+    text += f" ({r['record_tag']})" if r["record_tag"] else ""
+    if r["recovered"]:
+        text += f" (after --recover: {r['recovered'][:60]})"
     return text
 
 
-def table(results: list[Result]) -> str:
-    head = ("fault", "step", "undisturbed", "verdict (exit)", "rollback", "traceback",
-            "cluster afterwards", "outage s", "run s", "end after outage s")  # fmt: skip
-    lines = [" | ".join(head), " | ".join("---" for _ in head)]
-    for r in results:
-        lines.append(" | ".join((
-            r.row.fault, r.row.step, r.row.undisturbed, f"{r.verdict or '-'} ({r.exit})",
-            r.rollback[:70] or "-", "yes" if r.traceback else "no", after(r),
-            f"{r.outage_s:g}", f"{r.seconds:g}", f"{r.after_outage_s:g}",
-        )))  # fmt: skip
+HEAD = ("fault", "step", "undisturbed", "verdict (exit)", "rollback", "traceback",
+        "cluster afterwards", "outage s", "run s", "end after outage s")  # fmt: skip
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of results as the JSON holds them (`asdict(Result)`): the terminal's
+    and docs/reliability.md's (bench/docs.py)."""
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    for r in rows:
+        row = r["row"]
+        lines.append("| " + " | ".join((
+            row["fault"], row["step"], row["undisturbed"], f"{r['verdict'] or '-'} ({r['exit']})",
+            r["rollback"][:70].replace("|", "/") or "-", "yes" if r["traceback"] else "no",
+            after(r), f"{r['outage_s']:g}", f"{r['seconds']:g}", f"{r['after_outage_s']:g}",
+        )) + " |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -432,7 +449,7 @@ def main(argv: list[str]) -> int:
             done = run_group(group, Path(tmp))
             results += done
             for result in done:
-                print(table([result]).splitlines()[-1], flush=True)
+                print(table([asdict(result)]).splitlines()[-1], flush=True)
                 for line in result.lines:
                     print(f"   {line}", flush=True)
     run["duration_s"] = round(time.time() - started, 1)
@@ -447,7 +464,7 @@ def main(argv: list[str]) -> int:
     out["rows"].sort(key=lambda r: [row.name for row in ROWS].index(r["row"]["name"]))
     out["runs"].append(run)
     print()
-    print(table(results))
+    print(table(out["rows"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print(f"\nJSON: {args.output}")
