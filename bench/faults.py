@@ -4,18 +4,21 @@ made of them.
 Each row starts from penguin v1 verified by a gate (one replica, a namespace of its own), runs
 one gate with `-p bench.faultpoint` so that it pauses at the row's step, puts the fault in
 place (a component of the local cluster stopped, bench/controlplane.py), lets the gate go on
-into it, brings the component back after the row's time, and waits for the gate's end. It
-records the gate's verdict and exit code, its rollback, whether its output held a traceback,
-and what the cluster was left with: the live tag, whether every pod of it is ready, the release
-record's step. A row that leaves the record unfinished is followed by `--recover`, as its
-verdict says to. Expected: the verdict an undisturbed run gives, or a verified rollback; an
-outage longer than the step's deadline, a failure that says what restores the last verified
-release, and that does.
+into it, brings the component back after the row's time, and waits for the gate's end. One
+outage meets every step at once: the rows of a group (the kube-apiserver's 90 s, its 5 min)
+each have their gate, all paused at their steps before the one outage starts. It records the
+gate's verdict and exit code, its rollback, whether its output held a traceback, and what the
+cluster was left with: the live tag, whether every pod of it is ready, the release record's step
+and target. A row that leaves the record unfinished is followed by `--recover`, as its verdict
+says to. Expected: the verdict an undisturbed run gives, or a verified rollback; an outage
+longer than the step's deadline, a failure that says what restores the last verified release,
+and that does.
 
-The outages stop the local cluster's components under every other user of the cluster: run it
-alone (`flock -x /tmp/rg-cluster.lock python -m bench faults`). The default rows take about an
-hour; `--rows` picks some (`--list` names them). Prints a table and writes JSON (default
-reports/bench-faults.json).
+The outages stop the local cluster's components under every other user of the cluster: run one
+at a time, alone (`flock -x /tmp/rg-cluster.lock python -m bench faults --rows apiserver-90
+--add`); every outage in one call takes about half an hour. `--rows` picks rows or groups
+(`--list` names them). Prints a table and writes JSON (default reports/bench-faults.json;
+`--add` adds to it).
 """
 
 from __future__ import annotations
