@@ -7,6 +7,8 @@
     plan         what to apply: paused workloads, HPA targets, configuration-only changes
     dryrun       ``--dry-run`` into a namespace that does not exist
     record       the release record in the cluster (``Tracker``)
+    target       the restore target a record keeps, and its snapshot to restore
+    process      which process writes a record, and whether one it names is gone
     rollout      waiting for every workload of a release at once, fail-fast on broken pods
     diagnostics  events, pod states, logs, history of a failed workload
     rollback     the exact restore of a snapshot, per object

@@ -61,6 +61,7 @@ from rolloutgate.release.handoff import Handoff
 from rolloutgate.release.lock import Lease
 from rolloutgate.release.report import GateRun
 from rolloutgate.release.snapshot import Snapshot, take
+from rolloutgate.release.target import describe_target
 from rolloutgate.workloads import viewer_for, workloads
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ class Release:
                     text = (
                         f"found an unfinished {record.describe(found)}; that gate is gone or "
                         "lost its lease (this gate holds it now). Restore target: the last "
-                        f"verified release: {record.describe_target(found.get('target'))}"
+                        f"verified release: {describe_target(found.get('target'))}"
                     )
                     self.say(f"rolloutgate: {text}")
                     run.notes.append(text)
