@@ -1,6 +1,8 @@
 """The release: the engine and its steps.
 
     engine       ``Release``: the steps in order, each under its deadline, timed, recorded
+    holding      the target's lease as a release holds it: taken, renewed, lost, released
+    change       the snapshot, the plan and its dry-run, the apply (``--verify``: the live)
     ending       the end of a release: rollback and its verification, recovery, diagnostics
     verify       reaching a release (endpoint, replicas) and proving it healthy
     routing      until the Service's endpoints hold only ready pods of the release

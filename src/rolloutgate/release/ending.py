@@ -92,7 +92,7 @@ def finish(rel: Release) -> None:
         rb.outcome = (
             f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
         )
-        rel._record_step("left-failed")
+        rel.record_step("left-failed")
         return
     golden = _golden_or_note(rel, "rollback")
     with signals_deferred(rel.say), rel.step(None, cfg.timeouts.rollback):
