@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from model_server import serve
 
-from rolloutgate.checks import cases
-from rolloutgate.checks.cases import HttpClient
+from rolloutgate.checks import cases, httpclient
+from rolloutgate.checks.httpclient import HttpClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path
 INNER_CONFTEST = """
 import pytest
 
-from rolloutgate.checks.cases import client_for
+from rolloutgate.checks.httpclient import client_for
 
 
 @pytest.fixture(scope="session")
@@ -198,7 +198,7 @@ def test_idle_keep_alive_connections_are_not_reused(monkeypatch: pytest.MonkeyPa
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
     assert isinstance(httpd, socketserver.BaseServer)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setattr(cases, "IDLE_REUSE_S", 0.2)
+    monkeypatch.setattr(httpclient, "IDLE_REUSE_S", 0.2)
     try:
         with HttpClient(
             f"http://127.0.0.1:{httpd.server_address[1]}", model="", timeout=2, health={}

@@ -145,7 +145,7 @@ class _Relay:
 
     def _take_spare(self, pod: str) -> kube.PortForwardStream | None:
         """The probe's stream for `pod` if still fresh, else None (closed). A server closes
-        idle connections, and through the relay that close is not seen (cases.IDLE_REUSE_S)."""
+        idle connections, and through the relay that close is not seen (httpclient.IDLE_REUSE_S)."""
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is None:

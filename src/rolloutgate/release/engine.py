@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.checks import cases, fanout, inpod, loadtime, warmup
+from rolloutgate.checks import fanout, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
+from rolloutgate.checks.httpclient import client_for
 from rolloutgate.checks.inpod import InPod, InPodUnavailable
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
@@ -60,7 +61,8 @@ from rolloutgate.workloads import viewer_for, workloads
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from rolloutgate.checks.cases import Golden, HttpClient, Request
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.checks.httpclient import HttpClient, Request
     from rolloutgate.checks.latency import Latency
 
 
@@ -367,7 +369,7 @@ class Release:
                         note=self.note,
                     )
                 )
-                with cases.client_for(url, self.golden(), self.cfg) as probe:
+                with client_for(url, self.golden(), self.cfg) as probe:
                     wait_answering(probe, deadline=deadline)
             yield url
 
@@ -383,7 +385,7 @@ class Release:
                     )
                 )
                 clients = {
-                    pod: stack.enter_context(cases.client_for(url, golden, self.cfg))
+                    pod: stack.enter_context(client_for(url, golden, self.cfg))
                     for pod, url in urls.items()
                 }
                 fanout.each(clients, lambda client: wait_answering(client, deadline=deadline))
