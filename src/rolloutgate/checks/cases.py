@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,13 @@ import jmespath.exceptions
 import requests
 
 from rolloutgate.checks import credentials, protocols
-from rolloutgate.checks.client import EndpointUnreachable, describe, no_answer, retry_unrouted
+from rolloutgate.checks.client import (
+    EndpointUnreachable,
+    describe,
+    no_answer,
+    resend_if_stale,
+    retry_unrouted,
+)
 from rolloutgate.checks.latency import LatencyBudget, parse_budget
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.config import GateConfig
@@ -56,12 +61,6 @@ GOLDEN_FORMAT = (
     '[{"path": JMESPATH, "data": JSON, "abs_tol": X, "rel_tol": X, "max_flips": N}]} '
     '(v2 also: [{"name": OUTPUT, "data": [...]}])}]} (see docs/gate.md)'
 )
-# A pooled keep-alive connection idle longer than this is not reused. Servers close idle
-# connections after a few seconds (uvicorn 5 s, gunicorn 2 s), and through the port-forward
-# relay the close does not reach the client: the next request on that connection met
-# "Remote end closed connection without response" (seen on the wine example after the in-pod
-# checks, ~5 s without a request). Back-to-back requests (the latency budget) still reuse.
-IDLE_REUSE_S = 1.0
 REQUEST_KEYS = frozenset({"method", "path", "headers", "body"})
 VALUE_KEYS = frozenset({"path", "name", "data", "abs_tol", "rel_tol", "max_flips"})
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -416,7 +415,8 @@ class HttpClient:
         self.session = session or requests.Session()
         # Through the Service: a request that met no pod is retried for this long.
         self.unrouted_retry_s = unrouted_retry_s
-        self._last_used: float | None = None
+        # Whether a connection may be waiting in the session's pool (an answer came before).
+        self._answered = False
 
     def url(self, path: str) -> str:
         return self.base_url + path.replace("{model}", self.model)
@@ -426,23 +426,23 @@ class HttpClient:
 
     def _send(self, request: Request) -> requests.Response:
         url = self.url(request.path)
-        now = time.monotonic()
-        if self._last_used is not None and now - self._last_used > IDLE_REUSE_S:
-            self.session.close()  # drops pooled connections; the session stays usable
         try:
-            return self.session.request(
-                request.method,
-                url,
-                headers=dict(request.headers),
-                json=request.body,
-                timeout=self.timeout,
+            response = resend_if_stale(
+                lambda: self.session.request(
+                    request.method,
+                    url,
+                    headers=dict(request.headers),
+                    json=request.body,
+                    timeout=self.timeout,
+                ),
+                pooled=self._answered,
             )
         except requests.RequestException as e:
             # from None: pytest would print the chained transport error's frames with their
             # arguments, the request's headers (credentials) among them.
             raise no_answer(request.method, url, e, self.timeout) from None
-        finally:
-            self._last_used = time.monotonic()
+        self._answered = True
+        return response
 
     def get(self, path: str) -> requests.Response:
         return self.send(Request("GET", path))
