@@ -8,7 +8,6 @@ file's protocol: this one, or for ``grpc`` one that makes each request its route
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,18 +15,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from rolloutgate.checks import credentials, protocols
-from rolloutgate.checks.client import no_answer, retry_unrouted
+from rolloutgate.checks.client import no_answer, resend_if_stale, retry_unrouted
 
 if TYPE_CHECKING:
     from rolloutgate.checks.cases import Golden
     from rolloutgate.config import GateConfig
-
-# A pooled keep-alive connection idle longer than this is not reused. Servers close idle
-# connections after a few seconds (uvicorn 5 s, gunicorn 2 s), and through the port-forward
-# relay the close does not reach the client: the next request on that connection met
-# "Remote end closed connection without response" (seen on the wine example after the in-pod
-# checks, ~5 s without a request). Back-to-back requests (the latency budget) still reuse.
-IDLE_REUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +66,8 @@ class HttpClient:
         self.session = session or requests.Session()
         # Through the Service: a request that met no pod is retried for this long.
         self.unrouted_retry_s = unrouted_retry_s
-        self._last_used: float | None = None
+        # Whether a connection may be waiting in the session's pool (an answer came before).
+        self._answered = False
 
     def url(self, path: str) -> str:
         return self.base_url + path.replace("{model}", self.model)
@@ -84,23 +77,23 @@ class HttpClient:
 
     def _send(self, request: Request) -> requests.Response:
         url = self.url(request.path)
-        now = time.monotonic()
-        if self._last_used is not None and now - self._last_used > IDLE_REUSE_S:
-            self.session.close()  # drops pooled connections; the session stays usable
         try:
-            return self.session.request(
-                request.method,
-                url,
-                headers=dict(request.headers),
-                json=request.body,
-                timeout=self.timeout,
+            response = resend_if_stale(
+                lambda: self.session.request(
+                    request.method,
+                    url,
+                    headers=dict(request.headers),
+                    json=request.body,
+                    timeout=self.timeout,
+                ),
+                pooled=self._answered,
             )
         except requests.RequestException as e:
             # from None: pytest would print the chained transport error's frames with their
             # arguments, the request's headers (credentials) among them.
             raise no_answer(request.method, url, e, self.timeout) from None
-        finally:
-            self._last_used = time.monotonic()
+        self._answered = True
+        return response
 
     def get(self, path: str) -> requests.Response:
         return self.send(Request("GET", path))

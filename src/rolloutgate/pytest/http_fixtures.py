@@ -49,13 +49,15 @@ def rolloutgate_metrics(
     rolloutgate_config: GateConfig,
     rolloutgate_pods: list[Obj],
     rolloutgate_manifests: list[Obj],
-) -> PodMetrics | None:
+) -> Iterator[PodMetrics | None]:
     """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
-    every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
-    port is ``metrics.port``, else the container port the Service targets."""
+    every pod of the new release (``read()``), its port-forwards closed at teardown; None when
+    no ``metrics.path`` is configured. The port is ``metrics.port``, else the container port the
+    Service targets."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
-        return None
+        yield None
+        return
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.errors import GateError
     from rolloutgate.kube import portforward
@@ -76,6 +78,8 @@ def rolloutgate_metrics(
                 f"cannot tell which port serves metrics ({e}); set metrics.port", pytrace=False
             )
     api = request.getfixturevalue("rolloutgate_api")
-    return PodMetrics(
+    metrics = PodMetrics(
         api, cfg.namespace, tuple(rolloutgate_pods), cfg.metrics, port, cfg.request_timeout
     )
+    yield metrics
+    metrics.close()
