@@ -17,7 +17,7 @@ from rolloutgate.canary.observations import Item, Sample
 from rolloutgate.canary.run import CanaryRun, arm_deployment, error_judgement, live_tag
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
-from rolloutgate.checks.cases import Request
+from rolloutgate.checks.httpclient import Request
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load
