@@ -100,6 +100,9 @@ def _rows() -> list[Row]:
 
 
 ROWS = _rows()
+# What a traceback leaves in the gate's output: Python's, an INTERNALERROR, or a pytest error
+# report whose frames are pytest's own (a check's failure shows the check, never pytest).
+TRACEBACK = ("Traceback (most recent call last)", "INTERNALERROR", "/_pytest/")
 # How long a group's gates may take to reach their steps, and to end after the outage.
 REACH_TIMEOUT_S = 300.0
 GATE_TIMEOUT_S = 900.0
@@ -289,7 +292,7 @@ def _collect(g: _Gate, back: float, ended: float) -> Result:
     result.rollback = str(rollback.get("outcome", ""))[:300]
     result.rollback_verified = bool(rollback.get("verified"))
     result.recovery_verified = bool((data.get("recovery") or {}).get("verified"))
-    result.traceback = "Traceback (most recent call last)" in out
+    result.traceback = any(mark in out for mark in TRACEBACK)
     result.interrupt_banner = "KeyboardInterrupt" in out
     result.lines = [
         line for line in out.splitlines()
