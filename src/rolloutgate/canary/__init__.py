@@ -12,7 +12,11 @@
     judge         the judgement: arms, stability, score, Pass/Marginal/Fail/Inconclusive
     thresholds    every threshold's default, in one place
     config        the canary's settings (``canary.*``), resolved like the gate's
-    report        JSON, Markdown, HTML and history of a run
+    report        the files of a run (JSON, history line, HTML page, step summary), the
+                  terminal summary
+    history       a run's line in the history; the confidence intervals of a report
+    page          the HTML page of a report
+    charts        its charts (inline SVG)
     evidence      every input and sample as JSON and back; the verdict recomputed from it
 
 May import: ``rolloutgate.release`` (the engine's steps) and below; never the pytest layer.
