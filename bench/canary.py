@@ -2,9 +2,9 @@
 
 Each cell simulates ``--runs`` canary runs (default 2000) and judges each with the package's own
 statistics and decision rules (``rolloutgate.canary.stats``: ``pod_level_ratio``,
-``paired_log_ratio``, ``latency_decision``; ``predictions.accuracy_decision`` on ``mcnemar``),
-then composes the run's verdict with the package's score (``judge.score``). Nothing here
-re-implements a rule: a change of a rule changes this table.
+``paired_log_ratio``; ``latency.latency_decision``; ``predictions.accuracy_decision`` on
+``mcnemar``), then composes the run's verdict with the package's score (``judge.score``). Nothing
+here re-implements a rule: a change of a rule changes this table.
 
 Latency model (log scale), a slow-down multiplying the canary's times. Two sources, as the
 canary judges them:
@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 
 from rolloutgate.canary.judge import score
+from rolloutgate.canary.latency import latency_decision
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     labelled_rows_needed,
-    latency_decision,
     mcnemar,
     paired_log_ratio,
     pairs_needed,

@@ -8,7 +8,9 @@
     observations  what a run saw: items, samples, the arms' failures (pure data)
     metrics       the metrics' names, groups and order; ``Metric``
     predictions   golden cases, label agreement, accuracy, numeric differences
-    stats         the paired statistics (latency ratio, McNemar, sample sizes); latency, errors
+    stats         the paired statistics (latency ratio, McNemar, sample sizes)
+    latency       the latency metrics (paired ratio, budgets), the warm-up's sample size
+    errorrate     the errors metric (Fisher's exact test, success-rate floor)
     judge         the judgement: arms, stability, score, Pass/Marginal/Fail/Inconclusive
     thresholds    every threshold's default, in one place
     config        the canary's settings (``canary.*``), resolved like the gate's

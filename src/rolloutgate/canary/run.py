@@ -35,10 +35,10 @@ from rolloutgate.canary import promote
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.judge import Judgement, judge
+from rolloutgate.canary.latency import sample_size
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import ARMS, Arm, Observations, PodTiming
 from rolloutgate.canary.promote import Promotion
-from rolloutgate.canary.stats import sample_size
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
