@@ -14,9 +14,10 @@ from rolloutgate.canary import config as canary_config
 from rolloutgate.canary import history as canary_history
 from rolloutgate.canary import page as canary_page
 from rolloutgate.canary import report as canary_report
+from rolloutgate.canary.arms import arm_deployment, live_tag
 from rolloutgate.canary.judge import judge
 from rolloutgate.canary.observations import Item, Sample
-from rolloutgate.canary.run import CanaryRun, arm_deployment, error_judgement, live_tag
+from rolloutgate.canary.run import CanaryRun, error_judgement
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
 from rolloutgate.checks.cases import Request

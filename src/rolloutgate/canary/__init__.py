@@ -1,8 +1,9 @@
 """The canary: a candidate judged against the live release, side by side, without touching it.
 
     inputs        everything local (golden file, request set, manifests), checked first
-    run           a canary run: the release's lease, arms, waits, health, traffic, judgement,
-                  clean-up, the promotion
+    run           a canary run: the release's lease, arms, judgement, clean-up, the promotion
+    arms          the arms' objects, the live tag, their start (rollout rules) and deletion
+    measure       on running arms: health, port-forwards, traffic, the servers' own metric
     promote       ``--promote``: the release gate as a child process under the canary's lease
     traffic       request sets (in the golden file's protocol), the plan, the traffic to both arms
     observations  what a run saw: items, samples, the arms' failures (pure data)
