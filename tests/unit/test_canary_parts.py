@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import random
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from rolloutgate.canary.arms import arm_deployment, live_tag
 from rolloutgate.canary.judge import judge
 from rolloutgate.canary.observations import Item, Sample
 from rolloutgate.canary.run import CanaryRun, error_judgement
+from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
 from rolloutgate.checks.cases import Request
@@ -184,6 +186,19 @@ def test_canary_settings_resolve_with_defaults_and_sources(tmp_path: Path) -> No
             rootdir=tmp_path,
             invocation_dir=tmp_path,
         )
+
+
+def test_every_threshold_is_a_setting_with_the_default_of_thresholds(tmp_path: Path) -> None:
+    # With nothing configured, the resolved thresholds are Thresholds' own defaults, field by
+    # field (a setting paired with another field's default would differ here).
+    ccfg = canary_config.resolve(
+        {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+    )
+    assert ccfg.thresholds == Thresholds()
+    defaults = {s.key: s.default for s in canary_config.SETTINGS}
+    for f in fields(Thresholds):
+        if f.name != "weights":
+            assert defaults[f"canary.{f.name}"] == getattr(Thresholds(), f.name), f.name
 
 
 def _judged_run(tmp_path: Path) -> CanaryRun:
