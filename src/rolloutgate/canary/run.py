@@ -29,7 +29,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.canary import promote
+from rolloutgate.canary import promote, stats
 from rolloutgate.canary.arms import arm_deployment, live_tag, remove_arms, start_arms
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
@@ -221,6 +221,7 @@ def _with_arms(
             f"canary: arms {run.arms['baseline']} ({tags['baseline']}) and "
             f"{run.arms['canary']} ({tags['canary']}), {ccfg.replicas} replica(s) each"
         )
+        stats.import_in_background()  # while the arms start
         finals = start_arms(api, cfg, bodies, write, run)
         if finals is not None:
             measure(api, cfg, ccfg, inputs, finals, write, run)
