@@ -14,8 +14,9 @@ from rolloutgate import kube
 from rolloutgate.canary import config as canary_config
 from rolloutgate.canary.arms import remove_arms
 from rolloutgate.canary.run import CanaryRun
-from rolloutgate.config import resolve
 from rolloutgate.errors import GateError
+
+from .k8s_objects import gate_config
 
 ARMS = {"baseline": "iris-baseline", "canary": "iris-canary"}
 
@@ -24,15 +25,7 @@ def _run(tmp_path: Path) -> CanaryRun:
     ccfg = canary_config.resolve(
         {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
     )
-    cfg = resolve(
-        {"rolloutgate_cluster": None},
-        env={},
-        tool={},
-        rootdir=tmp_path,
-        invocation_dir=tmp_path,
-        list_contexts=lambda _k: [],
-    )
-    run = CanaryRun(cfg, ccfg)
+    run = CanaryRun(gate_config(), ccfg)
     run.arms = dict(ARMS)  # type: ignore[arg-type]
     return run
 
