@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from model_server import serve
 
-from rolloutgate.checks import cases
-from rolloutgate.checks.cases import HttpClient
+from rolloutgate.checks import cases, httpclient
+from rolloutgate.checks.client import EndpointRefused
+from rolloutgate.checks.httpclient import HttpClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +114,7 @@ def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path
 INNER_CONFTEST = """
 import pytest
 
-from rolloutgate.checks.cases import client_for
+from rolloutgate.checks.httpclient import client_for
 
 
 @pytest.fixture(scope="session")
@@ -170,45 +171,107 @@ def test_suite_fails_wrong_predictions_of_a_plain_server(
     )
 
 
-def test_idle_keep_alive_connections_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Through the port-forward relay a server's close of an idle connection does not reach the
-    # client; the client must not send on a connection idle longer than IDLE_REUSE_S.
-    import socketserver
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class _KeepAlive:
+    """A raw HTTP/1.1 server on 127.0.0.1 that answers ``answers_per_connection`` requests on
+    each connection and then closes it on the next request's arrival, without an answer: what
+    a client sees through a port-forward when it reuses a connection whose server's idle close
+    had not reached it yet. ``connections`` counts the connections it accepted, ``requests``
+    the requests it read."""
 
-    connections: list[int] = []
+    def __init__(self, answers_per_connection: int) -> None:
+        import socket
+        import threading
 
-    class KeepAlive(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        self.answers = answers_per_connection
+        self.connections = 0
+        self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
 
-        def setup(self) -> None:
-            super().setup()
-            connections.append(1)
+    def _accept(self) -> None:
+        import threading
 
-        def log_message(self, *args: Any) -> None:
-            pass
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+    def _serve(self, conn: Any) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            answered = 0
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = next(
+                    (int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                     if h.lower().startswith(b"content-length:")), 0,
+                )  # fmt: skip
+                reader.read(length)
+                self.requests += 1
+                if answered >= self.answers:
+                    return  # closed with the request unanswered
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                answered += 1
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
-    assert isinstance(httpd, socketserver.BaseServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setattr(cases, "IDLE_REUSE_S", 0.2)
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_keep_alive_connections_are_reused_after_idling() -> None:
+    # A new connection through a port-forward is a websocket through the API server and the
+    # kubelet: a replica's checks reuse one connection, however long between them.
+    server = _KeepAlive(answers_per_connection=10)
     try:
-        with HttpClient(
-            f"http://127.0.0.1:{httpd.server_address[1]}", model="", timeout=2, health={}
-        ) as http:
-            http.get("/a")
-            http.get("/b")
-            assert len(connections) == 1  # back to back: reused
-            time.sleep(0.3)
-            http.get("/c")
-            assert len(connections) == 2  # after idling: a fresh connection
+        with HttpClient(server.url, model="", timeout=2, health={}) as http:
+            assert http.get("/a").status_code == 200
+            time.sleep(1.2)
+            assert http.get("/b").status_code == 200
+            assert http.send(httpclient.Request("POST", "/c", body={"x": 1})).status_code == 200
+        assert server.connections == 1
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.close()
+
+
+def test_a_request_on_a_stale_connection_is_sent_once_more_on_a_new_one() -> None:
+    server = _KeepAlive(answers_per_connection=1)
+    try:
+        with HttpClient(server.url, model="", timeout=2, health={}) as http:
+            assert http.get("/a").status_code == 200
+            # The server closes the connection on this request's arrival, without an answer.
+            response = http.send(httpclient.Request("POST", "/predict", body={"x": 1}))
+            assert response.status_code == 200
+        assert (server.connections, server.requests) == (2, 3)
+    finally:
+        server.close()
+
+
+def test_a_connection_closed_without_an_answer_twice_is_the_verdict() -> None:
+    server = _KeepAlive(answers_per_connection=0)  # closes every connection unanswered
+    try:
+        with HttpClient(server.url, model="", timeout=2, health={}) as http:
+            # Nothing pooled: the first request is not sent again.
+            with pytest.raises(EndpointRefused, match=r"GET .*/a got no answer"):
+                http.get("/a")
+            assert (server.connections, server.requests) == (1, 1)
+    finally:
+        server.close()
+    server = _KeepAlive(answers_per_connection=1)
+    try:
+        with HttpClient(server.url, model="", timeout=2, health={}) as http:
+            http.get("/a")
+            server.answers = 0  # from now on no connection answers
+            with pytest.raises(EndpointRefused, match=r"GET .*/b got no answer"):
+                http.get("/b")
+        # The stale connection and one new one: sent once more, not again and again.
+        assert (server.connections, server.requests) == (2, 3)
+    finally:
+        server.close()

@@ -22,7 +22,7 @@ from rolloutgate.canary.run import CanaryRun, error_judgement
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
-from rolloutgate.checks.cases import Request
+from rolloutgate.checks.httpclient import Request
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load

@@ -18,8 +18,8 @@ from rolloutgate.canary.judge import judge
 from rolloutgate.canary.observations import ARMS, Arm, Item, Observations, latencies
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic, plan
-from rolloutgate.checks.cases import Request
 from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable
+from rolloutgate.checks.httpclient import Request
 
 REQUEST = Request("POST", "/predict", (), {"instances": [[1.0]]})
 

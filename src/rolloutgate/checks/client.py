@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import requests
+import urllib3
 
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import GateError
@@ -70,6 +71,34 @@ def no_answer(method: str, url: str, e: requests.RequestException, timeout: floa
     if isinstance(e, requests.ConnectionError):
         return EndpointRefused(f"{method} {url} got no answer: {e}")
     return EndpointUnreachable(f"{method} {url} got no answer: {e}")
+
+
+def resend_if_stale(send: Callable[[], requests.Response], *, pooled: bool) -> requests.Response:
+    """``send()``, once more when it met a connection closed before any answer and a pooled
+    keep-alive connection may have carried it (``pooled``): a stale connection, not the server.
+
+    Keep-alive connections are reused however long idle: a new one through a port-forward is a
+    websocket through the API server and the kubelet, the cost that dominated the checks of 90
+    replicas (issue 21). A server closes an idle connection, and through a port-forward that
+    close reaches the client up to a second late (uvicorn closes after 5 s; the client saw it
+    after 6): a request sent meanwhile meets a closed connection and gets no answer. A second
+    failure, or a timeout, is the verdict as it comes.
+    """
+    try:
+        return send()
+    except requests.ConnectionError as e:
+        if not (pooled and dropped_before_answer(e)):
+            raise
+    return send()  # the pool dropped the broken connection: this one is new
+
+
+def dropped_before_answer(e: requests.RequestException) -> bool:
+    """Whether the request's connection was open and then closed or reset before any answer
+    came: requests raises urllib3's ProtocolError only once a connection exists, so a refused
+    connect or a timeout is not one."""
+    return isinstance(e, requests.ConnectionError) and any(
+        isinstance(arg, urllib3.exceptions.ProtocolError) for arg in e.args
+    )
 
 
 def describe(response: requests.Response) -> str:

@@ -144,8 +144,8 @@ class _Relay:
         self._thread.start()
 
     def _take_spare(self, pod: str) -> kube.PortForwardStream | None:
-        """The probe's stream for `pod` if still fresh, else None (closed). A server closes
-        idle connections, and through the relay that close is not seen (cases.IDLE_REUSE_S)."""
+        """The probe's stream for `pod` if still fresh, else None (closed). Its connection in
+        the pod is idle until then, and a server closes idle connections (uvicorn after 5 s)."""
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is None:

@@ -17,7 +17,8 @@ from rolloutgate.config import GateConfig
 from rolloutgate.objects import Obj
 
 if TYPE_CHECKING:
-    from rolloutgate.checks.cases import Golden, HttpClient
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.checks.httpclient import HttpClient
     from rolloutgate.checks.metrics import PodMetrics
 
 
@@ -25,12 +26,13 @@ if TYPE_CHECKING:
 def rolloutgate_http(
     rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
 ) -> Iterator[HttpClient]:
-    """Session. A ``rolloutgate.checks.cases.HttpClient`` at the release's endpoint: ``send(case
-    .request)``, ``health_check(name)``; health paths from the ``health.*`` settings, else the
-    golden file, else its protocol's preset. Per-request timeout ``timeouts.request``; a request
-    that met no pod (refused, 502, 504) is sent again for up to 10 s before it is judged."""
-    from rolloutgate.checks.cases import client_for
+    """Session. A ``rolloutgate.checks.httpclient.HttpClient`` at the release's endpoint:
+    ``send(case.request)``, ``health_check(name)``; health paths from the ``health.*``
+    settings, else the golden file, else its protocol's preset. Per-request timeout
+    ``timeouts.request``; a request that met no pod (refused, 502, 504) is sent again for up to
+    10 s before it is judged."""
     from rolloutgate.checks.client import UNROUTED_RETRY_S
+    from rolloutgate.checks.httpclient import client_for
 
     with client_for(
         rolloutgate_endpoint,
@@ -47,13 +49,15 @@ def rolloutgate_metrics(
     rolloutgate_config: GateConfig,
     rolloutgate_pods: list[Obj],
     rolloutgate_manifests: list[Obj],
-) -> PodMetrics | None:
+) -> Iterator[PodMetrics | None]:
     """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
-    every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
-    port is ``metrics.port``, else the container port the Service targets."""
+    every pod of the new release (``read()``), its port-forwards closed at teardown; None when
+    no ``metrics.path`` is configured. The port is ``metrics.port``, else the container port the
+    Service targets."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
-        return None
+        yield None
+        return
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.errors import GateError
     from rolloutgate.kube import portforward
@@ -74,6 +78,8 @@ def rolloutgate_metrics(
                 f"cannot tell which port serves metrics ({e}); set metrics.port", pytrace=False
             )
     api = request.getfixturevalue("rolloutgate_api")
-    return PodMetrics(
+    metrics = PodMetrics(
         api, cfg.namespace, tuple(rolloutgate_pods), cfg.metrics, port, cfg.request_timeout
     )
+    yield metrics
+    metrics.close()
