@@ -2,7 +2,8 @@
 `python -m bench fault-tests`: the fault tests run again and again, their figures tabulated
 (bench/fault_tests.py). `python -m bench faults`: control-plane outages at each step of a
 release, the gate's verdict and the cluster afterwards (bench/faults.py). `python -m bench
-scale`: the checks at 1/10/100 replicas and 1/5/20 workloads (bench/scale.py).
+scale`: the checks at 1/10/100 replicas and 1/5/20 workloads (bench/scale.py). `python -m bench
+startup`: only the plugin's start-up rows, no cluster (bench/overhead.py).
 
 Run from the repository root on the local cluster (`make cluster-up load-images`). Prints a
 table and writes JSON (default reports/bench.json). docs/benchmarks.md explains each figure.
@@ -145,6 +146,8 @@ def main(argv: list[str]) -> int:
         from bench import scale
 
         return scale.main(argv[1:])
+    if argv[:1] == ["startup"]:
+        return overhead.main(argv[1:])
     args = parse(argv)
     started = time.time()
     api = cluster.connect()

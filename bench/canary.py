@@ -2,9 +2,9 @@
 
 Each cell simulates ``--runs`` canary runs (default 2000) and judges each with the package's own
 statistics and decision rules (``rolloutgate.canary.stats``: ``pod_level_ratio``,
-``paired_log_ratio``, ``latency_decision``; ``predictions.accuracy_decision`` on ``mcnemar``),
-then composes the run's verdict with the package's score (``judge.score``). Nothing here
-re-implements a rule: a change of a rule changes this table.
+``paired_log_ratio``; ``latency.latency_decision``; ``predictions.accuracy_decision`` on
+``mcnemar``), then composes the run's verdict with the package's score (``judge.score``). Nothing
+here re-implements a rule: a change of a rule changes this table.
 
 Latency model (log scale), a slow-down multiplying the canary's times. Two sources, as the
 canary judges them:
@@ -34,6 +34,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,11 @@ from typing import Any
 import numpy as np
 
 from rolloutgate.canary.judge import score
+from rolloutgate.canary.latency import latency_decision
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     labelled_rows_needed,
-    latency_decision,
     mcnemar,
     paired_log_ratio,
     pairs_needed,
@@ -306,36 +307,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
+def _latency_row(r: dict[str, Any], lo: float, hi: float) -> str:
+    return (
+        f"| {r['source']} | {r['name']} | {r['pods']} | {r['sigma']:g} | {r['pod_sd']:g} "
+        f"| {r['runs']} | {r['latency_fail']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) "
+        f"| {r['run_not_pass']} |"
+    )
+
+
+def _accuracy_row(r: dict[str, Any], lo: float, hi: float) -> str:
+    return (
+        f"| {r['name']} | {r['rows']} | {r['runs']} | {r['run_fail']} | "
+        f"{r['run_marginal']} | {r['run_pass']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) |"
+    )
+
+
+# One Markdown table per kind of cell: (kind, header, the row of a cell and its 95 % interval).
+TABLES: tuple[tuple[str, str, Callable[[dict[str, Any], float, float], str]], ...] = (
+    (
+        "latency",
         "| source | case | pods/arm | level or pair sd | pod sd | runs | latency fails "
         "| rate (95 % interval) | run not Pass |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        if r["kind"] != "latency":
-            continue
-        lo, hi = r["rate_95"]
-        lines.append(
-            f"| {r['source']} | {r['name']} | {r['pods']} | {r['sigma']:g} | {r['pod_sd']:g} "
-            f"| {r['runs']} | {r['latency_fail']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) "
-            f"| {r['run_not_pass']} |"
-        )
-    lines += [
-        "",
+        _latency_row,
+    ),
+    (
+        "accuracy",
         "| accuracy case | labelled rows | runs | Fail | Marginal | Pass "
         "| Fail rate (95 % interval) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        if r["kind"] != "accuracy":
-            continue
-        lo, hi = r["rate_95"]
-        lines.append(
-            f"| {r['name']} | {r['rows']} | {r['runs']} | {r['run_fail']} | "
-            f"{r['run_marginal']} | {r['run_pass']} | {r['rate']:.1%} ({lo:.1%}-{hi:.1%}) |"
-        )
-    return "\n".join(lines)
+        _accuracy_row,
+    ),
+)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    tables = []
+    for kind, header, row in TABLES:
+        lines = [header, "|" + "---|" * (header.count("|") - 1)]
+        lines += [row(r, *r["rate_95"]) for r in rows if r["kind"] == kind]
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,3 +73,59 @@ def startup(runs: int) -> dict[str, list[float]]:
 
 def summary(times: dict[str, list[float]]) -> dict[str, Any]:
     return {name: {"runs_s": values} for name, values in times.items()}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench startup`: the start-up rows alone, without the cluster."""
+    from bench import summary, tools
+
+    p = argparse.ArgumentParser(
+        prog="python -m bench startup",
+        description="pytest start-ups with and without the plugin, interleaved; a table and JSON",
+    )
+    p.add_argument("--runs", type=int, default=20, help="start-ups per variant (default 20)")
+    p.add_argument(
+        "--output", type=Path, default=Path("reports/bench-startup.json"), help="JSON path"
+    )
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
+    loadavg_start = Path("/proc/loadavg").read_text().strip()
+    started = time.time()
+    times = startup(args.runs)
+    fig = summary.Figures()
+    for name, values in times.items():
+        for v in values:
+            fig.add(f"startup/pytest --co, empty dir/{name}", v)
+    stats = fig.stats()
+    with_, without, bare = (statistics.median(times[f"cpu: {n}"]) for n in VARIANTS)
+    # What the plugin itself costs: CPU time, which other load on the machine inflates far
+    # less than wall time.
+    cost = {
+        "plugin_cpu_ms_over_without": round((with_ - without) * 1000, 1),
+        "plugin_cpu_ms_over_bare": round((with_ - bare) * 1000, 1),
+    }
+    out = {
+        "command": "python -m bench startup " + " ".join(argv),
+        "started": started,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "loadavg_start": loadavg_start,
+            "loadavg_end": Path("/proc/loadavg").read_text().strip(),
+            "commit": tools.commit(),
+        },
+        "startup": times,
+        "figures": stats,
+        "cost": cost,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(out, indent=1))
+    print(summary.table(stats))
+    print(
+        f"\nthe plugin's CPU time (medians): +{cost['plugin_cpu_ms_over_without']:.0f} ms over "
+        f"-p no:rolloutgate, +{cost['plugin_cpu_ms_over_bare']:.0f} ms over bare pytest; "
+        f"load average {out['machine']['loadavg_start']} -> {out['machine']['loadavg_end']}; "
+        f"JSON: {args.output}"
+    )
+    return 0

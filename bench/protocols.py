@@ -61,7 +61,7 @@ def one_replica(target: Path) -> Path:
 
 def measure(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
     from rolloutgate import kube
-    from rolloutgate.checks import cases
+    from rolloutgate.checks import cases, httpclient
     from rolloutgate.checks.latency import measure_latency, percentile
     from rolloutgate.config import resolve
     from rolloutgate.kube.portforward import pod_forwards
@@ -90,7 +90,7 @@ def measure(args: argparse.Namespace, namespace: str) -> dict[str, Any]:
         pod_forwards(api, namespace, "iris", "grpc", pods, deadline=deadline) as grpc,
     ):
         urls = {"http": next(iter(http.values())), "grpc": next(iter(grpc.values()))}
-        clients = {name: cases.client_for(urls[name], goldens[name], cfg) for name in urls}
+        clients = {name: httpclient.client_for(urls[name], goldens[name], cfg) for name in urls}
         passes: dict[str, list[float]] = {name: [] for name in clients}
         for name, client in clients.items():  # warm: the first connection is not measured
             assert cases.verify(client, goldens[name]) == [], name

@@ -23,7 +23,7 @@ _PUBLIC = {
     # golden cases and clients
     "Golden": "rolloutgate.checks.cases",
     "Case": "rolloutgate.checks.cases",
-    "HttpClient": "rolloutgate.checks.cases",
+    "HttpClient": "rolloutgate.checks.httpclient",
     "check": "rolloutgate.checks.cases",
     "load_golden": "rolloutgate.checks.cases",
     "V2Client": "rolloutgate.checks.client",
@@ -105,10 +105,11 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from rolloutgate.checks.cases import Case, Golden, HttpClient, check
+    from rolloutgate.checks.cases import Case, Golden, check
     from rolloutgate.checks.cases import load as load_golden
     from rolloutgate.checks.client import V2Client, describe, json_of
     from rolloutgate.checks.fanout import each as each_replica
+    from rolloutgate.checks.httpclient import HttpClient
     from rolloutgate.checks.inpod import InPod
     from rolloutgate.checks.latency import Latency, measure_latency
     from rolloutgate.checks.metrics import PodMetrics

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolloutgate import config
-from rolloutgate.checks import cases, recording
+from rolloutgate.checks import cases, httpclient, recording
 from rolloutgate.checks.client import wait_answering
 from rolloutgate.errors import ConfigError, GateError
 
@@ -257,7 +257,7 @@ def _record(args: argparse.Namespace) -> int:
             source = f"cluster {cfg.cluster}, namespace {cfg.namespace}" + (
                 f", images {', '.join(images)}" if images else ""
             )
-        client = stack.enter_context(cases.client_for(url, golden, cfg))
+        client = stack.enter_context(httpclient.client_for(url, golden, cfg))
         wait_answering(client, deadline=deadline)
         from rolloutgate.manifests import ImageRef
 

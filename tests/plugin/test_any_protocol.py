@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from model_server import serve
 
-from rolloutgate.checks import cases
-from rolloutgate.checks.cases import HttpClient
+from rolloutgate.checks import cases, httpclient
 from rolloutgate.checks.client import EndpointRefused
+from rolloutgate.checks.httpclient import HttpClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,7 +114,7 @@ def test_unexpected_status_is_named(server: tuple[str, dict[str, Any]], tmp_path
 INNER_CONFTEST = """
 import pytest
 
-from rolloutgate.checks.cases import client_for
+from rolloutgate.checks.httpclient import client_for
 
 
 @pytest.fixture(scope="session")
@@ -235,7 +235,7 @@ def test_keep_alive_connections_are_reused_after_idling() -> None:
             assert http.get("/a").status_code == 200
             time.sleep(1.2)
             assert http.get("/b").status_code == 200
-            assert http.send(cases.Request("POST", "/c", body={"x": 1})).status_code == 200
+            assert http.send(httpclient.Request("POST", "/c", body={"x": 1})).status_code == 200
         assert server.connections == 1
     finally:
         server.close()
@@ -247,7 +247,7 @@ def test_a_request_on_a_stale_connection_is_sent_once_more_on_a_new_one() -> Non
         with HttpClient(server.url, model="", timeout=2, health={}) as http:
             assert http.get("/a").status_code == 200
             # The server closes the connection on this request's arrival, without an answer.
-            response = http.send(cases.Request("POST", "/predict", body={"x": 1}))
+            response = http.send(httpclient.Request("POST", "/predict", body={"x": 1}))
             assert response.status_code == 200
         assert (server.connections, server.requests) == (2, 3)
     finally:

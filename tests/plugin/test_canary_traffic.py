@@ -22,7 +22,7 @@ from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.observations import ARMS, Arm, Observations
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
-from rolloutgate.checks import cases
+from rolloutgate.checks import cases, httpclient
 
 GOLDEN = {
     "protocol": "plain",
@@ -81,7 +81,7 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm, _pod: cases.client_for(
+        lambda arm, _pod: httpclient.client_for(
             urls[arm], golden, replace(cfg, request_timeout=request_timeout)
         ),
         obs,

@@ -15,7 +15,7 @@ import yaml
 from model_server import serve
 
 from rolloutgate.checks import detect
-from rolloutgate.checks.cases import HttpClient
+from rolloutgate.checks.httpclient import HttpClient
 from rolloutgate.errors import ConfigError
 from rolloutgate.init import files, target
 

@@ -11,7 +11,7 @@ BASIC = "dXNlcjpQVy1TRUtSRVQtNDU2"  # base64 of user:PW-SEKRET-456
 
 INNER = f'''
 import requests
-from rolloutgate.checks.cases import HttpClient, Request
+from rolloutgate.checks.httpclient import HttpClient, Request
 from rolloutgate.checks.client import V2Client
 
 

@@ -12,7 +12,7 @@ import pytest
 from model_server import serve
 
 from rolloutgate.__main__ import main
-from rolloutgate.checks import cases, protocols
+from rolloutgate.checks import cases, httpclient, protocols
 
 ROW = [[0.0], [1.0], [2.0]]
 TEMPLATE = {
@@ -69,7 +69,7 @@ def run(url: str, template: dict[str, Any], *extra: str) -> tuple[int, Path]:
 def verify(url: str, path: Path) -> list[str]:
     golden = cases.load(path)
     health = protocols.health_paths(golden.protocol, golden.health, {})
-    with cases.HttpClient(url, model=golden.model, timeout=2, health=health) as client:
+    with httpclient.HttpClient(url, model=golden.model, timeout=2, health=health) as client:
         return cases.verify(client, golden)
 
 

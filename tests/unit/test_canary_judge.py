@@ -12,7 +12,7 @@ from rolloutgate.canary.judge import EXIT_STATUS, judge, score, unjudged
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.observations import Item, Observations, PodTiming, Sample
 from rolloutgate.canary.thresholds import Thresholds
-from rolloutgate.checks import cases
+from rolloutgate.checks import cases, httpclient
 
 
 def _case(name: str, data: list[float], expect: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def observations(
         item_id = f"golden:{case.name}"
         obs.items[item_id] = Item(item_id, case.request, case=case)
         truth[item_id] = TRUTH[item_id]
-    request = cases.Request("POST", "/v2/models/{model}/infer", (), {"inputs": []})
+    request = httpclient.Request("POST", "/v2/models/{model}/infer", (), {"inputs": []})
     for k in range(n_items):
         item_id = f"set-{k}"
         obs.items[item_id] = Item(item_id, request, labels=(k % 3,) if labels else None)
@@ -375,7 +375,7 @@ def regression(canary_error: float, tolerance: dict[str, float]) -> Observations
     obs = Observations()
     case = golden.cases[0]
     obs.items["golden:price"] = Item("golden:price", case.request, case=case)
-    request = cases.Request("POST", "/predict", (), {"instances": [[0.0]]})
+    request = httpclient.Request("POST", "/predict", (), {"instances": [[0.0]]})
     rows = {f"set:{k}": 1.5 * k for k in range(60)}
     obs.items.update((i, Item(i, request, labels=(y,))) for i, y in rows.items())
     truth = {"golden:price": 2.0, **rows}

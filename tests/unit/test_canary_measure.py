@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
+from rolloutgate.canary.latency import sample_size
 from rolloutgate.canary.observations import Observations, Sample
-from rolloutgate.canary.stats import sample_size
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic
 from rolloutgate.checks.metrics import duration_totals

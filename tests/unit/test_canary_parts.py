@@ -6,18 +6,23 @@ from __future__ import annotations
 import fnmatch
 import json
 import random
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from rolloutgate.canary import config as canary_config
+from rolloutgate.canary import history as canary_history
+from rolloutgate.canary import page as canary_page
 from rolloutgate.canary import report as canary_report
+from rolloutgate.canary.arms import arm_deployment, live_tag
 from rolloutgate.canary.judge import judge
 from rolloutgate.canary.observations import Item, Sample
-from rolloutgate.canary.run import CanaryRun, arm_deployment, error_judgement, live_tag
+from rolloutgate.canary.run import CanaryRun, error_judgement
+from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
-from rolloutgate.checks.cases import Request
+from rolloutgate.checks.httpclient import Request
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load
@@ -183,6 +188,19 @@ def test_canary_settings_resolve_with_defaults_and_sources(tmp_path: Path) -> No
         )
 
 
+def test_every_threshold_is_a_setting_with_the_default_of_thresholds(tmp_path: Path) -> None:
+    # With nothing configured, the resolved thresholds are Thresholds' own defaults, field by
+    # field (a setting paired with another field's default would differ here).
+    ccfg = canary_config.resolve(
+        {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+    )
+    assert ccfg.thresholds == Thresholds()
+    defaults = {s.key: s.default for s in canary_config.SETTINGS}
+    for f in fields(Thresholds):
+        if f.name != "weights":
+            assert defaults[f"canary.{f.name}"] == getattr(Thresholds(), f.name), f.name
+
+
 def _judged_run(tmp_path: Path) -> CanaryRun:
     ccfg = canary_config.resolve(
         {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
@@ -237,7 +255,7 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert data["exit_status"] == 1
     assert [m["name"] for m in data["metrics"]][:3] == ["arms", "golden", "agreement"]
     json.dumps(data)  # serialisable as is
-    page = canary_report.html_report(data)
+    page = canary_page.html_report(data)
     # The overlaid latency histograms, latency over time, the ECDF (no numeric outputs here).
     assert page.count("<svg") == 3
     assert page.count("<circle") == 2 * 81  # a dot per measured request
@@ -259,7 +277,7 @@ def test_reports_carry_verdict_metrics_and_charts(tmp_path: Path) -> None:
     assert lines[0]["flip_rate"] == pytest.approx(3 / 81)
     assert lines[0]["schema"] == 2
     assert lines[0]["run_id"] == run.run_id
-    assert lines[0]["thresholds_hash"] == canary_report.thresholds_hash(data["thresholds"])
+    assert lines[0]["thresholds_hash"] == canary_history.thresholds_hash(data["thresholds"])
     assert lines[0]["samples"]["canary"] == {"measured": 81, "valid": 81}
     assert lines[0]["median_baseline_ms"] == pytest.approx(10, rel=0.1)
     # The accuracy drop's interval (its figures drop_low, drop_high).
@@ -279,14 +297,15 @@ def test_history_intervals_and_the_trend_of_the_last_30_runs(tmp_path: Path) -> 
     runs = canary_report.read_history(history)
     assert len(runs) == 30
     assert runs[-1]["intervals"]["latency.median_ratio"] == [1.21, 1.36]
-    page = canary_report.html_report(data, runs)
+    page = canary_page.html_report(data, runs)
     assert "<td>latency.median_ratio</td><td>1.21</td><td>1.36</td>" in page
     assert "score of the last 30 runs" in page
     # 162 request dots and 30 runs' dots.
     assert page.count("<circle") == 2 * 81 + 30
     # Thresholds differ, hash differs.
     other = {**data["thresholds"], "confidence": 0.99}
-    assert canary_report.thresholds_hash(other) != canary_report.thresholds_hash(data["thresholds"])
+    thresholds_hash = canary_history.thresholds_hash
+    assert thresholds_hash(other) != thresholds_hash(data["thresholds"])
 
 
 def test_an_infrastructure_error_is_inconclusive() -> None:
@@ -340,4 +359,4 @@ def test_a_refused_promotion_is_reported_with_its_reason_and_exit_status(tmp_pat
         summary
     )
     assert "it ran v1 when the canary started and runs v3" in canary_report.markdown(data)
-    assert "refused" in canary_report.html_report(data)
+    assert "refused" in canary_page.html_report(data)

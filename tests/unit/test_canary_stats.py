@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
+from rolloutgate.canary.latency import latency_decision
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     RatioEstimate,
     labelled_rows_needed,
-    latency_decision,
     mcnemar,
     moderated_variance,
     paired_log_ratio,

@@ -18,8 +18,8 @@ from rolloutgate.canary.judge import judge
 from rolloutgate.canary.observations import ARMS, Arm, Item, Observations, latencies
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic, plan
-from rolloutgate.checks.cases import Request
 from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable
+from rolloutgate.checks.httpclient import Request
 
 REQUEST = Request("POST", "/predict", (), {"instances": [[1.0]]})
 
@@ -153,7 +153,9 @@ def test_a_canary_that_never_answers_is_stopped_and_fails_on_errors() -> None:
 def test_a_timeout_is_not_sent_again_and_ranks_slower_than_every_answer() -> None:
     def slow_then_timeout(n: int) -> Any:
         if n % 10 == 3:
-            time.sleep(0.06)
+            # Waited far beyond an answer's 1 ms: at load average 13 an answer took 60 ms
+            # once, as long as a 0.06 s wait here (the ranking then depended on the machine).
+            time.sleep(0.3)
             return times_out(n)
         return answers(n)
 

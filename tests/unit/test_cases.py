@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from rolloutgate.checks import cases, protocols
-from rolloutgate.checks.cases import Expectation, Request, compare
+from rolloutgate.checks.cases import Expectation, compare
+from rolloutgate.checks.httpclient import Request, health_paths
 from rolloutgate.checks.latency import LatencyBudget
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import ConfigError
@@ -338,4 +339,4 @@ def test_client_health_uses_only_settings_a_user_set(tmp_path: Path) -> None:
         list_contexts=lambda _k: [],
     )
     assert cfg.health == HealthPaths(ready="/ready-now")  # live, model_ready: V2 defaults
-    assert cases.health_paths(golden, cfg) == {"live": "/healthz", "ready": "/ready-now"}
+    assert health_paths(golden, cfg) == {"live": "/healthz", "ready": "/ready-now"}

@@ -15,7 +15,7 @@ import grpc  # type: ignore[import-untyped]
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc  # type: ignore[import-untyped]
 
-from rolloutgate.checks import cases
+from rolloutgate.checks import cases, httpclient
 from rolloutgate.checks.client import EndpointUnreachable, wait_answering
 from rolloutgate.checks.grpc import GrpcClient, GrpcV2Client
 from rolloutgate.checks.protocols import GRPC
@@ -122,7 +122,7 @@ def test_golden_cases_pass_over_grpc_and_answers_read_as_rest(
         wait_answering(c, deadline=0)
         assert cases.verify(c, golden) == []
         answer = c.send(golden.cases[0].request)
-        typed = c.send(cases.Request("POST", "/v2/models/iris/infer", (), {"inputs": [
+        typed = c.send(httpclient.Request("POST", "/v2/models/iris/infer", (), {"inputs": [
             {"name": "predict", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
         ]}))  # fmt: skip
     assert answer.json() == {

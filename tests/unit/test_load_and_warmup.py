@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rolloutgate.checks import loadtime, warmup
-from rolloutgate.checks.cases import HttpClient, Request
+from rolloutgate.checks.httpclient import HttpClient, Request
 from rolloutgate.checks.latency import Latency
 from rolloutgate.checks.loadtime import PodStart
 from rolloutgate.checks.podhistory import Baseline

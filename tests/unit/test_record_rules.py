@@ -11,7 +11,8 @@ import pytest
 
 from rolloutgate import kube
 from rolloutgate.errors import ApiError, ClusterError, ClusterUnreachable
-from rolloutgate.release import record
+from rolloutgate.release import process, record
+from rolloutgate.release.target import MAX_OBJECTS_BYTES, stored, target_of, target_snapshot
 
 
 def deployment(tag: str) -> dict:
@@ -33,7 +34,7 @@ def deployment(tag: str) -> dict:
 
 
 def test_stored_keeps_what_a_restore_needs_and_nothing_the_server_owns() -> None:
-    kept = record.stored(deployment("v1"))
+    kept = stored(deployment("v1"))
     assert set(kept) == {"apiVersion", "kind", "metadata", "spec"}
     assert kept["metadata"] == {
         "name": "iris",
@@ -45,12 +46,12 @@ def test_stored_keeps_what_a_restore_needs_and_nothing_the_server_owns() -> None
 
 def test_target_over_the_size_limit_says_why_it_has_no_objects() -> None:
     big = deployment("v1")
-    big["spec"]["blob"] = "x" * (record.MAX_OBJECTS_BYTES + 1)
-    target = record.target_of([big], tag="v1", verified=True, by="g", first_deploy=False)
+    big["spec"]["blob"] = "x" * (MAX_OBJECTS_BYTES + 1)
+    target = target_of([big], tag="v1", verified=True, by="g", first_deploy=False)
     assert target["objects"] is None
     assert "1 MiB" in target["omitted"]
     with pytest.raises(ClusterError, match="1 MiB"):
-        record.target_snapshot({"target": target}, "ns")
+        target_snapshot({"target": target}, "ns")
 
 
 def test_unfinished_steps() -> None:
@@ -62,9 +63,7 @@ def test_unfinished_steps() -> None:
 
 
 def test_target_snapshot_restores_the_target_and_deletes_what_it_lacked() -> None:
-    target = record.target_of(
-        [deployment("v1")], tag="v1", verified=True, by="g", first_deploy=False
-    )
+    target = target_of([deployment("v1")], tag="v1", verified=True, by="g", first_deploy=False)
     found = {
         "target": target,
         "applied": [
@@ -72,7 +71,7 @@ def test_target_snapshot_restores_the_target_and_deletes_what_it_lacked() -> Non
             {"apiVersion": "v1", "kind": "ConfigMap", "name": "new"},
         ],
     }
-    snap = record.target_snapshot(found, "ns")
+    snap = target_snapshot(found, "ns")
     assert snap.tag() == "v1"
     assert [(m["kind"], live is None) for m, live in snap.objects] == [
         ("Deployment", False),
@@ -81,17 +80,17 @@ def test_target_snapshot_restores_the_target_and_deletes_what_it_lacked() -> Non
 
 
 def test_process_gone_only_when_certain() -> None:
-    me = record.this_process()
-    assert not record.process_gone(me)
+    me = process.this_process()
+    assert not process.process_gone(me)
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     dead = dict(me, pid=child.pid, start="1")
-    assert record.process_gone(dead)
+    assert process.process_gone(dead)
     # Another machine (or pid namespace) is never judged from here.
-    assert not record.process_gone(dict(dead, host="elsewhere"))
-    assert not record.process_gone(dict(dead, pid_ns="1"))
+    assert not process.process_gone(dict(dead, host="elsewhere"))
+    assert not process.process_gone(dict(dead, pid_ns="1"))
     # A reused pid: same pid, another start time.
-    assert record.process_gone(dict(me, pid=os.getpid(), start="1"))
+    assert process.process_gone(dict(me, pid=os.getpid(), start="1"))
 
 
 def test_patience_retries_transient_errors_until_the_deadline() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from rolloutgate.release import record
+from rolloutgate.release.target import target_of
 
 VALUE = "aHVudGVyMg=="  # base64 of a planted value
 PLAIN = "plain-planted-value"
@@ -29,9 +30,7 @@ def a_record() -> dict:
         "data": {"token": VALUE},
     }
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "iris"}}
-    target = record.target_of(
-        [deployment, secret], tag="v1", verified=True, by="gate", first_deploy=False
-    )
+    target = target_of([deployment, secret], tag="v1", verified=True, by="gate", first_deploy=False)
     return {"step": "verified", "tag": "v1", "target": target}
 
 

@@ -63,6 +63,17 @@ def test_statefulset_waits_for_the_spec_to_be_observed() -> None:
     assert "observed" in verdict.message
 
 
+def test_only_a_statefulset_waits_while_no_generation_was_observed_at_all() -> None:
+    # kubectl's StatefulSet rule also waits on observedGeneration 0 (a status the controller
+    # has not written yet); the other kinds compare generations only.
+    unwritten = sts(observedGeneration=0)
+    unwritten["metadata"]["generation"] = 0
+    assert not STS.status(unwritten, None).done
+    daemonset = ds(observedGeneration=0)
+    daemonset["metadata"]["generation"] = 0
+    assert DS.status(daemonset, None).done
+
+
 def test_statefulset_waits_for_ready_pods_then_for_the_rolling_update() -> None:
     assert STS.status(sts(readyReplicas=1), None).message == "1/2 pods ready"
     rolling = STS.status(sts(currentRevision="web-old", updatedReplicas=1), None)

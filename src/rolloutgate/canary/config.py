@@ -9,7 +9,7 @@ defaults of the run (traffic, arms, reports) are in ``RunDefaults`` below.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,34 @@ def _c(
     return Setting(f"canary.{key}", convert, default, flag, help, env_name=f"canary.{key}", **kw)
 
 
+# Each threshold's converter, keyed by its Thresholds field: the name is written once (a row
+# ``_c("a", f, _T.b)`` could pair one key with another's default).
+_THRESHOLD_CONVERTERS: dict[str, Callable[[object], Any]] = {
+    "min_samples": positive_count,
+    "max_consecutive_errors": positive_count,
+    "confidence": confidence,
+    "latency_ratio": ratio,
+    "latency_critical_ratio": ratio,
+    "server_pod_sd": non_negative,
+    "client_pod_sd": non_negative,
+    "pod_sd_df": non_negative,
+    "max_path_share": fraction,
+    "p95_ms": cfgmod.seconds,  # "seconds" = any number > 0
+    "p99_ms": cfgmod.seconds,
+    "p99_min_samples": positive_count,
+    "max_flip_rate": fraction,
+    "max_accuracy_drop": fraction,
+    "flip_margin": fraction,
+    "flip_noise_floor": fraction,
+    "numeric_abs_tol": non_negative,
+    "numeric_rel_tol": non_negative,
+    "judge_numeric": cfgmod.flag,
+    "min_success_rate": fraction,
+    "pass_score": score,
+    "marginal_score": score,
+}
+
+
 SETTINGS: tuple[Setting, ...] = (
     _c("replicas", positive_count, _R.replicas),
     _c(
@@ -188,29 +216,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _c("html", cfgmod.path, _R.html, is_path=True),
     _c("history", cfgmod.path, _R.history, is_path=True),
-    # The judgement's thresholds.
-    _c("min_samples", positive_count, _T.min_samples),
-    _c("max_consecutive_errors", positive_count, _T.max_consecutive_errors),
-    _c("confidence", confidence, _T.confidence),
-    _c("latency_ratio", ratio, _T.latency_ratio),
-    _c("latency_critical_ratio", ratio, _T.latency_critical_ratio),
-    _c("server_pod_sd", non_negative, _T.server_pod_sd),
-    _c("client_pod_sd", non_negative, _T.client_pod_sd),
-    _c("pod_sd_df", non_negative, _T.pod_sd_df),
-    _c("max_path_share", fraction, _T.max_path_share),
-    _c("p95_ms", cfgmod.seconds, _T.p95_ms),  # "seconds" = any number > 0
-    _c("p99_ms", cfgmod.seconds, _T.p99_ms),
-    _c("p99_min_samples", positive_count, _T.p99_min_samples),
-    _c("max_flip_rate", fraction, _T.max_flip_rate),
-    _c("max_accuracy_drop", fraction, _T.max_accuracy_drop),
-    _c("flip_margin", fraction, _T.flip_margin),
-    _c("flip_noise_floor", fraction, _T.flip_noise_floor),
-    _c("numeric_abs_tol", non_negative, _T.numeric_abs_tol),
-    _c("numeric_rel_tol", non_negative, _T.numeric_rel_tol),
-    _c("judge_numeric", cfgmod.flag, _T.judge_numeric),
-    _c("min_success_rate", fraction, _T.min_success_rate),
-    _c("pass_score", score, _T.pass_score),
-    _c("marginal_score", score, _T.marginal_score),
+    # The judgement's thresholds: each with its converter below, its default Thresholds'.
+    *(_c(key, convert, getattr(_T, key)) for key, convert in _THRESHOLD_CONVERTERS.items()),
     *(_c(f"weights.{g}", non_negative, w) for g, w in _T.weights.items()),
 )
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rolloutgate.canary.errorrate import judge_errors
+from rolloutgate.canary.latency import judge_latency, judge_latency_budget
 from rolloutgate.canary.metrics import METRICS, Metric
 from rolloutgate.canary.observations import Observations, first_answers
 from rolloutgate.canary.predictions import (
@@ -32,7 +34,6 @@ from rolloutgate.canary.predictions import (
     judge_golden,
     judge_numeric,
 )
-from rolloutgate.canary.stats import judge_errors, judge_latency, judge_latency_budget
 from rolloutgate.canary.thresholds import Thresholds
 
 RunVerdict = Literal["pass", "marginal", "fail", "inconclusive"]

@@ -2,6 +2,7 @@
 
     cases        golden cases for any HTTP JSON server: requests, expectations, ``HttpClient``
                  (the one golden/request stack: the gate, recording and the canary)
+    httpclient   the request of a case and ``HttpClient``, which sends it; ``client_for``
     protocols    the presets (v2, v1, plain): prediction path, health checks
     client       the V2 client, ``EndpointUnreachable``, ``describe``, ``wait_answering``
     latency      the one ``percentile``, the golden file's latency budget, ``measure_latency``

@@ -23,8 +23,8 @@ from typing import Any
 import requests
 
 from rolloutgate.checks import protocols
-from rolloutgate.checks.cases import HttpClient, Request
 from rolloutgate.checks.client import EndpointUnreachable, describe
+from rolloutgate.checks.httpclient import HttpClient, Request
 from rolloutgate.checks.protocols import Protocol
 from rolloutgate.errors import GateError
 

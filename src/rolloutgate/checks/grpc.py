@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from rolloutgate.checks.cases import HttpClient, Request, flatten
+from rolloutgate.checks.cases import flatten
 from rolloutgate.checks.client import AnswerTimedOut, EndpointUnreachable, V2Client
+from rolloutgate.checks.httpclient import HttpClient, Request
 from rolloutgate.config import HealthPaths
 from rolloutgate.errors import ConfigError
 

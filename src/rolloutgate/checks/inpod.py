@@ -15,14 +15,19 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rolloutgate.errors import ConfigError, GateError
+from rolloutgate import kube
+from rolloutgate.errors import ApiError, ConfigError, GateError
 from rolloutgate.manifests import ImageRef, pod_specs
 from rolloutgate.objects import Obj, at, name_of, ref
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 # What the container runtime says when an exec finds no shell (containerd and CRI-O, via kubectl).
 _NO_SHELL = re.compile(
@@ -135,6 +140,22 @@ def serving_container(
         f"the in-pod checks cannot tell which container serves the model: --image-tag sets the "
         f"image of containers {', '.join(tagged)} ({listing}). Set `container` to the serving "
         "one, or `images` to the model's image only (then sidecars keep their tags too)"
+    )
+
+
+def check_container(pods: Sequence[Obj], name: str) -> None:
+    """ConfigError unless ``name`` is a container of the release's pods (naming theirs)."""
+    if any(c.get("name") == name for p in pods for c in p["spec"].get("containers", [])):
+        return
+    listing = "; ".join(
+        f"pod {name_of(p)} has "
+        + ", ".join(str(c.get("name")) for c in p["spec"].get("containers", []))
+        for p in pods
+    )
+    raise ConfigError(
+        f"container {name!r} is not a container of the new release's pods: "
+        f"{listing or 'no pods'}. Set `container` (or the rolloutgate_container fixture) "
+        "to one of them"
     )
 
 
@@ -277,3 +298,98 @@ def target_spec(pod: Obj, container: str) -> Obj:
             return dict(c)
     names = ", ".join(str(c.get("name")) for c in at(pod, "spec", "containers") or [])
     raise ConfigError(f"pod {name_of(pod)} has no container {container!r}; its containers: {names}")
+
+
+def open_in_pod(
+    api: ApiClient,
+    kubectl: Kubectl,
+    pod: Obj,
+    name: str,
+    *,
+    debug_image: str | None,
+    deadline: float,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> InPod:
+    """The way into container ``name`` of ``pod``: the container itself when its image has a
+    shell, else an ephemeral container of ``debug_image`` added to the pod and waited for
+    until ``deadline`` (``timeout_s``: that deadline's length, for the message).
+    InPodUnavailable says why neither works."""
+    pod_name = name_of(pod)
+
+    def left() -> float:
+        return deadline - time.monotonic()
+
+    if has_shell(kubectl, pod_name, name, timeout=left()):
+        return InPod(pod_name, name, name, kubectl.host(pod_name, name))
+    target = target_spec(pod, name)
+    why = f"image {target.get('image')} of container {name} has no shell (/bin/sh)"
+    if debug_image is None:
+        raise InPodUnavailable(
+            f"{why} and debug_image is off: set debug_image to an image with a shell "
+            "that the cluster can pull, to run them from an ephemeral container"
+        )
+    debug = debug_container(target, debug_image)
+    try:
+        kube.add_ephemeral_container(api, kubectl.namespace, pod_name, debug)
+    except ApiError as e:  # 403 (pods/ephemeralcontainers), 404 (API too old), 422
+        raise InPodUnavailable(f"{why}, and no ephemeral container could be added: {e}") from e
+    debug_name = str(debug["name"])
+    say(
+        f"{why}: in-pod checks from ephemeral container {debug_name} "
+        f"({debug_image}) in pod {pod_name}"
+    )
+    _wait_debug(api, kubectl.namespace, pod_name, debug_name, debug_image, deadline, timeout_s, why)
+    if not has_shell(kubectl, pod_name, debug_name, timeout=left()):
+        raise InPodUnavailable(f"{why}, and neither has debug_image {debug_image}")
+    denied = readable_root(kubectl, pod_name, debug_name, timeout=left())
+    if denied is not None:
+        raise InPodUnavailable(
+            f"{why}; ephemeral container {debug_name} cannot read the serving process's "
+            f"files ({denied}): the kernel allows it to the same user, so give the "
+            "serving container a runAsUser (the debug container copies its "
+            "securityContext)"
+        )
+    return InPod(pod_name, name, debug_name, kubectl.host(pod_name, debug_name), "/proc/1/root")
+
+
+def _wait_debug(
+    api: ApiClient,
+    namespace: str,
+    pod: str,
+    name: str,
+    image: str,
+    deadline: float,
+    timeout_s: float,
+    why: str,
+) -> None:
+    """Until the ephemeral container runs; InPodUnavailable when it will not start (its
+    image cannot be pulled, ...) or by the deadline."""
+    last = "not started"
+    watch = kube.Watch(
+        api, "v1", "Pod", namespace, deadline=deadline, field_selector=f"metadata.name={pod}"
+    )
+    for event in watch:
+        if event.type == kube.SYNCED:
+            continue
+        running, stuck = debug_state(event.obj, name)
+        if running:
+            watch.stop()
+            return
+        if stuck is not None:
+            watch.stop()
+            raise InPodUnavailable(
+                f"{why}, and ephemeral container {name} ({image}) will not "
+                f"start: {stuck}. Set debug_image to an image with a shell that the cluster "
+                "can pull"
+            )
+        last = str(
+            ((event.obj.get("status") or {}).get("ephemeralContainerStatuses") or [{}])[-1].get(
+                "state"
+            )
+            or last
+        )
+    raise InPodUnavailable(
+        f"{why}, and ephemeral container {name} was not running within the endpoint timeout "
+        f"({timeout_s:g} s; last state: {last})"
+    )

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from rolloutgate.checks import cases, protocols
-from rolloutgate.checks.cases import Case, Golden, HttpClient
+from rolloutgate.checks.cases import Case, Golden
 from rolloutgate.checks.client import EndpointUnreachable, describe, json_of
+from rolloutgate.checks.httpclient import HttpClient
 from rolloutgate.errors import GateError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rolloutgate.checks import fanout
-from rolloutgate.checks.cases import HttpClient, Request
+from rolloutgate.checks.httpclient import HttpClient, Request
 from rolloutgate.checks.latency import Latency, measure_latency
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from rolloutgate import config, kube
 from rolloutgate.checks import cases, credentials, detect, recording
-from rolloutgate.checks.cases import HttpClient
 from rolloutgate.checks.client import wait_answering
+from rolloutgate.checks.httpclient import HttpClient, client_for
 from rolloutgate.checks.latency import measure_latency
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ClusterError, ConfigError, GateError
@@ -217,7 +217,7 @@ def _ask_live(release: Release, where: Target, opts: Options, say: Callable[[str
         say(f"rolloutgate init: protocol {found.protocol.name} ({'; '.join(found.seen)})")
         template = _template(found, opts, probe)
         golden = cases.parse(template, opts.golden or Path("golden.json"), requests_only=True)
-        client = stack.enter_context(cases.client_for(url, golden, cfg))
+        client = stack.enter_context(client_for(url, golden, cfg))
         source = f"cluster {opts.profile}, namespace {cfg.namespace}, image " + (
             f"{where.image}:{live_tag}" if live_tag else where.image
         )

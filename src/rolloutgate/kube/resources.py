@@ -206,33 +206,29 @@ def replace(
     api: ApiClient, obj: Obj, namespace: str | None, *, field_manager: str = FIELD_MANAGER
 ) -> Obj:
     """PUT the whole object (optimistic: ApiError 409 unless resourceVersion is current)."""
-    res = resource(api, obj["apiVersion"], obj["kind"])
-
-    def call() -> Obj:
-        with api_errors("update", describe_resource(res, namespace, at(obj, "metadata", "name"))):
-            return _as_dict(
-                dynamic(api).replace(  # type: ignore[no-untyped-call]
-                    res,
-                    body=obj,
-                    namespace=scoped_namespace(res, namespace),
-                    _request_timeout=REQUEST_TIMEOUT_S,
-                    field_manager=field_manager,
-                )
-            )
-
-    return patient(call, change=True)
+    return _send_whole(api, "update", obj, namespace, field_manager)
 
 
 def create(
     api: ApiClient, obj: Obj, namespace: str | None, *, field_manager: str = FIELD_MANAGER
 ) -> Obj:
     """POST the object (ApiError 409 if it exists)."""
+    return _send_whole(api, "create", obj, namespace, field_manager)
+
+
+def _send_whole(
+    api: ApiClient, verb: str, obj: Obj, namespace: str | None, field_manager: str
+) -> Obj:
+    """The whole object sent with ``verb`` (``update``: PUT, ``create``: POST), retried while
+    the server restarts."""
     res = resource(api, obj["apiVersion"], obj["kind"])
 
     def call() -> Obj:
-        with api_errors("create", describe_resource(res, namespace, at(obj, "metadata", "name"))):
+        client = dynamic(api)
+        send = client.replace if verb == "update" else client.create
+        with api_errors(verb, describe_resource(res, namespace, at(obj, "metadata", "name"))):
             return _as_dict(
-                dynamic(api).create(  # type: ignore[no-untyped-call]
+                send(
                     res,
                     body=obj,
                     namespace=scoped_namespace(res, namespace),

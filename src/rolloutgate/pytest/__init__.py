@@ -6,6 +6,8 @@
     hooks          ``GateHooks``: the run's state, golden-case parametrization, outcomes,
                    interrupts, reports
     canary         ``--canary``: one item per metric, exit status, reports
+    waves          a profile of waves: one item per cluster, the run's JSON
+    takeover       the base of both: the suite's items replaced, SIGTERM as an interrupt
     cmdline        command lines refused before anything runs
     terminal       the live progress line writer and the SIGTERM set-up
 

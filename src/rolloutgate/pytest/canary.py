@@ -26,6 +26,7 @@ from rolloutgate.canary.run import CanaryRun
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError, GateError
 from rolloutgate.pytest import terminal
+from rolloutgate.pytest.takeover import TakeoverPlugin
 
 NAME = "rolloutgate-canary"
 # Figures of a metric that become JUnit properties (scalars only: lists would be noise there).
@@ -86,36 +87,26 @@ class CanaryItem(pytest.Item):
         return "canary", None, f"canary: {self.metric}"
 
 
-class CanaryPlugin:
-    """Registered by the gate's plugin when ``--canary`` is given."""
+class CanaryPlugin(TakeoverPlugin):
+    """Registered by the gate's plugin when ``--canary`` is given; a SIGTERM deletes the
+    arms as Ctrl+C does."""
 
     def __init__(
         self, config: pytest.Config, cfg: GateConfig, ccfg: CanaryConfig, inputs: Inputs
     ) -> None:
+        super().__init__()
         self.config, self.cfg, self.ccfg, self.inputs = config, cfg, ccfg, inputs
         self.run = CanaryRun(cfg, ccfg)
         self._done = False
         self._error: BaseException | None = None
         self.data: dict[str, Any] | None = None
-        self.signals = terminal.SigtermAsInterrupt()
-
-    def install_sigterm(self) -> None:
-        """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt, so the arms are deleted."""
-        self.signals.install()
-
-    def pytest_unconfigure(self) -> None:
-        self.signals.restore()
 
     # -- collection ------------------------------------------------------------------------
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        if items:
-            config.hook.pytest_deselected(items=list(items))
+    def items(self, session: pytest.Session) -> list[pytest.Item]:
+        """An item per metric, the verdict's, and the promotion's when it may promote."""
         names = [*METRICS, "verdict"] + (["promotion"] if self.ccfg.promote else [])
-        items[:] = [
+        return [
             CanaryItem.from_parent(
                 session, name=name, nodeid=f"canary::{name}", plugin=self, metric=name
             )

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from testinfra.host import Host  # type: ignore[import-untyped]
 
-    from rolloutgate.checks.cases import Case, Golden, HttpClient
+    from rolloutgate.checks.cases import Case, Golden
     from rolloutgate.checks.client import V2Client
+    from rolloutgate.checks.httpclient import HttpClient
     from rolloutgate.checks.inpod import InPod
     from rolloutgate.checks.latency import Latency
     from rolloutgate.checks.podhistory import Restarts
@@ -316,7 +317,7 @@ def rolloutgate_replicas(
     rolloutgate_golden: Golden,
     rolloutgate_config: GateConfig,
 ) -> Iterator[dict[str, HttpClient]]:
-    """Session. A ``rolloutgate.checks.cases.HttpClient`` per pod of the new release behind the
+    """Session. A ``rolloutgate.checks.httpclient.HttpClient`` per pod of the new release behind the
     model's Service, keyed by pod name, each through its own port-forward straight to that pod:
     health and golden checks ask every replica, not the one the Service happens to pick. Health
     paths as ``rolloutgate_http``'s (the golden file's protocol)."""

@@ -17,7 +17,8 @@ from rolloutgate.config import GateConfig
 from rolloutgate.objects import Obj
 
 if TYPE_CHECKING:
-    from rolloutgate.checks.cases import Golden, HttpClient
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.checks.httpclient import HttpClient
     from rolloutgate.checks.metrics import PodMetrics
 
 
@@ -25,12 +26,13 @@ if TYPE_CHECKING:
 def rolloutgate_http(
     rolloutgate_endpoint: str, rolloutgate_golden: Golden, rolloutgate_config: GateConfig
 ) -> Iterator[HttpClient]:
-    """Session. A ``rolloutgate.checks.cases.HttpClient`` at the release's endpoint: ``send(case
-    .request)``, ``health_check(name)``; health paths from the ``health.*`` settings, else the
-    golden file, else its protocol's preset. Per-request timeout ``timeouts.request``; a request
-    that met no pod (refused, 502, 504) is sent again for up to 10 s before it is judged."""
-    from rolloutgate.checks.cases import client_for
+    """Session. A ``rolloutgate.checks.httpclient.HttpClient`` at the release's endpoint:
+    ``send(case.request)``, ``health_check(name)``; health paths from the ``health.*``
+    settings, else the golden file, else its protocol's preset. Per-request timeout
+    ``timeouts.request``; a request that met no pod (refused, 502, 504) is sent again for up to
+    10 s before it is judged."""
     from rolloutgate.checks.client import UNROUTED_RETRY_S
+    from rolloutgate.checks.httpclient import client_for
 
     with client_for(
         rolloutgate_endpoint,

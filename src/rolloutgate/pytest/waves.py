@@ -19,6 +19,7 @@ from rolloutgate import redact
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.pytest import terminal
+from rolloutgate.pytest.takeover import TakeoverPlugin
 from rolloutgate.waves import Member, WaveRun
 
 
@@ -51,10 +52,12 @@ class WaveItem(pytest.Item):
         return "waves", None, f"wave {self.member.wave}: {self.member.cluster}"
 
 
-class WavesPlugin:
-    """Registered by the gate's plugin when the ``--cluster`` profile names waves."""
+class WavesPlugin(TakeoverPlugin):
+    """Registered by the gate's plugin when the ``--cluster`` profile names waves; a SIGTERM
+    rolls every cluster back as Ctrl+C does."""
 
     def __init__(self, config: pytest.Config, cfg: GateConfig) -> None:
+        super().__init__()
         self.config, self.cfg = config, cfg
         report = cfg.report
         # The terminal reporter is registered after this plugin: looked up at each line.
@@ -64,22 +67,10 @@ class WavesPlugin:
             report.with_name(f"{report.stem}-waves"),
         )
         self._done = False
-        self.signals = terminal.SigtermAsInterrupt()
 
-    def install_sigterm(self) -> None:
-        """Turn SIGTERM (a cancelled CI job) into KeyboardInterrupt: every cluster rolls back."""
-        self.signals.install()
-
-    def pytest_unconfigure(self) -> None:
-        self.signals.restore()
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        if items:
-            config.hook.pytest_deselected(items=list(items))
-        items[:] = [
+    def items(self, session: pytest.Session) -> list[pytest.Item]:
+        """An item per cluster, in wave order."""
+        return [
             WaveItem.from_parent(
                 session,
                 name=m.cluster,

@@ -29,10 +29,11 @@ from rolloutgate.errors import (
 )
 from rolloutgate.objects import ref
 from rolloutgate.release import diagnostics as diag
-from rolloutgate.release import prepare, record, rollback
+from rolloutgate.release import prepare, rollback
 from rolloutgate.release import verify as checks
 from rolloutgate.release.report import Rollback
 from rolloutgate.release.snapshot import Snapshot
+from rolloutgate.release.target import describe_target, target_snapshot
 from rolloutgate.workloads import is_workload, viewer_for, workloads
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def finish(rel: Release) -> None:
         rb.outcome = (
             f"disabled ({cfg.sources.get('rollback')}): the failed release is left in place"
         )
-        rel._record_step("left-failed")
+        rel.record_step("left-failed")
         return
     golden = _golden_or_note(rel, "rollback")
     with signals_deferred(rel.say), rel.step(None, cfg.timeouts.rollback):
@@ -359,13 +360,13 @@ def recover(rel: Release) -> None:
             "with a restore target; a gate writes one before its first apply"
         )
     target = found["target"]
-    what = record.describe_target(target)
+    what = describe_target(target)
     rec = run.recovery = Rollback(needed=True, attempted=True)
     golden = _golden_or_note(rel, "recovery")
     rel.say(f"rolloutgate: recovery: restoring the last verified release: {what}")
     try:
         with run.phase("recovery"), rel.step(None, cfg.timeouts.rollback) as deadline:
-            snap = record.target_snapshot(found, cfg.namespace)
+            snap = target_snapshot(found, cfg.namespace)
             tracker.ensure_held()
             tracker.step("recovering")
             with signals_deferred(rel.say):
@@ -476,7 +477,7 @@ def _unfinished(rel: Release, e: ClusterUnreachable) -> NoReturn:
         f"NOT DONE: the API server did not answer within the rollback timeout "
         f"({cfg.timeouts.rollback:g} s; {e}). The release record still says step {step!r} "
         f"(unfinished): the next gate, or `pytest --cluster={cfg.cluster} --recover`, restores "
-        f"the last verified release ({record.describe_target(target)})"
+        f"the last verified release ({describe_target(target)})"
     )
     raise RollbackFailed(rb.outcome) from None
 

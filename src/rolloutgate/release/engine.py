@@ -17,8 +17,6 @@ what failed; callers turn that into a test failure once.
 
 from __future__ import annotations
 
-import _thread
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -28,29 +26,26 @@ from typing import TYPE_CHECKING
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
-from rolloutgate.checks import cases, fanout, inpod, loadtime, warmup
+from rolloutgate.checks import fanout, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
+from rolloutgate.checks.httpclient import client_for
 from rolloutgate.checks.inpod import InPod, InPodUnavailable
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import (
-    ApiError,
     ClusterError,
     ConfigError,
     Forbidden,
     GateError,
-    LockLost,
     RolloutFailed,
 )
 from rolloutgate.kube import kindcluster
 from rolloutgate.manifests import Rendered
 from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
 from rolloutgate.release import (
-    apply,
-    autoscale,
-    dryrun,
+    change,
     ending,
-    lock,
+    holding,
     plan,
     prepare,
     record,
@@ -60,13 +55,14 @@ from rolloutgate.release import verify as checks
 from rolloutgate.release.handoff import Handoff
 from rolloutgate.release.lock import Lease
 from rolloutgate.release.report import GateRun
-from rolloutgate.release.snapshot import Snapshot, take
+from rolloutgate.release.snapshot import Snapshot
 from rolloutgate.workloads import viewer_for, workloads
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from rolloutgate.checks.cases import Golden, HttpClient, Request
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.checks.httpclient import HttpClient, Request
     from rolloutgate.checks.latency import Latency
 
 
@@ -80,7 +76,8 @@ class Release:
     ``say`` writes a progress line; ``golden`` loads the golden cases (ConfigError when the
     file is bad: the checks that need it report that, a rollback is checked without it);
     ``checkpoint`` writes the report as it stands (before a restore, which a SIGKILL may cut).
-    The end of a release (rollback, its verification, recovery) is in ``ending``.
+    The steps that hold the lease are in ``holding``, those that change the target in
+    ``change``, the end of a release (rollback, its verification, recovery) in ``ending``.
     """
 
     def __init__(
@@ -104,14 +101,8 @@ class Release:
         self.connection: tuple[str | None, str | None] = (None, None)  # kubeconfig, context
         # False only in a dry run into a namespace that does not exist (nothing creates it).
         self.namespace_exists = True
-        self.tracker: record.Tracker | None = None
-        self._held = ExitStack()  # the lease's renewal and release
-        self._keeper: lock.Keeper | None = None
-        # Set by the renewal thread when it interrupts the main thread because the lease was
-        # lost: the step that gets the KeyboardInterrupt turns it into LockLost.
-        self._lost_interrupt = threading.Event()
-        self._steps = 0  # steps running now (nested); the renewal thread interrupts only these
-        self._steps_lock = threading.Lock()
+        # The lease while held: its renewal, the record's tracker, the steps a loss interrupts.
+        self.holding = holding.Holding(run, self.note)
         self.snap: Snapshot | None = None
         self.planned: plan.Plan | None = None
         self.applied: list[Obj] = []
@@ -167,6 +158,12 @@ class Release:
         except ConfigError:
             return None
 
+    @property
+    def tracker(self) -> record.Tracker | None:
+        """The release record's tracker while the lease is held; None without one (a dry run,
+        ``--verify``, before ``lock``)."""
+        return self.holding.tracker
+
     @contextmanager
     def step(self, phase: str | None, seconds: float) -> Iterator[float]:
         """A step's block: timed as ``phase``, every API call retried until the step's deadline
@@ -175,39 +172,16 @@ class Release:
         lease lost meanwhile ends the step with LockLost."""
         deadline = time.monotonic() + seconds
         timer = self.run.phase(phase) if phase else nullcontext()
-        with self._steps_lock:
-            self._steps += 1
-        try:
-            with timer, kube.patience(deadline, self._retrying, guard=self._confirm_lease):
-                yield deadline
-        except KeyboardInterrupt:
-            if not self._lost_interrupt.is_set():
-                raise
-            self._lost_interrupt.clear()
-            raise LockLost(f"lease lost ({self.run.lock_lost})") from None
-        finally:
-            with self._steps_lock:
-                self._steps -= 1
-            self._tell_lease_news()
+        with (
+            self.holding.running(),
+            timer,
+            kube.patience(deadline, self._retrying, guard=self.holding.confirm),
+        ):
+            yield deadline
 
     def _retrying(self, line: str) -> None:
         self.tell(line)
-        self._tell_lease_news()
-
-    def _confirm_lease(self) -> None:
-        """The guard of every change: the lease confirmed first when its renewals did not get
-        through lately (LockLost when it is another gate's)."""
-        if self._keeper is None:
-            return
-        try:
-            self._keeper.confirm()
-        finally:
-            self._tell_lease_news()
-
-    def _tell_lease_news(self) -> None:
-        if self._keeper is not None:
-            for line in self._keeper.take_news():
-                self.note(line)
+        self.holding.tell_news()
 
     def tell(self, line: str) -> None:
         """A progress line of the gate's own (``rolloutgate: ...``)."""
@@ -218,7 +192,8 @@ class Release:
         self.tell(line)
         self.run.notes.append(line)
 
-    def _record_step(self, name: str) -> None:
+    def record_step(self, name: str) -> None:
+        """The release record says the release got to step ``name`` (when there is one)."""
         if self.tracker is not None:
             with self.step(None, self.cfg.timeouts.api):
                 self.tracker.step(name)
@@ -289,224 +264,38 @@ class Release:
 
     def lock(self) -> Lease | None:
         """The target's Lease, held and renewed until ``unlock``, and the release record read
-        and started; None in a dry run (which changes nothing, and only reads the record)."""
-        cfg, api, run = self.cfg, self.api, self.run
-        name = prepare.lock_name(cfg, self.objects)
-        if cfg.verify:
-            self._read_only(name)
-            return None
-        if cfg.dry_run:
-            with self.step(None, cfg.timeouts.api):
-                found = record.read(api, cfg.namespace, record.record_name(name))
-            if record.unfinished(found):
-                assert found is not None
-                run.notes.append(
-                    f"unfinished {record.describe(found)}: a real run recovers it first"
-                )
-            return None
-        with self.step("lock", cfg.timeouts.lock) as deadline:
-            lease = lock.acquire(
-                api,
-                cfg.namespace,
-                name,
-                # A canary's promotion continues under the lease the canary holds.
-                holder=lock.holder_for(cfg.namespace, name),
-                duration_s=int(cfg.timeouts.lease),
-                deadline=deadline,
-                gone=lambda live: record.holder_gone(api, cfg.namespace, name, live),
-                on_wait=lambda m: self.say(f"rolloutgate: {m}"),
-            )
-        self._held.callback(self._release_lease, lease)
-        try:
-            tracker = record.Tracker(api, cfg.namespace, lease, api_timeout=cfg.timeouts.api)
-            with self.step("record", cfg.timeouts.api):
-                found = tracker.load()
-                if record.unfinished(found):
-                    assert found is not None
-                    text = (
-                        f"found an unfinished {record.describe(found)}; that gate is gone or "
-                        "lost its lease (this gate holds it now). Restore target: the last "
-                        f"verified release: {record.describe_target(found.get('target'))}"
-                    )
-                    self.say(f"rolloutgate: {text}")
-                    run.notes.append(text)
-                tracker.start(cfg.image_tag)
-            tracker.on_lost = self._on_lost
-            self.tracker = tracker
-            self._keeper = self._held.enter_context(lock.keep(api, lease, on_lost=tracker.lose))
-        except BaseException:
-            # The fixture's teardown runs only after a setup that succeeded: release it here.
-            self.unlock()
-            raise
-        return lease
-
-    def _read_only(self, name: str) -> None:
-        """--verify: the lease and the record read, never written. A gate holding the lease
-        is releasing right now: the checks see whatever is live, and a note says so."""
-        cfg, api = self.cfg, self.api
-        with self.step("record", cfg.timeouts.api):
-            self.found = record.read_public(api, cfg.namespace, record.record_name(name))
-            holder = lock.current_holder(api, cfg.namespace, name)
-        if holder is not None:
-            text = (
-                f"lease {cfg.namespace}/{name} is held by {holder}: a gate is releasing now, "
-                "and the checks see whatever is live meanwhile"
-            )
-            self.say(f"rolloutgate: {text}")
-            self.run.notes.append(text)
-
-    def _on_lost(self, reason: str) -> None:
-        # From the renewal thread: stop the release where it is (a change made now would land
-        # on another gate's target); the rollback is skipped for the same reason. Only a step
-        # is interrupted, and it turns the interrupt into LockLost (one line, exit 1; never
-        # pytest's KeyboardInterrupt banner); between steps the next change's guard refuses.
-        # Nothing is written to the terminal from here: it belongs to the main thread.
-        self.run.lock_lost = reason
-        if self.tracker is None or not self.tracker.interrupt_on_loss:
-            return
-        if threading.current_thread() is threading.main_thread():
-            return  # found by the main thread itself (a change refused): it raises LockLost
-        with self._steps_lock:
-            if self._steps:
-                self._lost_interrupt.set()
-                _thread.interrupt_main()
-
-    def _release_lease(self, lease: Lease) -> None:
-        try:
-            with self.step(None, self.cfg.timeouts.api):
-                lock.release(self.api, lease)
-        except LockLost:
-            return  # another gate's now: nothing of ours to release
-        except ClusterError as e:
-            # A teardown must not end in the client's tracebacks; the lease expires by itself.
-            line = (
-                f"lease {lease.namespace}/{lease.name} not released ({e}); it expires "
-                f"{lease.duration_s} s after its last renewal, and the next gate takes it then"
-            )
-            self.note(line)
+        and started; None in a dry run (which changes nothing, and only reads the record).
+        With ``--verify`` both are only read (``holding``)."""
+        return holding.lock(self)
 
     def unlock(self) -> None:
         """Stop renewing and release the lease. LockLost when it was lost during the run and
         nothing said so yet (another gate may have deployed meanwhile)."""
-        self._held.close()
-        keeper, self._keeper = self._keeper, None
-        lost = keeper.lost if keeper is not None else []
-        if lost and self.run.lock_lost is None and self.tracker is not None:
-            lease = self.tracker.lease
-            self.run.notes.append(f"lease {lease.name} was lost during the run: {lost[0]}")
-            raise LockLost(
-                f"lease {lease.namespace}/{lease.name} was lost during the run, another gate "
-                f"may have deployed meanwhile: {lost[0]}"
-            )
+        self.holding.close()
 
     def snapshot(self) -> Snapshot:
         """The live objects the manifests touch, read before anything is applied: what a
         rollback restores. A release left unfinished by a gate that is gone (or ``--recover``)
         is recovered first, so the snapshot is a verified release, never the half-done one."""
-        cfg, tracker = self.cfg, self.tracker
-        if tracker is not None and (cfg.recover or record.unfinished(tracker.found)):
-            self.recover()
-        elif cfg.recover:
-            raise ConfigError("--recover needs the release record, and a dry run reads only")
-        with self.step("snapshot", cfg.timeouts.api):
-            snap = take(self.api, cfg.namespace, self.objects)
-        prepare.check_live(snap)
-        self.run.previous_tag = snap.tag()
-        self.run.first_deploy = snap.first_deploy
-        self.snap = snap
-        return snap
+        return change.snapshot(self)
 
     def validate(self) -> plan.Plan:
         """The plan (paused workloads refused, HPA targets without replicas, configuration
         changes no rollout picks up) and a server-side dry-run of every object; then, in a
         real run, the release record says what is about to be applied."""
-        cfg, api, run, snap = self.cfg, self.api, self.run, self._snapshot()
-        with self.step("plan", cfg.timeouts.api):
-            planned = plan.make(
-                api,
-                cfg.namespace,
-                self.objects,
-                snap,
-                restart_on_config_change=cfg.restart_on_config_change,
-                namespace_exists=self.namespace_exists,
-            )
-        for workload, hpa in planned.autoscaled.items():
-            planned.notes.insert(
-                0,
-                f"{workload}: replicas left to {autoscale.HPA_KIND}/{hpa} "
-                "(applied without spec.replicas)",
-            )
-        for note in planned.notes:
-            self.say(f"rolloutgate: {note}")
-        run.notes.extend(planned.notes)
-        with self.step("validate", cfg.timeouts.api):
-            if self.namespace_exists:
-                apply.validate(api, cfg.namespace, planned.objects)
-                if cfg.dry_run:
-                    run.dry_run_diff = apply.diff(api, cfg.namespace, planned.objects)
-            else:  # only in a dry run: a real run has created the namespace
-                found = dryrun.validate(api, cfg.namespace, planned.objects)
-                run.notes.extend(found.notes)
-                run.dry_run_diff = found.diff
-        if self.tracker is not None and not cfg.dry_run:
-            # Written before anything changes: a gate killed from here on leaves a record the
-            # next gate recovers from.
-            with self.step(None, cfg.timeouts.api):
-                self.tracker.ensure_held()
-                self.tracker.begin(cfg.image_tag, snap, planned.objects)
-            self.tracker.interrupt_on_loss = True
-        self.planned = planned
-        return planned
+        return change.validate(self)
 
     def apply(self) -> list[Obj]:
         """Hand spec.replicas of HPA targets over, then apply every object (server-side apply,
         change-cause on workloads); returns the applied objects. From here on the release is
         the run's to finish (``finish``)."""
-        cfg, api, run = self.cfg, self.api, self.run
-        planned = self.planned
-        if planned is None:
-            raise ConfigError("the release is not validated: validate() comes before apply()")
-        run.applied = True
-        if not_waited := prepare.not_waited(self.objects):
-            run.notes.append(
-                "applied, not waited for (not a workload kind): " + ", ".join(not_waited)
-            )
-        with self.step("apply", cfg.timeouts.api):
-            # Only what happens to the pods from here on is held against the release.
-            run.baseline = self.pod_baseline(planned.objects)
-            for obj in workloads(planned.objects):
-                if ref(obj) in planned.autoscaled:
-                    autoscale.handover(api, cfg.namespace, obj)
-            holder = self.tracker.lease.holder if self.tracker else lock.default_holder()
-            applied = apply.apply(
-                api,
-                cfg.namespace,
-                planned.objects,
-                change_cause=prepare.change_cause(cfg, holder),
-            )
-        self._record_step("rolling-out")
-        self.applied = applied
-        return applied
+        return change.apply(self)
 
     def take_live(self) -> list[Obj]:
         """--verify: the live release in place of an applied one (nothing is validated,
         applied or rolled back), and what the record says of it: which release is live and
         whether a gate verified it. Only what happens to its pods from now on counts."""
-        cfg, run, snap = self.cfg, self.run, self._snapshot()
-        if snap.first_deploy:
-            raise ClusterError(
-                f"no workload of the manifests is live in {cfg.namespace} "
-                f"({', '.join(ref(w) for w in workloads(self.objects))}): nothing to verify"
-            )
-        name = record.record_name(prepare.lock_name(cfg, self.objects))
-        run.live_release = record.live_release(self.found, snap.tag(), name)
-        run.rollback.enabled = False
-        run.rollback.outcome = "none: --verify applies nothing and rolls back nothing"
-        self.say(f"rolloutgate: verify-only: live release {run.live_release.text}")
-        with self.step(None, cfg.timeouts.api):
-            run.baseline = self.pod_baseline(snap.existing())
-        self.applied = snap.existing()
-        return self.applied
+        return change.take_live(self)
 
     def rollout(self) -> list[Obj]:
         """Wait until every applied workload has rolled out the revision this run created
@@ -523,7 +312,7 @@ class Release:
             # The verdict is in: the restore starts now, the diagnostics beside it.
             ending.fail_fast(self, e)
             raise
-        self._record_step("checking")
+        self.record_step("checking")
         self.run.pod_starts = self.pod_starts()
         return self.live
 
@@ -580,7 +369,7 @@ class Release:
                         note=self.note,
                     )
                 )
-                with cases.client_for(url, self.golden(), self.cfg) as probe:
+                with client_for(url, self.golden(), self.cfg) as probe:
                     wait_answering(probe, deadline=deadline)
             yield url
 
@@ -596,7 +385,7 @@ class Release:
                     )
                 )
                 clients = {
-                    pod: stack.enter_context(cases.client_for(url, golden, self.cfg))
+                    pod: stack.enter_context(client_for(url, golden, self.cfg))
                     for pod, url in urls.items()
                 }
                 fanout.each(clients, lambda client: wait_answering(client, deadline=deadline))
@@ -627,115 +416,36 @@ class Release:
         namespace. InPodUnavailable says why the checks cannot run here (a property of the
         set-up, never of the release). Found once per pod and container. Deadline:
         ``timeouts.endpoint``."""
+        cfg = self.cfg
         name = container or self.serving_container()
-        if not any(c.get("name") == name for p in pods for c in p["spec"].get("containers", [])):
-            listing = "; ".join(
-                f"pod {name_of(p)} has "
-                + ", ".join(str(c.get("name")) for c in p["spec"].get("containers", []))
-                for p in pods
-            )
-            raise ConfigError(
-                f"container {name!r} is not a container of the new release's pods: "
-                f"{listing or 'no pods'}. Set `container` (or the rolloutgate_container fixture) "
-                "to one of them"
-            )
+        inpod.check_container(pods, name)
         pod = inpod.running_pod(pods, name)
         if pod is None:
             raise GateError(
-                f"no pod of the new release in {self.cfg.namespace} has container {name} running "
+                f"no pod of the new release in {cfg.namespace} has container {name} running "
                 f"(pods: {', '.join(name_of(p) for p in pods)})"
             )
         key = (name_of(pod), name)
         if key not in self._in_pod:
+            kubectl = inpod.Kubectl(*self.connection, cfg.namespace)
             try:
-                self._in_pod[key] = self._open_in_pod(pod, name)
+                with self.step(None, cfg.timeouts.endpoint) as deadline:
+                    self._in_pod[key] = inpod.open_in_pod(
+                        self.api,
+                        kubectl,
+                        pod,
+                        name,
+                        debug_image=cfg.debug_image,
+                        deadline=deadline,
+                        timeout_s=cfg.timeouts.endpoint,
+                        say=self.tell,
+                    )
             except InPodUnavailable as e:
                 self._in_pod[key] = e
         found = self._in_pod[key]
         if isinstance(found, InPodUnavailable):
             raise found
         return found
-
-    def _open_in_pod(self, pod: Obj, name: str) -> InPod:
-        cfg, pod_name = self.cfg, name_of(pod)
-        kubectl = inpod.Kubectl(*self.connection, cfg.namespace)
-        with self.step(None, cfg.timeouts.endpoint) as deadline:
-
-            def left() -> float:
-                return deadline - time.monotonic()
-
-            if inpod.has_shell(kubectl, pod_name, name, timeout=left()):
-                return InPod(pod_name, name, name, kubectl.host(pod_name, name))
-            target = inpod.target_spec(pod, name)
-            why = f"image {target.get('image')} of container {name} has no shell (/bin/sh)"
-            if cfg.debug_image is None:
-                raise InPodUnavailable(
-                    f"{why} and debug_image is off: set debug_image to an image with a shell "
-                    "that the cluster can pull, to run them from an ephemeral container"
-                )
-            debug = inpod.debug_container(target, cfg.debug_image)
-            try:
-                kube.add_ephemeral_container(self.api, cfg.namespace, pod_name, debug)
-            except ApiError as e:  # 403 (pods/ephemeralcontainers), 404 (API too old), 422
-                raise InPodUnavailable(
-                    f"{why}, and no ephemeral container could be added: {e}"
-                ) from e
-            debug_name = str(debug["name"])
-            self.say(
-                f"rolloutgate: {why}: in-pod checks from ephemeral container {debug_name} "
-                f"({cfg.debug_image}) in pod {pod_name}"
-            )
-            self._wait_debug(pod_name, debug_name, deadline, why)
-            if not inpod.has_shell(kubectl, pod_name, debug_name, timeout=left()):
-                raise InPodUnavailable(f"{why}, and neither has debug_image {cfg.debug_image}")
-            denied = inpod.readable_root(kubectl, pod_name, debug_name, timeout=left())
-            if denied is not None:
-                raise InPodUnavailable(
-                    f"{why}; ephemeral container {debug_name} cannot read the serving process's "
-                    f"files ({denied}): the kernel allows it to the same user, so give the "
-                    "serving container a runAsUser (the debug container copies its "
-                    "securityContext)"
-                )
-            return InPod(
-                pod_name, name, debug_name, kubectl.host(pod_name, debug_name), "/proc/1/root"
-            )
-
-    def _wait_debug(self, pod: str, name: str, deadline: float, why: str) -> None:
-        """Until the ephemeral container runs; InPodUnavailable when it will not start (its
-        image cannot be pulled, ...) or by the deadline."""
-        last = "not started"
-        watch = kube.Watch(
-            self.api,
-            "v1",
-            "Pod",
-            self.cfg.namespace,
-            deadline=deadline,
-            field_selector=f"metadata.name={pod}",
-        )
-        for event in watch:
-            if event.type == kube.SYNCED:
-                continue
-            running, stuck = inpod.debug_state(event.obj, name)
-            if running:
-                watch.stop()
-                return
-            if stuck is not None:
-                watch.stop()
-                raise InPodUnavailable(
-                    f"{why}, and ephemeral container {name} ({self.cfg.debug_image}) will not "
-                    f"start: {stuck}. Set debug_image to an image with a shell that the cluster "
-                    "can pull"
-                )
-            last = str(
-                ((event.obj.get("status") or {}).get("ephemeralContainerStatuses") or [{}])[-1].get(
-                    "state"
-                )
-                or last
-            )
-        raise InPodUnavailable(
-            f"{why}, and ephemeral container {name} was not running within the endpoint timeout "
-            f"({self.cfg.timeouts.endpoint:g} s; last state: {last})"
-        )
 
     def pod_baseline(self, objs: list[Obj]) -> Baseline:
         """The workloads' pods (every revision) as they are now: taken just before the apply or
@@ -750,11 +460,6 @@ class Release:
             for pod in listing.get("items") or []:
                 found[str(pod.get("metadata", {}).get("uid"))] = pod
         return Baseline.of(found.values(), taken)
-
-    def _snapshot(self) -> Snapshot:
-        if self.snap is None:
-            raise ConfigError("no snapshot: snapshot() comes before validate()")
-        return self.snap
 
     # -- the end ------------------------------------------------------------------------------
 

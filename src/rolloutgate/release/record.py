@@ -25,34 +25,32 @@ A ConfigMap is readable by far more people than a Secret (the built-in ``view`` 
 ConfigMaps, never Secrets), so the values of Secrets among the target's objects are not in it:
 they go to a Secret of the same name beside it (``SECRETS_KEY``), written only when the target
 holds Secrets (then the gate has rights on Secrets anyway), and read back with the record.
+
+The restore target's content is ``target``'s; the writer's process, ``process``'s.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import copy
 import json
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
 from rolloutgate.errors import ClusterError, LockLost
-from rolloutgate.objects import MANAGED_BY, Obj, at, ref
+from rolloutgate.objects import MANAGED_BY, Obj, at
 from rolloutgate.release import lock
+from rolloutgate.release.process import process_gone, this_process
 from rolloutgate.release.report import LiveRelease
 from rolloutgate.release.snapshot import Snapshot
-from rolloutgate.workloads import CONTROLLER_ANNOTATIONS
+from rolloutgate.release.target import describe_target, now_iso, target_of
 
 KEY = "release.json"
 # The companion Secret's key: {Secret name: its content fields} of the target's Secrets.
@@ -63,8 +61,6 @@ CONTENT_IN = "contentInSecret"
 # Fields of a Secret that hold (or copy) its values.
 _SECRET_CONTENT = ("data", "stringData")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# A ConfigMap holds at most 1 MiB; keep room for the envelope and the other fields.
-MAX_OBJECTS_BYTES = 900 * 1024
 
 # Steps in order. A record whose step is not FINISHED was left by a gate that did not end its
 # release: the cluster may hold anything between the target and the new release.
@@ -81,64 +77,10 @@ STEPS = (
     "recovering",
 )
 FINISHED = frozenset({"locked", "verified", "rolled-back"})
-# Metadata a restore takes from the stored object; the rest is the server's.
-_KEPT_METADATA = ("name", "namespace", "labels", "annotations")
 
 
 def record_name(lease_name: str) -> str:
     return f"{lease_name}-release"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# ---------------------------------------------------------------------------------------------
-# Who is writing: enough to tell on the same machine that a holder process is gone.
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
-def _start_ticks(pid: int) -> str:
-    """Field 22 of /proc/PID/stat: the process's start time (a reused pid has another)."""
-    stat = _read(f"/proc/{pid}/stat")
-    # The command name (field 2) may contain spaces: split after its closing parenthesis.
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else ""
-
-
-def this_process() -> dict[str, Any]:
-    pid_ns = ""
-    with contextlib.suppress(OSError):
-        pid_ns = str(os.stat("/proc/self/ns/pid").st_ino)
-    pid = os.getpid()
-    return {
-        "host": socket.gethostname(),
-        "boot_id": _read("/proc/sys/kernel/random/boot_id"),
-        "pid_ns": pid_ns,
-        "pid": pid,
-        "start": _start_ticks(pid),
-    }
-
-
-def process_gone(process: Obj) -> bool:
-    """True only when certain: the process ran on this machine (same host name, boot and pid
-    namespace) and no process with its pid and start time exists any more."""
-    here = this_process()
-    same_machine = all(
-        process.get(k) and process.get(k) == here[k] for k in ("host", "boot_id", "pid_ns")
-    )
-    if not same_machine or not isinstance(process.get("pid"), int):
-        return False
-    pid = int(process["pid"])
-    if not Path(f"/proc/{pid}").exists():
-        return True
-    return bool(process.get("start")) and _start_ticks(pid) != process.get("start")
 
 
 def holder_gone(api: ApiClient, namespace: str, lease_name: str, lease: Obj) -> str | None:
@@ -161,57 +103,11 @@ def holder_gone(api: ApiClient, namespace: str, lease_name: str, lease: Obj) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# The record's content. Pure.
-
-
-def stored(obj: Obj) -> Obj:
-    """What a restore needs of a live object: its content (spec, data, ...), name, labels and
-    annotations; nothing the server owns (status, uid, resourceVersion, managedFields)."""
-    out = {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("metadata", "status")}
-    meta = obj.get("metadata") or {}
-    out["metadata"] = {k: copy.deepcopy(meta[k]) for k in _KEPT_METADATA if k in meta}
-    annotations = out["metadata"].get("annotations")
-    if isinstance(annotations, dict):
-        for key in CONTROLLER_ANNOTATIONS:
-            annotations.pop(key, None)
-    return out
-
-
-def target_of(
-    objects: list[Obj], *, tag: str | None, verified: bool, by: str, first_deploy: bool
-) -> Obj:
-    """A restore target; its objects are left out (with the reason) past the size limit."""
-    target: Obj = {
-        "tag": tag,
-        "verified": verified,
-        "by": by,
-        "at": _now_iso(),
-        "first_deploy": first_deploy,
-        "objects": [stored(o) for o in objects],
-    }
-    size = len(json.dumps(target["objects"]))
-    if size > MAX_OBJECTS_BYTES:
-        target["objects"] = None
-        target["omitted"] = (
-            f"the objects' specs take {size} bytes, over the {MAX_OBJECTS_BYTES} the record "
-            "keeps (a ConfigMap holds 1 MiB)"
-        )
-    return target
+# What a record says. Pure.
 
 
 def unfinished(record: Obj | None) -> bool:
     return record is not None and record.get("step") not in FINISHED
-
-
-def describe_target(target: Obj | None) -> str:
-    if not target:
-        return "none recorded"
-    if target.get("first_deploy"):
-        what = "nothing (the first gate found no objects)"
-    else:
-        what = f"tag {target.get('tag')}"
-    how = "verified" if target.get("verified") else "found (never verified by a gate)"
-    return f"{what}, {how} by {target.get('by')} at {target.get('at')}"
 
 
 def describe(record: Obj) -> str:
@@ -270,33 +166,6 @@ def live_release(record: Obj | None, live_tag: str | None, name: str) -> LiveRel
         f"tag {shown}, verified by {target.get('by')} at {target.get('at')} (record step {step!r})",
         step,
     )
-
-
-def target_snapshot(record: Obj, namespace: str) -> Snapshot:
-    """The restore of a record's target as a Snapshot: every target object as it was, and
-    every object the unfinished release applied that the target did not have, deleted.
-
-    ClusterError when the record has no target objects to restore.
-    """
-    target = record.get("target") or {}
-    objects = target.get("objects")
-    if objects is None:
-        why = target.get("omitted") or "the record has no restore target"
-        raise ClusterError(f"cannot restore the last verified release from the record: {why}")
-    snap = Snapshot(namespace=namespace)
-    kept = set()
-    for obj in objects:
-        snap.objects.append((copy.deepcopy(obj), copy.deepcopy(obj)))
-        kept.add(ref(obj))
-    for applied in record.get("applied") or []:
-        manifest = {
-            "apiVersion": applied["apiVersion"],
-            "kind": applied["kind"],
-            "metadata": {"name": applied["name"]},
-        }
-        if ref(manifest) not in kept:
-            snap.objects.append((manifest, None))
-    return snap
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,7 +340,7 @@ class Tracker:
         record.update(fields)
         record["holder"] = self.lease.holder
         record["process"] = this_process()
-        record["updated"] = _now_iso()
+        record["updated"] = now_iso()
         with kube.patience(time.monotonic() + self.api_timeout):
             write(self.api, self.namespace, self.name, record)
         self.current = record
@@ -501,7 +370,7 @@ class Tracker:
         self.save(
             step="applying",
             tag=tag,
-            started=_now_iso(),
+            started=now_iso(),
             left_by=None,
             found={"tag": snap.tag(), "first_deploy": snap.first_deploy},
             applied=[

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from kubernetes.client import ApiClient
 
 from rolloutgate.checks import cases, credentials, fanout
-from rolloutgate.checks.cases import Golden, HttpClient
+from rolloutgate.checks.cases import Golden
 from rolloutgate.checks.client import UNROUTED_RETRY_S, V2Client, describe, wait_answering
+from rolloutgate.checks.httpclient import HttpClient, client_for
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import ConfigError
 from rolloutgate.kube import portforward
@@ -93,7 +94,7 @@ def v2_client(cfg: GateConfig, url: str, golden: Golden) -> V2Client:
     if golden.protocol.transport == "grpc":
         from rolloutgate.checks.grpc import GrpcClient, GrpcV2Client
 
-        client = cases.client_for(url, golden, cfg)
+        client = client_for(url, golden, cfg)
         assert isinstance(client, GrpcClient)
         return GrpcV2Client(client, cfg.health)
     return V2Client(
@@ -123,7 +124,7 @@ def problems(
     found: list[str] = []
     with (
         open_endpoint(api, cfg, objs, live, deadline=deadline, say=say, note=note) as url,
-        cases.client_for(url, golden, cfg, unrouted_retry_s=UNROUTED_RETRY_S) as client,
+        client_for(url, golden, cfg, unrouted_retry_s=UNROUTED_RETRY_S) as client,
     ):
         wait_answering(client, deadline=deadline)
         found += [f"endpoint {p}" for p in health(client)]
@@ -132,7 +133,7 @@ def problems(
             found.append("no pod of the restored release behind the Service")
 
         def verified(pod_url: str) -> list[str]:
-            with cases.client_for(pod_url, golden, cfg) as client:
+            with client_for(pod_url, golden, cfg) as client:
                 wait_answering(client, deadline=deadline)
                 return cases.verify(client, golden) if golden is not None else health(client)
 

@@ -138,6 +138,21 @@ def rolling_update_only(kind: str, obj: Obj) -> list[str]:
     ]
 
 
+def unobserved(obj: Obj, *, unset: bool = False) -> RolloutStatus | None:
+    """kubectl's first rule of every kind: not rolled out while the controller has not observed
+    the latest spec (generation past observedGeneration); ``unset``: also while no generation
+    was observed yet (kubectl's StatefulSet rule). None once observed."""
+    generation = as_int(at(obj, "metadata", "generation"))
+    seen = as_int(at(obj, "status", "observedGeneration"))
+    if generation > seen or (unset and seen == 0):
+        return RolloutStatus(
+            False,
+            f"waiting for the spec update to be observed (generation {generation}, "
+            f"observed {seen})",
+        )
+    return None
+
+
 def observed(
     api: ApiClient, namespace: str, viewer: StatusViewer, name: str, deadline: float
 ) -> Obj | None:

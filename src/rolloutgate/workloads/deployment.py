@@ -24,6 +24,7 @@ from rolloutgate.workloads.base import (
     RolloutStatus,
     Viewer,
     template_images,
+    unobserved,
 )
 
 
@@ -62,14 +63,8 @@ class DeploymentViewer(Viewer):
                     f"rolled it out; see `kubectl rollout history deployment/{name}`",
                     reason="RevisionChanged",
                 )
-        generation = as_int(at(obj, "metadata", "generation"))
-        observed = as_int(at(obj, "status", "observedGeneration"))
-        if generation > observed:
-            return RolloutStatus(
-                False,
-                f"waiting for the spec update to be observed (generation {generation}, "
-                f"observed {observed})",
-            )
+        if (waiting := unobserved(obj)) is not None:
+            return waiting
         conditions = (at(obj, "status", "conditions") or []) if progress_deadline else []
         for cond in conditions:
             if (

@@ -26,6 +26,7 @@ from rolloutgate.workloads.base import (
     pods_with,
     rolling_update_only,
     template_images,
+    unobserved,
 )
 
 
@@ -102,14 +103,8 @@ class StatefulSetViewer(RevisionedViewer):
                 "while the gate waited: another actor rolled it out",
                 reason="RevisionChanged",
             )
-        generation = as_int(at(obj, "metadata", "generation"))
-        observed = as_int(at(obj, "status", "observedGeneration"))
-        if observed == 0 or generation > observed:
-            return RolloutStatus(
-                False,
-                f"waiting for the spec update to be observed (generation {generation}, "
-                f"observed {observed})",
-            )
+        if (waiting := unobserved(obj, unset=True)) is not None:
+            return waiting
         replicas = self.replicas(obj)
         ready = as_int(at(obj, "status", "readyReplicas"))
         if ready < replicas:
@@ -204,14 +199,8 @@ class DaemonSetViewer(RevisionedViewer):
         name = name_of(obj)
         for problem in rolling_update_only(self.kind, obj):
             raise RolloutFailed(problem, reason="UpdateStrategy")
-        generation = as_int(at(obj, "metadata", "generation"))
-        observed = as_int(at(obj, "status", "observedGeneration"))
-        if generation > observed:
-            return RolloutStatus(
-                False,
-                f"waiting for the spec update to be observed (generation {generation}, "
-                f"observed {observed})",
-            )
+        if (waiting := unobserved(obj)) is not None:
+            return waiting
         desired = as_int(at(obj, "status", "desiredNumberScheduled"))
         updated = as_int(at(obj, "status", "updatedNumberScheduled"))
         available = as_int(at(obj, "status", "numberAvailable"))

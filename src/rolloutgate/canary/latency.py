@@ -1,0 +1,228 @@
+"""The canary's latency metrics: the paired ratio canary/baseline (on what the servers measured
+when they export it, else on the paired client-side latencies, unless the path to the servers
+dominates), the optional absolute budgets, and the sample size the warm-up asks for. The
+statistics themselves are ``stats``'."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from rolloutgate.canary.metrics import Metric
+from rolloutgate.canary.observations import ARMS, Arm, Observations, Sample, latencies
+from rolloutgate.canary.stats import (
+    POWER,
+    RatioEstimate,
+    paired_log_ratio,
+    pairs_needed,
+    pod_level_ratio,
+)
+from rolloutgate.canary.thresholds import Thresholds
+from rolloutgate.checks.latency import percentile
+
+
+def paired_latencies(obs: Observations, *, warmup: bool = False) -> list[tuple[Sample, Sample]]:
+    """(baseline, canary) samples of the same planned request: the k-th measured (or warm-up)
+    answer of an item on one arm with the k-th on the other (each request goes to both)."""
+    seen: dict[Arm, dict[str, list[Sample]]] = {arm: {} for arm in ARMS}
+    for arm in ARMS:
+        for s in obs.samples:
+            if s.arm == arm and s.warmup == warmup and s.outcome != "transport":
+                seen[arm].setdefault(s.item, []).append(s)
+    pairs: list[tuple[Sample, Sample]] = []
+    for item, base in seen["baseline"].items():
+        for b, c in zip(base, seen["canary"].get(item, []), strict=False):
+            if b.ok and c.ok:
+                pairs.append((b, c))
+    return pairs
+
+
+def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> str:
+    """What the warm-up says about the measured traffic to come: the paired log-latency's
+    standard deviation and the pairs it takes to find a ``latency_ratio`` slow-down with power
+    ``POWER`` (printed before the traffic; a server-side duration metric needs fewer)."""
+    pairs = paired_latencies(obs, warmup=True)
+    if len(pairs) < 3:
+        return f"{len(pairs)} warm-up pairs answered: no sample size estimated"
+    sd = statistics.stdev(math.log(c.latency_ms / b.latency_ms) for b, c in pairs)
+    needed = pairs_needed(
+        sd, t.client_pod_sd**2 * 2 / max(1, pods), ratio=t.latency_ratio, alpha=t.alpha
+    )
+    size = (
+        "more pods per arm (the pods alone vary that much)"
+        if math.isinf(needed)
+        else (f"{math.ceil(needed)} pairs")
+    )
+    return (
+        f"warm-up: paired log-latency sd {sd:.3f} over {len(pairs)} pairs; to find a "
+        f"{t.latency_ratio:g}x slow-down client-side with power {POWER:g} at alpha "
+        f"{t.alpha:.2g} with {pods} pod(s) per arm takes {size}; sending {requests}"
+    )
+
+
+def judge_latency(obs: Observations, t: Thresholds) -> Metric:
+    """Canary slower than baseline: the ratio's one-sided test at ``confidence`` AND an
+    estimated ratio of at least sqrt(latency_ratio) (half the slow-down to detect, on the log
+    scale: a smaller one is reported, not failed)."""
+    figures: dict[str, Any] = {}
+    # Client-side, always (when enough pairs): judged when the servers measure nothing, else
+    # reported beside theirs (with the path's share: how much of it is not the model's).
+    pairs = paired_latencies(obs)
+    shares = path_shares(obs)
+    client: RatioEstimate | None = None
+    if len(pairs) >= max(2, t.min_samples):
+        client = paired_log_ratio(
+            [b.latency_ms for b, _ in pairs],
+            [c.latency_ms for _, c in pairs],
+            [b.pod for b, _ in pairs],
+            [c.pod for _, c in pairs],
+            prior_pod_sd=t.client_pod_sd,
+            prior_df=t.pod_sd_df,
+            confidence=t.confidence,
+        )
+        figures["client"] = {
+            "median_baseline_ms": round(_geomean([b.latency_ms for b, _ in pairs]), 4),
+            "median_canary_ms": round(_geomean([c.latency_ms for _, c in pairs]), 4),
+            "paired_log_sd": round(
+                float(statistics.stdev(math.log(c.latency_ms / b.latency_ms) for b, c in pairs)),
+                4,
+            ),
+            "path_share": {arm: round(v, 4) for arm, v in shares.items()},
+            **client.as_figures(),
+        }
+    if all(obs.server.get(arm) for arm in ARMS):
+        levels = {
+            arm: [p.sum_s / p.count * 1000 for p in obs.server[arm] if p.count > 0] for arm in ARMS
+        }
+        counts = {arm: int(sum(p.count for p in obs.server[arm])) for arm in ARMS}
+        if min(counts.values()) < t.min_samples or not all(levels.values()):
+            return Metric(
+                "latency",
+                "nodata",
+                f"too few requests in the servers' {obs.server_metric} (baseline "
+                f"{counts['baseline']}, canary {counts['canary']}; need {t.min_samples} per arm)",
+                figures=figures,
+            )
+        est = pod_level_ratio(
+            levels["baseline"],
+            levels["canary"],
+            prior_pod_sd=t.server_pod_sd,
+            prior_df=t.pod_sd_df,
+            confidence=t.confidence,
+            n=min(counts.values()),
+        )
+        source = f"server-side {obs.server_metric}"
+        typical = {arm: _geomean(levels[arm]) for arm in ARMS}
+        figures["server_ms_by_pod"] = {
+            arm: {p.pod: round(p.sum_s / p.count * 1000, 4) for p in obs.server[arm] if p.count}
+            for arm in ARMS
+        }
+    else:
+        if client is None:
+            return Metric(
+                "latency",
+                "nodata",
+                f"too few requests answered by both arms ({len(pairs)}; need {t.min_samples})",
+            )
+        if shares and max(shares.values()) > t.max_path_share:
+            arm, share = max(shares.items(), key=lambda kv: kv[1])
+            return Metric(
+                "latency",
+                "nodata",
+                f"not judged: the path to the servers (a request that does no model work) takes "
+                f"{share:.0%} of a prediction's time on the {arm} arm (at most "
+                f"{t.max_path_share:.0%}); the servers export no duration metric "
+                f"(canary.latency_metric) to judge instead",
+                figures=figures,
+            )
+        est = client
+        source = "paired client-side latencies"
+        typical = {arm: figures["client"][f"median_{arm}_ms"] for arm in ARMS}
+    if shares:
+        figures["path_share"] = {arm: round(v, 4) for arm, v in shares.items()}
+    floor = math.sqrt(t.latency_ratio)
+    figures |= {
+        "source": source,
+        "median_baseline_ms": round(typical["baseline"], 4),
+        "median_canary_ms": round(typical["canary"], 4),
+        "median_ratio": round(est.ratio, 4),
+        "ratio_low": round(est.low, 4),
+        "ratio_high": round(est.high, 4),
+        "p_value": est.p_value,
+        "alpha": round(t.alpha, 6),
+        "threshold_ratio": t.latency_ratio,
+        "fail_from_ratio": round(floor, 4),
+        "critical_ratio": t.latency_critical_ratio,
+        "estimate": est.as_figures(),
+    }
+    can = latencies(obs, "canary")
+    base = latencies(obs, "baseline")
+    if can and base:
+        figures["p95_baseline_ms"] = round(percentile(base, 95), 3)
+        figures["p95_canary_ms"] = round(percentile(can, 95), 3)
+    text = (
+        f"{source}: canary {typical['canary']:.3g} ms vs baseline {typical['baseline']:.3g} ms, "
+        f"ratio {est.ratio:.3f} ({t.confidence:.0%} bounds {est.low:.3f}-{est.high:.3f}), "
+        f"one-sided p = {est.p_value:.3g} (alpha {t.alpha:.2g}); pods {est.pods[0]}+"
+        f"{est.pods[1]}, pod sd {est.pod_sd:.3f}; fails from ratio {floor:.3f} when significant"
+    )
+    decision = latency_decision(est, t)
+    if decision == "critical":
+        return Metric("latency", "fail", f"canary much slower: {text}", True, figures)
+    if decision == "fail":
+        return Metric("latency", "fail", f"canary slower: {text}", figures=figures)
+    return Metric("latency", "pass", text, figures=figures)
+
+
+def latency_decision(est: RatioEstimate, t: Thresholds) -> str:
+    """``critical``, ``fail`` or ``pass``: significantly slower (one-sided p < alpha) and by at
+    least sqrt(latency_ratio) fails; by latency_critical_ratio is critical. (The simulation in
+    bench/canary.py calls this very rule.)"""
+    if est.p_value >= t.alpha or est.ratio < math.sqrt(t.latency_ratio):
+        return "pass"
+    return "critical" if est.ratio >= t.latency_critical_ratio else "fail"
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def path_shares(obs: Observations) -> dict[Arm, float]:
+    """Per arm, the median time of a request that does no model work (the path: relay,
+    port-forward, API server, kubelet, the server's HTTP stack) over the median prediction."""
+    shares: dict[Arm, float] = {}
+    for arm in ARMS:
+        path, full = obs.path_ms.get(arm) or [], latencies(obs, arm)
+        if path and full:
+            shares[arm] = statistics.median(path) / max(statistics.median(full), 1e-9)
+    return shares
+
+
+def judge_latency_budget(obs: Observations, t: Thresholds) -> Metric:
+    """Optional absolute p95/p99 budgets on the canary (p99 only with enough samples)."""
+    can = latencies(obs, "canary")
+    if t.p95_ms is None and t.p99_ms is None:
+        return Metric("latency-budget", "nodata", "no absolute budget configured")
+    if len(can) < t.min_samples:
+        return Metric("latency-budget", "nodata", f"too few valid canary samples ({len(can)})")
+    checks: list[tuple[str, float, float]] = []
+    notes: list[str] = []
+    if t.p95_ms is not None:
+        checks.append(("p95", percentile(can, 95), t.p95_ms))
+    if t.p99_ms is not None:
+        if len(can) >= t.p99_min_samples:
+            checks.append(("p99", percentile(can, 99), t.p99_ms))
+        else:
+            notes.append(f"p99 not judged below {t.p99_min_samples} samples ({len(can)})")
+    if not checks:
+        return Metric("latency-budget", "nodata", "; ".join(notes))
+    figures = {f"{n}_ms": round(v, 3) for n, v, _ in checks} | {
+        f"{n}_budget_ms": b for n, _, b in checks
+    }
+    text = ", ".join(f"{n} {v:.1f} ms (budget {b:g})" for n, v, b in checks)
+    text += "".join(f"; {n}" for n in notes)
+    if any(v > b for _, v, b in checks):
+        return Metric("latency-budget", "fail", f"over budget: {text}", True, figures)
+    return Metric("latency-budget", "pass", text, figures=figures)

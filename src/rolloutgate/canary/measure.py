@@ -1,0 +1,218 @@
+"""The measurement on two running arms: health on every pod of both, a port-forward to each, the
+traffic spread over all of them (warm-up, then the measured requests with requests that do no
+model work among them), the servers' own duration metric read per pod before and after, and the
+restarts the traffic saw."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from kubernetes.client import ApiClient
+
+from rolloutgate.canary.arms import pod_restarts
+from rolloutgate.canary.config import CanaryConfig
+from rolloutgate.canary.inputs import Inputs
+from rolloutgate.canary.latency import sample_size
+from rolloutgate.canary.observations import ARMS, Arm, PodTiming
+from rolloutgate.canary.traffic import Traffic, plan
+from rolloutgate.checks import cases
+from rolloutgate.checks.cases import Golden
+from rolloutgate.checks.client import EndpointUnreachable, wait_answering
+from rolloutgate.checks.metrics import duration_totals
+from rolloutgate.config import GateConfig
+from rolloutgate.kube import portforward
+from rolloutgate.objects import is_deleting, is_ready, name_of
+from rolloutgate.release import verify
+
+if TYPE_CHECKING:
+    from rolloutgate.canary.run import CanaryRun
+
+Obj = dict[str, Any]
+
+# Every 4th measured request is followed by a request that does no model work on the same pods:
+# enough to tell the path's share each run (50 per 200), little extra load.
+PATH_EVERY = 4
+
+
+def measure(
+    api: ApiClient,
+    cfg: GateConfig,
+    ccfg: CanaryConfig,
+    inputs: Inputs,
+    finals: dict[Arm, Obj],
+    write: Callable[[str], None],
+    run: CanaryRun,
+) -> None:
+    """Health on every pod of both arms, then the traffic, spread over all of them through a
+    port-forward to each; the servers' own duration metric read per pod before and after."""
+    ns = cfg.namespace
+    port, golden = inputs.port, inputs.golden
+    with ExitStack() as stack:
+        urls: dict[Arm, dict[str, str]] = {}
+        pods: dict[Arm, list[Obj]] = {}
+        deadline = time.monotonic() + cfg.timeouts.endpoint
+        with run.phase("health"):
+            for arm in ("canary", "baseline"):
+                pods[arm] = verify.release_pods(api, ns, finals[arm])
+                ready = [p for p in pods[arm] if is_ready(p) and not is_deleting(p)]
+                if not ready:
+                    run.obs.arm_failure[arm] = f"no ready pod of {run.arms[arm]}"
+                    return
+                urls[arm] = {}
+                for pod in ready:
+                    number = portforward.container_port(pod, port)
+                    url = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
+                    problem = _health(url, golden, cfg, deadline)
+                    if problem:
+                        run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
+                        return
+                    urls[arm][name_of(pod)] = url
+        server = ServerMetrics.open(api, cfg, ccfg, ready_pods=pods, urls=urls, stack=stack)
+        before = {arm: pod_restarts(pods[arm]) for arm in ARMS}
+        rng = random.Random(ccfg.seed)
+        schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
+        write(
+            f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
+            f"arm over {', '.join(f'{len(urls[a])} {a}' for a in ARMS)} pod(s), "
+            f"{len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over at "
+            f"least {ccfg.min_duration:g} s"
+        )
+
+        def traffic(min_duration: float, path_every: int) -> Traffic:
+            return Traffic(
+                lambda arm, pod: cases.client_for(urls[arm][pod], golden, cfg),
+                run.obs,
+                pods={arm: list(urls[arm]) for arm in ARMS},
+                path_every=path_every,
+                concurrency=ccfg.concurrency,
+                request_timeout=cfg.request_timeout,
+                max_consecutive_errors=ccfg.thresholds.max_consecutive_errors,
+                canary_failing_streak=ccfg.thresholds.failing_streak,
+                seed=ccfg.seed,
+                min_duration=min_duration,
+                progress=write,
+            )
+
+        end = time.monotonic() + ccfg.traffic_timeout
+        with run.phase("traffic"):
+            # The warm-up first, unspread: it is discarded, and it sizes what follows.
+            traffic(0.0, 0).run([e for e in schedule if e[1]], deadline=end)
+            size = sample_size(
+                run.obs, ccfg.thresholds, min(map(len, urls.values())), ccfg.requests
+            )
+            write(f"canary {size}")
+            run.notes.append(size)
+            first = server.read(write) if server else None
+            # A canary that failed the warm-up's streak has failed: nothing more to measure.
+            if not run.obs.stopped and run.obs.canary_failing is None:
+                traffic(ccfg.min_duration, PATH_EVERY).run(
+                    [e for e in schedule if not e[1]], deadline=end
+                )
+            last = server.read(write) if server and first else None
+            if server and first and last:
+                run.obs.server_metric = server.metric
+                run.obs.server = {
+                    arm: [
+                        PodTiming(pod, last[arm][pod][0] - c0, last[arm][pod][1] - s0)
+                        for pod, (c0, s0) in first[arm].items()
+                        if pod in last[arm]
+                    ]
+                    for arm in ARMS
+                }
+        if run.obs.late:
+            run.notes.append(f"{run.obs.late} answers came after the traffic had ended: not judged")
+        for arm in ARMS:
+            now = verify.release_pods(api, ns, finals[arm])
+            run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
+
+
+@dataclass
+class ServerMetrics:
+    """The servers' own duration metric (``canary.latency_metric``) on every pod of both arms,
+    read where the gate's ``metrics`` setting says (its path, port and labels)."""
+
+    metric: str
+    path: str
+    labels: tuple[tuple[str, str], ...]
+    urls: dict[Arm, dict[str, str]]
+    timeout: float
+
+    @classmethod
+    def open(
+        cls,
+        api: ApiClient,
+        cfg: GateConfig,
+        ccfg: CanaryConfig,
+        *,
+        ready_pods: dict[Arm, list[Obj]],
+        urls: dict[Arm, dict[str, str]],
+        stack: ExitStack,
+    ) -> ServerMetrics | None:
+        if not ccfg.latency_metric:
+            return None
+        check = cfg.metrics
+        metric_urls: dict[Arm, dict[str, str]] = {arm: {} for arm in ARMS}
+        for arm in ARMS:
+            for pod in ready_pods[arm]:
+                name = name_of(pod)
+                if name not in urls[arm]:
+                    continue
+                if check is None or check.port is None:
+                    metric_urls[arm][name] = urls[arm][name]  # the serving port itself
+                else:
+                    number = portforward.container_port(pod, check.port)
+                    metric_urls[arm][name] = stack.enter_context(
+                        portforward.pod_forward(api, cfg.namespace, pod, number)
+                    )
+        return cls(
+            ccfg.latency_metric,
+            check.path if check else "/metrics",
+            check.labels if check else (),
+            metric_urls,
+            cfg.request_timeout,
+        )
+
+    def read(
+        self, write: Callable[[str], None]
+    ) -> dict[Arm, dict[str, tuple[float, float]]] | None:
+        """(count, sum) per pod per arm; None (said why) when a pod does not export it: the
+        latency is then judged client-side."""
+        found: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
+        for arm, by_pod in self.urls.items():
+            for pod, url in by_pod.items():
+                try:
+                    response = requests.get(url + self.path, timeout=self.timeout)
+                    totals = (
+                        duration_totals(response.text, self.metric, self.labels)
+                        if response.ok
+                        else None
+                    )
+                except (requests.RequestException, ValueError) as e:
+                    write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
+                    return None
+                if totals is None:
+                    write(
+                        f"canary: pod {pod} exports no summary or histogram {self.metric} at "
+                        f"{self.path} (HTTP {response.status_code}); latency judged client-side"
+                    )
+                    return None
+                found[arm][pod] = totals
+        return found
+
+
+def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
+    """What is wrong with the health of the arm at ``url`` (None: healthy): the gate's health
+    checks (settings, then the golden file's, then its protocol's), with its credentials."""
+    with cases.client_for(url, golden, cfg) as client:
+        try:
+            wait_answering(client, deadline=deadline)
+            problems = cases.check_health(client)
+        except EndpointUnreachable as e:
+            return str(e)
+    return "; ".join(problems) or None

@@ -1,0 +1,158 @@
+"""The HTTP request of a golden case and the client that sends it to one model server.
+
+Every request has a timeout and goes through the run's one session (the configured headers and
+the endpoint URL's credentials, never shown); through the Service, a request that met no pod is
+sent again for a while (``retry_unrouted``). ``client_for`` picks the client of the golden
+file's protocol: this one, or for ``grpc`` one that makes each request its route's gRPC call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from rolloutgate.checks import credentials, protocols
+from rolloutgate.checks.client import no_answer, resend_if_stale, retry_unrouted
+
+if TYPE_CHECKING:
+    from rolloutgate.checks.cases import Golden
+    from rolloutgate.config import GateConfig
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request of a case; ``body`` None sends no body. ``{model}`` in ``path`` is the
+    golden file's model."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The request in the golden file's full form."""
+        out: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.headers:
+            out["headers"] = dict(self.headers)
+        if self.body is not None:
+            out["body"] = self.body
+        return out
+
+
+class HttpClient:
+    """Sends cases and health checks to one base URL; every request has a timeout.
+
+    ``health`` maps check names (``protocols.HEALTH_CHECKS``) to paths; ``{model}`` in a path
+    is replaced by ``model``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str,
+        timeout: float,
+        health: Mapping[str, str],
+        session: requests.Session | None = None,
+        unrouted_retry_s: float = 0.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self.health = dict(health)
+        self.session = session or requests.Session()
+        # Through the Service: a request that met no pod is retried for this long.
+        self.unrouted_retry_s = unrouted_retry_s
+        # Whether a connection may be waiting in the session's pool (an answer came before).
+        self._answered = False
+
+    def url(self, path: str) -> str:
+        return self.base_url + path.replace("{model}", self.model)
+
+    def send(self, request: Request) -> requests.Response:
+        return retry_unrouted(lambda: self._send(request), self.unrouted_retry_s)
+
+    def _send(self, request: Request) -> requests.Response:
+        url = self.url(request.path)
+        try:
+            response = resend_if_stale(
+                lambda: self.session.request(
+                    request.method,
+                    url,
+                    headers=dict(request.headers),
+                    json=request.body,
+                    timeout=self.timeout,
+                ),
+                pooled=self._answered,
+            )
+        except requests.RequestException as e:
+            # from None: pytest would print the chained transport error's frames with their
+            # arguments, the request's headers (credentials) among them.
+            raise no_answer(request.method, url, e, self.timeout) from None
+        self._answered = True
+        return response
+
+    def get(self, path: str) -> requests.Response:
+        return self.send(Request("GET", path))
+
+    def health_check(self, name: str) -> requests.Response | None:
+        """The answer of one configured health check; None when it is not configured."""
+        path = self.health.get(name)
+        return None if path is None else self.get(path)
+
+    def live(self) -> requests.Response:
+        """The first configured health check, else ``GET /``: does the server answer at all."""
+        return self.get(next(iter(self.health.values()), "/"))
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def client_for(
+    base_url: str, golden: Golden | None, cfg: GateConfig, *, unrouted_retry_s: float = 0.0
+) -> HttpClient:
+    """A client for the release at ``base_url``, health paths resolved as ``health_paths``;
+    for the ``grpc`` protocol, one that makes each request the gRPC call of its route.
+    ``unrouted_retry_s``: how long a request that met no pod is sent again (``retry_unrouted``),
+    for the clients that go through the Service."""
+    if golden is not None and golden.protocol.transport == "grpc":
+        from rolloutgate.checks.grpc import GrpcClient  # grpcio only when a gate speaks gRPC
+
+        return GrpcClient(
+            base_url,
+            model=golden.model,
+            timeout=cfg.request_timeout,
+            health=health_paths(golden, cfg),
+            metadata=credentials.metadata(cfg),
+        )
+    return HttpClient(
+        base_url,
+        model=golden.model if golden else "",
+        timeout=cfg.request_timeout,
+        health=health_paths(golden, cfg),
+        # The configured headers and the endpoint URL's credentials, never shown.
+        session=credentials.session(cfg),
+        unrouted_retry_s=unrouted_retry_s,
+    )
+
+
+def health_paths(golden: Golden | None, cfg: GateConfig) -> dict[str, str]:
+    """Health checks of the run: the ``health.*`` settings a user set (env, profile,
+    ``[tool.rolloutgate]``), else the golden file's ``health``, else its protocol's preset."""
+    configured = {
+        check: getattr(cfg.health, check)
+        for check in protocols.HEALTH_CHECKS
+        if cfg.sources.get(f"health.{check}", "default") != "default"
+    }
+    if golden is None:
+        return protocols.health_paths(protocols.DEFAULT, {}, configured)
+    return protocols.health_paths(golden.protocol, golden.health, configured)

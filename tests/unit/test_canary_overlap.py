@@ -1,0 +1,102 @@
+"""What a canary run does side by side rather than one after the other: both arms' deletions,
+and the statistics' import while the arms start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rolloutgate import kube
+from rolloutgate.canary import config as canary_config
+from rolloutgate.canary.arms import remove_arms
+from rolloutgate.canary.run import CanaryRun
+from rolloutgate.errors import GateError
+
+from .k8s_objects import gate_config
+
+ARMS = {"baseline": "iris-baseline", "canary": "iris-canary"}
+
+
+def _run(tmp_path: Path) -> CanaryRun:
+    ccfg = canary_config.resolve(
+        {}, env={}, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+    )
+    run = CanaryRun(gate_config(), ccfg)
+    run.arms = dict(ARMS)  # type: ignore[arg-type]
+    return run
+
+
+class Cluster:
+    """The two calls ``remove_arms`` makes, in the order it makes them."""
+
+    def __init__(self, refuse_delete: tuple[str, ...] = (), gone: bool = True) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.refuse_delete = refuse_delete
+        self.gone = gone
+
+    def delete(self, api: Any, version: str, kind: str, name: str, ns: str, **kw: Any) -> bool:
+        self.calls.append(("delete", name))
+        if name in self.refuse_delete:
+            raise GateError(f"deployment {name}: forbidden")
+        return True
+
+    def wait_gone(
+        self, api: Any, version: str, kind: str, name: str, ns: str, deadline: float
+    ) -> bool:
+        self.calls.append(("wait", name))
+        return self.gone
+
+
+def test_both_arms_are_deleted_before_either_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = Cluster()
+    monkeypatch.setattr(kube, "delete", cluster.delete)
+    monkeypatch.setattr(kube, "wait_gone", cluster.wait_gone)
+    run = _run(tmp_path)
+    remove_arms(None, "ns", run, deadline=0.0)  # type: ignore[arg-type]
+    assert cluster.calls == [
+        ("delete", "iris-baseline"),
+        ("delete", "iris-canary"),
+        ("wait", "iris-baseline"),
+        ("wait", "iris-canary"),
+    ]
+    assert run.cleanup == ["deployment iris-baseline deleted", "deployment iris-canary deleted"]
+
+
+def test_an_arm_that_cannot_be_deleted_is_reported_and_the_other_still_goes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cluster = Cluster(refuse_delete=("iris-baseline",), gone=False)
+    monkeypatch.setattr(kube, "delete", cluster.delete)
+    monkeypatch.setattr(kube, "wait_gone", cluster.wait_gone)
+    run = _run(tmp_path)
+    remove_arms(None, "ns", run, deadline=0.0)  # type: ignore[arg-type]
+    assert ("wait", "iris-baseline") not in cluster.calls
+    # In the arms' order, whichever step failed.
+    assert run.cleanup == [
+        "deployment iris-baseline: NOT deleted: deployment iris-baseline: forbidden",
+        "deployment iris-canary: still terminating",
+    ]
+
+
+def test_the_statistics_are_imported_in_the_background_not_by_importing_the_canary() -> None:
+    # A fresh interpreter: importing the canary's run costs no numpy or scipy; the background
+    # import loads both, off the calling thread.
+    code = (
+        "import sys, threading\n"
+        "from rolloutgate.canary import run, stats\n"
+        "before = [m for m in stats.NUMERICAL if m in sys.modules]\n"
+        "t = stats.import_in_background()\n"
+        "assert t.daemon and t is not threading.current_thread()\n"
+        "t.join(120)\n"
+        "print(before, [m for m in stats.NUMERICAL if m in sys.modules])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=150, check=True
+    )
+    assert proc.stdout.strip() == "[] ['numpy', 'scipy.stats']"
