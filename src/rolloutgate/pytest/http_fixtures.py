@@ -49,15 +49,13 @@ def rolloutgate_metrics(
     rolloutgate_config: GateConfig,
     rolloutgate_pods: list[Obj],
     rolloutgate_manifests: list[Obj],
-) -> Iterator[PodMetrics | None]:
+) -> PodMetrics | None:
     """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
-    every pod of the new release (``read()``), its port-forwards closed at teardown; None when
-    no ``metrics.path`` is configured. The port is ``metrics.port``, else the container port the
-    Service targets."""
+    every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
+    port is ``metrics.port``, else the container port the Service targets."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
-        yield None
-        return
+        return None
     from rolloutgate.checks.metrics import PodMetrics
     from rolloutgate.errors import GateError
     from rolloutgate.kube import portforward
@@ -78,8 +76,6 @@ def rolloutgate_metrics(
                 f"cannot tell which port serves metrics ({e}); set metrics.port", pytrace=False
             )
     api = request.getfixturevalue("rolloutgate_api")
-    metrics = PodMetrics(
+    return PodMetrics(
         api, cfg.namespace, tuple(rolloutgate_pods), cfg.metrics, port, cfg.request_timeout
     )
-    yield metrics
-    metrics.close()
