@@ -107,27 +107,19 @@ def test_metrics_settings(tmp_path: Path) -> None:
         settings({"metrics": {"path": "/metrics", "counter": "a-b"}})
 
 
-def test_pod_metrics_read_twice_through_one_forward_and_connection_per_pod(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Each new connection is a port-forward stream through the API server and the kubelet: the
-    # reads before and after the golden requests share one per pod.
+def test_pod_metrics_forwards_live_for_their_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Relays kept for every pod beside the replicas' own ran the gate past descriptor 1023,
+    # where the client's port-forward select() fails: none outlives the read that opened it,
+    # and only the first pod's proves the right to port-forward.
     import threading
     from collections.abc import Iterator
     from contextlib import contextmanager
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from typing import Any
 
-    connections: list[int] = []
     counted = [0]
 
     class Metrics(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            connections.append(1)
-
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -140,28 +132,76 @@ def test_pod_metrics_read_twice_through_one_forward_and_connection_per_pod(
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    forwards: list[str] = []
-    closed: list[str] = []
+    opened: list[tuple[str, bool]] = []
+    live: set[str] = set()
 
     @contextmanager
     def pod_forward(
         api: object, namespace: str, pod: dict[str, Any], port: object, *, probe: bool
     ) -> Iterator[str]:
-        forwards.append(pod["metadata"]["name"])
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        closed.append(pod["metadata"]["name"])
+        name = pod["metadata"]["name"]
+        opened.append((name, probe))
+        live.add(name)
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            live.discard(name)
 
     monkeypatch.setattr(metrics.portforward, "pod_forward", pod_forward)
-    pods = tuple({"metadata": {"name": name}} for name in ("a", "b"))
+    pods = tuple({"metadata": {"name": name}} for name in ("a", "b", "c"))
     reader = metrics.PodMetrics(None, "ns", pods, CHECK, 8080, timeout=2)  # type: ignore[arg-type]
     try:
         before = reader.read()
+        assert not live
         counted[0] = 3
         after = reader.read()
-        assert metrics.judge(CHECK, before, after, expected=6) == []
-        assert (forwards, len(connections), closed) == (["a", "b"], 2, [])
-        reader.close()
-        assert sorted(closed) == ["a", "b"]
+        assert not live
+        assert metrics.judge(CHECK, before, after, expected=9) == []
+        assert sorted(opened) == sorted([("a", True), ("b", False), ("c", False)] * 2)
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_pod_metrics_read_through_the_clients_given_and_forward_only_to_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The replicas' clients keep a connection (a port-forward stream) each: the counter is read
+    # over it; a pod without one gets a port-forward of its own.
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+    from typing import Any
+
+    from rolloutgate.checks.client import EndpointUnreachable
+
+    class Client:
+        def __init__(self, ok: int) -> None:
+            self.ok = ok
+            self.paths: list[str] = []
+
+        def get(self, path: str) -> requests.Response:
+            self.paths.append(path)
+            if self.ok < 0:
+                raise EndpointUnreachable(f"GET {path} got no answer: reset")
+            return response(exposition(self.ok))
+
+    forwarded: list[str] = []
+
+    @contextmanager
+    def pod_forward(
+        api: object, namespace: str, pod: dict[str, Any], port: object, *, probe: bool
+    ) -> Iterator[str]:
+        forwarded.append(pod["metadata"]["name"])
+        yield "http://127.0.0.1:9"
+
+    monkeypatch.setattr(metrics.portforward, "pod_forward", pod_forward)
+    monkeypatch.setattr(metrics.requests, "get", lambda url, timeout: response(exposition(2)))
+    pods = tuple({"metadata": {"name": name}} for name in ("a", "b"))
+    a = Client(ok=1)
+    reader = metrics.PodMetrics(None, "ns", pods, CHECK, 8080, 2, clients={"a": a})  # type: ignore[arg-type]
+    reading = reader.read()
+    assert reading.values == {"a": 1, "b": 2}
+    assert (a.paths, forwarded) == (["/metrics"], ["b"])
+    broken = metrics.PodMetrics(None, "ns", pods[:1], CHECK, 8080, 2, clients={"a": Client(-1)})  # type: ignore[arg-type]
+    with pytest.raises(metrics.MetricsUnavailable, match="pod a: GET /metrics got no answer"):
+        broken.read()
