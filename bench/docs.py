@@ -28,7 +28,7 @@ from typing import Any
 from bench import faults as bench_faults
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = (REPO / "README.md", REPO / "docs" / "benchmarks.md")
+DOCS = (REPO / "README.md", REPO / "docs" / "benchmarks.md", REPO / "docs" / "reliability.md")
 BLOCK = re.compile(
     r"(<!-- bench-table: (?P<table>[\w-]+) from (?P<file>\S+) -->\n)"
     r"(?P<body>.*?)(<!-- /bench-table -->)",
