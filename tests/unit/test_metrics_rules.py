@@ -161,3 +161,47 @@ def test_pod_metrics_forwards_live_for_their_read_only(monkeypatch: pytest.Monke
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_pod_metrics_read_through_the_clients_given_and_forward_only_to_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The replicas' clients keep a connection (a port-forward stream) each: the counter is read
+    # over it; a pod without one gets a port-forward of its own.
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+    from typing import Any
+
+    from rolloutgate.checks.client import EndpointUnreachable
+
+    class Client:
+        def __init__(self, ok: int) -> None:
+            self.ok = ok
+            self.paths: list[str] = []
+
+        def get(self, path: str) -> requests.Response:
+            self.paths.append(path)
+            if self.ok < 0:
+                raise EndpointUnreachable(f"GET {path} got no answer: reset")
+            return response(exposition(self.ok))
+
+    forwarded: list[str] = []
+
+    @contextmanager
+    def pod_forward(
+        api: object, namespace: str, pod: dict[str, Any], port: object, *, probe: bool
+    ) -> Iterator[str]:
+        forwarded.append(pod["metadata"]["name"])
+        yield "http://127.0.0.1:9"
+
+    monkeypatch.setattr(metrics.portforward, "pod_forward", pod_forward)
+    monkeypatch.setattr(metrics.requests, "get", lambda url, timeout: response(exposition(2)))
+    pods = tuple({"metadata": {"name": name}} for name in ("a", "b"))
+    a = Client(ok=1)
+    reader = metrics.PodMetrics(None, "ns", pods, CHECK, 8080, 2, clients={"a": a})  # type: ignore[arg-type]
+    reading = reader.read()
+    assert reading.values == {"a": 1, "b": 2}
+    assert (a.paths, forwarded) == (["/metrics"], ["b"])
+    broken = metrics.PodMetrics(None, "ns", pods[:1], CHECK, 8080, 2, clients={"a": Client(-1)})  # type: ignore[arg-type]
+    with pytest.raises(metrics.MetricsUnavailable, match="pod a: GET /metrics got no answer"):
+        broken.read()

@@ -52,7 +52,8 @@ def rolloutgate_metrics(
 ) -> PodMetrics | None:
     """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
     every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
-    port is ``metrics.port``, else the container port the Service targets."""
+    port is ``metrics.port``, else the container port the Service targets, read through the
+    ``rolloutgate_replicas`` clients (their connections kept) when they speak HTTP."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
         return None
@@ -75,7 +76,18 @@ def rolloutgate_metrics(
             pytest.fail(
                 f"cannot tell which port serves metrics ({e}); set metrics.port", pytrace=False
             )
+    clients = {}
+    if cfg.metrics.port is None:
+        golden: Golden = request.getfixturevalue("rolloutgate_golden")
+        if golden.protocol.transport != "grpc":  # a gRPC client has no GET
+            clients = request.getfixturevalue("rolloutgate_replicas")
     api = request.getfixturevalue("rolloutgate_api")
     return PodMetrics(
-        api, cfg.namespace, tuple(rolloutgate_pods), cfg.metrics, port, cfg.request_timeout
+        api,
+        cfg.namespace,
+        tuple(rolloutgate_pods),
+        cfg.metrics,
+        port,
+        cfg.request_timeout,
+        clients=clients,
     )
