@@ -48,8 +48,7 @@ def histogram_svg(
     top = max(max(c) for c in counts.values()) or 1.0
     left, bottom, plot_w, plot_h = 48, 28, width - 60, height - 44
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img">',
+        _svg_open(width, height),
         f'<line x1="{left}" y1="{height - bottom}" x2="{left + plot_w}" '
         f'y2="{height - bottom}" stroke="#999"/>',
     ]
