@@ -205,3 +205,12 @@ def test_pod_metrics_read_through_the_clients_given_and_forward_only_to_the_othe
     broken = metrics.PodMetrics(None, "ns", pods[:1], CHECK, 8080, 2, clients={"a": Client(-1)})  # type: ignore[arg-type]
     with pytest.raises(metrics.MetricsUnavailable, match="pod a: GET /metrics got no answer"):
         broken.read()
+
+
+def test_same_port_resolves_names_on_every_pod() -> None:
+    pod = {"spec": {"containers": [{"ports": [{"name": "http", "containerPort": 8000}]}]}}
+    other = {"spec": {"containers": [{"ports": [{"name": "http", "containerPort": 9000}]}]}}
+    assert metrics.same_port([pod], "http", 8000)
+    assert metrics.same_port([pod], "http", "http")
+    assert not metrics.same_port([pod, other], "http", 8000)
+    assert not metrics.same_port([pod], "metrics", 8000)  # not a port of the pod

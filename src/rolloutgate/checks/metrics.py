@@ -151,8 +151,19 @@ def judge(check: MetricsCheck, before: Reading, after: Reading, expected: int) -
     return []
 
 
+def same_port(pods: Iterable[dict[str, Any]], a: int | str, b: int | str) -> bool:
+    """Whether ports ``a`` and ``b`` (numbers or container port names) are one port on every
+    pod; False when a name is not a port of some pod. Pure."""
+    try:
+        return all(
+            portforward.container_port(p, a) == portforward.container_port(p, b) for p in pods
+        )
+    except GateError:
+        return False
+
+
 class Getter(Protocol):
-    """A client of one pod that GETs a path (``cases.HttpClient``); EndpointUnreachable when
+    """A client of one pod that GETs a path (``HttpClient``); EndpointUnreachable when
     no answer came."""
 
     def get(self, path: str) -> requests.Response: ...

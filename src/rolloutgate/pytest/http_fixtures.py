@@ -52,32 +52,34 @@ def rolloutgate_metrics(
 ) -> PodMetrics | None:
     """Function. A ``rolloutgate.checks.metrics.PodMetrics`` reading the ``metrics.counter`` on
     every pod of the new release (``read()``); None when no ``metrics.path`` is configured. The
-    port is ``metrics.port``, else the container port the Service targets, read through the
-    ``rolloutgate_replicas`` clients (their connections kept) when they speak HTTP."""
+    port is ``metrics.port``, else the container port the Service targets; on that one, read
+    through the ``rolloutgate_replicas`` clients (their connections kept) when they speak HTTP."""
     cfg = rolloutgate_config
     if cfg.metrics is None:
         return None
-    from rolloutgate.checks.metrics import PodMetrics
+    from rolloutgate.checks.metrics import PodMetrics, same_port
     from rolloutgate.errors import GateError
     from rolloutgate.kube import portforward
     from rolloutgate.release.prepare import service_and_port
 
-    port = cfg.metrics.port
-    if port is None:
-        try:
-            service, service_port = service_and_port(cfg, rolloutgate_manifests)
-            svc = next(
-                o
-                for o in rolloutgate_manifests
-                if o.get("kind") == "Service" and o["metadata"]["name"] == service
-            )
-            port = portforward.service_port(svc, service_port)
-        except (GateError, StopIteration) as e:
+    target: int | str | None = None  # the container port the Service targets
+    try:
+        service, service_port = service_and_port(cfg, rolloutgate_manifests)
+        svc = next(
+            o
+            for o in rolloutgate_manifests
+            if o.get("kind") == "Service" and o["metadata"]["name"] == service
+        )
+        target = portforward.service_port(svc, service_port)
+    except (GateError, StopIteration) as e:
+        if cfg.metrics.port is None:
             pytest.fail(
                 f"cannot tell which port serves metrics ({e}); set metrics.port", pytrace=False
             )
+    port = cfg.metrics.port if cfg.metrics.port is not None else target
+    assert port is not None
     clients = {}
-    if cfg.metrics.port is None:
+    if target is not None and same_port(rolloutgate_pods, port, target):
         golden: Golden = request.getfixturevalue("rolloutgate_golden")
         if golden.protocol.transport != "grpc":  # a gRPC client has no GET
             clients = request.getfixturevalue("rolloutgate_replicas")
