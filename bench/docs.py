@@ -1,6 +1,7 @@
 """`python -m bench.docs`: the documents' benchmark tables, generated from the JSON they name.
 
-A generated table sits between two markers in README.md or docs/benchmarks.md::
+A generated table sits between two markers in README.md, docs/benchmarks.md or
+docs/reliability.md::
 
     <!-- bench-table: failures from docs/bench/2026-12-02-bench.json -->
     ...          (written by this command; edits here are overwritten)
@@ -24,8 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import faults as bench_faults
+
 REPO = Path(__file__).resolve().parent.parent
-DOCS = (REPO / "README.md", REPO / "docs" / "benchmarks.md")
+DOCS = (REPO / "README.md", REPO / "docs" / "benchmarks.md", REPO / "docs" / "reliability.md")
 BLOCK = re.compile(
     r"(<!-- bench-table: (?P<table>[\w-]+) from (?P<file>\S+) -->\n)"
     r"(?P<body>.*?)(<!-- /bench-table -->)",
@@ -253,10 +256,32 @@ TABLES: dict[str, Callable[[Stats], str]] = {
 }
 
 
+def faults_table(data: dict[str, Any], source: str) -> str:
+    """`python -m bench faults`: one row per fault and step, as measured; its outages are run
+    one by one (`--add`), so the caption names each run."""
+    runs = []
+    for run in data["runs"]:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run["started"]))
+        load = f"{run['loadavg_start'].split()[0]} → {run['loadavg_end'].split()[0]}"
+        runs.append(
+            f"`{run['command']}` ({when}, {run['duration_s'] / 60:.0f} min, commit "
+            f"{run['commit']}, load average {load})"
+        )
+    nproc = {run.get("nproc") for run in data["runs"]}
+    head = f"{'; '.join(runs)}; {', '.join(map(str, sorted(nproc, key=str)))} vCPUs (`{source}`)."
+    return f"{head}\n\n{bench_faults.table(data['rows'])}\n"
+
+
+# Tables made from a whole run (its rows and runs), not from its figures.
+RUN_TABLES: dict[str, Callable[[dict[str, Any], str], str]] = {"faults": faults_table}
+
+
 def render(table: str, source: str) -> str:
     """The block's body: the caption and the table, from the JSON file `source` names
     (relative to the repository)."""
     data = json.loads((REPO / source).read_text())
+    if table in RUN_TABLES:
+        return RUN_TABLES[table](data, source)
     return f"{caption(data, source)}\n\n{TABLES[table](data['figures'])}\n"
 
 

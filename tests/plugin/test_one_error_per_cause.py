@@ -73,6 +73,30 @@ def test_checks_that_do_not_need_the_failed_step_still_run(project: pytest.Pytes
     result.stdout.fnmatch_lines(["not run: 1 check(s) that need rolloutgate_api*"])
 
 
+def test_a_check_in_the_next_module_runs_after_checks_not_run(project: pytest.Pytester) -> None:
+    """The checks not run after a failed step are the rest of a module; the next module's check
+    that does not need the step runs as usual (it met pytest's `previous item was not torn down
+    properly`, with a traceback, when the endpoint failed in an API server outage: the module of
+    the checks not run was never torn down)."""
+    project.makepyfile(
+        test_a="""
+        def test_release(rolloutgate_rollout):
+            pass
+
+        def test_release_too(rolloutgate_rollout):
+            pass
+        """,
+        test_b="""
+        def test_settings(rolloutgate_config, rolloutgate_manifests):
+            assert rolloutgate_manifests[0]["kind"] == "Deployment"
+        """,
+    )
+    result = project.runpytest("--cluster=staging", "test_a.py", "test_b.py")
+    result.assert_outcomes(errors=1, passed=1)
+    assert "not torn down" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["not run: 1 check(s) that need rolloutgate_api*"])
+
+
 def test_a_kubeconfig_that_is_not_one_is_a_usage_error(suite: pytest.Pytester) -> None:
     (suite.path / "kubeconfig").write_text("clusters: [unclosed\n")
     result = suite.runpytest("--cluster=staging", "tests")

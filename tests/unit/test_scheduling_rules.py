@@ -10,6 +10,7 @@ from rolloutgate.checks.scheduling import (
     contention,
     decide,
     no_autoscaler,
+    nodes_down,
     pod_requests,
     too_big,
 )
@@ -372,3 +373,34 @@ def test_judge_with_a_blocked_pod_and_no_autoscaler_fails_at_once_naming_the_fix
     assert reason == "Unschedulable"
     assert "maxSurge: 0 with maxUnavailable: 1" in message
     assert "no autoscaler runs on this cluster" in message
+
+
+TAINTED = (
+    "0/1 nodes are available: 1 node(s) had untolerated taint(s). no new claims to deallocate, "
+    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+)
+
+
+def _tainted(key: str, effect: str = "NoSchedule") -> Obj:
+    return {**NODE, "spec": {"taints": [{"key": key, "effect": effect}]}}
+
+
+def test_a_node_whose_kubelet_has_not_reported_is_waited_for_not_judged() -> None:
+    """After a 90 s API server outage the node controller taints the node unreachable until its
+    kubelet reports again: the new pod waits (here the verdict was a false Unschedulable, and
+    the rollback's new pod failed the same way)."""
+    absent = no_autoscaler(set(), ca_status=False)
+    down = _tainted("node.kubernetes.io/unreachable")
+    assert nodes_down([down, NODE]) == ["vm (node.kubernetes.io/unreachable)"]
+    d = decide(_pending(), TAINTED, [], [down], unschedulable_for_s=60, grace_s=30, absent=absent)
+    assert not d.failed
+    assert "vm (node.kubernetes.io/unreachable)" in d.message
+    assert "kubelet has not reported" in d.message
+    # A taint of the team's own (no toleration in the pod) is no passing state: judged.
+    own = _tainted("dedicated")
+    assert nodes_down([own]) == []
+    d = decide(_pending(), TAINTED, [], [own], unschedulable_for_s=0, grace_s=30, absent=absent)
+    assert d.failed
+    # A node down does not explain a pod the scheduler refused for another reason.
+    d = decide(_pending(), SCHEDULER, [], [down], unschedulable_for_s=0, grace_s=30, absent=absent)
+    assert d.failed

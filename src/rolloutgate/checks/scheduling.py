@@ -34,6 +34,12 @@ AUTOSCALER_GROUPS = frozenset({"karpenter.sh"})
 CA_STATUS = ("kube-system", "cluster-autoscaler-status")
 
 
+# Taints the node lifecycle controller puts on a node whose kubelet has not reported for its grace
+# period, and takes off once it reports again. An API server outage longer than that grace does
+# it to every node (nothing reported through it): the pods they keep off wait for the kubelets,
+# not for an autoscaler, and a verdict of "unschedulable" would be false.
+NODE_DOWN_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
 # How long a release blocked by its own old pods waits for an autoscaler (at most: the
 # unschedulable grace when shorter). Cluster Autoscaler scans every 10 s and posts
 # TriggeredScaleUp then; Karpenter nominates within seconds. Past this, only a new node could
@@ -196,6 +202,17 @@ def too_big(pod: Obj, nodes: list[Obj]) -> str | None:
     )
 
 
+def nodes_down(nodes: list[Obj]) -> list[str]:
+    """`node (taint)` of each node a lifecycle taint (NODE_DOWN_TAINTS) keeps new pods off."""
+    return [
+        f"{name_of(node)} ({taint.get('key')})"
+        for node in nodes
+        for taint in at(node, "spec", "taints") or []
+        if taint.get("key") in NODE_DOWN_TAINTS
+        and taint.get("effect") in ("NoSchedule", "NoExecute")
+    ]
+
+
 def no_autoscaler(groups: set[str], ca_status: bool | None) -> str | None:
     """Why no autoscaler can add a node, or None when one may (or nobody can tell).
 
@@ -237,6 +254,7 @@ def decide(
     check is skipped); `unschedulable_for_s`: how long the gate has seen it unschedulable.
     The latest autoscaler event wins: a scale-up under way waits (until the rollout deadline);
     ``NotTriggerScaleUp`` fails. Without one: requests larger than every node fail at once,
+    a node whose kubelet has not reported (``nodes_down``) waits (until the rollout deadline);
     anything else fails at once when no autoscaler runs (`absent`: why, ``no_autoscaler``), else
     once no autoscaler has answered within `grace_s`. A pod `blocked` by
     the release's own old pods (``contention``) waits CONTENTION_WAIT_S at most (the grace when
@@ -264,6 +282,13 @@ def decide(
     big = too_big(pod, nodes or [])
     if big is not None:
         return Decision(True, f"{why}; {big}")
+    down = nodes_down(nodes or [])
+    if down and "taint" in scheduler_message:
+        return Decision(
+            False,
+            f"unschedulable ({scheduler_message.strip()}); node(s) {', '.join(down)}: their "
+            "kubelet has not reported (the taint goes when it does); waiting",
+        )
     if absent is not None:
         return Decision(True, f"{why}; {absent}")
     if unschedulable_for_s >= grace_s:

@@ -46,8 +46,10 @@ class Timeouts:
     rollback: float = 300.0
     lease: float = 60.0
     # How long a single API step (snapshot, dry-run, apply, record, diagnostics) keeps retrying
-    # a restarting or overloaded API server before it gives up.
-    api: float = 90.0
+    # a restarting or overloaded API server before it gives up: longer than a 90 s outage (a
+    # managed control plane's upgrade, an OOM-killed server) plus the server's start-up, so
+    # that such an outage at the apply ends as an undisturbed run does (issue 19).
+    api: float = 120.0
 
 
 @dataclass(frozen=True)

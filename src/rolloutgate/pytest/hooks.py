@@ -292,6 +292,7 @@ class GateHooks:
         self.run.not_run += 1
         self.run.not_run_because.setdefault(needs[0], 0)
         self.run.not_run_because[needs[0]] += 1
+        _tear_down_up_to(item, nextitem)
         return True  # handled: pytest runs nothing for it and reports nothing
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -418,3 +419,17 @@ def _relative(path: Path | None, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+def _tear_down_up_to(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Tear down what `nextitem` does not need, as the protocol of a check that ran would have:
+    pytest tears a module down in the protocol of its last item, and a check not run has none,
+    so the next check that runs (in another module) met the module still set up (`previous item
+    was not torn down properly`). A teardown that fails is reported on this item, as pytest
+    reports it on the item whose protocol ran it."""
+    call = pytest.CallInfo.from_call(
+        lambda: item.session._setupstate.teardown_exact(nextitem), when="teardown"
+    )
+    if call.excinfo is not None:
+        report = item.ihook.pytest_runtest_makereport(item=item, call=call)
+        item.ihook.pytest_runtest_logreport(report=report)
