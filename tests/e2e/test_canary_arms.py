@@ -179,7 +179,19 @@ def test_wrong_fails_on_predictions_naming_flipped_cases(
 def test_retrained_model_is_marginal_naming_its_flips(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
-    result = run_canary(e2e_namespace, tmp_path, "--image-tag=retrained")
+    # The test is about the flips; latency not weighed (nor critical below 10x). `retrained`
+    # runs the same model class and runtime as v1, yet 3 of its 9 real runs failed latency
+    # server-side (ratio 1.2-1.3 at 3+3 pods; 2 of 8 counted in docs/canary.md, 1 in make
+    # test): unexplained, an open question of issue 17, not this test's.
+    result = run_canary(
+        e2e_namespace,
+        tmp_path,
+        "--image-tag=retrained",
+        env={
+            "ROLLOUTGATE_CANARY_WEIGHTS_LATENCY": "0",
+            "ROLLOUTGATE_CANARY_LATENCY_CRITICAL_RATIO": "10",
+        },
+    )
     assert result.returncode == 6, result.output[-5000:]
     assert result.report["verdict"] == "marginal"
     agreement = metric(result, "agreement")
