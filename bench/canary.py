@@ -22,6 +22,10 @@ Accuracy model: ``rows`` labelled rows (the iris set: 150); each row independent
 on the canary with probability ``churn + drop`` and newly right with probability ``churn`` (an
 equally good retrain: drop 0; ``retrained`` shows 4 disagreements in 150 rows, churn 2/150).
 
+A second table sweeps the server side over pod spreads and pods per arm (``--sweep-spreads``,
+``--sweep-pods``; the calibration right): which of the targets (A/A <= 2 %, power >= 0.9 at
++10 %, >= 0.99 at +25 %) hold at which spread and size.
+
 The defaults (sigma, pod sd) are the values measured on our cluster (docs/canary.md,
 "Calibration", names the runs). Prints a table and writes JSON (default
 reports/bench-canary-sim.json). Counted real runs: ``python -m bench.canary_cluster``.
@@ -102,6 +106,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="sd of log canary - log baseline of one request, client-side (measured: 0.5)",
     )
     p.add_argument("--pod-sd", type=float, default=0.03, help="client-side pod-to-pod log-sd")
+    p.add_argument(
+        "--sweep-spreads",
+        default="0.034,0.08,0.13",
+        help="server-side pod spreads (sd of the log of a pod's mean) of the sweep table: the "
+        "spreads measured on our node at different loads (docs/canary.md, 'Calibration')",
+    )
+    p.add_argument(
+        "--sweep-pods", default="3,6,16", help="pods per arm of the sweep table (server-side)"
+    )
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -126,6 +139,19 @@ def latency_cells(a: argparse.Namespace) -> list[LatencyCell]:
             cells.append(replace(base, name="A/A, pods x2 as calibrated", sigma=2 * sigma))
         else:
             cells.append(replace(base, name="A/A, pods x2 as calibrated", pod_sd=2 * a.pod_sd))
+    return cells
+
+
+def sweep_cells(a: argparse.Namespace) -> list[LatencyCell]:
+    """Server-side A/A, +10 % and +25 % at each pod spread and pod count of the sweep, the
+    calibration right (the prior is the true spread): which targets hold where."""
+    cells: list[LatencyCell] = []
+    for spread in (float(x) for x in a.sweep_spreads.split(",") if x):
+        for pods in (int(x) for x in a.sweep_pods.split(",") if x):
+            for name, ratio in (("A/A", 1.0), ("+10 %", 1.10), ("+25 %", 1.25)):
+                cells.append(
+                    LatencyCell(name, "server", ratio, spread, 0.0, pods, a.requests, spread)
+                )
     return cells
 
 
@@ -253,6 +279,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "ratio_median": res["ratio_median"],
             }
         )
+    sweep: list[dict[str, Any]] = []
+    for lc in sweep_cells(a):
+        d = simulate_latency(lc, a.runs, t, rng)["decisions"]
+        fails = d["fail"] + d["critical"]
+        sweep.append(
+            {
+                "kind": "sweep",
+                **asdict(lc),
+                "runs": a.runs,
+                "latency_fail": fails,
+                "rate": fails / a.runs,
+                "rate_95": wilson(fails, a.runs),
+            }
+        )
     for ac in ACCURACY_CELLS:
         res = simulate_accuracy(ac, a.runs, t, rng)
         d = res["decisions"]
@@ -286,10 +326,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "max_accuracy_drop": t.max_accuracy_drop,
         },
         "cells": rows,
+        "sweep": sweep,
         "pairs_needed_client": sizes["client"],
         "seconds": round(time.monotonic() - started, 1),
     }
     print(table(rows))
+    print()
+    print(sweep_table(sweep))
     print(
         f"paired client-side requests needed for power {0.9:.0%} at ratio {t.latency_ratio} "
         f"(paired sd {a.client_paired_sd}, {a.pods} pods per arm): {sizes['client']:.0f}"
@@ -337,6 +380,27 @@ TABLES: tuple[tuple[str, str, Callable[[dict[str, Any], float, float], str]], ..
         _accuracy_row,
     ),
 )
+
+
+def sweep_table(cells: list[dict[str, Any]]) -> str:
+    """One row per (pod spread, pods per arm): the latency-fail rate of A/A (target <= 2 %), of
+    +10 % (power, target >= 0.9) and of +25 % (target >= 0.99), with their 95 % intervals."""
+    lines = [
+        "| server-side pod spread | pods/arm | A/A fails (target <= 2 %) | +10 % fails "
+        "(target >= 90 %) | +25 % fails (target >= 99 %) |",
+        "|---|---|---|---|---|",
+    ]
+    by: dict[tuple[float, int], dict[str, str]] = {}
+    for c in cells:
+        lo, hi = c["rate_95"]
+        by.setdefault((c["sigma"], c["pods"]), {})[c["name"]] = (
+            f"{c['rate']:.1%} ({lo:.1%}-{hi:.1%})"
+        )
+    for (spread, pods), rates in by.items():
+        lines.append(
+            f"| {spread:g} | {pods} | {rates['A/A']} | {rates['+10 %']} | {rates['+25 %']} |"
+        )
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
