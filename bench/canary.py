@@ -137,6 +137,14 @@ def latency_cells(a: argparse.Namespace) -> list[LatencyCell]:
         cells.append(replace(base, name="+10 %, 1 pod", ratio=1.10, pods=1))
         if source == "server":
             cells.append(replace(base, name="A/A, pods x2 as calibrated", sigma=2 * sigma))
+            default = Thresholds().server_pod_sd
+            if sigma != default:
+                # The spread measured here, judged with the default prior.
+                cells.append(
+                    replace(
+                        base, name=f"A/A, prior {default:g} (default)", pod_sd_calibrated=default
+                    )
+                )
         else:
             cells.append(replace(base, name="A/A, pods x2 as calibrated", pod_sd=2 * a.pod_sd))
     return cells
