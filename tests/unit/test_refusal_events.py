@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from rolloutgate import kube
-from rolloutgate.errors import RolloutFailed
+from rolloutgate.checks.podjudge import PodJudge
+from rolloutgate.errors import ClusterError, Forbidden, RolloutFailed
 from rolloutgate.objects import Obj
 from rolloutgate.release import rollout
 from rolloutgate.workloads import viewer_for
@@ -145,3 +146,18 @@ def test_a_refusal_waiting_cannot_be_sure_of_is_named_by_the_timeout_only() -> N
     assert "etcdserver: request timed out" in t.refused
     # A Deployment's refusals come with its ReplicaFailure condition: no events are watched.
     assert not viewer_for({"kind": "Deployment", "apiVersion": "apps/v1"}).refusal_events()
+
+
+def test_a_refusal_watch_the_api_refuses_is_a_warning_not_a_failed_rollout() -> None:
+    t = _target(STS)
+    judge = PodJudge(None, "ml", max_restarts=0)
+    denied = Forbidden("list events in ml: 403 Forbidden", status=403)
+    item = rollout._Event(t.key, "error", error=denied, origin="refusal")
+    rollout._handle(object(), "ml", t, item, rollout._Feed(), judge, True, 1e12, None)  # type: ignore[arg-type]
+    [warning] = judge.warnings
+    assert warning.startswith("cannot watch StatefulSet/penguin's events (list events in ml: 403")
+    assert "named only when the rollout times out" in warning
+    # The workload's own watch failing is still the end of the wait.
+    item = rollout._Event(t.key, "error", error=denied, origin="workload")
+    with pytest.raises(ClusterError, match="watching StatefulSet/penguin in ml failed"):
+        rollout._handle(object(), "ml", t, item, rollout._Feed(), judge, True, 1e12, None)  # type: ignore[arg-type]

@@ -94,9 +94,10 @@ class _Target:
 @dataclass
 class _Event:
     target: str  # _Target.key
-    source: str  # "workload" | "pod" | "error"
+    source: str  # "workload" | "pod" | "event" | "refusal" | "error"
     event: kube.WatchEvent | None = None
     error: BaseException | None = None
+    origin: str = ""  # of an error: the source whose watch failed
 
 
 class _Feed:
@@ -115,7 +116,7 @@ class _Feed:
                     self.events.put(_Event(target, source, event))
             except Exception as e:  # handed over: the consumer raises it with context
                 if not watch.stopped:
-                    self.events.put(_Event(target, "error", error=e))
+                    self.events.put(_Event(target, "error", error=e, origin=source))
 
         threading.Thread(target=run, name=f"rolloutgate-watch-{target}", daemon=True).start()
 
@@ -415,6 +416,15 @@ def _handle(
     """Apply one event to its target; raises the verdict when there is one."""
     if item.source == "error":
         error = item.error
+        if item.origin == "refusal":
+            # No right to watch events (403), or the watch broke: the rollout goes on, and the
+            # refusals are named by its timeout only.
+            judge.warnings.append(
+                f"cannot watch {t.key}'s events ({error}): a quota's or an admission policy's "
+                "refusal of its pods is named only when the rollout times out; grant list and "
+                "watch on events (docs/rbac.md)"
+            )
+            return
         text = str(error) if isinstance(error, ClusterError) else f"{type(error).__name__}: {error}"
         raise ClusterError(f"watching {t.key} in {namespace} failed: {text}") from error
     event = item.event
