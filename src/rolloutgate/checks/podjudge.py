@@ -24,7 +24,7 @@ from rolloutgate.objects import Obj, at, is_ready, name_of
 # Cluster Autoscaler scans every 10 s; Karpenter nominates a node within seconds.
 UNSCHEDULABLE_GRACE_S = 30.0
 # How long a listing of a workload's pods (every revision) answers whether any are terminating:
-# asked again at most this often while one of its new pods is unschedulable.
+# asked only when an unschedulable pod's verdict would be due, at most this often.
 SIBLINGS_EVERY_S = 1.0
 
 
@@ -55,6 +55,9 @@ class PodJudge:
         self._unschedulable: dict[str, float] = {}  # pod uid → first seen unschedulable
         self._contentions: dict[str, scheduling.Contention | None] = {}  # pod uid → found
         self._left: dict[str, float] = {}  # pod uid → last seen with its workload's pods leaving
+        self._was_leaving: set[str] = (
+            set()
+        )  # pod uids: their workload's pods were, at the last look
         self._siblings: dict[str, tuple[float, list[Obj]]] = {}  # selector → (read at, pods)
         self._nodes = nodes
         self._nodes_read = nodes is not None
@@ -107,24 +110,19 @@ class PodJudge:
         now, name, uid = self.clock(), name_of(pod), str(at(pod, "metadata", "uid"))
         message = pods.unschedulable(pod)
         if message is not None:
-            leaving = self._leaving(pod, message, selector, now)
-            if leaving:
-                # The grace counts from when nothing of the workload is leaving any more.
-                self._unschedulable[uid] = self._left[uid] = now
-            first = self._unschedulable.setdefault(uid, now)
-            left = self._left.get(uid)
-            decision = scheduling.decide(
-                pod,
-                message,
-                self.events_of(pod),
-                self.nodes(),
-                unschedulable_for_s=now - first,
-                grace_s=self.unschedulable_grace,
-                blocked=self._contention(pod, message, selector),
-                absent=None if makes_room else self.no_autoscaler(),
-                leaving=leaving,
-                left_for_s=None if left is None else now - left,
-            )
+            decision = self._decide(pod, message, selector, now, makes_room, ())
+            if decision.failed:
+                # Asked only of a verdict to be (a LIST): are pods of its workload leaving?
+                leaving = self._leaving(pod, message, selector, now)
+                if leaving or uid in self._was_leaving:
+                    # Leaving, or gone since the last look: the grace and the settling time
+                    # count from now.
+                    self._unschedulable[uid] = self._left[uid] = now
+                    if leaving:
+                        self._was_leaving.add(uid)
+                    else:
+                        self._was_leaving.discard(uid)
+                    decision = self._decide(pod, message, selector, now, makes_room, leaving)
             if decision.failed:
                 return "Unschedulable", decision.message
             self.notes[name] = decision.message
@@ -132,6 +130,7 @@ class PodJudge:
         if self._unschedulable.pop(uid, None) is not None:
             self.notes.pop(name, None)
             self._left.pop(uid, None)
+            self._was_leaving.discard(uid)
         if self.never_ready is not None:
             if is_ready(pod):
                 self.never_ready.forget(pod)
@@ -141,6 +140,31 @@ class PodJudge:
             if text:
                 return "NeverReady", text
         return None
+
+    def _decide(
+        self,
+        pod: Obj,
+        message: str,
+        selector: str | None,
+        now: float,
+        makes_room: bool,
+        leaving: tuple[str, ...],
+    ) -> scheduling.Decision:
+        uid = str(at(pod, "metadata", "uid"))
+        first = self._unschedulable.setdefault(uid, now)
+        left = self._left.get(uid)
+        return scheduling.decide(
+            pod,
+            message,
+            self.events_of(pod),
+            self.nodes(),
+            unschedulable_for_s=now - first,
+            grace_s=self.unschedulable_grace,
+            blocked=self._contention(pod, message, selector),
+            absent=None if makes_room else self.no_autoscaler(),
+            leaving=leaving,
+            left_for_s=None if left is None else now - left,
+        )
 
     def _leaving(self, pod: Obj, message: str, selector: str | None, now: float) -> tuple[str, ...]:
         """The terminating pods of the pod's workload that give back what it waits for
@@ -189,6 +213,7 @@ class PodJudge:
     def forget(self, pod: Obj) -> None:
         self._unschedulable.pop(str(at(pod, "metadata", "uid")), None)
         self._left.pop(str(at(pod, "metadata", "uid")), None)
+        self._was_leaving.discard(str(at(pod, "metadata", "uid")))
         self.notes.pop(name_of(pod), None)
         if self.never_ready is not None:
             self.never_ready.forget(pod)
