@@ -29,7 +29,7 @@ from rolloutgate.errors import (
 )
 from rolloutgate.objects import ref
 from rolloutgate.release import diagnostics as diag
-from rolloutgate.release import prepare, rollback
+from rolloutgate.release import prepare, record, rollback
 from rolloutgate.release import verify as checks
 from rolloutgate.release.report import Rollback
 from rolloutgate.release.snapshot import Snapshot
@@ -113,6 +113,10 @@ def finish(rel: Release) -> None:
             except RollbackFailed as e:
                 if not isinstance(e.__cause__, ClusterUnreachable) and tracker is not None:
                     tracker.step("rollback-failed")
+                    # The record is unfinished: say what puts the last verified release back
+                    # (an outage longer than the rollback's deadline ends here too).
+                    rb.outcome = f"{rb.outcome}. {restores(rel)}"
+                    raise RollbackFailed(rb.outcome) from e.__cause__
                 raise
             if tracker is not None:
                 restored = [live for _manifest, live in _snap(rel).objects if live is not None]
@@ -395,7 +399,7 @@ def recover(rel: Release) -> None:
                 tracker.verified("verified", restored, target.get("tag"))
     except ClusterError as e:
         cause = str(e) if isinstance(e, RollbackFailed) else f"{type(e).__name__}: {e}"
-        rec.outcome = f"recovery to {what} FAILED: {cause}"
+        rec.outcome = f"recovery to {what} FAILED: {cause}. {restores(rel)}"
         rel.say(f"rolloutgate: recovery: {rec.outcome}")
         raise RecoveryFailed(rec.outcome) from e
     rec.verified = True
@@ -491,16 +495,31 @@ def _unfinished(rel: Release, e: ClusterUnreachable) -> NoReturn:
     """The API server did not answer within the rollback's deadline: the rollback could not be
     done, and the release record still says the release is unfinished. Said in one line, with
     what restores the last verified release."""
-    cfg, tracker, rb = rel.cfg, rel.tracker, rel.run.rollback
-    step = (tracker.current or {}).get("step") if tracker is not None else None
-    target = (tracker.current or {}).get("target") if tracker is not None else None
+    rb = rel.run.rollback
     rb.outcome = (
         f"NOT DONE: the API server did not answer within the rollback timeout "
-        f"({cfg.timeouts.rollback:g} s; {e}). The release record still says step {step!r} "
-        f"(unfinished): the next gate, or `pytest --cluster={cfg.cluster} --recover`, restores "
-        f"the last verified release ({describe_target(target)})"
+        f"({rel.cfg.timeouts.rollback:g} s; {e}). {restores(rel)}"
     )
     raise RollbackFailed(rb.outcome) from None
+
+
+def restores(rel: Release) -> str:
+    """What puts the last verified release back after a rollback or recovery that could not
+    finish, as the release record says it (one sentence)."""
+    tracker = rel.tracker
+    found = (tracker.current or tracker.found or {}) if tracker is not None else {}
+    step, target = found.get("step"), found.get("target")
+    how = f"the next gate, or `pytest --cluster={rel.cfg.cluster} --recover`,"
+    if record.unfinished(found):
+        return (
+            f"The release record still says step {step!r} (unfinished): {how} restores the "
+            f"last verified release ({describe_target(target)})"
+        )
+    return (
+        f"The release record says step {step!r} (finished): the last verified release is "
+        f"{describe_target(target)}; `pytest --cluster={rel.cfg.cluster} --recover` restores it "
+        "if need be"
+    )
 
 
 def _lock_lost(rel: Release) -> NoReturn:
