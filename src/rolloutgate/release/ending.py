@@ -368,12 +368,13 @@ def recover(rel: Release) -> None:
     rec = run.recovery = Rollback(needed=True, attempted=True)
     golden = _golden_or_note(rel, "recovery")
     rel.say(f"rolloutgate: recovery: restoring the last verified release: {what}")
+    interrupts: list[str] = []
     try:
         with run.phase("recovery"), rel.step(None, cfg.timeouts.rollback) as deadline:
             snap = target_snapshot(found, cfg.namespace)
             tracker.ensure_held()
             tracker.step("recovering")
-            with signals_deferred(rel.say):
+            with signals_deferred(rel.say, "recovery") as interrupts:
                 rec.actions = rollback.restore(rel.api, cfg.namespace, snap, deadline=deadline)
                 restored = [live for _manifest, live in snap.objects if live is not None]
                 if restored:
@@ -407,6 +408,7 @@ def recover(rel: Release) -> None:
         done = "its objects verified gone"
     rec.outcome = f"restored {what}; verified ({done} passed)"
     rel.say(f"rolloutgate: recovery: {rec.outcome}")
+    _obey_deferred(rel, interrupts)
 
 
 def diagnostics(rel: Release) -> str:
@@ -429,27 +431,46 @@ def diagnostics(rel: Release) -> str:
 
 
 @contextmanager
-def signals_deferred(write: Callable[[str], None]) -> Iterator[None]:
-    """Keep Ctrl+C and SIGTERM from cutting a rollback or a clean-up short; say so when one
-    arrives. A half-done rollback is the worst state to leave a service in; SIGKILL still ends
-    the run. Signal handlers can only be set from the main thread; elsewhere this does nothing.
+def signals_deferred(write: Callable[[str], None], doing: str = "rollback") -> Iterator[list[str]]:
+    """Keep Ctrl+C and SIGTERM from cutting a rollback, a recovery or a clean-up short; say so
+    when one arrives. A half-done rollback is the worst state to leave a service in; SIGKILL
+    still ends the run. Yields the names of the signals that arrived: a caller with more to do
+    afterwards obeys them once done (``recover``). Signal handlers can only be set from the main
+    thread; elsewhere this does nothing.
     """
+    received: list[str] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def note(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        received.append(name)
         write(
-            f"rolloutgate: {signal.Signals(signum).name} received during rollback; "
-            "finishing the rollback first (SIGKILL aborts it)"
+            f"rolloutgate: {name} received during {doing}; finishing the {doing} first "
+            "(SIGKILL aborts it)"
         )
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _obey_deferred(rel: Release, received: list[str]) -> None:
+    """The interrupt a recovery deferred, raised once it is done: the recovery runs before the
+    release, and a cancelled job must stop there, not go on to apply the new release (a SIGTERM
+    that met the recovery's rollout was noted, then forgotten: the gate released anyway)."""
+    if not received:
+        return
+    rel.say(
+        f"rolloutgate: stopping for the {received[0]} received during the recovery; "
+        "nothing of this release was applied"
+    )
+    # As the interrupt hook reads them: "SIGTERM", or a Ctrl+C's bare KeyboardInterrupt.
+    raise KeyboardInterrupt("SIGTERM" if received[0] == "SIGTERM" else "")
 
 
 def _golden_or_note(rel: Release, what: str) -> Golden | None:
