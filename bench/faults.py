@@ -286,7 +286,7 @@ def _collect(g: _Gate, back: float, ended: float) -> Result:
     out = g.output.read_text(errors="replace")
     data = json.loads(g.report.read_text()) if g.report.exists() else {}
     result.verdict = str(data.get("verdict", ""))
-    result.cause = str(data.get("cause", ""))[:300]
+    result.cause = str(data.get("cause", ""))[:600]
     result.previous_tag = str(data.get("previous_tag") or "")
     rollback = data.get("rollback") or {}
     result.rollback = str(rollback.get("outcome", ""))[:300]

@@ -176,7 +176,9 @@ serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
-maxPods: 110
+# 250 pods: the benchmark's 100 replicas surge beside everyone's tests (110, the default, did
+# not hold 97). The pod range is a /24: 253 addresses for pods.
+maxPods: 250
 YAML
 start_kubelet() {
     start kubelet "$k8s_bin/kubelet" --config="$conf/kubelet.yaml" \

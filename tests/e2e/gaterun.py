@@ -96,6 +96,16 @@ def run_gate(
     return Result(proc.returncode, proc.stdout + proc.stderr, data)
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a gate these tests will interrupt: SIGINT back to its default. A job
+    started in the background by a non-interactive shell (`nohup ... &`, some CI harnesses)
+    ignores SIGINT, an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt: the gate would never see the Ctrl+C or the cancel the test sends (a
+    cold `.ci/run` started that way failed five tests so). A terminal, and GitHub's runner,
+    start their commands with the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class RunningGate:
     """A gate started in the background, to be read line by line and signalled."""
 
@@ -118,6 +128,7 @@ class RunningGate:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            preexec_fn=default_sigint,
         )
 
     def wait_for_line(self, needle: str, timeout: float) -> str:

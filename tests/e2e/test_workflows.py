@@ -154,7 +154,7 @@ def test_a_cancelled_release_gate_job_is_rolled_back(
     penguin_v1: dict, e2e_namespace: str, staging_project: Path
 ) -> None:
     """The release gate's own step, cancelled as GitHub cancels it while v2 is being checked:
-    pytest gets the SIGINT and restores v1 within a second; what SIGKILL cuts short,
+    pytest gets the SIGINT and restores v1 before the SIGTERM; what SIGKILL cuts short,
     `--recover` finishes. Without `exec` in the step pytest never sees a signal, and v2 stays."""
     ns = e2e_namespace
     before = PENGUIN.state(ns)
@@ -199,10 +199,13 @@ def test_a_cancelled_release_gate_job_is_rolled_back(
             proc.kill()
     print(f"FIGURE SIGINT to the step's bash -> restore seen (s): {seen.get('restored')}")
     print(f"FIGURE tree killed by the cancel: {cancelled.tree_killed}")
+    report = json.loads((staging_project / "reports" / "gate.json").read_text())
     assert "restoring the snapshot on the interrupt" in output, output[-4000:]
     assert seen.get("restored") is not None, output[-4000:]
-    assert seen["restored"] < 2.0
-    report = json.loads((staging_project / "reports" / "gate.json").read_text())
+    # The SIGINT itself restored v1, before the runner's SIGTERM (how fast is a benchmark's
+    # figure: `python -m bench fault-tests`, not an assertion of a test on a busy machine).
+    assert seen["restored"] < workflow.SIGTERM_AFTER_S, output[-4000:]
+    assert report["interrupted"] != "SIGTERM", report["interrupted"]
     if cancelled.tree_killed:
         recovered = PENGUIN.run(ns, staging_project / "recover.json", "--recover")
         assert recovered.returncode == 0, recovered.output[-4000:]

@@ -9,6 +9,7 @@ proves the restored release healthy. An OnDelete strategy is refused before anyt
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -108,5 +109,41 @@ def test_on_delete_strategy_is_refused_before_apply(e2e_cluster: None, tmp_path:
         assert "nothing was applied" in result.output
         found = kubectl("get", "statefulsets", "--ignore-not-found", namespace=namespace)
         assert PENGUIN.name not in found
+    finally:
+        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+
+
+def test_a_statefulset_whose_pods_a_quota_refuses_fails_at_once_naming_it(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
+    """A StatefulSet sets no condition when the API server refuses its pods: the gate watches
+    its controller's FailedCreate events. One run: a quota of one pod, a first deploy of two.
+    The gate used to wait its whole rollout timeout and advise raising it."""
+    namespace = f"e2e-stsquota-{uuid.uuid4().hex[:6]}"
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "e2e-pods"},
+        "spec": {"hard": {"pods": "1"}},
+    }
+    kubectl("create", "namespace", namespace)
+    try:
+        kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(quota))
+        manifests = as_kind("StatefulSet", tmp_path / "manifests")  # two pods, in parallel
+        result = PENGUIN.run(
+            namespace,
+            tmp_path / "gate.json",
+            "--image-tag=v1",
+            f"--manifests={manifests}",
+            "--rollout-timeout=120",
+        )
+        assert result.returncode == 1, result.output[-4000:]
+        cause = result.report["cause"]
+        assert "statefulset penguin: FailedCreate: the API server refuses its new pods" in cause
+        # Both pods are created at once: either may be the one refused.
+        refused = r'pods "penguin-[01]" is forbidden: exceeded quota: e2e-pods'
+        assert re.search(refused, cause), cause
+        assert f"kubectl describe resourcequota -n {namespace}" in cause, cause
+        assert result.report["phases_s"]["rollout"] < 30, result.report["phases_s"]
     finally:
         kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from gaterun import REPO
+from gaterun import REPO, default_sigint
 
 WORKFLOWS = REPO / ".github" / "workflows"
 SIGTERM_AFTER_S = 7.5
@@ -60,6 +60,7 @@ def start(script: str, directory: Path, env: dict[str, str]) -> subprocess.Popen
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=default_sigint,  # as the runner starts it, whatever started these tests
         )
 
 

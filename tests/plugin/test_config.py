@@ -268,3 +268,27 @@ def test_unknown_protocol_is_a_usage_error_naming_the_presets(project: pytest.Py
     result = project.runpytest("--cluster=staging", "--protocol=soap")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown protocol 'soap'; known presets: v2 *grpc (Open*"])
+
+
+def test_without_pytest_kind_the_gate_defines_kubeconfig_itself(project: pytest.Pytester) -> None:
+    # pytest-kind is an extra (rolloutgate[kind]); without it --kubeconfig is the gate's option.
+    project.makepyfile(TRIVIAL)
+    (project.path / "other-kubeconfig").write_text((project.path / "kubeconfig").read_text())
+    result = project.runpytest(
+        "-p", "no:pytest-kind", "--cluster=staging", "--kubeconfig=other-kubeconfig"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    assert "kubeconfig other-kubeconfig (--kubeconfig)" in header(result)
+
+
+def test_cluster_kind_without_pytest_kind_is_one_usage_error_naming_the_extra(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_tools(project, monkeypatch, "docker", "kind")
+    project.makepyfile(TRIVIAL)
+    result = project.runpytest("-p", "no:pytest-kind", "--cluster=kind")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --cluster=kind makes its cluster through pytest-kind, which is not enabled*"]
+    )
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

@@ -7,8 +7,11 @@ import pytest
 from rolloutgate import kube
 from rolloutgate.checks.podjudge import PodJudge
 from rolloutgate.checks.scheduling import (
+    LEFT_SETTLE_S,
     contention,
     decide,
+    freed_by_leaving,
+    leaving,
     no_autoscaler,
     nodes_down,
     pod_requests,
@@ -318,7 +321,9 @@ def test_judge_lists_the_workloads_pods_once_for_a_blocked_pod(
     reason, message = judge.judge(NEW, "app=llm") or ("", "")
     assert reason == "Unschedulable"
     assert "the release's own 2 old pod(s) hold 2" in message
-    assert asked == ["app=llm"]
+    # One listing per judgement at most a second apart (are any of them leaving?); the
+    # contention is looked for in the first only.
+    assert asked == ["app=llm", "app=llm"]
 
 
 def test_no_autoscaler_only_when_neither_karpenter_nor_cluster_autoscaler_shows() -> None:
@@ -404,3 +409,139 @@ def test_a_node_whose_kubelet_has_not_reported_is_waited_for_not_judged() -> Non
     # A node down does not explain a pod the scheduler refused for another reason.
     d = decide(_pending(), SCHEDULER, [], [down], unschedulable_for_s=0, grace_s=30, absent=absent)
     assert d.failed
+
+
+# A release that makes its own room: at 97 replicas on a node of 110 pods, new pods were refused
+# ("Too many pods") while the release's old pods were still terminating, and judged Unschedulable.
+
+FULL = (
+    "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+
+
+def _penguin(name: str, revision: str, *, node: str | None = "vm", deleting: bool = False) -> Obj:
+    p = pod()
+    p["metadata"].update(
+        name=name, uid=name, labels={"app": "penguin", "pod-template-hash": revision}
+    )
+    p["spec"] = {"containers": [{"name": "model", "resources": {"requests": {"cpu": "10m"}}}]}
+    if node:
+        p["spec"]["nodeName"] = node
+        p["status"]["phase"] = "Running"
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-12-03T00:20:11Z"
+    return p
+
+
+def _refused(name: str = "penguin-new-a", message: str = FULL) -> Obj:
+    p = _penguin(name, "new", node=None)
+    p["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+    ]
+    return p
+
+
+TERMINATING = [_penguin(f"penguin-old-{i}", "old", deleting=True) for i in range(5)]
+
+
+def test_leaving_names_the_workloads_terminating_pods_that_free_the_room() -> None:
+    new = _refused()
+    others = [new, _penguin("penguin-old-x", "old"), _penguin("penguin-old-y", "old", node=None,
+              deleting=True)]  # fmt: skip
+    assert leaving(new, FULL, [*others, *TERMINATING]) == tuple(
+        f"penguin-old-{i}" for i in range(5)
+    )
+    # Running old pods and a deleted one that never had a node free nothing now.
+    assert leaving(new, FULL, others) == ()
+    # Memory short: only a leaving pod that holds memory gives some back (these ask for cpu).
+    short_memory = "0/1 nodes are available: 1 Insufficient memory."
+    assert leaving(new, short_memory, TERMINATING) == ()
+    assert len(leaving(new, SCHEDULER, TERMINATING)) == 5  # Insufficient cpu
+    # A taint is not cured by a pod leaving.
+    assert not freed_by_leaving(TAINTED)
+    assert leaving(new, TAINTED, TERMINATING) == ()
+
+
+def test_no_verdict_while_the_workloads_pods_terminate_nor_just_after() -> None:
+    absent = no_autoscaler(set(), ca_status=False)
+    names = leaving(_refused(), FULL, TERMINATING)
+    d = decide(_refused(), FULL, [], [NODE], unschedulable_for_s=90, grace_s=30, absent=absent,
+               leaving=names)  # fmt: skip
+    assert not d.failed
+    assert "waiting for 5 terminating pod(s) of the workload to free their room" in d.message
+    assert "(penguin-old-0, penguin-old-1, penguin-old-2 and 2 more)" in d.message
+    d = decide(_refused(), FULL, [], [NODE], unschedulable_for_s=90, grace_s=30, absent=absent,
+               left_for_s=LEFT_SETTLE_S - 0.1)  # fmt: skip
+    assert (d.failed, d.message.endswith("waiting for the scheduler to try again")) == (False, True)
+    # Gone for longer and still refused: judged as any unschedulable pod.
+    d = decide(_refused(), FULL, [], [NODE], unschedulable_for_s=90, grace_s=30, absent=absent,
+               left_for_s=LEFT_SETTLE_S)  # fmt: skip
+    assert d.failed
+    assert "Too many pods" in d.message
+    # Too big for any node even empty: nothing leaving helps.
+    big = _refused()
+    big["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "64"
+    assert decide(big, FULL, [], [NODE], unschedulable_for_s=0, grace_s=30, leaving=names).failed
+
+
+def test_judge_waits_while_old_pods_terminate_and_counts_the_grace_from_when_they_are_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workload: list[Obj] = [_refused(), *TERMINATING]
+    asked: list[object] = []
+
+    def list_objects(api: object, version: str, kind: str, ns: str | None, **kw: object) -> Obj:
+        asked.append(kw.get("label_selector"))
+        return {"items": list(workload)}
+
+    monkeypatch.setattr(kube, "list_objects", list_objects)
+    clock = _Clock()
+    judge = PodJudge(object(), "ml", max_restarts=0, nodes=[NODE], unschedulable_grace=30,  # type: ignore[arg-type]
+                     clock=clock)  # fmt: skip
+    new = _refused()
+    for _ in range(120):  # a minute of old pods terminating: longer than the grace
+        assert judge.judge(new, "app=penguin") is None
+        clock.now += 0.5
+    # Listed only when the verdict was due (the grace out, at 30 s): they were leaving, so
+    # the grace started again.
+    assert asked == ["app=penguin"]
+    del workload[1:]  # the old pods are gone
+    clock.now += 1  # 31 s since the grace started again: the verdict is due, the LIST says gone
+    assert judge.judge(new, "app=penguin") is None
+    assert judge.notes["penguin-new-a"].endswith("waiting for the scheduler to try again")
+    assert len(asked) == 2
+    # Still refused well after they went: the grace counts from when they were seen gone.
+    clock.now += 29
+    assert judge.judge(new, "app=penguin") is None
+    clock.now += 1
+    reason, message = judge.judge(new, "app=penguin") or ("", "")
+    assert reason == "Unschedulable"
+    assert "no autoscaler announced a scale-up within 30 s" in message
+
+
+def test_judge_without_autoscaler_waits_for_terminating_pods_then_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An update that does not make room itself (maxUnavailable 0) fails an unschedulable pod at
+    once when no autoscaler runs, but not while pods of its own are still leaving the node, nor
+    before LEFT_SETTLE_S after they were seen gone."""
+    workload: list[Obj] = [_refused(), *TERMINATING[:1]]
+    monkeypatch.setattr(kube, "get", lambda *a, **k: None)
+    monkeypatch.setattr(kube, "list_objects", lambda *a, **k: {"items": list(workload)})
+    clock = _Clock()
+    judge = PodJudge(object(), "ml", max_restarts=0, nodes=[NODE], clock=clock)  # type: ignore[arg-type]
+    new = _refused()
+    assert judge.judge(new, "app=penguin", makes_room=False) is None
+    assert "waiting for 1 terminating pod(s)" in judge.notes["penguin-new-a"]
+    last_seen_leaving = clock.now
+    workload[1:] = []
+    verdict = None
+    while verdict is None and clock.now < last_seen_leaving + 60:
+        clock.now += 0.5
+        verdict = judge.judge(new, "app=penguin", makes_room=False)
+    reason, message = verdict or ("", "")
+    assert reason == "Unschedulable"
+    assert "no autoscaler runs on this cluster" in message
+    took = clock.now - last_seen_leaving
+    assert LEFT_SETTLE_S <= took <= 2 * LEFT_SETTLE_S + 1, took

@@ -23,6 +23,9 @@ from rolloutgate.objects import Obj, at, is_ready, name_of
 # How long an unschedulable pod waits for an autoscaler to announce a scale-up, by default.
 # Cluster Autoscaler scans every 10 s; Karpenter nominates a node within seconds.
 UNSCHEDULABLE_GRACE_S = 30.0
+# How long a listing of a workload's pods (every revision) answers whether any are terminating:
+# asked only when an unschedulable pod's verdict would be due, at most this often.
+SIBLINGS_EVERY_S = 1.0
 
 
 class PodJudge:
@@ -51,6 +54,11 @@ class PodJudge:
         self._events: dict[str, dict[str, Obj]] = {}  # pod name → event key → event
         self._unschedulable: dict[str, float] = {}  # pod uid → first seen unschedulable
         self._contentions: dict[str, scheduling.Contention | None] = {}  # pod uid → found
+        self._left: dict[str, float] = {}  # pod uid → last seen with its workload's pods leaving
+        self._was_leaving: set[str] = (
+            set()
+        )  # pod uids: their workload's pods were, at the last look
+        self._siblings: dict[str, tuple[float, list[Obj]]] = {}  # selector → (read at, pods)
         self._nodes = nodes
         self._nodes_read = nodes is not None
         self._absent: str | None = None  # why no autoscaler runs (None: one may)
@@ -102,23 +110,27 @@ class PodJudge:
         now, name, uid = self.clock(), name_of(pod), str(at(pod, "metadata", "uid"))
         message = pods.unschedulable(pod)
         if message is not None:
-            first = self._unschedulable.setdefault(uid, now)
-            decision = scheduling.decide(
-                pod,
-                message,
-                self.events_of(pod),
-                self.nodes(),
-                unschedulable_for_s=now - first,
-                grace_s=self.unschedulable_grace,
-                blocked=self._contention(pod, message, selector),
-                absent=None if makes_room else self.no_autoscaler(),
-            )
+            decision = self._decide(pod, message, selector, now, makes_room, ())
+            if decision.failed:
+                # Asked only of a verdict to be (a LIST): are pods of its workload leaving?
+                leaving = self._leaving(pod, message, selector, now)
+                if leaving or uid in self._was_leaving:
+                    # Leaving, or gone since the last look: the grace and the settling time
+                    # count from now.
+                    self._unschedulable[uid] = self._left[uid] = now
+                    if leaving:
+                        self._was_leaving.add(uid)
+                    else:
+                        self._was_leaving.discard(uid)
+                    decision = self._decide(pod, message, selector, now, makes_room, leaving)
             if decision.failed:
                 return "Unschedulable", decision.message
             self.notes[name] = decision.message
             return None
         if self._unschedulable.pop(uid, None) is not None:
             self.notes.pop(name, None)
+            self._left.pop(uid, None)
+            self._was_leaving.discard(uid)
         if self.never_ready is not None:
             if is_ready(pod):
                 self.never_ready.forget(pod)
@@ -129,11 +141,61 @@ class PodJudge:
                 return "NeverReady", text
         return None
 
+    def _decide(
+        self,
+        pod: Obj,
+        message: str,
+        selector: str | None,
+        now: float,
+        makes_room: bool,
+        leaving: tuple[str, ...],
+    ) -> scheduling.Decision:
+        uid = str(at(pod, "metadata", "uid"))
+        first = self._unschedulable.setdefault(uid, now)
+        left = self._left.get(uid)
+        return scheduling.decide(
+            pod,
+            message,
+            self.events_of(pod),
+            self.nodes(),
+            unschedulable_for_s=now - first,
+            grace_s=self.unschedulable_grace,
+            blocked=self._contention(pod, message, selector),
+            absent=None if makes_room else self.no_autoscaler(),
+            leaving=leaving,
+            left_for_s=None if left is None else now - left,
+        )
+
+    def _leaving(self, pod: Obj, message: str, selector: str | None, now: float) -> tuple[str, ...]:
+        """The terminating pods of the pod's workload that give back what it waits for
+        (``scheduling.leaving``)."""
+        if not selector or not scheduling.freed_by_leaving(message):
+            return ()
+        return scheduling.leaving(pod, message, self._workload_pods(selector, now) or [])
+
+    def _workload_pods(self, selector: str, now: float) -> list[Obj] | None:
+        """The pods of a workload (every revision), from a listing at most SIBLINGS_EVERY_S old:
+        one LIST a second per workload while one of its pods waits for room. A listing that
+        fails keeps the last one; None when there is none (or no API)."""
+        if self.api is None:
+            return None
+        read_at, pods_ = self._siblings.get(selector, (float("-inf"), None))
+        if now - read_at >= SIBLINGS_EVERY_S:
+            try:
+                listing = kube.list_objects(
+                    self.api, "v1", "Pod", self.namespace, label_selector=selector
+                )
+            except ClusterError:
+                return pods_  # asked again at the next judgement
+            pods_ = list(listing.get("items") or [])
+            self._siblings[selector] = (now, pods_)
+        return pods_
+
     def _contention(
         self, pod: Obj, message: str, selector: str | None
     ) -> scheduling.Contention | None:
         """Whether the release's own old pods hold what the pod waits for; looked for once per
-        pod (one LIST of its workload's pods), and only when the scheduler names an extended
+        pod (a listing of its workload's pods), and only when the scheduler names an extended
         resource insufficient."""
         uid = str(at(pod, "metadata", "uid"))
         if uid in self._contentions:
@@ -141,20 +203,17 @@ class PodJudge:
         wanted = [r for r in scheduling.pod_requests(pod) if scheduling.extended(r)]
         if not any(f"Insufficient {r}" in message for r in wanted) or not selector:
             return None
-        if self.api is None:
-            return None
-        try:
-            listing = kube.list_objects(
-                self.api, "v1", "Pod", self.namespace, label_selector=selector
-            )
-        except ClusterError:
+        siblings = self._workload_pods(selector, self.clock())
+        if siblings is None:
             return None  # asked again at the next judgement
-        found = scheduling.contention(pod, message, listing.get("items") or [], self.nodes())
+        found = scheduling.contention(pod, message, siblings, self.nodes())
         self._contentions[uid] = found
         return found
 
     def forget(self, pod: Obj) -> None:
         self._unschedulable.pop(str(at(pod, "metadata", "uid")), None)
+        self._left.pop(str(at(pod, "metadata", "uid")), None)
+        self._was_leaving.discard(str(at(pod, "metadata", "uid")))
         self.notes.pop(name_of(pod), None)
         if self.never_ready is not None:
             self.never_ready.forget(pod)

@@ -9,19 +9,25 @@ A release can also block itself: when the new pod asks for an extended resource 
 gpu`` or any other) whose units the release's own old pods hold, a rolling update that surges
 waits for a unit only the end of the rollout frees (``Contention``). The verdict names the
 resource, the counts and the fix (``maxSurge: 0`` with ``maxUnavailable: 1``, or ``Recreate``).
+A release also makes room for itself: the pods it replaces hold their node's room (a pod slot,
+CPU, memory, host ports) until they are gone, and a new pod refused meanwhile ("Too many pods",
+"Insufficient cpu") is scheduled once they are (the scheduler tries again when a pod goes). So
+no verdict is given while pods of the same workload are terminating (``leaving``), nor in the
+few seconds after the last is gone (LEFT_SETTLE_S): the rollout's deadline bounds the wait.
 Pure functions of a Pod, its events, its workload's other pods and the Nodes, tested on
 recorded objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from kubernetes.utils.quantity import parse_quantity
 
-from rolloutgate.objects import Obj, at, event_instant, name_of
+from rolloutgate.objects import Obj, at, event_instant, is_deleting, name_of
 
 # Event reasons on a pod: an autoscaler is adding a node for it.
 SCALE_UP = frozenset({"TriggeredScaleUp", "Nominated"})
@@ -45,6 +51,14 @@ NODE_DOWN_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.i
 # TriggeredScaleUp then; Karpenter nominates within seconds. Past this, only a new node could
 # help and none is announced: the verdict comes within 30 s of the first scheduling failure.
 CONTENTION_WAIT_S = 20.0
+# How long an unschedulable pod still waits once the last terminating pod of its workload is gone:
+# the scheduler tries it again on that deletion, and until it has, the pod's condition still holds
+# the refusal from before (a verdict then was false at 97 replicas on a full node).
+LEFT_SETTLE_S = 5.0
+# What the scheduler's refusal names that a pod leaving its node gives back, besides "Insufficient
+# <resource>": a pod slot (the kubelet's maxPods), a host port, an anti-affinity term.
+_FREED_BY_LEAVING = ("Too many pods", "free ports", "anti-affinity")
+_INSUFFICIENT = re.compile(r"Insufficient ([\w-]+(?:[./][\w-]+)*)")
 # Resource names the scheduler counts that are not extended resources.
 _BUILTIN = ("cpu", "memory", "ephemeral-storage", "pods")
 
@@ -128,6 +142,33 @@ def contention(
             tuple(f"{n} ({_fmt(q)})" for n, q in per_node),
         )
     return None
+
+
+def freed_by_leaving(scheduler_message: str) -> bool:
+    """Whether the scheduler refused the pod for room that a pod leaving a node gives back."""
+    return any(p in scheduler_message for p in _FREED_BY_LEAVING) or bool(
+        _INSUFFICIENT.search(scheduler_message)
+    )
+
+
+def leaving(pod: Obj, scheduler_message: str, siblings: Iterable[Obj]) -> tuple[str, ...]:
+    """Names of the pods of `pod`'s workload (`siblings`: any revision; the pod itself is
+    skipped) that are terminating on a node and give back what the scheduler found short:
+    any of them for a pod slot, a port or anti-affinity; for "Insufficient <resource>" those
+    that request some of it. Empty when the refusal is about something else (a taint, a
+    node selector): no pod leaving cures that."""
+    if not freed_by_leaving(scheduler_message):
+        return ()
+    any_pod = any(p in scheduler_message for p in _FREED_BY_LEAVING)
+    short = set(_INSUFFICIENT.findall(scheduler_message))
+    return tuple(
+        name_of(p)
+        for p in siblings
+        if name_of(p) != name_of(pod)
+        and is_deleting(p)
+        and at(p, "spec", "nodeName")
+        and (any_pod or any(pod_requests(p).get(r, Decimal(0)) > 0 for r in short))
+    )
 
 
 def _revision_labels(pod: Obj) -> tuple[tuple[str, str], ...]:
@@ -247,6 +288,8 @@ def decide(
     grace_s: float,
     blocked: Contention | None = None,
     absent: str | None = None,
+    leaving: Sequence[str] = (),
+    left_for_s: float | None = None,
 ) -> Decision:
     """What to do about a pod the scheduler found no node for.
 
@@ -258,7 +301,10 @@ def decide(
     anything else fails at once when no autoscaler runs (`absent`: why, ``no_autoscaler``), else
     once no autoscaler has answered within `grace_s`. A pod `blocked` by
     the release's own old pods (``contention``) waits CONTENTION_WAIT_S at most (the grace when
-    shorter), and every verdict on it says what blocks it and the fix.
+    shorter), and every verdict on it says what blocks it and the fix. While pods of its own
+    workload are `leaving` (terminating; ``leaving``), and for LEFT_SETTLE_S after the last went
+    (`left_for_s`: seconds since; None: none was seen), only a pod too big for any node fails:
+    the room they free comes.
     """
     events = list(events)
     why = f"pod {name_of(pod)} cannot be scheduled: {scheduler_message.strip()}"
@@ -269,6 +315,24 @@ def decide(
             f"{scheduler_message.strip()})"
         )
         grace_s = min(grace_s, CONTENTION_WAIT_S)
+    settling = left_for_s is not None and left_for_s < LEFT_SETTLE_S
+    if leaving or settling:
+        big = too_big(pod, nodes or [])
+        if big is not None:
+            return Decision(True, f"{why}; {big}")
+        if leaving:
+            more = f" and {len(leaving) - 3} more" if len(leaving) > 3 else ""
+            named = ", ".join(leaving[:3]) + more
+            return Decision(
+                False,
+                f"unschedulable ({scheduler_message.strip()}); waiting for {len(leaving)} "
+                f"terminating pod(s) of the workload to free their room ({named})",
+            )
+        return Decision(
+            False,
+            f"unschedulable ({scheduler_message.strip()}); the workload's terminating pods are "
+            "gone, waiting for the scheduler to try again",
+        )
     up, no = _latest(events, SCALE_UP), _latest(events, NO_SCALE_UP)
     if no is not None and (up is None or event_instant(no) >= event_instant(up)):
         return Decision(

@@ -8,6 +8,8 @@ implements the reporting hooks; the fixtures live in ``fixtures.py`` (loaded thr
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Any
 
 import pytest
@@ -26,8 +28,30 @@ pytest_plugins = ("rolloutgate.pytest.fixtures", "rolloutgate.pytest.http_fixtur
 HOOKS = "rolloutgate-hooks"  # name of the registered GateHooks
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+KIND_PLUGIN = "pytest-kind"  # pytest-kind's entry-point name
+KIND_EXTRA = "pip install 'rolloutgate[kind]'"
+
+
+def _kind_plugin_loads(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """Whether pytest-kind will register its options in this run. It is an optional extra: its
+    plugin imports pykube-ng at start-up (~0.12 s of every pytest start), which a project that
+    never makes a kind cluster should not pay. Registration order between entry points is not
+    fixed, so this asks whether it is installed and allowed, not whether it is registered yet."""
+    if pluginmanager.is_blocked(KIND_PLUGIN) or os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return pluginmanager.has_plugin(KIND_PLUGIN)
+    return importlib.util.find_spec("pytest_kind") is not None
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("rolloutgate", "rolloutgate release gate")
+    if not _kind_plugin_loads(pluginmanager):
+        # pytest-kind defines --kubeconfig when it is there; the gate reads the same option.
+        group.addoption(
+            "--kubeconfig",
+            dest="kubeconfig",
+            default=None,
+            help="kubeconfig file (default $KUBECONFIG, else ~/.kube/config)",
+        )
     for setting in (cfgmod.CLUSTER, *cfgmod.SETTINGS, *canary_config.SETTINGS):
         if setting.flag is None or not setting.define:
             continue
@@ -70,7 +94,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
 
 def pytest_configure(config: pytest.Config) -> None:
     options = {k: v for k, v in vars(config.option).items() if k.startswith("rolloutgate_")}
-    # --kubeconfig belongs to pytest-kind (a dependency); the gate reads the same option.
+    # --kubeconfig: pytest-kind's option when it is installed, else the gate's own.
     options["kubeconfig"] = getattr(config.option, "kubeconfig", None)
     try:
         gate_config = cfgmod.resolve(
@@ -156,6 +180,15 @@ def _use_local_kind(config: pytest.Config) -> None:
 
     from rolloutgate.kube import kindcluster
 
+    if not config.pluginmanager.has_plugin(KIND_PLUGIN):
+        raise pytest.UsageError(
+            "--cluster=kind makes its cluster through pytest-kind, which is not "
+            + (
+                "enabled (-p no:pytest-kind)"
+                if config.pluginmanager.is_blocked(KIND_PLUGIN)
+                else f"installed: {KIND_EXTRA}"
+            )
+        )
     try:
         tools = kindcluster.resolve(
             getattr(config.option, "kind_bin", None),

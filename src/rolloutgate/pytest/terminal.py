@@ -42,6 +42,12 @@ class SigtermAsInterrupt:
             raise KeyboardInterrupt("SIGTERM")
 
         self._replace(signal.SIGTERM, on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Inherited: a run started in the background by a non-interactive shell (`nohup
+            # pytest ... &`, some CI harnesses) ignores SIGINT. Then a cancel's SIGINT never
+            # rolls back, and a lost lease cannot stop the step (the renewal thread interrupts
+            # the main thread through SIGINT's handler, which does nothing while ignored).
+            self._replace(signal.SIGINT, signal.default_int_handler)
 
     def note_later(self, write: Callable[[str], None], doing: str) -> None:
         """After the first interrupt only the clean-up is left, each step under its deadline: a

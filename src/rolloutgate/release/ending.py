@@ -29,7 +29,7 @@ from rolloutgate.errors import (
 )
 from rolloutgate.objects import ref
 from rolloutgate.release import diagnostics as diag
-from rolloutgate.release import prepare, rollback
+from rolloutgate.release import prepare, record, rollback
 from rolloutgate.release import verify as checks
 from rolloutgate.release.report import Rollback
 from rolloutgate.release.snapshot import Snapshot
@@ -113,6 +113,10 @@ def finish(rel: Release) -> None:
             except RollbackFailed as e:
                 if not isinstance(e.__cause__, ClusterUnreachable) and tracker is not None:
                     tracker.step("rollback-failed")
+                    # The record is unfinished: say what puts the last verified release back
+                    # (an outage longer than the rollback's deadline ends here too).
+                    rb.outcome = f"{rb.outcome}. {restores(rel)}"
+                    raise RollbackFailed(rb.outcome) from e.__cause__
                 raise
             if tracker is not None:
                 restored = [live for _manifest, live in _snap(rel).objects if live is not None]
@@ -364,12 +368,13 @@ def recover(rel: Release) -> None:
     rec = run.recovery = Rollback(needed=True, attempted=True)
     golden = _golden_or_note(rel, "recovery")
     rel.say(f"rolloutgate: recovery: restoring the last verified release: {what}")
+    interrupts: list[str] = []
     try:
         with run.phase("recovery"), rel.step(None, cfg.timeouts.rollback) as deadline:
             snap = target_snapshot(found, cfg.namespace)
             tracker.ensure_held()
             tracker.step("recovering")
-            with signals_deferred(rel.say):
+            with signals_deferred(rel.say, "recovery") as interrupts:
                 rec.actions = rollback.restore(rel.api, cfg.namespace, snap, deadline=deadline)
                 restored = [live for _manifest, live in snap.objects if live is not None]
                 if restored:
@@ -394,7 +399,7 @@ def recover(rel: Release) -> None:
                 tracker.verified("verified", restored, target.get("tag"))
     except ClusterError as e:
         cause = str(e) if isinstance(e, RollbackFailed) else f"{type(e).__name__}: {e}"
-        rec.outcome = f"recovery to {what} FAILED: {cause}"
+        rec.outcome = f"recovery to {what} FAILED: {cause}. {restores(rel)}"
         rel.say(f"rolloutgate: recovery: {rec.outcome}")
         raise RecoveryFailed(rec.outcome) from e
     rec.verified = True
@@ -403,6 +408,7 @@ def recover(rel: Release) -> None:
         done = "its objects verified gone"
     rec.outcome = f"restored {what}; verified ({done} passed)"
     rel.say(f"rolloutgate: recovery: {rec.outcome}")
+    _obey_deferred(rel, interrupts)
 
 
 def diagnostics(rel: Release) -> str:
@@ -425,27 +431,46 @@ def diagnostics(rel: Release) -> str:
 
 
 @contextmanager
-def signals_deferred(write: Callable[[str], None]) -> Iterator[None]:
-    """Keep Ctrl+C and SIGTERM from cutting a rollback or a clean-up short; say so when one
-    arrives. A half-done rollback is the worst state to leave a service in; SIGKILL still ends
-    the run. Signal handlers can only be set from the main thread; elsewhere this does nothing.
+def signals_deferred(write: Callable[[str], None], doing: str = "rollback") -> Iterator[list[str]]:
+    """Keep Ctrl+C and SIGTERM from cutting a rollback, a recovery or a clean-up short; say so
+    when one arrives. A half-done rollback is the worst state to leave a service in; SIGKILL
+    still ends the run. Yields the names of the signals that arrived: a caller with more to do
+    afterwards obeys them once done (``recover``). Signal handlers can only be set from the main
+    thread; elsewhere this does nothing.
     """
+    received: list[str] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
 
     def note(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        received.append(name)
         write(
-            f"rolloutgate: {signal.Signals(signum).name} received during rollback; "
-            "finishing the rollback first (SIGKILL aborts it)"
+            f"rolloutgate: {name} received during {doing}; finishing the {doing} first "
+            "(SIGKILL aborts it)"
         )
 
     previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield received
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _obey_deferred(rel: Release, received: list[str]) -> None:
+    """The interrupt a recovery deferred, raised once it is done: the recovery runs before the
+    release, and a cancelled job must stop there, not go on to apply the new release (a SIGTERM
+    that met the recovery's rollout was noted, then forgotten: the gate released anyway)."""
+    if not received:
+        return
+    rel.say(
+        f"rolloutgate: stopping for the {received[0]} received during the recovery; "
+        "nothing of this release was applied"
+    )
+    # As the interrupt hook reads them: "SIGTERM", or a Ctrl+C's bare KeyboardInterrupt.
+    raise KeyboardInterrupt("SIGTERM" if received[0] == "SIGTERM" else "")
 
 
 def _golden_or_note(rel: Release, what: str) -> Golden | None:
@@ -470,16 +495,31 @@ def _unfinished(rel: Release, e: ClusterUnreachable) -> NoReturn:
     """The API server did not answer within the rollback's deadline: the rollback could not be
     done, and the release record still says the release is unfinished. Said in one line, with
     what restores the last verified release."""
-    cfg, tracker, rb = rel.cfg, rel.tracker, rel.run.rollback
-    step = (tracker.current or {}).get("step") if tracker is not None else None
-    target = (tracker.current or {}).get("target") if tracker is not None else None
+    rb = rel.run.rollback
     rb.outcome = (
         f"NOT DONE: the API server did not answer within the rollback timeout "
-        f"({cfg.timeouts.rollback:g} s; {e}). The release record still says step {step!r} "
-        f"(unfinished): the next gate, or `pytest --cluster={cfg.cluster} --recover`, restores "
-        f"the last verified release ({describe_target(target)})"
+        f"({rel.cfg.timeouts.rollback:g} s; {e}). {restores(rel)}"
     )
     raise RollbackFailed(rb.outcome) from None
+
+
+def restores(rel: Release) -> str:
+    """What puts the last verified release back after a rollback or recovery that could not
+    finish, as the release record says it (one sentence)."""
+    tracker = rel.tracker
+    found = (tracker.current or tracker.found or {}) if tracker is not None else {}
+    step, target = found.get("step"), found.get("target")
+    how = f"the next gate, or `pytest --cluster={rel.cfg.cluster} --recover`,"
+    if record.unfinished(found):
+        return (
+            f"The release record still says step {step!r} (unfinished): {how} restores the "
+            f"last verified release ({describe_target(target)})"
+        )
+    return (
+        f"The release record says step {step!r} (finished): the last verified release is "
+        f"{describe_target(target)}; `pytest --cluster={rel.cfg.cluster} --recover` restores it "
+        "if need be"
+    )
 
 
 def _lock_lost(rel: Release) -> NoReturn:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from kubernetes.client import ApiClient
 
@@ -22,7 +24,16 @@ from rolloutgate.checks import pods
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.checks.podjudge import UNSCHEDULABLE_GRACE_S, PodJudge
 from rolloutgate.errors import ApiError, ClusterError, RolloutFailed, RolloutTimeout
-from rolloutgate.objects import Obj, as_int, at, is_deleting, is_ready, name_of
+from rolloutgate.objects import (
+    Obj,
+    as_int,
+    at,
+    event_instant,
+    is_deleting,
+    is_ready,
+    name_of,
+    parse_time,
+)
 from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_for
 
 # How often a long wait reports progress when nothing changes.
@@ -31,6 +42,11 @@ PROGRESS_EVERY_S = 5.0
 TICK_S = 1.0
 # The feed's target for the namespace's pod events (they belong to no one workload).
 EVENTS = ""
+# How long a quota's refusal of a StatefulSet's or DaemonSet's new pod must stand (no pod of the
+# revision created since) before it is the verdict: the controller deletes a pod before creating
+# its replacement, and the quota may count the deleted pod until its controller has seen it go
+# (the controller retries within milliseconds, then backs off).
+REFUSAL_CONFIRM_S = 1.0
 
 
 @dataclass
@@ -45,6 +61,11 @@ class _Target:
     pods: dict[str, Obj] = field(default_factory=dict)
     status: RolloutStatus = field(default_factory=lambda: RolloutStatus(False, "no status seen"))
     done: bool = False
+    since: datetime | None = None  # when our apply changed it (the server's clock), if known
+    refused: str | None = None  # the last FailedCreate event's message since the apply
+    # A refusal that is the verdict once it stands REFUSAL_CONFIRM_S: (seen at, event, verdict).
+    refusal: tuple[float, Obj, str] | None = None
+    refusals_synced: bool = False  # the refusal events' first listing was delivered
 
     @property
     def key(self) -> str:
@@ -73,9 +94,10 @@ class _Target:
 @dataclass
 class _Event:
     target: str  # _Target.key
-    source: str  # "workload" | "pod" | "error"
+    source: str  # "workload" | "pod" | "event" | "refusal" | "error"
     event: kube.WatchEvent | None = None
     error: BaseException | None = None
+    origin: str = ""  # of an error: the source whose watch failed
 
 
 class _Feed:
@@ -94,7 +116,7 @@ class _Feed:
                     self.events.put(_Event(target, source, event))
             except Exception as e:  # handed over: the consumer raises it with context
                 if not watch.stopped:
-                    self.events.put(_Event(target, "error", error=e))
+                    self.events.put(_Event(target, "error", error=e, origin=source))
 
         threading.Thread(target=run, name=f"rolloutgate-watch-{target}", daemon=True).start()
 
@@ -154,6 +176,7 @@ def wait(
                 viewer_for(o),
                 name_of(o),
                 as_int(at(o, "metadata", "generation")) or None if pinned else None,
+                since=applied_at(o),
             )
             for o in objs
         )
@@ -187,6 +210,8 @@ def wait(
                     on_retry=on_retry,
                 ),
             )
+            if pinned and t.viewer.refusal_events():
+                feed.start(t.key, "refusal", _refusals_watch(api, namespace, t, deadline, on_retry))
         last_report = last_tick = 0.0
         events_watched = False
         while not all(t.done for t in targets.values()):
@@ -198,8 +223,14 @@ def wait(
             if remaining <= 0:
                 raise _timeout(api, namespace, targets, started, feed.last_error())
             every = TICK_S if judge.pending() else PROGRESS_EVERY_S
+            confirm = [
+                t.refusal[0] + REFUSAL_CONFIRM_S - time.monotonic()
+                for t in targets.values()
+                if t.refusal is not None
+            ]
             try:
-                item: _Event | None = feed.events.get(timeout=min(remaining, every))
+                wake = max(0.01, min(remaining, every, *confirm))
+                item: _Event | None = feed.events.get(timeout=wake)
             except queue.Empty:
                 item = None
             if item is not None and item.target == EVENTS:
@@ -208,6 +239,9 @@ def wait(
                 _handle(api, namespace, targets[item.target], item, feed, judge, pinned,
                         deadline, on_retry)  # fmt: skip
             now = time.monotonic()
+            for t in targets.values():
+                if t.refusal is not None and now - t.refusal[0] >= REFUSAL_CONFIRM_S:
+                    _confirm_refusal(api, namespace, t, deadline)
             if judge.pending() and now - last_tick >= TICK_S:
                 last_tick = now
                 for t in targets.values():
@@ -256,6 +290,90 @@ def _events_watch(
     )
 
 
+def applied_at(obj: Obj) -> datetime | None:
+    """When the object was last changed, by the server's clock: the latest time of its
+    managedFields (the apply's entry, second precision); None without them."""
+    times = [
+        parse_time(str(e.get("time") or "")) for e in at(obj, "metadata", "managedFields") or []
+    ]
+    found = [t for t in times if t is not None]
+    return max(found) if found else None
+
+
+def _refusals_watch(
+    api: ApiClient,
+    namespace: str,
+    t: _Target,
+    deadline: float,
+    on_retry: Callable[[str], None] | None,
+) -> kube.Watch:
+    """The FailedCreate events of one workload's controller (StatefulSet, DaemonSet)."""
+    return kube.Watch(
+        api,
+        "v1",
+        "Event",
+        namespace,
+        deadline=deadline,
+        field_selector=(
+            f"involvedObject.kind={t.viewer.kind},involvedObject.name={t.name},reason=FailedCreate"
+        ),
+        on_retry=on_retry,
+    )
+
+
+def on_refusal(t: _Target, event: Obj, synced: bool, now: float) -> None:
+    """A FailedCreate event of the target's controller: the verdict at once (an admission
+    denial), or once it stands REFUSAL_CONFIRM_S (a quota: ``_Target.refusal``), or only named
+    by the timeout. Events from before our apply do not count: with no apply time known, only
+    those that came after the watch's first listing (``synced``)."""
+    if t.since is not None:
+        if event_instant(event) < t.since:
+            return
+    elif not synced:
+        return
+    message = str(event.get("message") or "").strip()
+    t.refused = message
+    verdict = t.viewer.event_refusal(t.obj or {"metadata": {"name": t.name}}, message)
+    if verdict is None:
+        return
+    if not verdict.confirm:
+        raise RolloutFailed(verdict.message, reason="FailedCreate")
+    if t.refusal is None:
+        t.refusal = (now, event, verdict.message)
+
+
+def _confirm_refusal(api: ApiClient, namespace: str, t: _Target, deadline: float) -> None:
+    """The refusal stood REFUSAL_CONFIRM_S: the verdict, unless the pod it names exists by now
+    (a StatefulSet's pod has its name before it is created; its ADDED may not be here yet)."""
+    assert t.refusal is not None
+    _, event, verdict = t.refusal
+    named = _REFUSED_POD.search(str(event.get("message") or ""))
+    if named is not None:
+        found = kube.retry(
+            functools.partial(kube.get, api, "v1", "Pod", named.group(1), namespace),
+            deadline=deadline,
+        )
+        if found is not None and not is_deleting(found):
+            t.refusal = None
+            return
+    raise RolloutFailed(verdict, reason="FailedCreate")
+
+
+# The pod an API server refusal names: `pods "web-1" is forbidden: ...`.
+_REFUSED_POD = re.compile(r'pods "([^"]+)" is forbidden')
+
+
+def on_new_pod(t: _Target, pod: Obj) -> None:
+    """A pod of the new revision created since the refusal: it was passing (the quota had not
+    yet seen a deleted pod go); a new refusal starts its own confirmation."""
+    if t.refusal is None:
+        return
+    created = parse_time(str(at(pod, "metadata", "creationTimestamp") or ""))
+    # Second precision both: a pod of the same second as the refusal may have come after it.
+    if created is not None and created >= event_instant(t.refusal[1]):
+        t.refusal = None
+
+
 def _handle_event(
     namespace: str, targets: dict[str, _Target], item: _Event, judge: PodJudge
 ) -> None:
@@ -298,10 +416,27 @@ def _handle(
     """Apply one event to its target; raises the verdict when there is one."""
     if item.source == "error":
         error = item.error
+        if item.origin == "refusal":
+            # No right to watch events (403), or the watch broke: the rollout goes on, and the
+            # refusals are named by its timeout only.
+            judge.warnings.append(
+                f"cannot watch {t.key}'s events ({error}): a quota's or an admission policy's "
+                "refusal of its pods is named only when the rollout times out; grant list and "
+                "watch on events (docs/rbac.md)"
+            )
+            return
         text = str(error) if isinstance(error, ClusterError) else f"{type(error).__name__}: {error}"
         raise ClusterError(f"watching {t.key} in {namespace} failed: {text}") from error
     event = item.event
-    if event is None or event.type == kube.SYNCED:
+    if event is None:
+        return
+    if item.source == "refusal":
+        if event.type == kube.SYNCED:
+            t.refusals_synced = True
+        elif event.type != "DELETED":
+            on_refusal(t, event.obj, t.refusals_synced, time.monotonic())
+        return
+    if event.type == kube.SYNCED:
         return
     if item.source == "pod":
         pod_name = name_of(event.obj)
@@ -310,6 +445,8 @@ def _handle(
             judge.forget(event.obj)
             return
         t.pods[pod_name] = event.obj
+        if t.revision is not None and event.obj in t.new_pods():
+            on_new_pod(t, event.obj)
         if t.revision is not None and event.obj in t.new_pods() and not t.done:
             _judge(t, event.obj, judge)
         return
@@ -388,8 +525,10 @@ def _timeout(
                 "its controller (kube-controller-manager's) is likely not running or cut off "
                 "from the API server; ask the cluster's operators"
             )
-        if t.status.refused:
-            refused.append(f"{t.key}: the API server refuses its new pods: {t.status.refused}")
+        if t.status.refused or t.refused:
+            refused.append(
+                f"{t.key}: the API server refuses its new pods: {t.status.refused or t.refused}"
+            )
         for pod in new:
             if is_ready(pod):
                 continue

@@ -29,6 +29,15 @@ class RolloutStatus:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A verdict on the API server's refusal of new pods; ``confirm``: only once the refusal
+    still stands that long (a quota's usage may still count a pod just deleted)."""
+
+    message: str
+    confirm: bool = False
+
+
+@dataclass(frozen=True)
 class Revision:
     """The revision a rollout is pinned to, and the labels only its pods carry."""
 
@@ -54,6 +63,16 @@ class StatusViewer(Protocol):
         ...
 
     def replicas(self, obj: Obj) -> int: ...
+
+    def refusal_events(self) -> bool:
+        """Whether the API server's refusals of the kind's new pods (quota, admission) show only
+        as its controller's FailedCreate events (no status condition carries them)."""
+        ...
+
+    def event_refusal(self, obj: Obj, message: str) -> Refusal | None:
+        """The verdict on a FailedCreate event of the object's controller (``refusal_events``),
+        or None when waiting may cure it."""
+        ...
 
     def makes_room(self, obj: Obj) -> bool:
         """Whether the update takes old pods down before its new ones are ready (what a new
@@ -120,6 +139,25 @@ class Viewer:
     def makes_room(self, obj: Obj) -> bool:
         # StatefulSets and DaemonSets replace a pod by deleting it first.
         return True
+
+    def refusal_events(self) -> bool:
+        return False
+
+    def event_refusal(self, obj: Obj, message: str) -> Refusal | None:
+        return None
+
+
+def admission_verdict(head: str, message: str) -> str | None:
+    """The verdict on a pod creation an admission webhook or Pod Security refused (final: the
+    template is what they refuse), else None. `head` names the workload and the refusal. Pure."""
+    if "admission webhook" in message and "denied the request" in message:
+        return f"{head}. An admission webhook refuses the pod template: change what it names"
+    if "violates PodSecurity" in message:
+        return (
+            f"{head}. The namespace's Pod Security level refuses the pod template: change its "
+            "securityContext as named"
+        )
+    return None
 
 
 def pods_with(api: ApiClient, namespace: str, selector: str) -> list[Obj]:

@@ -23,6 +23,7 @@ from rolloutgate.workloads.base import (
     Revision,
     RolloutStatus,
     Viewer,
+    admission_verdict,
     template_images,
     unobserved,
 )
@@ -134,14 +135,7 @@ class DeploymentViewer(Viewer):
                 f"describe resourcequota -n {namespace}`), lower the pods' requests, or replace "
                 "pods in place (strategy.rollingUpdate maxSurge: 0 with maxUnavailable: 1)"
             )
-        if "admission webhook" in message and "denied the request" in message:
-            return f"{head}. An admission webhook refuses the pod template: change what it names"
-        if "violates PodSecurity" in message:
-            return (
-                f"{head}. The namespace's Pod Security level refuses the pod template: change "
-                "its securityContext as named"
-            )
-        return None
+        return admission_verdict(head, message)
 
     def new_replicaset(self, obj: Obj, replicasets: list[Obj]) -> Obj | None:
         """The ReplicaSet the Deployment owns whose pod template is the Deployment's. Pure.

@@ -19,9 +19,11 @@ from rolloutgate.objects import (
     ref,
 )
 from rolloutgate.workloads.base import (
+    Refusal,
     Revision,
     RolloutStatus,
     Viewer,
+    admission_verdict,
     observed,
     pods_with,
     rolling_update_only,
@@ -40,6 +42,35 @@ class RevisionedViewer(Viewer):
 
     def problems(self, obj: Obj) -> list[str]:
         return rolling_update_only(self.kind, obj)
+
+    def refusal_events(self) -> bool:
+        # Their controllers set no condition when the API server refuses a pod: the only trace
+        # is a FailedCreate event on the workload.
+        return True
+
+    def event_refusal(self, obj: Obj, message: str) -> Refusal | None:
+        """The verdict on a FailedCreate event of the controller (its message), or None when
+        waiting may cure it (the wait goes on and its timeout names the refusal). Pure.
+
+        An admission webhook's or Pod Security's denial of the template is final. A quota with
+        no room is final once it still refuses a moment later (``Refusal.confirm``): the
+        controller deletes a pod before it creates its replacement, and the quota's usage may
+        count the deleted pod until the quota controller has seen it go.
+        """
+        name, namespace = name_of(obj), at(obj, "metadata", "namespace") or "<namespace>"
+        head = (
+            f"{self.kind.lower()} {name}: FailedCreate: the API server refuses its new pods: "
+            f"{message}"
+        )
+        if "exceeded quota" in message:
+            return Refusal(
+                f"{head}. The namespace's ResourceQuota has no room for them. Fix: raise the "
+                f"quota (`kubectl describe resourcequota -n {namespace}`), lower the pods' "
+                "requests or the replicas",
+                confirm=True,
+            )
+        final = admission_verdict(head, message)
+        return Refusal(final) if final is not None else None
 
     def controller_revisions(self, api: ApiClient, namespace: str, obj: Obj) -> list[Obj]:
         listing = kube.list_objects(
