@@ -54,6 +54,9 @@ for root in "$state/kubelet" "$run"; do
         umount -l "$m" 2>/dev/null || true
     done
 done
+# The kubelet bind-mounts its root directory onto itself (to make it shared); without this,
+# `make cluster-clean` cannot remove it ("Device or resource busy").
+if mountpoint -q "$state/kubelet"; then umount -l "$state/kubelet" || true; fi
 for ns in /run/netns/cni-*; do
     [[ -e $ns ]] || continue
     umount "$ns" 2>/dev/null || true
