@@ -36,8 +36,17 @@ class ApiError(ClusterError):
         self.status = status
 
     @property
+    def untyped_patch(self) -> bool:
+        """Server-side apply answers a field the schema does not declare, or one of the wrong
+        type, with a 500 ("failed to create typed patch object"): the manifest's fault, and
+        the same answer on every retry."""
+        return self.status == 500 and "failed to create typed patch object" in str(self)
+
+    @property
     def transient(self) -> bool:
-        return self.status == 429 or self.status >= 500
+        # Not the untyped patch: retried, a typo in a manifest took the whole API patience
+        # (120 s) to be reported.
+        return (self.status == 429 or self.status >= 500) and not self.untyped_patch
 
 
 class Forbidden(ApiError):

@@ -4,6 +4,7 @@ handshake (port-forward, exec) is the API server's answer, not an unreachable se
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from kubernetes.client.exceptions import ApiException
@@ -45,3 +46,29 @@ def test_the_advice_names_the_rbac_verb() -> None:
     with pytest.raises(Forbidden) as e, kube.api_errors("patch (server-side apply)", "x ns/y"):
         raise refused
     assert "grant `patch` on it" in str(e.value)
+
+
+UNTYPED = (
+    "patch (server-side apply dry-run) deployments.apps default/penguin-d959ce: 500 failed to "
+    "create typed patch object (default/penguin-d959ce; apps/v1, Kind=Deployment): .spec.template"
+    '.spec.containers[name="server"].bogusField: field not declared in schema'
+)
+
+
+def test_an_undeclared_field_is_the_manifests_fault_and_not_retried() -> None:
+    # Recorded from the API server (1.34): a typo'd field was retried for the API patience
+    # (120 s) before the dry-run reported it.
+    from rolloutgate.errors import ApiError
+
+    calls = []
+
+    def apply() -> None:
+        calls.append(1)
+        raise ApiError(UNTYPED, status=500)
+
+    with pytest.raises(ApiError) as e:
+        kube.retry(apply, deadline=time.monotonic() + 3)
+    assert calls == [1]
+    assert not e.value.transient
+    assert e.value.untyped_patch
+    assert ApiError("get pods: 503 unavailable", status=503).transient

@@ -23,10 +23,7 @@ _INPUT_ERRORS = {400, 404, 409, 422}
 
 def is_input_error(e: ApiError) -> bool:
     """Whether a failed dry-run blames the manifest rather than the cluster."""
-    if e.status in _INPUT_ERRORS:
-        return True
-    # Server-side apply answers a field of the wrong type with a 500 (the patch cannot be typed).
-    return e.status == 500 and "failed to create typed patch object" in str(e)
+    return e.status in _INPUT_ERRORS or e.untyped_patch
 
 
 def server_message(e: ApiError) -> str:
