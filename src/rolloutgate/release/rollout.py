@@ -211,14 +211,20 @@ def wait(
                 ),
             )
             if pinned and t.viewer.refusal_events():
-                feed.start(t.key, "refusal", _refusals_watch(api, namespace, t, deadline, on_retry))
+                feed.start(
+                    t.key,
+                    "refusal",
+                    _events_watch(api, namespace, _refusals_of(t), deadline, on_retry),
+                )
         last_report = last_tick = 0.0
         events_watched = False
         while not all(t.done for t in targets.values()):
             if judge.wants_events and not events_watched:
                 # Started when first needed: its list delivers the events from before.
                 events_watched = True
-                feed.start(EVENTS, "event", _events_watch(api, namespace, deadline, on_retry))
+                feed.start(
+                    EVENTS, "event", _events_watch(api, namespace, POD_EVENTS, deadline, on_retry)
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _timeout(api, namespace, targets, started, feed.last_error())
@@ -277,17 +283,31 @@ def _throttled(write: Callable[[str], None] | None) -> Callable[[str], None] | N
 
 
 def _events_watch(
-    api: ApiClient, namespace: str, deadline: float, on_retry: Callable[[str], None] | None
+    api: ApiClient,
+    namespace: str,
+    field_selector: str,
+    deadline: float,
+    on_retry: Callable[[str], None] | None,
 ) -> kube.Watch:
+    """The namespace's Events that ``field_selector`` picks: every pod's, or the FailedCreate
+    events of one workload's controller (StatefulSet, DaemonSet)."""
     return kube.Watch(
         api,
         "v1",
         "Event",
         namespace,
         deadline=deadline,
-        field_selector="involvedObject.kind=Pod",
+        field_selector=field_selector,
         on_retry=on_retry,
     )
+
+
+POD_EVENTS = "involvedObject.kind=Pod"
+
+
+def _refusals_of(t: _Target) -> str:
+    """The selector of the FailedCreate events of one workload's controller."""
+    return f"involvedObject.kind={t.viewer.kind},involvedObject.name={t.name},reason=FailedCreate"
 
 
 def applied_at(obj: Obj) -> datetime | None:
@@ -298,27 +318,6 @@ def applied_at(obj: Obj) -> datetime | None:
     ]
     found = [t for t in times if t is not None]
     return max(found) if found else None
-
-
-def _refusals_watch(
-    api: ApiClient,
-    namespace: str,
-    t: _Target,
-    deadline: float,
-    on_retry: Callable[[str], None] | None,
-) -> kube.Watch:
-    """The FailedCreate events of one workload's controller (StatefulSet, DaemonSet)."""
-    return kube.Watch(
-        api,
-        "v1",
-        "Event",
-        namespace,
-        deadline=deadline,
-        field_selector=(
-            f"involvedObject.kind={t.viewer.kind},involvedObject.name={t.name},reason=FailedCreate"
-        ),
-        on_retry=on_retry,
-    )
 
 
 def on_refusal(t: _Target, event: Obj, synced: bool, now: float) -> None:
