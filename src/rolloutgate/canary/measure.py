@@ -1,15 +1,16 @@
 """The measurement on two running arms: health on every pod of both, a port-forward to each, the
 traffic spread over all of them (warm-up, then the measured requests with requests that do no
-model work among them), the servers' own duration metric read per pod before and after, and the
-restarts the traffic saw."""
+model work among them), the servers' own duration metric read per pod before, every
+``canary.server_window`` seconds during and after the traffic, and the restarts the traffic saw."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -19,7 +20,7 @@ from rolloutgate.canary.arms import pod_restarts
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.latency import sample_size
-from rolloutgate.canary.observations import ARMS, Arm, PodTiming
+from rolloutgate.canary.observations import ARMS, Arm, PodTiming, ServerRead
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
@@ -111,10 +112,13 @@ def measure(
             first = server.read(write) if server else None
             # A canary that failed the warm-up's streak has failed: nothing more to measure.
             if not run.obs.stopped and run.obs.canary_failing is None:
-                traffic(ccfg.min_duration, PATH_EVERY).run(
-                    [e for e in schedule if not e[1]], deadline=end
-                )
+                with server.windows(ccfg.server_window) if server and first else ExitStack():
+                    traffic(ccfg.min_duration, PATH_EVERY).run(
+                        [e for e in schedule if not e[1]], deadline=end
+                    )
             last = server.read(write) if server and first else None
+            if server:
+                run.obs.server_reads = server.reads
             if server and first and last:
                 run.obs.server_metric = server.metric
                 run.obs.server = {
@@ -142,6 +146,7 @@ class ServerMetrics:
     labels: tuple[tuple[str, str], ...]
     urls: dict[Arm, dict[str, str]]
     timeout: float
+    reads: list[ServerRead] = field(default_factory=list)
 
     @classmethod
     def open(
@@ -181,29 +186,83 @@ class ServerMetrics:
     def read(
         self, write: Callable[[str], None]
     ) -> dict[Arm, dict[str, tuple[float, float]]] | None:
-        """(count, sum) per pod per arm; None (said why) when a pod does not export it: the
-        latency is then judged client-side."""
+        """(count, sum) per pod per arm, kept as a sweep of ``reads``; None (said why) when a
+        pod does not export it: the latency is then judged client-side."""
         found: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
-        for arm, by_pod in self.urls.items():
-            for pod, url in by_pod.items():
-                try:
-                    response = requests.get(url + self.path, timeout=self.timeout)
-                    totals = (
-                        duration_totals(response.text, self.metric, self.labels)
-                        if response.ok
-                        else None
-                    )
-                except (requests.RequestException, ValueError) as e:
-                    write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
-                    return None
-                if totals is None:
-                    write(
-                        f"canary: pod {pod} exports no summary or histogram {self.metric} at "
-                        f"{self.path} (HTTP {response.status_code}); latency judged client-side"
-                    )
-                    return None
-                found[arm][pod] = totals
+        sweep = self.reads[-1].sweep + 1 if self.reads else 0
+        for arm, pod, url in self._pods():
+            try:
+                t, response = self._get(url)
+                totals = (
+                    duration_totals(response.text, self.metric, self.labels)
+                    if response.ok
+                    else None
+                )
+            except (requests.RequestException, ValueError) as e:
+                write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
+                return None
+            if totals is None:
+                write(
+                    f"canary: pod {pod} exports no summary or histogram {self.metric} at "
+                    f"{self.path} (HTTP {response.status_code}); latency judged client-side"
+                )
+                return None
+            found[arm][pod] = totals
+            self.reads.append(ServerRead(sweep, arm, pod, t, *totals))
         return found
+
+    def windows(self, every: float) -> _Windows:
+        """A context that sweeps every pod's metric every ``every`` seconds while it is open
+        (a pod that does not answer in a sweep is left out of it: its window grows)."""
+        return _Windows(self, every)
+
+    def sweep(self) -> None:
+        sweep = self.reads[-1].sweep + 1 if self.reads else 0
+        for arm, pod, url in self._pods():
+            try:
+                t, response = self._get(url)
+                totals = duration_totals(response.text, self.metric, self.labels)
+            except (requests.RequestException, ValueError):
+                continue
+            if response.ok and totals is not None:
+                self.reads.append(ServerRead(sweep, arm, pod, t, *totals))
+
+    def _pods(self) -> list[tuple[Arm, str, str]]:
+        """Every pod, the arms taking turns (baseline's first, canary's first, ...): each arm's
+        pods are read at about the same moments."""
+        by_arm = [[(arm, pod, url) for pod, url in self.urls[arm].items()] for arm in ARMS]
+        longest = max(map(len, by_arm))
+        return [row[k] for k in range(longest) for row in by_arm if k < len(row)]
+
+    def _get(self, url: str) -> tuple[float, requests.Response]:
+        """The response and the middle of the time it took (when the pod's counters were read,
+        as near as the client can tell)."""
+        start = time.time()
+        response = requests.get(url + self.path, timeout=self.timeout)
+        return (start + time.time()) / 2, response
+
+
+class _Windows:
+    """The sweeps of ``ServerMetrics.windows``, in a daemon thread (the traffic's workers are
+    not held up by a slow read; a sweep under way when it closes finishes first)."""
+
+    def __init__(self, server: ServerMetrics, every: float) -> None:
+        self._server, self._every = server, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="canary-windows", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            self._server.sweep()
+
+    def __enter__(self) -> _Windows:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        # One sweep reads every pod with its request timeout: bounded by that.
+        self._thread.join(timeout=self._server.timeout * (1 + len(self._server._pods())))
 
 
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
