@@ -35,7 +35,7 @@ class RunDefaults:
     min_duration: float = 20.0
     # The servers' duration metric is read on every pod this often during the traffic: the
     # latency is judged window by window, both arms over the same interval (docs/canary.md).
-    server_window: float = 1.5
+    server_window: float = 1.0
     cleanup_timeout: float = 120.0  # deleting both arms
     report: str = "reports/canary.json"
     html: str = "reports/canary.html"

@@ -5,10 +5,12 @@ model work among them), the servers' own duration metric read per pod before, ev
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -216,16 +218,21 @@ class ServerMetrics:
         (a pod that does not answer in a sweep is left out of it: its window grows)."""
         return _Windows(self, every)
 
-    def sweep(self) -> None:
+    def sweep(self, pool: ThreadPoolExecutor) -> None:
+        """Every pod read at once (one thread each), so that the pods' counters are read at
+        about the same moment however slow the node makes one read; a pod not read is left
+        out of this sweep (its window grows)."""
         sweep = self.reads[-1].sweep + 1 if self.reads else 0
-        for arm, pod, url in self._pods():
-            try:
-                t, response = self._get(url)
-                totals = duration_totals(response.text, self.metric, self.labels)
-            except (requests.RequestException, ValueError):
-                continue
-            if response.ok and totals is not None:
-                self.reads.append(ServerRead(sweep, arm, pod, t, *totals))
+        found = pool.map(lambda pod: self._read_one(sweep, *pod), self._pods())
+        self.reads.extend(r for r in list(found) if r is not None)
+
+    def _read_one(self, sweep: int, arm: Arm, pod: str, url: str) -> ServerRead | None:
+        try:
+            t, response = self._get(url)
+            totals = duration_totals(response.text, self.metric, self.labels)
+        except (requests.RequestException, ValueError):
+            return None
+        return ServerRead(sweep, arm, pod, t, *totals) if response.ok and totals else None
 
     def _pods(self) -> list[tuple[Arm, str, str]]:
         """Every pod, the arms taking turns (baseline's first, canary's first, ...): each arm's
@@ -243,8 +250,8 @@ class ServerMetrics:
 
 
 class _Windows:
-    """The sweeps of ``ServerMetrics.windows``, in a daemon thread (the traffic's workers are
-    not held up by a slow read; a sweep under way when it closes finishes first)."""
+    """The sweeps of ``ServerMetrics.windows``, in a daemon thread, on a fixed cadence (a slow
+    sweep does not stretch the next window; the traffic's workers are never held up)."""
 
     def __init__(self, server: ServerMetrics, every: float) -> None:
         self._server, self._every = server, every
@@ -252,8 +259,13 @@ class _Windows:
         self._thread = threading.Thread(target=self._loop, name="canary-windows", daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            self._server.sweep()
+        pods = len(self._server._pods())
+        with ThreadPoolExecutor(max_workers=pods, thread_name_prefix="canary-window") as pool:
+            due = time.monotonic() + self._every
+            while not self._stop.wait(max(0.0, due - time.monotonic())):
+                self._server.sweep(pool)
+                # The next sweep on the cadence; one that overran skips to the next slot.
+                due += self._every * max(1, math.ceil((time.monotonic() - due) / self._every))
 
     def __enter__(self) -> _Windows:
         self._thread.start()
@@ -261,8 +273,8 @@ class _Windows:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        # One sweep reads every pod with its request timeout: bounded by that.
-        self._thread.join(timeout=self._server.timeout * (1 + len(self._server._pods())))
+        # A sweep reads every pod at once, each within the request timeout: bounded by that.
+        self._thread.join(timeout=2 * self._server.timeout)
 
 
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
