@@ -140,6 +140,7 @@ _THRESHOLD_CONVERTERS: dict[str, Callable[[object], Any]] = {
     "latency_ratio": ratio,
     "latency_critical_ratio": ratio,
     "server_pod_sd": non_negative,
+    "window_pod_sd": non_negative,
     "client_pod_sd": non_negative,
     "pod_sd_df": non_negative,
     "max_path_share": fraction,

@@ -11,13 +11,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from rolloutgate.canary.metrics import Metric
-from rolloutgate.canary.observations import ARMS, Arm, Observations, Sample, latencies
+from rolloutgate.canary.observations import (
+    ARMS,
+    Arm,
+    Observations,
+    Sample,
+    ServerRead,
+    latencies,
+)
 from rolloutgate.canary.stats import (
     POWER,
     RatioEstimate,
+    Window,
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.latency import percentile
@@ -37,6 +46,38 @@ def paired_latencies(obs: Observations, *, warmup: bool = False) -> list[tuple[S
             if b.ok and c.ok:
                 pairs.append((b, c))
     return pairs
+
+
+# A window holds at least this many requests on each arm (shorter ones are joined to the next):
+# fewer, and one request's time would be the window's.
+MIN_WINDOW_REQUESTS = 5
+# Windows judged at least (fewer: each pod's totals over the whole traffic are judged instead).
+MIN_WINDOWS = 6
+# The share of windows cut from each end before averaging their log-ratios.
+WINDOW_TRIM = 0.2
+
+
+def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
+    """Both arms' requests and server seconds between consecutive sweeps of the pods' metric,
+    summed over each arm's pods: the same intervals on both arms. A pod missing from a sweep
+    (its read failed) adds its requests to the window of its next read; a pod whose counters
+    went down (restarted) adds nothing to that window. Windows with fewer than
+    ``MIN_WINDOW_REQUESTS`` on either arm are joined to the next one."""
+    last: dict[tuple[Arm, str], ServerRead] = {}
+    windows: list[Window] = []
+    pending = {arm: [0.0, 0.0] for arm in ARMS}
+    for sweep in sorted({r.sweep for r in reads}):
+        for r in (r for r in reads if r.sweep == sweep):
+            before = last.get((r.arm, r.pod))
+            last[(r.arm, r.pod)] = r
+            if before is not None and r.count >= before.count and r.sum_s >= before.sum_s:
+                pending[r.arm][0] += r.count - before.count
+                pending[r.arm][1] += r.sum_s - before.sum_s
+        if all(c >= MIN_WINDOW_REQUESTS and t > 0 for c, t in pending.values()):
+            b, c = pending["baseline"], pending["canary"]
+            windows.append(Window(b[0], b[1], c[0], c[1]))
+            pending = {arm: [0.0, 0.0] for arm in ARMS}
+    return windows
 
 
 def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> str:
@@ -105,15 +146,36 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 f"{counts['baseline']}, canary {counts['canary']}; need {t.min_samples} per arm)",
                 figures=figures,
             )
-        est = pod_level_ratio(
-            levels["baseline"],
-            levels["canary"],
-            prior_pod_sd=t.server_pod_sd,
-            prior_df=t.pod_sd_df,
-            confidence=t.confidence,
-            n=min(counts.values()),
+        windows = server_windows(obs.server_reads)
+        pods = (len(levels["baseline"]), len(levels["canary"]))
+        if len(windows) >= MIN_WINDOWS:
+            # Time-paired: a node-wide slow spell lands on both arms of a window and cancels.
+            est = window_ratio(
+                windows,
+                trim=WINDOW_TRIM,
+                pod_sd=t.window_pod_sd,
+                pods=pods,
+                confidence=t.confidence,
+            )
+            figures["windows"] = {
+                "count": len(windows),
+                "trim": WINDOW_TRIM,
+                "log_ratios": [round(w.log_ratio, 4) for w in windows],
+                "requests": [[w.baseline_count, w.canary_count] for w in windows],
+            }
+        else:
+            # Too few windows (a report from before they were read): each pod's whole traffic.
+            est = pod_level_ratio(
+                levels["baseline"],
+                levels["canary"],
+                prior_pod_sd=t.server_pod_sd,
+                prior_df=t.pod_sd_df,
+                confidence=t.confidence,
+                n=min(counts.values()),
+            )
+        source = f"server-side {obs.server_metric}" + (
+            f", {len(windows)} time-paired windows" if len(windows) >= MIN_WINDOWS else ""
         )
-        source = f"server-side {obs.server_metric}"
         typical = {arm: _geomean(levels[arm]) for arm in ARMS}
         figures["server_ms_by_pod"] = {
             arm: {p.pod: round(p.sum_s / p.count * 1000, 4) for p in obs.server[arm] if p.count}

@@ -188,51 +188,51 @@ class ServerMetrics:
     def read(
         self, write: Callable[[str], None]
     ) -> dict[Arm, dict[str, tuple[float, float]]] | None:
-        """(count, sum) per pod per arm, kept as a sweep of ``reads``; None (said why) when a
-        pod does not export it: the latency is then judged client-side."""
-        found: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
-        sweep = self.reads[-1].sweep + 1 if self.reads else 0
-        for arm, pod, url in self._pods():
-            try:
-                t, response = self._get(url)
-                totals = (
-                    duration_totals(response.text, self.metric, self.labels)
-                    if response.ok
-                    else None
-                )
-            except (requests.RequestException, ValueError) as e:
-                write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
+        """(count, sum) per pod per arm, read at once on every pod and kept as a sweep of
+        ``reads``; None (said why) when a pod does not export it: the latency is then judged
+        client-side."""
+        pods = self._pods()
+        with ThreadPoolExecutor(max_workers=len(pods), thread_name_prefix="canary-read") as pool:
+            found = self.sweep(pool)
+        for (_, pod, _), got in zip(pods, found, strict=True):
+            if isinstance(got, str):
+                write(f"canary: pod {pod}: {got}; latency judged client-side")
                 return None
-            if totals is None:
-                write(
-                    f"canary: pod {pod} exports no summary or histogram {self.metric} at "
-                    f"{self.path} (HTTP {response.status_code}); latency judged client-side"
-                )
-                return None
-            found[arm][pod] = totals
-            self.reads.append(ServerRead(sweep, arm, pod, t, *totals))
-        return found
+        totals: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
+        for r in found:
+            if isinstance(r, ServerRead):
+                totals[r.arm][r.pod] = (r.count, r.sum_s)
+        return totals
 
     def windows(self, every: float) -> _Windows:
         """A context that sweeps every pod's metric every ``every`` seconds while it is open
         (a pod that does not answer in a sweep is left out of it: its window grows)."""
         return _Windows(self, every)
 
-    def sweep(self, pool: ThreadPoolExecutor) -> None:
+    def sweep(self, pool: ThreadPoolExecutor) -> list[ServerRead | str]:
         """Every pod read at once (one thread each), so that the pods' counters are read at
-        about the same moment however slow the node makes one read; a pod not read is left
-        out of this sweep (its window grows)."""
+        about the same moment however slow the node makes one read. Kept in ``reads``; per pod
+        its read, or why it was not read (that pod is left out of this sweep: its window
+        grows)."""
         sweep = self.reads[-1].sweep + 1 if self.reads else 0
-        found = pool.map(lambda pod: self._read_one(sweep, *pod), self._pods())
-        self.reads.extend(r for r in list(found) if r is not None)
+        found = list(pool.map(lambda pod: self._read_one(sweep, *pod), self._pods()))
+        self.reads.extend(r for r in found if isinstance(r, ServerRead))
+        return found
 
-    def _read_one(self, sweep: int, arm: Arm, pod: str, url: str) -> ServerRead | None:
+    def _read_one(self, sweep: int, arm: Arm, pod: str, url: str) -> ServerRead | str:
         try:
             t, response = self._get(url)
-            totals = duration_totals(response.text, self.metric, self.labels)
-        except (requests.RequestException, ValueError):
-            return None
-        return ServerRead(sweep, arm, pod, t, *totals) if response.ok and totals else None
+            totals = (
+                duration_totals(response.text, self.metric, self.labels) if response.ok else None
+            )
+        except (requests.RequestException, ValueError) as e:
+            return f"{self.metric} not read ({e})"
+        if totals is None:
+            return (
+                f"exports no summary or histogram {self.metric} at {self.path} "
+                f"(HTTP {response.status_code})"
+            )
+        return ServerRead(sweep, arm, pod, t, *totals)
 
     def _pods(self) -> list[tuple[Arm, str, str]]:
         """Every pod, the arms taking turns (baseline's first, canary's first, ...): each arm's

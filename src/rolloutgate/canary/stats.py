@@ -207,6 +207,61 @@ def pod_level_ratio(
     return _estimate(log_ratio, se2, df, n, (int(b.size), int(c.size)), math.sqrt(var), confidence)
 
 
+@dataclass(frozen=True)
+class Window:
+    """What both arms' servers measured over one interval of the traffic (the same interval on
+    both): requests and the seconds they took, summed over the arm's pods."""
+
+    baseline_count: float
+    baseline_sum_s: float
+    canary_count: float
+    canary_sum_s: float
+
+    @property
+    def log_ratio(self) -> float:
+        """log(canary's mean duration / baseline's) over the interval."""
+        return math.log(
+            (self.canary_sum_s / self.canary_count) / (self.baseline_sum_s / self.baseline_count)
+        )
+
+
+def window_ratio(
+    windows: Sequence[Window],
+    *,
+    trim: float,
+    pod_sd: float,
+    pods: tuple[int, int],
+    confidence: float,
+) -> RatioEstimate:
+    """The latency ratio from time-paired windows: per window the log of the canary arm's mean
+    server time over the baseline arm's in the same interval, so that what the node does to
+    both (load swings, a busy neighbour) cancels; across windows Yuen's trimmed mean (``trim``
+    of the windows cut from each end: a stall on one pod moves one window, not the estimate),
+    its squared standard error (n-1) s_w^2 / (h (h-1)) from the winsorized windows' variance
+    s_w^2, h = n - 2g windows kept, on h - 1 degrees of freedom.
+
+    A pod's own lasting level (what no pairing in time removes) adds ``pod_sd``^2 per pod,
+    divided by the pods of each arm: 0 when the pods of an image are alike (docs/canary.md,
+    "Calibration")."""
+    import numpy as np
+
+    d = np.sort(np.asarray([w.log_ratio for w in windows], dtype=float))
+    k = int(d.size)
+    g = math.floor(trim * k)
+    if k - 2 * g < 2:
+        raise ValueError(f"a windowed ratio needs at least {2 + 2 * g} windows, got {k}")
+    h = k - 2 * g
+    trimmed = float(d[g : k - g].mean())
+    winsorized = np.clip(d, d[g], d[k - g - 1])
+    window_part = (k - 1) * float(winsorized.var(ddof=1)) / (h * (h - 1))
+    pod_part = pod_sd**2 * (1.0 / pods[0] + 1.0 / pods[1])
+    var = window_part + pod_part
+    # The pod part is a calibrated constant (no degrees of freedom spent on it here).
+    df = var**2 / (window_part**2 / (h - 1)) if window_part > 0 else float(h - 1)
+    n = int(sum(min(w.baseline_count, w.canary_count) for w in windows))
+    return _estimate(trimmed, var, df, n, pods, pod_sd, confidence)
+
+
 def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
     """Labelled rows for the exact McNemar test to find an accuracy ``drop`` with power
     ``POWER`` at ``alpha`` (one-sided; Connor's normal approximation), when each row is newly

@@ -28,6 +28,9 @@ class Thresholds:
     # pooled over 44 degrees of freedom of counted runs on our busy 2-core node (0.03 when it
     # was quiet, 0.10 at load average 10-67; docs/canary.md, "Calibration")...
     server_pod_sd: float = 0.08
+    # Server-side, judged on time-paired windows (the metric read every canary.server_window):
+    # the pod's own lasting level, what pairing in time leaves (docs/canary.md, "Calibration").
+    window_pod_sd: float = 0.0
     # ...client-side: the pod's own effect on the paired log-latency (requests add their own)...
     client_pod_sd: float = 0.03
     # ...each worth this many degrees of freedom against the run's own pods.
