@@ -5,13 +5,14 @@ the warm-up asks for."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections import Counter
 
 import pytest
 
-from rolloutgate.canary.latency import sample_size
-from rolloutgate.canary.observations import Observations, Sample
+from rolloutgate.canary.latency import sample_size, server_windows
+from rolloutgate.canary.observations import Observations, Sample, ServerRead
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic
 from rolloutgate.checks.metrics import duration_totals
@@ -109,3 +110,42 @@ def test_the_warm_up_sizes_the_client_side_traffic() -> None:
     assert "1 warm-up pairs answered" in sample_size(
         Observations(samples=obs.samples[:2]), Thresholds(), pods=3, requests=200
     )
+
+
+def test_server_windows_pair_the_arms_over_the_same_sweeps() -> None:
+    def reads(sweep: int, b: tuple[float, float], c: tuple[float, float]) -> list[ServerRead]:
+        return [
+            ServerRead(sweep, "baseline", "b0", float(sweep), *b),
+            ServerRead(sweep, "canary", "c0", float(sweep), *c),
+        ]
+
+    recorded = [
+        *reads(0, (0, 0.0), (0, 0.0)),
+        *reads(1, (10, 0.02), (10, 0.03)),
+        # Too few requests on the canary (3): joined to the next window.
+        *reads(2, (20, 0.04), (13, 0.04)),
+        *reads(3, (30, 0.06), (20, 0.06)),
+        # A second baseline pod, read from sweep 3 on; its read in sweep 5 failed, so its
+        # requests of sweeps 4-5 land in sweep 6's window.
+        ServerRead(3, "baseline", "b1", 3.0, 100, 1.0),
+        *reads(4, (40, 0.08), (30, 0.09)),
+        ServerRead(4, "baseline", "b1", 4.0, 105, 1.01),
+        *reads(5, (50, 0.10), (40, 0.12)),
+        *reads(6, (60, 0.12), (50, 0.15)),
+        ServerRead(6, "baseline", "b1", 6.0, 115, 1.03),
+        # The canary pod restarted (its counters went down): nothing from it in this window.
+        *reads(7, (70, 0.14), (2, 0.004)),
+    ]
+    windows = server_windows(recorded)
+    assert [(w.baseline_count, w.canary_count) for w in windows[:4]] == [
+        (10, 10),
+        (20, 10),
+        (15, 10),
+        (10, 10),
+    ]
+    assert windows[0].log_ratio == pytest.approx(math.log(1.5))
+    assert windows[2].baseline_sum_s == pytest.approx(0.03)
+    # Sweep 6: b0's 10 requests and b1's 10 from two sweeps; sweep 7 has no canary requests
+    # and ends the reads: no window.
+    assert (windows[4].baseline_count, windows[4].baseline_sum_s) == (20, pytest.approx(0.04))
+    assert len(windows) == 5

@@ -14,12 +14,14 @@ from rolloutgate.canary.latency import latency_decision
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     RatioEstimate,
+    Window,
     labelled_rows_needed,
     mcnemar,
     moderated_variance,
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
 
@@ -155,3 +157,32 @@ def test_sample_sizes() -> None:
     assert pairs_needed(0.3, (math.log(1.1) / z) ** 2, ratio=1.1, alpha=0.02) == math.inf
     # Connor's McNemar size: 2/150 churn, a 5-point drop; the simulation finds power 0.95 at 400.
     assert 300 < labelled_rows_needed(2 / 150, 0.05, alpha=0.02) < 400
+
+
+def test_window_ratio_is_yuens_trimmed_mean_of_the_windows_log_ratios() -> None:
+    # Ten windows: the canary's mean server time over the baseline's, the same interval each.
+    ratios = [1.10, 1.05, 1.20, 1.12, 0.98, 1.08, 3.00, 1.15, 1.02, 1.11]
+    windows = [Window(10, 0.02, 10, 0.02 * r) for r in ratios]
+    est = window_ratio(windows, trim=0.2, pod_sd=0.0, pods=(3, 3), confidence=0.98)
+    d = np.sort(np.log(ratios))
+    kept = d[2:8]  # two of ten cut from each end
+    assert est.ratio == pytest.approx(math.exp(kept.mean()))
+    winsorized = np.clip(d, d[2], d[7])
+    se = math.sqrt(9 * winsorized.var(ddof=1) / (6 * 5))
+    assert est.se == pytest.approx(se)
+    assert est.df == pytest.approx(5)
+    assert est.p_value == pytest.approx(sp.t.sf(kept.mean() / se, 5))
+    # The stalled window (3x) is cut: the plain mean of the log-ratios is pulled up by it.
+    assert est.ratio < math.exp(np.log(ratios).mean())
+    assert est.n == 100
+
+
+def test_window_ratio_adds_a_pods_lasting_level_by_the_pods_per_arm() -> None:
+    windows = [Window(10, 0.02, 10, 0.02 * r) for r in (1.1, 1.0, 1.2, 1.05, 1.15, 1.1, 1.12)]
+    alone = window_ratio(windows, trim=0.2, pod_sd=0.0, pods=(3, 3), confidence=0.98)
+    pods = window_ratio(windows, trim=0.2, pod_sd=0.05, pods=(3, 3), confidence=0.98)
+    assert pods.se**2 == pytest.approx(alone.se**2 + 0.05**2 * (1 / 3 + 1 / 3))
+    assert pods.p_value > alone.p_value
+    assert pods.df > alone.df  # the calibrated part spends no degrees of freedom
+    with pytest.raises(ValueError, match="at least 4 windows"):
+        window_ratio(windows[:3], trim=0.34, pod_sd=0.0, pods=(3, 3), confidence=0.98)
