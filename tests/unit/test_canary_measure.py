@@ -191,23 +191,27 @@ def test_server_metrics_sweep_every_pod_on_a_cadence_while_the_traffic_runs() ->
         lines: list[str] = []
         # A pod that does not export the metric: no totals, said why, judged client-side.
         assert metrics.read(lines.append) is None
-        assert "pod gone:" in lines[0] and "HTTP 404" in lines[0]
+        assert "pod gone:" in lines[0]
+        assert "HTTP 404" in lines[0]
         metrics.urls["canary"].pop("gone")
         metrics.reads.clear()
         first = metrics.read(lines.append)
-        assert first is not None and set(first["canary"]) == {"c0"}
+        assert first is not None
+        assert set(first["canary"]) == {"c0"}
         with metrics.windows(0.05):
             # Sweeps while open (a loaded test machine is slow to answer: a deadline, not a nap).
             deadline = time.monotonic() + 10
             while len({r.sweep for r in metrics.reads}) < 5 and time.monotonic() < deadline:
                 time.sleep(0.05)
         sweeps = sorted({r.sweep for r in metrics.reads})
-        assert sweeps[0] == 0 and len(sweeps) >= 5
+        assert sweeps[0] == 0
+        assert len(sweeps) >= 5
         # Each sweep reads every pod once; the counters only grow from one sweep to the next.
         for s in sweeps:
             assert sorted(r.pod for r in metrics.reads if r.sweep == s) == ["b0", "b1", "c0"]
         c0 = [r.count for r in metrics.reads if r.pod == "c0"]
-        assert c0 == sorted(c0) and len(set(c0)) == len(c0)
+        assert c0 == sorted(c0)
+        assert len(set(c0)) == len(c0)
         windows = server_windows(metrics.reads)
         assert len(windows) == len(sweeps) - 1
         assert all(w.log_ratio == pytest.approx(0.0) for w in windows)  # 2 ms a request each
