@@ -126,7 +126,7 @@ def test_server_windows_pair_the_arms_over_the_same_sweeps() -> None:
     recorded = [
         *reads(0, (0, 0.0), (0, 0.0)),
         *reads(1, (10, 0.02), (10, 0.03)),
-        # Too few requests on the canary (3): joined to the next window.
+        # Too few requests on the canary (3 of the 10 a window needs): joined to the next window.
         *reads(2, (20, 0.04), (13, 0.04)),
         *reads(3, (30, 0.06), (20, 0.06)),
         # A second baseline pod, read from sweep 3 on; its read in sweep 5 failed, so its

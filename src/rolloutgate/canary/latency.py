@@ -48,9 +48,11 @@ def paired_latencies(obs: Observations, *, warmup: bool = False) -> list[tuple[S
     return pairs
 
 
-# A window holds at least this many requests on each arm (shorter ones are joined to the next):
-# fewer, and one request's time would be the window's.
-MIN_WINDOW_REQUESTS = 5
+# A window holds at least this many requests on each arm (shorter ones are joined to the next).
+# At ~10 requests a second per arm, a request ending just before or after a sweep moves a
+# window's count by one: in the recorded runs windows of >= 5 requests scattered by sd 0.45
+# (log-ratio), of >= 10 by 0.3, of >= 20 by 0.23 (but only ~8 of them, few to trim).
+MIN_WINDOW_REQUESTS = 10
 # Windows judged at least (fewer: each pod's totals over the whole traffic are judged instead).
 MIN_WINDOWS = 6
 # The share of windows cut from each end before averaging their log-ratios.
