@@ -1,6 +1,7 @@
 """The canary's latency metrics: the paired ratio canary/baseline (on what the servers measured
-when they export it, else on the paired client-side latencies, unless the path to the servers
-dominates), the optional absolute budgets, and the sample size the warm-up asks for. The
+when they export it: time-paired windows of their duration metric, or each pod's totals when
+there are too few windows; else on the paired client-side latencies, unless the path to the
+servers dominates), the optional absolute budgets, and the sample size the warm-up asks for. The
 statistics themselves are ``stats``'."""
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ Every request goes to both arms, so the data is paired, and the tests are paired
 
 - **latency**: the ratio canary/baseline of typical latencies, as a log-ratio with a
   confidence interval (``RatioEstimate``). Judged on what the servers measured themselves when
-  they export it (``pod_level_ratio``: each pod's mean duration from its own Prometheus metric,
-  read before and after the traffic), else on the paired client-side latencies
-  (``paired_log_ratio``: log(canary) - log(baseline) of the same request). Either way the pod
-  is a unit of variance: two pods of the same image differ by a few per cent (CPU placement,
+  they export it: on time-paired windows (``window_ratio``: the metric read on every pod every
+  second during the traffic; per window the canary arm's mean duration over the baseline
+  arm's in the same interval, so that the node's load swings, which hit both arms alike,
+  cancel; a trimmed mean across windows, so that a stall moves one window, not the estimate),
+  or, with too few windows, on each pod's totals (``pod_level_ratio``: each pod's mean
+  duration, read before and after the traffic); else on the paired client-side latencies
+  (``paired_log_ratio``: log(canary) - log(baseline) of the same request). The pod is a unit
+  of variance for the last two: two pods of the same image differ by a few per cent (CPU placement,
   caches, neighbours), and that difference does not shrink with more requests. Its size is
   calibrated from A/A runs (``Thresholds.server_pod_sd``, ``client_pod_sd``) and moderated
   with what the run itself shows between its pods (Smyth's empirical-Bayes variance, as limma
