@@ -56,7 +56,12 @@ from typing import Any
 import numpy as np
 
 from rolloutgate.canary.judge import score
-from rolloutgate.canary.latency import WINDOW_TRIM, latency_decision, server_windows
+from rolloutgate.canary.latency import (
+    WINDOW_TRIM,
+    lasting_pod_variance,
+    latency_decision,
+    server_windows,
+)
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.observations import ServerRead
 from rolloutgate.canary.predictions import accuracy_decision
@@ -333,12 +338,16 @@ def simulate_load(
                 n=requests,
             )
             decisions[way][latency_decision(est, t)] += 1
+        lasting, lasting_df = lasting_pod_variance(reads)
         by_windows = window_ratio(
             server_windows(reads),
             trim=WINDOW_TRIM,
-            pod_sd=t.window_pod_sd,
+            prior_pod_sd=t.window_pod_sd,
+            prior_df=t.pod_sd_df,
             pods=(pods, pods),
             confidence=t.confidence,
+            observed_pod_var=lasting,
+            observed_pod_df=lasting_df,
         )
         decisions["windows"][latency_decision(by_windows, t)] += 1
     return decisions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from rolloutgate.canary.judge import EXIT_STATUS, judge, score, unjudged
-from rolloutgate.canary.latency import server_windows
+from rolloutgate.canary.latency import lasting_pod_variance, server_windows
 from rolloutgate.canary.metrics import Metric
 from rolloutgate.canary.observations import Item, Observations, PodTiming, Sample, ServerRead
 from rolloutgate.canary.thresholds import Thresholds
@@ -516,9 +517,11 @@ def test_latency_is_judged_on_what_the_servers_measured_when_they_export_it() ->
     assert judge(obs).metric("latency").verdict == "nodata"
 
 
-# Two real runs' reads of MLServer's model_infer_request_duration on every pod, every second
-# (3 pods per arm, 200 requests per arm, load average ~24-30; pods renamed b0..c2, times from
-# the first read): an A/A run (v1 against v1) and `slower` (+1.2 ms a request) against v1.
+# Real runs' reads of MLServer's model_infer_request_duration on every pod, every second (3
+# pods per arm, 200 requests per arm, load average ~20-30; pods renamed b0..c2, times from the
+# first read): two A/A runs (v1 against v1) and `slower` (+1.2 ms a request) against v1. In
+# "aa_lasting" (load 26-20, MLServer at 12-90 ms an inference) the canary arm was slower in 9
+# of 11 windows: its pods kept levels of their own (0.2 apart, beyond their windows' scatter).
 RECORDED = json.loads((Path(__file__).parent / "data" / "canary_server_reads.json").read_text())
 
 
@@ -554,3 +557,19 @@ def test_latency_without_enough_windows_is_judged_on_each_pods_totals() -> None:
     assert "windows" not in latency.figures
     assert latency.figures["source"] == "server-side model_infer_request_duration"
     assert latency.figures["estimate"]["pod_sd"] >= Thresholds().server_pod_sd * 0.8
+
+
+def test_pods_that_keep_their_own_level_widen_the_windows_interval() -> None:
+    obs = recorded("aa_lasting")
+    lasting, df = lasting_pod_variance(obs.server_reads)
+    assert df == 4
+    assert math.sqrt(lasting) > 0.15
+    latency = judge(obs).metric("latency")
+    # Time-paired alone it would fail (the arms differ in most windows); what the run's pods
+    # show of their own levels, moderated with the prior, says that is within what pods do.
+    assert latency.verdict == "pass", latency.reason
+    assert latency.figures["estimate"]["pod_sd"] > Thresholds().window_pod_sd
+    alone = judge(obs, Thresholds(pod_sd_df=1e9)).metric("latency")
+    assert alone.verdict == "fail", alone.reason
+    # A run whose pods agree keeps the prior's pod part: the A/A run above.
+    assert lasting_pod_variance(recorded("aa").server_reads)[0] < lasting

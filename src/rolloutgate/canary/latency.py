@@ -6,6 +6,7 @@ statistics themselves are ``stats``'."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -83,6 +84,43 @@ def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
     return windows
 
 
+def lasting_pod_variance(reads: Sequence[ServerRead]) -> tuple[float, int]:
+    """How much each arm's pods keep a level of their own, beyond what their windows' scatter
+    explains, pooled over both arms: (variance, degrees of freedom). Per sweep-to-sweep window,
+    a pod's log mean time less its arm's; per pod the mean of those over the windows; their
+    variance within the arm less the mean squared standard error of each (0 when negative)."""
+    by: dict[tuple[Arm, str], dict[int, ServerRead]] = {}
+    for r in reads:
+        by.setdefault((r.arm, r.pod), {})[r.sweep] = r
+    sweeps = sorted({r.sweep for r in reads})
+    deviations: dict[tuple[Arm, str], list[float]] = {}
+    for a, b in itertools.pairwise(sweeps):
+        steps = {
+            key: (v[b].count - v[a].count, v[b].sum_s - v[a].sum_s)
+            for key, v in by.items()
+            if a in v and b in v and v[b].count >= v[a].count
+        }
+        for arm in ARMS:
+            mine = {k: x for k, x in steps.items() if k[0] == arm}
+            count, total = sum(x[0] for x in mine.values()), sum(x[1] for x in mine.values())
+            if count < MIN_WINDOW_REQUESTS // 2 or total <= 0:
+                continue
+            level = math.log(total / count)
+            for key, (n, s) in mine.items():
+                if n >= 2 and s > 0:
+                    deviations.setdefault(key, []).append(math.log(s / n) - level)
+    excess, df = 0.0, 0
+    for arm in ARMS:
+        pods = [d for k, d in deviations.items() if k[0] == arm and len(d) >= 4]
+        if len(pods) < 2:
+            continue
+        between = statistics.variance([statistics.mean(d) for d in pods])
+        noise = statistics.mean(statistics.variance(d) / len(d) for d in pods)
+        excess += (between - noise) * (len(pods) - 1)
+        df += len(pods) - 1
+    return (max(0.0, excess / df) if df else 0.0), df
+
+
 def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> str:
     """What the warm-up says about the measured traffic to come: the paired log-latency's
     standard deviation and the pairs it takes to find a ``latency_ratio`` slow-down with power
@@ -153,12 +191,16 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
         pods = (len(levels["baseline"]), len(levels["canary"]))
         if len(windows) >= MIN_WINDOWS:
             # Time-paired: a node-wide slow spell lands on both arms of a window and cancels.
+            lasting, lasting_df = lasting_pod_variance(obs.server_reads)
             est = window_ratio(
                 windows,
                 trim=WINDOW_TRIM,
-                pod_sd=t.window_pod_sd,
+                prior_pod_sd=t.window_pod_sd,
+                prior_df=t.pod_sd_df,
                 pods=pods,
                 confidence=t.confidence,
+                observed_pod_var=lasting,
+                observed_pod_df=lasting_df,
             )
             figures["windows"] = {
                 "count": len(windows),

@@ -233,9 +233,12 @@ def window_ratio(
     windows: Sequence[Window],
     *,
     trim: float,
-    pod_sd: float,
+    prior_pod_sd: float,
+    prior_df: float,
     pods: tuple[int, int],
     confidence: float,
+    observed_pod_var: float = 0.0,
+    observed_pod_df: int = 0,
 ) -> RatioEstimate:
     """The latency ratio from time-paired windows: per window the log of the canary arm's mean
     server time over the baseline arm's in the same interval, so that what the node does to
@@ -244,9 +247,10 @@ def window_ratio(
     its squared standard error (n-1) s_w^2 / (h (h-1)) from the winsorized windows' variance
     s_w^2, h = n - 2g windows kept, on h - 1 degrees of freedom.
 
-    A pod's own lasting level (what no pairing in time removes) adds ``pod_sd``^2 per pod,
-    divided by the pods of each arm: 0 when the pods of an image are alike (docs/canary.md,
-    "Calibration")."""
+    A pod's own lasting level (what no pairing in time removes) adds its variance divided by
+    the pods of each arm: the calibrated ``prior_pod_sd`` moderated with what the run's own
+    pods show (``observed_pod_var`` on ``observed_pod_df``, ``lasting_pod_variance``; Smyth's
+    empirical Bayes, as ``pod_level_ratio``); degrees of freedom by Welch-Satterthwaite."""
     import numpy as np
 
     d = np.sort(np.asarray([w.log_ratio for w in windows], dtype=float))
@@ -258,12 +262,13 @@ def window_ratio(
     trimmed = float(d[g : k - g].mean())
     winsorized = np.clip(d, d[g], d[k - g - 1])
     window_part = (k - 1) * float(winsorized.var(ddof=1)) / (h * (h - 1))
-    pod_part = pod_sd**2 * (1.0 / pods[0] + 1.0 / pods[1])
+    pod_var, pod_df = moderated_variance(observed_pod_var, observed_pod_df, prior_pod_sd, prior_df)
+    pod_part = pod_var * (1.0 / pods[0] + 1.0 / pods[1])
     var = window_part + pod_part
-    # The pod part is a calibrated constant (no degrees of freedom spent on it here).
-    df = var**2 / (window_part**2 / (h - 1)) if window_part > 0 else float(h - 1)
+    df_parts = window_part**2 / (h - 1) + (pod_part**2 / pod_df if pod_df > 0 else 0.0)
+    df = var**2 / df_parts if df_parts > 0 else float(h - 1)
     n = int(sum(min(w.baseline_count, w.canary_count) for w in windows))
-    return _estimate(trimmed, var, df, n, pods, pod_sd, confidence)
+    return _estimate(trimmed, var, df, n, pods, math.sqrt(pod_var), confidence)
 
 
 def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
