@@ -35,6 +35,17 @@ def _pod(name: str) -> Obj:
     return p
 
 
+class _Host:
+    """testinfra's Host: its first ``file`` runs the system detection (three execs)."""
+
+    detected_in: str | None = None
+
+    @property
+    def file(self) -> object:
+        self.detected_in = threading.current_thread().name
+        return object()
+
+
 def test_in_pod_takes_what_the_prefetch_found(monkeypatch: pytest.MonkeyPatch) -> None:
     pods = [_pod("iris-b"), _pod("iris-a")]
     opened: list[tuple[str, str, str]] = []
@@ -43,7 +54,7 @@ def test_in_pod_takes_what_the_prefetch_found(monkeypatch: pytest.MonkeyPatch) -
     def open_in_pod(api: Any, kubectl: Any, target: Obj, name: str, **_: Any) -> InPod:
         release_gate.wait(5)  # the exec takes a while: in_pod must wait for it, not redo it
         opened.append((threading.current_thread().name, target["metadata"]["name"], name))
-        return InPod(target["metadata"]["name"], name, name, host=object())
+        return InPod(target["metadata"]["name"], name, name, host=_Host())
 
     monkeypatch.setattr(inpod, "open_in_pod", open_in_pod)
     monkeypatch.setattr(checks, "release_pods", lambda api, namespace, workload: pods)
@@ -55,3 +66,4 @@ def test_in_pod_takes_what_the_prefetch_found(monkeypatch: pytest.MonkeyPatch) -
     found = release.in_pod(pods, "model")
     assert (found.pod, found.container) == ("iris-a", "model")  # the first running, by name
     assert opened == [("rolloutgate-in-pod", "iris-a", "model")]  # once, in the thread
+    assert found.host.detected_in == "rolloutgate-in-pod"  # testinfra's detection too
