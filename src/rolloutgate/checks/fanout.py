@@ -19,7 +19,7 @@ T = TypeVar("T")
 # Requests in flight at once to a release's pods: each is one relayed connection (one
 # port-forward stream through the API server and the kubelet). Enough to hide a round trip
 # per pod; few enough that 100 replicas do not open 100 streams at once on a small API server.
-MAX_IN_FLIGHT = 32
+MAX_IN_FLIGHT = 16
 
 
 def each(
