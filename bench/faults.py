@@ -5,8 +5,9 @@ Each row starts from penguin v1 verified by a gate (one replica, a namespace of 
 one gate with `-p bench.faultpoint` so that it pauses at the row's step, puts the fault in
 place (a component of the local cluster stopped, bench/controlplane.py), lets the gate go on
 into it, brings the component back after the row's time, and waits for the gate's end. One
-outage meets every step at once: the rows of a group (the kube-apiserver's 90 s, its 5 min)
-each have their gate, all paused at their steps before the one outage starts. It records the
+outage meets every step at once: the rows of a group (the kube-apiserver's 30 s, 90 s, 5 min)
+each have their gate, all paused at their steps before the one outage starts (the 30 s group's
+gates hold a 12 s lease: an outage longer than the lease, as the e2e test has it). It records the
 gate's verdict and exit code, its rollback, whether its output held a traceback, and what the
 cluster was left with: the live tag, whether every pod of it is ready, the release record's step
 and target. A row that leaves the record unfinished is followed by `--recover`, as its verdict
@@ -61,6 +62,7 @@ class Row:
     args: tuple[str, ...] = ()
     undisturbed: str = "pass"  # the verdict of the same run without the fault
     group: str = ""  # rows of one group meet one outage at once (default: the row alone)
+    lease_s: int = 0  # the gate's lease duration (timeouts.lease); 0: the default, 60 s
 
     @property
     def outage(self) -> str:
@@ -69,21 +71,24 @@ class Row:
 
 def _rows() -> list[Row]:
     rows = []
-    for down, label in ((90, "90 s"), (300, "5 min")):
+    # The 30 s outage with a 12 s lease is the e2e test's (tests/e2e/test_faults.py): an outage
+    # longer than the lease, as the 90 s one is with the default 60 s lease, in a third the time.
+    for down, label, lease in ((30, "30 s (lease 12 s)", 12), (90, "90 s", 0), (300, "5 min", 0)):
         # One outage, every step at once: five gates, each paused at its own step.
         what, group = f"kube-apiserver killed, down {label}", f"apiserver-{down}"
         rows += [
             Row(f"{group}-apply", what, "apply", "kube-apiserver", down,
-                "rolloutgate_release", "v2", "kill", group=group),
+                "rolloutgate_release", "v2", "kill", group=group, lease_s=lease),
             Row(f"{group}-rollout", what, "rollout", "kube-apiserver", down,
-                "rolloutgate_rollout", "v2", "kill", group=group),
+                "rolloutgate_rollout", "v2", "kill", group=group, lease_s=lease),
             Row(f"{group}-endpoint", what, "endpoint and checks", "kube-apiserver",
-                down, "rolloutgate_endpoint", "v2", "kill", group=group),
+                down, "rolloutgate_endpoint", "v2", "kill", group=group, lease_s=lease),
             Row(f"{group}-rollback", what, "rollback (of wrong)", "kube-apiserver",
-                down, "teardown", "wrong", "kill", undisturbed="rolled-back", group=group),
+                down, "teardown", "wrong", "kill", undisturbed="rolled-back", group=group,
+                lease_s=lease),
             Row(f"{group}-recovery", what, "recovery (--recover)", "kube-apiserver",
                 down, "rolloutgate_snapshot", "", "kill", ("--recover",),
-                undisturbed="pass (restored)", group=group),
+                undisturbed="pass (restored)", group=group, lease_s=lease),
         ]  # fmt: skip
     rows += [
         Row("etcd-60-rollout", "etcd killed, down 60 s", "rollout", "etcd", 60,
@@ -222,6 +227,8 @@ def _start_paused(row: Row, workdir: Path, baseline_done: Callable[[str], None] 
         baseline_done(namespace)
     args = ([f"--image-tag={row.tag}"] if row.tag else []) + list(row.args)
     env = {"ROLLOUTGATE_FAULTPOINT": row.point, "ROLLOUTGATE_FAULTPOINT_DIR": str(point)}
+    if row.lease_s:
+        env["ROLLOUTGATE_LEASE_TIMEOUT"] = str(row.lease_s)
     gate.started = time.monotonic()
     # To a file, not a pipe: the gates of a group run at once and none may block on a full pipe
     # while another is read.

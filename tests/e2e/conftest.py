@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gaterun import IRIS, KUBECONFIG, PENGUIN, kubectl, loaded_tags
+from canaryrun import CANARY_TAGS
+from gaterun import IRIS, KUBECONFIG, PENGUIN, deployment_state, kubectl, loaded_tags
 
 # The tags each example's tests deploy (`make load-images` loads them all).
 TAGS = {
@@ -84,3 +85,26 @@ def penguin_v1(e2e_namespace: str, tmp_path_factory: pytest.TempPathFactory) -> 
     assert result.returncode == 0, f"first deploy of penguin v1 failed:\n{result.output[-4000:]}"
     kubectl("label", "namespace", e2e_namespace, "rolloutgate.test=e2e")
     return result.report
+
+
+@pytest.fixture(scope="module")
+def canary_images(e2e_cluster: None) -> None:
+    """Module: the iris canary's own tags are loaded too (`make load-images`)."""
+    missing = set(CANARY_TAGS) - (loaded_tags(IRIS.image) or set())
+    if missing:
+        _missing(f"canary example images not loaded: {sorted(missing)}; run `make load-images`")
+
+
+@pytest.fixture(scope="module")
+def iris_canary_manifests(iris_manifests: Path) -> Iterator[None]:
+    """Module: every canary, and the gate a promotion runs, takes the one-replica manifests the
+    live v1 came from, through the environment (a promotion's gate inherits it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROLLOUTGATE_MANIFESTS", str(iris_manifests))
+        yield
+
+
+@pytest.fixture(scope="module")
+def live_v1(v1_release: dict[str, object], e2e_namespace: str) -> dict[str, Any]:
+    """Module: iris v1 is live; what it looks like, to compare after each canary."""
+    return deployment_state(e2e_namespace)
