@@ -40,6 +40,16 @@ def _replicas(text: str) -> list[int]:
     return values
 
 
+def _tags(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in values if v not in BAD_TAGS]
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected bad tags among {','.join(BAD_TAGS)}, got {text!r}"
+        )
+    return values
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--runs", type=int, default=5, help="runs per figure (default 5)")
@@ -56,6 +66,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--no-helm", action="store_true", help="compare with kubectl alone")
     p.add_argument("--skip-failures", action="store_true", help="only the good-rollout cases")
+    p.add_argument(
+        "--skip-good", action="store_true", help="only the failure cases (no good rollout)"
+    )
+    p.add_argument(
+        "--tags", type=_tags, default=list(BAD_TAGS),
+        help=f"the failure cases' bad tags (default {','.join(BAD_TAGS)})",
+    )  # fmt: skip
     p.add_argument("--startup-runs", type=int, default=20, help="pytest start-ups per variant")
     p.add_argument("--output", type=Path, default=Path("reports/bench.json"), help="JSON path")
     args = p.parse_args(argv)
@@ -63,6 +80,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.runs, args.replicas, args.startup_runs = 1, [1, 3], 5
     if args.runs < 1:
         p.error("--runs must be ≥ 1")
+    if args.skip_good and args.skip_failures:
+        p.error("--skip-good and --skip-failures leave nothing to run")
     return args
 
 
@@ -102,14 +121,14 @@ def run_once(
     api: Any, settings: scenarios.Settings, args: argparse.Namespace, index: int
 ) -> list[dict[str, Any]]:
     results = []
-    for n in args.replicas:
+    for n in [] if args.skip_good else args.replicas:
         _log(f"run {index + 1}/{args.runs}: good rollout, {n} replicas")
         r = scenarios.good(api, settings, n, crash_after=True)
         _log(f"  {r.get('error') or 'done'}")
         results.append(r)
         _partial(args.output, r)
     if not args.skip_failures:
-        cases = [(t, d) for t in BAD_TAGS for d in DEADLINES_S]
+        cases = [(t, d) for t in args.tags for d in DEADLINES_S]
         _log(f"run {index + 1}/{args.runs}: {len(cases)} failure cases at once (twin namespaces)")
         # Side by side: the waits are long (up to the cap) and mostly idle, so they overlap.
         slots = Semaphore(SETUP_SLOTS)

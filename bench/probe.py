@@ -7,7 +7,11 @@ It records, in the file named by $ROLLOUTGATE_BENCH_PROBE (JSON):
 - `requests`: every API request the Kubernetes client sent (time, method, path), counted in the
   client: REST calls and watches through `RESTClientObject.request`, port-forwards and execs
   through the websocket factory;
-- `vm_hwm_kib`: the process's peak resident memory (VmHWM of /proc/self/status) at the very end.
+- `vm_hwm_kib`: the process's peak resident memory (VmHWM of /proc/self/status) at the very end;
+- `cpu_s`: CPU time (user + system) of the process and of its finished children (the in-pod
+  checks' kubectl), at the rollout's end and at the very end: what the checks cost in CPU
+  beside their wall time (on 2 shared cores, a check phase near 1 CPU-second per second is the
+  gate's own CPU, not the cluster's answers).
 
 The rollout end is also written at once to `<file>.rollout` so the benchmark can tell, while the
 gate still runs, whether it reached a verdict before the benchmark's cap.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -79,10 +84,20 @@ def pytest_fixture_setup(
         raise
     finally:
         _rollout["end"] = time.time()
+        _rollout["cpu_s"] = _cpu_s()
         _rollout.setdefault("outcome", "done")
         out = _out()
         if out is not None:
             out.with_suffix(".rollout").write_text(json.dumps(_rollout))
+
+
+def _cpu_s() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "self": round(own.ru_utime + own.ru_stime, 3),
+        "children": round(children.ru_utime + children.ru_stime, 3),
+    }
 
 
 def _vm_hwm_kib() -> int | None:
@@ -103,5 +118,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         "rollout_outcome": _rollout.get("outcome"),
         "requests": _requests,
         "vm_hwm_kib": _vm_hwm_kib(),
+        "cpu_s": {"rollout_end": _rollout.get("cpu_s"), "end": _cpu_s(), "at": time.time()},
     }
     out.write_text(json.dumps(data))

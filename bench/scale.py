@@ -206,6 +206,10 @@ def row(
             else None,
             "phases_s": report.get("phases_s", {}),
             "tests": len(tests) if isinstance(tests, list | dict) else None,
+            # Where the checks' seconds went: each test's duration (its fixtures' setup in it)
+            # and the CPU the gate spent from the verdict to its end.
+            "test_s": _test_durations(tests),
+            "checks_cpu_s": _checks_cpu(probe_data),
         }
         if proc.rc != 0:
             result["error"] = f"gate exited {proc.rc}: {result['gate']['cause']}"
@@ -214,6 +218,23 @@ def row(
     finally:
         cluster.delete_namespace(api, ns)
     return result
+
+
+def _test_durations(tests: Any) -> dict[str, float]:
+    items = tests.get("items", []) if isinstance(tests, dict) else []
+    return {
+        str(t.get("nodeid", "")).rpartition("::")[2]: t.get("duration_s")
+        for t in items
+        if isinstance(t, dict)
+    }
+
+
+def _checks_cpu(probe_data: dict[str, Any]) -> dict[str, float] | None:
+    cpu = probe_data.get("cpu_s") or {}
+    start, end = cpu.get("rollout_end"), cpu.get("end")
+    if not start or not end:
+        return None
+    return {k: round(end[k] - start[k], 3) for k in ("self", "children")}
 
 
 def checks_s(gate: dict[str, Any]) -> float | None:

@@ -147,3 +147,39 @@ def test_a_statefulset_whose_pods_a_quota_refuses_fails_at_once_naming_it(
         assert result.report["phases_s"]["rollout"] < 30, result.report["phases_s"]
     finally:
         kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+
+
+def test_a_daemonset_whose_pod_a_quota_refuses_fails_at_once_naming_it(
+    e2e_cluster: None, tmp_path: Path
+) -> None:
+    """A DaemonSet sets no condition either when its pod is refused: its controller's
+    FailedCreate event names the quota. One run: a quota of no pods, a first deploy (one pod,
+    one node)."""
+    namespace = f"e2e-dsquota-{uuid.uuid4().hex[:6]}"
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "e2e-pods"},
+        "spec": {"hard": {"pods": "0"}},
+    }
+    kubectl("create", "namespace", namespace)
+    try:
+        kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(quota))
+        manifests = as_kind("DaemonSet", tmp_path / "manifests")
+        result = PENGUIN.run(
+            namespace,
+            tmp_path / "gate.json",
+            "--image-tag=v1",
+            f"--manifests={manifests}",
+            "--rollout-timeout=120",
+        )
+        assert result.returncode == 1, result.output[-4000:]
+        cause = result.report["cause"]
+        assert "daemonset penguin: FailedCreate: the API server refuses its new pods" in cause
+        assert re.search(r'pods "penguin-[\w-]*" is forbidden: exceeded quota: e2e-pods', cause), (
+            cause
+        )
+        assert f"kubectl describe resourcequota -n {namespace}" in cause, cause
+        assert result.report["phases_s"]["rollout"] < 30, result.report["phases_s"]
+    finally:
+        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

@@ -156,3 +156,16 @@ def test_report_carries_load_times_and_warm_up() -> None:
     lines = run.summary_lines()
     assert "new pods: 1, container start to Ready (model load) 12 s, created to Ready 15 s" in lines
     assert any(line.startswith("warm-up: 2 request(s) per pod") for line in lines)
+
+
+def test_warm_up_counts_the_answers_the_checks_already_had(slow_server: str) -> None:
+    client = HttpClient(slow_server, model="", timeout=5, health={})
+    request = Request("POST", "/predict", body={"x": 1})
+    client.send(request)  # the golden case's own request: the pod's first answer (slow)
+    client.send(Request("POST", "/predict", body={"x": 2}))  # another case: not the same
+    client.send(Request("POST", "/broken", body={"x": 1}))  # a failure is no warm answer
+    found = warmup.warm_up({"pod-a": client}, request, 3)
+    assert _Slow.seen == 5  # 3 before, 2 more: the first answer counted
+    samples = found["pod-a"].samples_ms
+    assert len(samples) == 3
+    assert samples[0] >= 300 > max(samples[1:]), samples  # the first is the first user's wait

@@ -167,3 +167,74 @@ def test_without_rights_on_events_ready_grace_is_off_and_the_progress_says_so() 
     assert "grant list and watch on events" in judge.warnings[0]
     judge.on_event(_unhealthy(STATUS_400, "2026-11-27T09:00:00Z", "2026-11-27T10:00:02Z"))
     assert judge.judge(_running()) is None
+
+
+# The kubelet's events stop after about 25 per pod (client-go's spam filter): on a busy node a
+# server that refused connections for ~40 s used them up, and its "400"s were never reported.
+# Past the grace without a definite answer, the gate asks the server itself.
+OWN_400 = "the gate's own GET /v2/health/ready on port 8080 ... answered HTTP 400"
+
+
+def test_past_the_grace_with_only_refusals_reported_the_gate_asks_and_decides() -> None:
+    nr = NeverReady(30)
+    p = _running()
+    refused = [_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:20Z", uid="e0")]
+    nr.observe(p, refused, now=20.0)  # seen 20 s after the start by the kubelet's clock: t0 = 0
+    assert not nr.ask_due(p, 29.0, every_s=2)  # within the grace: the server may be starting
+    assert nr.near_grace(26.0, lead_s=5)
+    assert not nr.near_grace(24.0, lead_s=5)
+    assert nr.ask_due(p, 30.0, every_s=2)
+    nr.asked(p, 30.0, None)  # no answer yet (refused): asked again 2 s later, not before
+    assert not nr.ask_due(p, 31.0, every_s=2)
+    assert nr.overdue(p, 31.0) is None
+    assert nr.ask_due(p, 32.0, every_s=2)
+    nr.asked(p, 32.0, OWN_400)
+    assert nr.pending()
+    nr.observe(p, refused, now=32.5)  # the same old event: the gate's answer stands
+    text = nr.overdue(p, 32.5) or ""
+    assert text.endswith(OWN_400)
+    assert "32 s after its container started (ready_grace 30 s)" in text
+
+
+def test_a_probe_reported_after_the_gates_question_is_the_kubelets_word_again() -> None:
+    nr = NeverReady(30)
+    p = _running()
+    nr.observe(p, [_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:20Z", uid="e0")], now=20.0)
+    nr.asked(p, 30.0, OWN_400)
+    later = [_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:31Z", uid="e0")]
+    nr.observe(p, later, now=31.0)  # a newer refusal (a restarting server): no verdict
+    assert nr.overdue(p, 31.0) is None
+
+
+def test_judge_asks_the_server_itself_once_the_grace_is_over() -> None:
+    now = [20.0]
+    asked: list[str] = []
+
+    def ask(p: Obj) -> str | None:
+        asked.append(str(p["metadata"]["uid"]))
+        return OWN_400
+
+    judge = PodJudge(
+        None, "ml", max_restarts=0, ready_grace=30, clock=lambda: now[0], ask_ready=ask
+    )
+    p = _running()
+    judge.on_event(_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:20Z"))
+    assert judge.judge(p) is None
+    assert not asked
+    assert not judge.pending()
+    now[0] = 26.0
+    assert judge.pending()  # within 5 s of the end: the wait ticks, so the question is on time
+    assert judge.judge(p) is None
+    assert not asked
+    now[0] = 30.0
+    reason, message = judge.judge(p) or ("", "")
+    assert (reason, asked) == ("NeverReady", ["p1"])
+    assert message.endswith(OWN_400)
+
+
+def test_judge_without_a_cluster_asks_nobody() -> None:
+    judge = PodJudge(None, "ml", max_restarts=0, ready_grace=30, clock=lambda: 100.0)
+    assert judge.ask_ready is None
+    judge.on_event(_unhealthy(REFUSED, STARTED, "2026-11-27T10:00:20Z"))
+    assert judge.judge(_running()) is None
+    assert not judge.pending()

@@ -8,6 +8,7 @@ file's protocol: this one, or for ``grpc`` one that makes each request its route
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,11 @@ class Request:
         return out
 
 
+# Answers a client keeps (request, latency): the warm-up needs the first few; a client that
+# sends thousands (the canary's) must not keep them all.
+KEPT_ANSWERS = 64
+
+
 class HttpClient:
     """Sends cases and health checks to one base URL; every request has a timeout.
 
@@ -68,12 +74,24 @@ class HttpClient:
         self.unrouted_retry_s = unrouted_retry_s
         # Whether a connection may be waiting in the session's pool (an answer came before).
         self._answered = False
+        # The first answered (2xx) requests and their latencies: the warm-up counts what the
+        # checks before it already sent to this pod (the golden cases ask every replica).
+        self._answers: list[tuple[Request, float]] = []
 
     def url(self, path: str) -> str:
         return self.base_url + path.replace("{model}", self.model)
 
     def send(self, request: Request) -> requests.Response:
-        return retry_unrouted(lambda: self._send(request), self.unrouted_retry_s)
+        start = time.perf_counter()
+        response = retry_unrouted(lambda: self._send(request), self.unrouted_retry_s)
+        if response.ok and len(self._answers) < KEPT_ANSWERS:
+            self._answers.append((request, (time.perf_counter() - start) * 1000))
+        return response
+
+    def answered_ms(self, request: Request) -> list[float]:
+        """Latencies (ms, in order) of this client's earlier 2xx answers to ``request``,
+        among its first ``KEPT_ANSWERS`` answers."""
+        return [ms for sent, ms in self._answers if sent == request]
 
     def _send(self, request: Request) -> requests.Response:
         url = self.url(request.path)

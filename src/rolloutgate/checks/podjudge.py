@@ -26,6 +26,11 @@ UNSCHEDULABLE_GRACE_S = 30.0
 # How long a listing of a workload's pods (every revision) answers whether any are terminating:
 # asked only when an unschedulable pod's verdict would be due, at most this often.
 SIBLINGS_EVERY_S = 1.0
+# A not-ready pod past its ready_grace without a definite answer from the kubelet's events is
+# asked by the gate itself (``readyprobe``) at most this often; and the wait ticks from this
+# long before the grace ends (it wakes at least every 5 s), so the first question is on time.
+ASK_READY_EVERY_S = 2.0
+ASK_READY_LEAD_S = 5.0
 
 
 class PodJudge:
@@ -42,12 +47,20 @@ class PodJudge:
         unschedulable_grace: float = UNSCHEDULABLE_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
         nodes: list[Obj] | None = None,
+        ask_ready: Callable[[Obj], str | None] | None = None,
     ) -> None:
         self.api, self.namespace = api, namespace
         self.max_restarts = max_restarts
         self.baseline = baseline
         self.unschedulable_grace = unschedulable_grace
         self.never_ready = readiness.NeverReady(ready_grace) if ready_grace else None
+        # The gate's own readiness question (a definite "not ready", or None); by default the
+        # pod's HTTP readiness probe sent through a port-forward, when there is a cluster.
+        if ask_ready is None and api is not None and ready_grace:
+            from rolloutgate.checks.readyprobe import ProbeAsker
+
+            ask_ready = ProbeAsker(api, namespace)
+        self.ask_ready = ask_ready
         self.clock = clock
         self.notes: dict[str, str] = {}  # pod name → why it waits (progress lines)
         self.warnings: list[str] = []  # what the judge cannot do, said once in the progress
@@ -71,8 +84,13 @@ class PodJudge:
 
     def pending(self) -> bool:
         """Whether a verdict may come from the clock alone (a grace running out)."""
-        return bool(self._unschedulable) or (
-            self.never_ready is not None and self.never_ready.pending()
+        if self._unschedulable:
+            return True
+        nr = self.never_ready
+        if nr is None:
+            return False
+        return nr.pending() or (
+            self.ask_ready is not None and nr.near_grace(self.clock(), ASK_READY_LEAD_S)
         )
 
     def on_event(self, event: Obj, deleted: bool = False) -> str | None:
@@ -137,6 +155,11 @@ class PodJudge:
                 return None
             self.never_ready.observe(pod, self.events_of(pod), now)
             text = self.never_ready.overdue(pod, now)
+            asking = self.ask_ready is not None and text is None
+            if asking and self.never_ready.ask_due(pod, now, ASK_READY_EVERY_S):
+                assert self.ask_ready is not None
+                self.never_ready.asked(pod, now, self.ask_ready(pod))
+                text = self.never_ready.overdue(pod, self.clock())
             if text:
                 return "NeverReady", text
         return None

@@ -15,10 +15,18 @@ from rolloutgate.checks.latency import Latency, measure_latency
 
 
 def warm_up(clients: Mapping[str, HttpClient], request: Request, n: int) -> dict[str, Latency]:
-    """Send ``request`` ``n`` times to each pod's client, the pods side by side
-    (``fanout.each``), each pod's requests one after another: pod → the latencies of the
-    answers (failures apart; the checks after it judge the pod, not this)."""
-    return fanout.each(clients, lambda client: measure_latency(lambda: client.send(request), n))
+    """``n`` answers to ``request`` from each pod's client: its earlier answers to the same
+    request count (``HttpClient.answered_ms``), the rest are sent now, the pods side by side
+    (``fanout.each``), each pod's requests one after another. Pod → the latencies of the
+    answers, earlier ones first (failures apart; the checks after it judge the pod, not
+    this)."""
+
+    def one(client: HttpClient) -> Latency:
+        earlier = tuple(client.answered_ms(request)[:n])
+        fresh = measure_latency(lambda: client.send(request), n - len(earlier))
+        return Latency(samples_ms=earlier + fresh.samples_ms, errors=fresh.errors)
+
+    return fanout.each(clients, one)
 
 
 def summary(found: Mapping[str, Latency], n: int) -> str | None:

@@ -212,7 +212,10 @@ class _Relay:
                     return
                 if not data:
                     return
-                peers[src].sendall(data)
+                try:
+                    peers[src].sendall(data)
+                except OSError:  # the other side closed (a pod's port refused the stream)
+                    return
 
     def close(self) -> None:
         self.closed.set()

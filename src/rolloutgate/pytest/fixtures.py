@@ -326,7 +326,10 @@ def rolloutgate_replicas(
             request, objects=rolloutgate_manifests, api=rolloutgate_api, live=rolloutgate_rollout
         )
         replicas = release.replicas(rolloutgate_golden)
-        yield step(lambda: stack.enter_context(replicas))
+        clients = step(lambda: stack.enter_context(replicas))
+        if _state(request).in_pod_wanted:
+            release.prefetch_in_pod()
+        yield clients
 
 
 @pytest.fixture(scope="session")

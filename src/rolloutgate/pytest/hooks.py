@@ -60,6 +60,8 @@ class GateHooks:
         # Set by the release fixture once a release may change the cluster: submits the
         # restore at once on an interrupt (the engine's restore_now).
         self.on_interrupt: Callable[[], None] | None = None
+        # Whether the plugin's own in-pod checks were collected (pytest_collection_finish).
+        self.in_pod_wanted = False
 
     # -- state the fixtures use ----------------------------------------------------------------
 
@@ -206,6 +208,13 @@ class GateHooks:
             return
         if self.cfg.enabled:
             self._check_container(session)
+            # The plugin's own in-pod checks will run: their way in is found beside the
+            # replica checks (``Release.prefetch_in_pod``), not after them.
+            self.in_pod_wanted = any(
+                _default_fixture(i, "rolloutgate_in_pod")
+                and _default_fixture(i, "rolloutgate_container")
+                for i in session.items
+            )
             return
         gate_items = [i for i in session.items if self.gate_fixtures.intersection(_fixturenames(i))]
         if gate_items:
