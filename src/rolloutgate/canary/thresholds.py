@@ -30,10 +30,10 @@ class Thresholds:
     # quiet); a prior below the node's spread false-alarms (0.08 did: 6.7 % of A/A runs)...
     server_pod_sd: float = 0.15
     # ...server-side on time-paired windows (the servers' metric read every
-    # canary.server_window): a pod's own lasting level, what pairing in time leaves: 0.056
-    # on 52 degrees of freedom of windowed runs at load average 20-30, most of a pod's spread
+    # canary.server_window): a pod's own lasting level, what pairing in time leaves: 0.081
+    # on 216 degrees of freedom of windowed runs at load average 4-35, most of a pod's spread
     # being its requests' stalls...
-    window_pod_sd: float = 0.05
+    window_pod_sd: float = 0.08
     # ...client-side: the pod's own effect on the paired log-latency (requests add their own)...
     client_pod_sd: float = 0.03
     # ...each worth this many degrees of freedom against the run's own pods.
