@@ -22,6 +22,16 @@ Accuracy model: ``rows`` labelled rows (the iris set: 150); each row independent
 on the canary with probability ``churn + drop`` and newly right with probability ``churn`` (an
 equally good retrain: drop 0; ``retrained`` shows 4 disagreements in 150 rows, churn 2/150).
 
+A third table, the load model (``--load-*``), draws every request's server time: the node's load
+in each 1 s window (log-sd ``--load-time-sd``, the same on both arms: the traffic sends each
+request to both at about the same moment), each pod's lasting level (``--load-pod-sd``), the
+request's own lognormal noise (``--load-request-sd``) and stalls (with probability
+``--load-stall-rate`` a request takes 1 + Exp(``--load-stall-mean``) times as long: descheduled on
+a busy node). The same simulated runs are judged both ways the canary can: on each pod's totals
+(``pod_level_ratio``, the prior ``server_pod_sd``) and on time-paired windows
+(``latency.server_windows`` of simulated sweeps, ``window_ratio``). The defaults are fitted to the
+windowed reads of real A/A runs at load average ~30 (docs/canary.md, "Calibration").
+
 A second table sweeps the server side over pod spreads and pods per arm (``--sweep-spreads``,
 ``--sweep-pods``; the calibration right): which of the targets (A/A <= 2 %, power >= 0.9 at
 +10 %, >= 0.99 at +25 %) hold at which spread and size.
@@ -46,8 +56,14 @@ from typing import Any
 import numpy as np
 
 from rolloutgate.canary.judge import score
-from rolloutgate.canary.latency import latency_decision
+from rolloutgate.canary.latency import (
+    WINDOW_TRIM,
+    lasting_pod_variance,
+    latency_decision,
+    server_windows,
+)
 from rolloutgate.canary.metrics import Metric
+from rolloutgate.canary.observations import ServerRead
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     labelled_rows_needed,
@@ -55,6 +71,7 @@ from rolloutgate.canary.stats import (
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
 
@@ -96,8 +113,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--server-level-sd",
         type=float,
-        default=0.08,
-        help="sd of the log of a pod's mean server time within an arm (measured: 0.08)",
+        default=0.15,
+        help="sd of the log of a pod's mean server time within an arm (measured: 0.141)",
     )
     p.add_argument(
         "--client-paired-sd",
@@ -115,6 +132,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--sweep-pods", default="3,6,16", help="pods per arm of the sweep table (server-side)"
     )
+    load = p.add_argument_group("load model (time-paired windows)")
+    load.add_argument("--load-windows", type=int, default=20, help="1 s windows per run")
+    load.add_argument("--load-time-sd", type=float, default=0.6, help="log-sd of a window's load")
+    load.add_argument("--load-pod-sd", type=float, default=0.0, help="a pod's lasting log-sd")
+    load.add_argument("--load-request-sd", type=float, default=0.4, help="a request's log-sd")
+    load.add_argument("--load-stall-rate", type=float, default=0.04, help="share of stalls")
+    load.add_argument("--load-stall-mean", type=float, default=5.0, help="a stall's mean extra")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -137,14 +161,15 @@ def latency_cells(a: argparse.Namespace) -> list[LatencyCell]:
         cells.append(replace(base, name="+10 %, 1 pod", ratio=1.10, pods=1))
         if source == "server":
             cells.append(replace(base, name="A/A, pods x2 as calibrated", sigma=2 * sigma))
-            default = Thresholds().server_pod_sd
-            if sigma != default:
-                # The spread measured here, judged with the default prior.
-                cells.append(
-                    replace(
-                        base, name=f"A/A, prior {default:g} (default)", pod_sd_calibrated=default
+            priors = ((Thresholds().server_pod_sd, "default"), (EARLIER_POD_SD, "earlier"))
+            for prior, which in priors:
+                if sigma != prior:
+                    # The spread measured here, judged with another prior.
+                    cells.append(
+                        replace(
+                            base, name=f"A/A, prior {prior:g} ({which})", pod_sd_calibrated=prior
+                        )
                     )
-                )
         else:
             cells.append(replace(base, name="A/A, pods x2 as calibrated", pod_sd=2 * a.pod_sd))
     return cells
@@ -232,6 +257,102 @@ def simulate_accuracy(cell: AccuracyCell, runs: int, t: Thresholds, rng: Any) ->
     return {"decisions": decisions}
 
 
+# server_pod_sd's default until 2026-12-03 (a quieter node's spread): what it does on a busy one.
+EARLIER_POD_SD = 0.08
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    """Every request's server time, as ``LoadModel.draw`` draws it (module docstring)."""
+
+    windows: int
+    time_sd: float
+    pod_sd: float
+    request_sd: float
+    stall_rate: float
+    stall_mean: float
+
+
+def load_models(a: argparse.Namespace) -> list[tuple[str, LoadModel]]:
+    busy = LoadModel(
+        a.load_windows,
+        a.load_time_sd,
+        a.load_pod_sd,
+        a.load_request_sd,
+        a.load_stall_rate,
+        a.load_stall_mean,
+    )
+    return [
+        ("busy (fitted)", busy),
+        # Pods that keep a level of their own (what pairing in time cannot remove).
+        ("busy, lasting pod sd 0.05", replace(busy, pod_sd=0.05)),
+        # A quiet node: little load swing, rare stalls.
+        ("quiet", replace(busy, time_sd=0.1, stall_rate=0.005, request_sd=0.25)),
+    ]
+
+
+def simulate_load(
+    model: LoadModel, ratio: float, runs: int, pods: int, requests: int, t: Thresholds, rng: Any
+) -> dict[str, dict[str, int]]:
+    """Runs of ``requests`` per arm over ``model.windows`` windows, round-robin over ``pods``
+    pods per arm; the canary ``ratio`` times slower. Each run judged on the pods' totals and on
+    the windows; the decisions of each."""
+    per = max(1, requests // model.windows)
+    shape = (2, model.windows, per)
+    # The pods' totals judged with the default prior (the busy node's measured spread) and
+    # with the earlier default.
+    ways = {
+        f"pod totals, prior {t.server_pod_sd:g} (default)": t.server_pod_sd,
+        f"pod totals, prior {EARLIER_POD_SD:g} (earlier default)": EARLIER_POD_SD,
+    }
+    decisions = {way: {"pass": 0, "fail": 0, "critical": 0} for way in [*ways, "windows"]}
+    arms = ("baseline", "canary")
+    # The traffic's round-robin over the pods; one-hot (window, request, pod).
+    pod_of = np.arange(per * model.windows).reshape(model.windows, per) % pods
+    onehot = pod_of[..., None] == np.arange(pods)
+    for _ in range(runs):
+        load = rng.normal(0.0, model.time_sd, model.windows)[None, :, None]  # both arms
+        level = rng.normal(0.0, model.pod_sd, (2, pods))[:, pod_of]
+        noise = rng.normal(0.0, model.request_sd, shape)
+        stall = (rng.random(shape) < model.stall_rate) * rng.exponential(model.stall_mean, shape)
+        ms = 2.5 * np.exp(load + level + noise) * (1.0 + stall)
+        ms[1] *= ratio
+        # Each pod's running count and sum at the end of each window: the canary's sweeps.
+        counts = np.cumsum(onehot.sum(axis=1), axis=0)  # (window, pod)
+        sums = np.cumsum(np.einsum("awr,wrp->awp", ms, onehot), axis=1) / 1000
+        reads = [ServerRead(0, arm, str(p), 0.0, 0.0, 0.0) for arm in arms for p in range(pods)]
+        reads += [
+            ServerRead(w + 1, arm, str(p), w + 1.0, float(counts[w, p]), float(sums[i, w, p]))
+            for w in range(model.windows)
+            for i, arm in enumerate(arms)
+            for p in range(pods)
+        ]
+        levels = sums[:, -1] / counts[-1]
+        for way, prior in ways.items():
+            est = pod_level_ratio(
+                levels[0],
+                levels[1],
+                prior_pod_sd=prior,
+                prior_df=t.pod_sd_df,
+                confidence=t.confidence,
+                n=requests,
+            )
+            decisions[way][latency_decision(est, t)] += 1
+        lasting, lasting_df = lasting_pod_variance(reads)
+        by_windows = window_ratio(
+            server_windows(reads),
+            trim=WINDOW_TRIM,
+            prior_pod_sd=t.window_pod_sd,
+            prior_df=t.pod_sd_df,
+            pods=(pods, pods),
+            confidence=t.confidence,
+            observed_pod_var=lasting,
+            observed_pod_df=lasting_df,
+        )
+        decisions["windows"][latency_decision(by_windows, t)] += 1
+    return decisions
+
+
 def run_verdict(latency: str, accuracy: str, t: Thresholds) -> str:
     """The run's verdict from the two simulated metrics, the others passing (golden cases,
     agreement, errors), with the package's own score."""
@@ -301,6 +422,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "rate_95": wilson(fails, a.runs),
             }
         )
+    loads: list[dict[str, Any]] = []
+    for name, model in load_models(a):
+        for case, ratio in (("A/A", 1.0), ("+10 %", 1.10), ("+25 %", 1.25)):
+            by_way = simulate_load(model, ratio, a.runs, a.pods, a.requests, t, rng)
+            for way, d in by_way.items():
+                fails = d["fail"] + d["critical"]
+                loads.append(
+                    {
+                        "kind": "load",
+                        "model": name,
+                        **asdict(model),
+                        "case": case,
+                        "judged_on": way,
+                        "runs": a.runs,
+                        "latency_fail": fails,
+                        "rate": fails / a.runs,
+                        "rate_95": wilson(fails, a.runs),
+                    }
+                )
     for ac in ACCURACY_CELLS:
         res = simulate_accuracy(ac, a.runs, t, rng)
         d = res["decisions"]
@@ -335,12 +475,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "cells": rows,
         "sweep": sweep,
+        "load": loads,
         "pairs_needed_client": sizes["client"],
         "seconds": round(time.monotonic() - started, 1),
     }
     print(table(rows))
     print()
     print(sweep_table(sweep))
+    print()
+    print(load_table(loads))
     print(
         f"paired client-side requests needed for power {0.9:.0%} at ratio {t.latency_ratio} "
         f"(paired sd {a.client_paired_sd}, {a.pods} pods per arm): {sizes['client']:.0f}"
@@ -408,6 +551,25 @@ def sweep_table(cells: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {spread:g} | {pods} | {rates['A/A']} | {rates['+10 %']} | {rates['+25 %']} |"
         )
+    return "\n".join(lines)
+
+
+def load_table(cells: list[dict[str, Any]]) -> str:
+    """One row per load model and way of judging: the latency-fail rates of A/A, +10 % and +25 %
+    (targets <= 2 %, >= 90 %, >= 99 %) with their 95 % intervals."""
+    lines = [
+        "| load model | judged on | A/A fails (target <= 2 %) | +10 % fails (target >= 90 %) "
+        "| +25 % fails (target >= 99 %) |",
+        "|---|---|---|---|---|",
+    ]
+    by: dict[tuple[str, str], dict[str, str]] = {}
+    for c in cells:
+        lo, hi = c["rate_95"]
+        by.setdefault((c["model"], c["judged_on"]), {})[c["case"]] = (
+            f"{c['rate']:.1%} ({lo:.1%}-{hi:.1%})"
+        )
+    for (model, way), rates in by.items():
+        lines.append(f"| {model} | {way} | {rates['A/A']} | {rates['+10 %']} | {rates['+25 %']} |")
     return "\n".join(lines)
 
 

@@ -5,13 +5,18 @@ the warm-up asks for."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
+import threading
+import time
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rolloutgate.canary.latency import sample_size
-from rolloutgate.canary.observations import Observations, Sample
+from rolloutgate.canary.latency import sample_size, server_windows
+from rolloutgate.canary.measure import ServerMetrics
+from rolloutgate.canary.observations import Observations, Sample, ServerRead
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic
 from rolloutgate.checks.metrics import duration_totals
@@ -109,3 +114,106 @@ def test_the_warm_up_sizes_the_client_side_traffic() -> None:
     assert "1 warm-up pairs answered" in sample_size(
         Observations(samples=obs.samples[:2]), Thresholds(), pods=3, requests=200
     )
+
+
+def test_server_windows_pair_the_arms_over_the_same_sweeps() -> None:
+    def reads(sweep: int, b: tuple[float, float], c: tuple[float, float]) -> list[ServerRead]:
+        return [
+            ServerRead(sweep, "baseline", "b0", float(sweep), *b),
+            ServerRead(sweep, "canary", "c0", float(sweep), *c),
+        ]
+
+    recorded = [
+        *reads(0, (0, 0.0), (0, 0.0)),
+        *reads(1, (10, 0.02), (10, 0.03)),
+        # Too few requests on the canary (3 of the 10 a window needs): joined to the next window.
+        *reads(2, (20, 0.04), (13, 0.04)),
+        *reads(3, (30, 0.06), (20, 0.06)),
+        # A second baseline pod, read from sweep 3 on; its read in sweep 5 failed, so its
+        # requests of sweeps 4-5 land in sweep 6's window.
+        ServerRead(3, "baseline", "b1", 3.0, 100, 1.0),
+        *reads(4, (40, 0.08), (30, 0.09)),
+        ServerRead(4, "baseline", "b1", 4.0, 105, 1.01),
+        *reads(5, (50, 0.10), (40, 0.12)),
+        *reads(6, (60, 0.12), (50, 0.15)),
+        ServerRead(6, "baseline", "b1", 6.0, 115, 1.03),
+        # The canary pod restarted (its counters went down): nothing from it in this window.
+        *reads(7, (70, 0.14), (2, 0.004)),
+    ]
+    windows = server_windows(recorded)
+    assert [(w.baseline_count, w.canary_count) for w in windows[:4]] == [
+        (10, 10),
+        (20, 10),
+        (15, 10),
+        (10, 10),
+    ]
+    assert windows[0].log_ratio == pytest.approx(math.log(1.5))
+    assert windows[2].baseline_sum_s == pytest.approx(0.03)
+    # Sweep 6: b0's 10 requests and b1's 10 from two sweeps; sweep 7 has no canary requests
+    # and ends the reads: no window.
+    assert (windows[4].baseline_count, windows[4].baseline_sum_s) == (20, pytest.approx(0.04))
+    assert len(windows) == 5
+
+
+class _Exporter(BaseHTTPRequestHandler):
+    """A pod's metrics endpoint on loopback: every read finds 10 more requests, 0.02 s more."""
+
+    reads = 0
+
+    def do_GET(self) -> None:
+        if self.path != "/metrics":
+            self.send_response(404)
+            self.end_headers()
+            return
+        type(self).reads += 1
+        n = type(self).reads
+        body = MLSERVER.replace("67.0", f"{10 * n}.0").replace("0.0803", f"{0.02 * n}")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_metrics_sweep_every_pod_on_a_cadence_while_the_traffic_runs() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Exporter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        metrics = ServerMetrics(
+            "model_infer_request_duration",
+            "/metrics",
+            (("model", "iris"),),
+            {"baseline": {"b0": url, "b1": url}, "canary": {"c0": url, "gone": url + "/x"}},
+            timeout=2.0,
+        )
+        lines: list[str] = []
+        # A pod that does not export the metric: no totals, said why, judged client-side.
+        assert metrics.read(lines.append) is None
+        assert "pod gone:" in lines[0]
+        assert "HTTP 404" in lines[0]
+        metrics.urls["canary"].pop("gone")
+        metrics.reads.clear()
+        first = metrics.read(lines.append)
+        assert first is not None
+        assert set(first["canary"]) == {"c0"}
+        with metrics.windows(0.05):
+            # Sweeps while open (a loaded test machine is slow to answer: a deadline, not a nap).
+            deadline = time.monotonic() + 10
+            while len({r.sweep for r in metrics.reads}) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        sweeps = sorted({r.sweep for r in metrics.reads})
+        assert sweeps[0] == 0
+        assert len(sweeps) >= 5
+        # Each sweep reads every pod once; the counters only grow from one sweep to the next.
+        for s in sweeps:
+            assert sorted(r.pod for r in metrics.reads if r.sweep == s) == ["b0", "b1", "c0"]
+        c0 = [r.count for r in metrics.reads if r.pod == "c0"]
+        assert c0 == sorted(c0)
+        assert len(set(c0)) == len(c0)
+        windows = server_windows(metrics.reads)
+        assert len(windows) == len(sweeps) - 1
+        assert all(w.log_ratio == pytest.approx(0.0) for w in windows)  # 2 ms a request each
+    finally:
+        server.shutdown()

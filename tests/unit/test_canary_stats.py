@@ -14,12 +14,14 @@ from rolloutgate.canary.latency import latency_decision
 from rolloutgate.canary.predictions import accuracy_decision
 from rolloutgate.canary.stats import (
     RatioEstimate,
+    Window,
     labelled_rows_needed,
     mcnemar,
     moderated_variance,
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
 
@@ -155,3 +157,53 @@ def test_sample_sizes() -> None:
     assert pairs_needed(0.3, (math.log(1.1) / z) ** 2, ratio=1.1, alpha=0.02) == math.inf
     # Connor's McNemar size: 2/150 churn, a 5-point drop; the simulation finds power 0.95 at 400.
     assert 300 < labelled_rows_needed(2 / 150, 0.05, alpha=0.02) < 400
+
+
+def test_window_ratio_is_yuens_trimmed_mean_of_the_windows_log_ratios() -> None:
+    # Ten windows: the canary's mean server time over the baseline's, the same interval each.
+    ratios = [1.10, 1.05, 1.20, 1.12, 0.98, 1.08, 3.00, 1.15, 1.02, 1.11]
+    windows = [Window(10, 0.02, 10, 0.02 * r) for r in ratios]
+    est = window_ratio(
+        windows, trim=0.2, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
+    )
+    d = np.sort(np.log(ratios))
+    kept = d[2:8]  # two of ten cut from each end
+    assert est.ratio == pytest.approx(math.exp(kept.mean()))
+    winsorized = np.clip(d, d[2], d[7])
+    se = math.sqrt(9 * winsorized.var(ddof=1) / (6 * 5))
+    assert est.se == pytest.approx(se)
+    assert est.df == pytest.approx(5)
+    assert est.p_value == pytest.approx(sp.t.sf(kept.mean() / se, 5))
+    # The stalled window (3x) is cut: the plain mean of the log-ratios is pulled up by it.
+    assert est.ratio < math.exp(np.log(ratios).mean())
+    assert est.n == 100
+
+
+def test_window_ratio_adds_a_pods_lasting_level_by_the_pods_per_arm() -> None:
+    windows = [Window(10, 0.02, 10, 0.02 * r) for r in (1.1, 1.0, 1.2, 1.05, 1.15, 1.1, 1.12)]
+
+    def ratio(prior: float, observed: float = 0.0, df: int = 0) -> RatioEstimate:
+        return window_ratio(
+            windows,
+            trim=0.2,
+            prior_pod_sd=prior,
+            prior_df=8,
+            pods=(3, 3),
+            confidence=0.98,
+            observed_pod_var=observed,
+            observed_pod_df=df,
+        )
+
+    alone, pods = ratio(0.0), ratio(0.05)
+    assert pods.se**2 == pytest.approx(alone.se**2 + 0.05**2 * (1 / 3 + 1 / 3))
+    assert pods.p_value > alone.p_value
+    assert pods.pod_sd == pytest.approx(0.05)
+    # The run's own pods keep levels 0.2 apart (4 df): moderated with the prior, 8 against 4.
+    own = ratio(0.05, 0.2**2, 4)
+    assert own.pod_sd**2 == pytest.approx((8 * 0.05**2 + 4 * 0.2**2) / 12)
+    assert own.se**2 == pytest.approx(alone.se**2 + own.pod_sd**2 * (2 / 3))
+    assert own.p_value > pods.p_value
+    with pytest.raises(ValueError, match="at least 4 windows"):
+        window_ratio(
+            windows[:3], trim=0.34, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
+        )

@@ -99,6 +99,22 @@ def test_error_exit_before_ready_fails_at_once_when_no_restart_is_allowed() -> N
     assert "1 exits since the release was applied, --max-restarts 0" in message
 
 
+@pytest.mark.parametrize(("code", "signal"), [(137, "SIGKILL"), (143, "SIGTERM")])
+def test_a_kill_before_ready_is_named_as_a_kill_with_the_probe_that_may_have_sent_it(
+    code: int, signal: str
+) -> None:
+    # Seen at load average 20: MLServer took longer to start than its liveness probe allowed,
+    # and the kubelet's kill (exit 137) failed a good release as a crash.
+    state = {"terminated": {"reason": "Error", "exitCode": code}}
+    p = pod(container_statuses=[container(state=state)])
+    reason, message = pod_failure(p, max_restarts=0) or ("", "")
+    assert reason == "CrashLoopBackOff"
+    assert f"code {code} is a kill ({signal}), not an exit of its own" in message
+    assert "wants a startupProbe" in message
+    crashed = pod(container_statuses=[container(state={"terminated": {"exitCode": 1}})])
+    assert "is a kill" not in (pod_failure(crashed, max_restarts=0) or ("", ""))[1]
+
+
 def test_one_exit_while_loading_passes_under_max_restarts_1() -> None:
     # --max-restarts means what it says for a container that was never ready too.
     p = pod(

@@ -33,6 +33,9 @@ class RunDefaults:
     traffic_timeout: float = 180.0  # the traffic stops here; what was measured is judged
     # The traffic is spread over at least this long (noise comes in bursts; see traffic).
     min_duration: float = 20.0
+    # The servers' duration metric is read on every pod this often during the traffic: the
+    # latency is judged window by window, both arms over the same interval (docs/canary.md).
+    server_window: float = 1.0
     cleanup_timeout: float = 120.0  # deleting both arms
     report: str = "reports/canary.json"
     html: str = "reports/canary.html"
@@ -137,6 +140,7 @@ _THRESHOLD_CONVERTERS: dict[str, Callable[[object], Any]] = {
     "latency_ratio": ratio,
     "latency_critical_ratio": ratio,
     "server_pod_sd": non_negative,
+    "window_pod_sd": non_negative,
     "client_pod_sd": non_negative,
     "pod_sd_df": non_negative,
     "max_path_share": fraction,
@@ -170,6 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     _c("concurrency", positive_count, _R.concurrency),
     _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
     _c("min_duration", non_negative, _R.min_duration),
+    _c("server_window", cfgmod.seconds, _R.server_window),
     _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
     _c(
         "request_set",
@@ -233,6 +238,7 @@ class CanaryConfig:
     concurrency: int
     traffic_timeout: float
     min_duration: float
+    server_window: float
     cleanup_timeout: float
     request_set: Path | None
     label_output: str | None

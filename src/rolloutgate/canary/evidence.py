@@ -19,7 +19,14 @@ from typing import Any
 import jmespath
 
 from rolloutgate.canary.judge import Judgement, judge
-from rolloutgate.canary.observations import ARMS, Item, Observations, PodTiming, Sample
+from rolloutgate.canary.observations import (
+    ARMS,
+    Item,
+    Observations,
+    PodTiming,
+    Sample,
+    ServerRead,
+)
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.cases import Case, Expectation, Request
 from rolloutgate.errors import ConfigError
@@ -35,7 +42,7 @@ def to_json(obs: Observations) -> dict[str, Any]:
     plain = {
         f.name: getattr(obs, f.name)
         for f in fields(Observations)
-        if f.name not in ("items", "samples", "server")
+        if f.name not in ("items", "samples", "server", "server_reads")
     }
     started = obs.traffic_started
     base = started or 0.0
@@ -43,6 +50,7 @@ def to_json(obs: Observations) -> dict[str, Any]:
         "schema": SCHEMA,
         **plain,
         "server": {arm: [asdict(p) for p in pods] for arm, pods in obs.server.items()},
+        "server_reads": [asdict(r) for r in obs.server_reads],
         "items": [_item(i) for i in obs.items.values()],
         "samples": [
             {**asdict(s), "t": round(base + s.at, 6) if started else None} for s in obs.samples
@@ -73,10 +81,12 @@ def observations(evidence: Mapping[str, Any]) -> Observations:
     try:
         obs = Observations()
         for f in fields(Observations):
-            if f.name not in ("items", "samples", "server") and f.name in evidence:
+            if f.name not in ("items", "samples", "server", "server_reads") and f.name in evidence:
                 setattr(obs, f.name, evidence[f.name])
         server = evidence.get("server") or {}
         obs.server = {arm: [PodTiming(**p) for p in server.get(arm, [])] for arm in ARMS}
+        # A report from before the windowed reads has none: judged on its per-pod totals.
+        obs.server_reads = [ServerRead(**r) for r in evidence.get("server_reads") or []]
         obs.items = {raw["id"]: _read_item(raw) for raw in evidence["items"]}
         names = {f.name for f in fields(Sample)}
         obs.samples = [

@@ -1,23 +1,34 @@
 """The canary's latency metrics: the paired ratio canary/baseline (on what the servers measured
-when they export it, else on the paired client-side latencies, unless the path to the servers
-dominates), the optional absolute budgets, and the sample size the warm-up asks for. The
+when they export it: time-paired windows of their duration metric, or each pod's totals when
+there are too few windows; else on the paired client-side latencies, unless the path to the
+servers dominates), the optional absolute budgets, and the sample size the warm-up asks for. The
 statistics themselves are ``stats``'."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from rolloutgate.canary.metrics import Metric
-from rolloutgate.canary.observations import ARMS, Arm, Observations, Sample, latencies
+from rolloutgate.canary.observations import (
+    ARMS,
+    Arm,
+    Observations,
+    Sample,
+    ServerRead,
+    latencies,
+)
 from rolloutgate.canary.stats import (
     POWER,
     RatioEstimate,
+    Window,
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.latency import percentile
@@ -37,6 +48,77 @@ def paired_latencies(obs: Observations, *, warmup: bool = False) -> list[tuple[S
             if b.ok and c.ok:
                 pairs.append((b, c))
     return pairs
+
+
+# A window holds at least this many requests on each arm (shorter ones are joined to the next).
+# At ~10 requests a second per arm, a request ending just before or after a sweep moves a
+# window's count by one: in the recorded runs windows of >= 5 requests scattered by sd 0.45
+# (log-ratio), of >= 10 by 0.3, of >= 20 by 0.23 (but only ~8 of them, few to trim).
+MIN_WINDOW_REQUESTS = 10
+# Windows judged at least (fewer: each pod's totals over the whole traffic are judged instead).
+MIN_WINDOWS = 6
+# The share of windows cut from each end before averaging their log-ratios.
+WINDOW_TRIM = 0.2
+
+
+def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
+    """Both arms' requests and server seconds between consecutive sweeps of the pods' metric,
+    summed over each arm's pods: the same intervals on both arms. A pod missing from a sweep
+    (its read failed) adds its requests to the window of its next read; a pod whose counters
+    went down (restarted) adds nothing to that window. Windows with fewer than
+    ``MIN_WINDOW_REQUESTS`` on either arm are joined to the next one."""
+    last: dict[tuple[Arm, str], ServerRead] = {}
+    windows: list[Window] = []
+    pending = {arm: [0.0, 0.0] for arm in ARMS}
+    for sweep in sorted({r.sweep for r in reads}):
+        for r in (r for r in reads if r.sweep == sweep):
+            before = last.get((r.arm, r.pod))
+            last[(r.arm, r.pod)] = r
+            if before is not None and r.count >= before.count and r.sum_s >= before.sum_s:
+                pending[r.arm][0] += r.count - before.count
+                pending[r.arm][1] += r.sum_s - before.sum_s
+        if all(c >= MIN_WINDOW_REQUESTS and t > 0 for c, t in pending.values()):
+            b, c = pending["baseline"], pending["canary"]
+            windows.append(Window(b[0], b[1], c[0], c[1]))
+            pending = {arm: [0.0, 0.0] for arm in ARMS}
+    return windows
+
+
+def lasting_pod_variance(reads: Sequence[ServerRead]) -> tuple[float, int]:
+    """How much each arm's pods keep a level of their own, beyond what their windows' scatter
+    explains, pooled over both arms: (variance, degrees of freedom). Per sweep-to-sweep window,
+    a pod's log mean time less its arm's; per pod the mean of those over the windows; their
+    variance within the arm less the mean squared standard error of each (0 when negative)."""
+    by: dict[tuple[Arm, str], dict[int, ServerRead]] = {}
+    for r in reads:
+        by.setdefault((r.arm, r.pod), {})[r.sweep] = r
+    sweeps = sorted({r.sweep for r in reads})
+    deviations: dict[tuple[Arm, str], list[float]] = {}
+    for a, b in itertools.pairwise(sweeps):
+        steps = {
+            key: (v[b].count - v[a].count, v[b].sum_s - v[a].sum_s)
+            for key, v in by.items()
+            if a in v and b in v and v[b].count >= v[a].count
+        }
+        for arm in ARMS:
+            mine = {k: x for k, x in steps.items() if k[0] == arm}
+            count, total = sum(x[0] for x in mine.values()), sum(x[1] for x in mine.values())
+            if count < MIN_WINDOW_REQUESTS // 2 or total <= 0:
+                continue
+            level = math.log(total / count)
+            for key, (n, s) in mine.items():
+                if n >= 2 and s > 0:
+                    deviations.setdefault(key, []).append(math.log(s / n) - level)
+    excess, df = 0.0, 0
+    for arm in ARMS:
+        pods = [d for k, d in deviations.items() if k[0] == arm and len(d) >= 4]
+        if len(pods) < 2:
+            continue
+        between = statistics.variance([statistics.mean(d) for d in pods])
+        noise = statistics.mean(statistics.variance(d) / len(d) for d in pods)
+        excess += (between - noise) * (len(pods) - 1)
+        df += len(pods) - 1
+    return (max(0.0, excess / df) if df else 0.0), df
 
 
 def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> str:
@@ -105,15 +187,40 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 f"{counts['baseline']}, canary {counts['canary']}; need {t.min_samples} per arm)",
                 figures=figures,
             )
-        est = pod_level_ratio(
-            levels["baseline"],
-            levels["canary"],
-            prior_pod_sd=t.server_pod_sd,
-            prior_df=t.pod_sd_df,
-            confidence=t.confidence,
-            n=min(counts.values()),
+        windows = server_windows(obs.server_reads)
+        pods = (len(levels["baseline"]), len(levels["canary"]))
+        if len(windows) >= MIN_WINDOWS:
+            # Time-paired: a node-wide slow spell lands on both arms of a window and cancels.
+            lasting, lasting_df = lasting_pod_variance(obs.server_reads)
+            est = window_ratio(
+                windows,
+                trim=WINDOW_TRIM,
+                prior_pod_sd=t.window_pod_sd,
+                prior_df=t.pod_sd_df,
+                pods=pods,
+                confidence=t.confidence,
+                observed_pod_var=lasting,
+                observed_pod_df=lasting_df,
+            )
+            figures["windows"] = {
+                "count": len(windows),
+                "trim": WINDOW_TRIM,
+                "log_ratios": [round(w.log_ratio, 4) for w in windows],
+                "requests": [[w.baseline_count, w.canary_count] for w in windows],
+            }
+        else:
+            # Too few windows (a report from before they were read): each pod's whole traffic.
+            est = pod_level_ratio(
+                levels["baseline"],
+                levels["canary"],
+                prior_pod_sd=t.server_pod_sd,
+                prior_df=t.pod_sd_df,
+                confidence=t.confidence,
+                n=min(counts.values()),
+            )
+        source = f"server-side {obs.server_metric}" + (
+            f", {len(windows)} time-paired windows" if len(windows) >= MIN_WINDOWS else ""
         )
-        source = f"server-side {obs.server_metric}"
         typical = {arm: _geomean(levels[arm]) for arm in ARMS}
         figures["server_ms_by_pod"] = {
             arm: {p.pod: round(p.sum_s / p.count * 1000, 4) for p in obs.server[arm] if p.count}

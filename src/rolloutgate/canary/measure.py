@@ -1,15 +1,18 @@
 """The measurement on two running arms: health on every pod of both, a port-forward to each, the
 traffic spread over all of them (warm-up, then the measured requests with requests that do no
-model work among them), the servers' own duration metric read per pod before and after, and the
-restarts the traffic saw."""
+model work among them), the servers' own duration metric read per pod before, every
+``canary.server_window`` seconds during and after the traffic, and the restarts the traffic saw."""
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -19,7 +22,7 @@ from rolloutgate.canary.arms import pod_restarts
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.latency import sample_size
-from rolloutgate.canary.observations import ARMS, Arm, PodTiming
+from rolloutgate.canary.observations import ARMS, Arm, PodTiming, ServerRead
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
@@ -111,10 +114,13 @@ def measure(
             first = server.read(write) if server else None
             # A canary that failed the warm-up's streak has failed: nothing more to measure.
             if not run.obs.stopped and run.obs.canary_failing is None:
-                traffic(ccfg.min_duration, PATH_EVERY).run(
-                    [e for e in schedule if not e[1]], deadline=end
-                )
+                with server.windows(ccfg.server_window) if server and first else ExitStack():
+                    traffic(ccfg.min_duration, PATH_EVERY).run(
+                        [e for e in schedule if not e[1]], deadline=end
+                    )
             last = server.read(write) if server and first else None
+            if server:
+                run.obs.server_reads = server.reads
             if server and first and last:
                 run.obs.server_metric = server.metric
                 run.obs.server = {
@@ -142,6 +148,7 @@ class ServerMetrics:
     labels: tuple[tuple[str, str], ...]
     urls: dict[Arm, dict[str, str]]
     timeout: float
+    reads: list[ServerRead] = field(default_factory=list)
 
     @classmethod
     def open(
@@ -181,29 +188,93 @@ class ServerMetrics:
     def read(
         self, write: Callable[[str], None]
     ) -> dict[Arm, dict[str, tuple[float, float]]] | None:
-        """(count, sum) per pod per arm; None (said why) when a pod does not export it: the
-        latency is then judged client-side."""
-        found: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
-        for arm, by_pod in self.urls.items():
-            for pod, url in by_pod.items():
-                try:
-                    response = requests.get(url + self.path, timeout=self.timeout)
-                    totals = (
-                        duration_totals(response.text, self.metric, self.labels)
-                        if response.ok
-                        else None
-                    )
-                except (requests.RequestException, ValueError) as e:
-                    write(f"canary: {self.metric} of pod {pod} not read ({e}); judged client-side")
-                    return None
-                if totals is None:
-                    write(
-                        f"canary: pod {pod} exports no summary or histogram {self.metric} at "
-                        f"{self.path} (HTTP {response.status_code}); latency judged client-side"
-                    )
-                    return None
-                found[arm][pod] = totals
+        """(count, sum) per pod per arm, read at once on every pod and kept as a sweep of
+        ``reads``; None (said why) when a pod does not export it: the latency is then judged
+        client-side."""
+        pods = self._pods()
+        with ThreadPoolExecutor(max_workers=len(pods), thread_name_prefix="canary-read") as pool:
+            found = self.sweep(pool)
+        for (_, pod, _), got in zip(pods, found, strict=True):
+            if isinstance(got, str):
+                write(f"canary: pod {pod}: {got}; latency judged client-side")
+                return None
+        totals: dict[Arm, dict[str, tuple[float, float]]] = {arm: {} for arm in ARMS}
+        for r in found:
+            if isinstance(r, ServerRead):
+                totals[r.arm][r.pod] = (r.count, r.sum_s)
+        return totals
+
+    def windows(self, every: float) -> _Windows:
+        """A context that sweeps every pod's metric every ``every`` seconds while it is open
+        (a pod that does not answer in a sweep is left out of it: its window grows)."""
+        return _Windows(self, every)
+
+    def sweep(self, pool: ThreadPoolExecutor) -> list[ServerRead | str]:
+        """Every pod read at once (one thread each), so that the pods' counters are read at
+        about the same moment however slow the node makes one read. Kept in ``reads``; per pod
+        its read, or why it was not read (that pod is left out of this sweep: its window
+        grows)."""
+        sweep = self.reads[-1].sweep + 1 if self.reads else 0
+        found = list(pool.map(lambda pod: self._read_one(sweep, *pod), self._pods()))
+        self.reads.extend(r for r in found if isinstance(r, ServerRead))
         return found
+
+    def _read_one(self, sweep: int, arm: Arm, pod: str, url: str) -> ServerRead | str:
+        try:
+            t, response = self._get(url)
+            totals = (
+                duration_totals(response.text, self.metric, self.labels) if response.ok else None
+            )
+        except (requests.RequestException, ValueError) as e:
+            return f"{self.metric} not read ({e})"
+        if totals is None:
+            return (
+                f"exports no summary or histogram {self.metric} at {self.path} "
+                f"(HTTP {response.status_code})"
+            )
+        return ServerRead(sweep, arm, pod, t, *totals)
+
+    def _pods(self) -> list[tuple[Arm, str, str]]:
+        """Every pod, the arms taking turns (baseline's first, canary's first, ...): each arm's
+        pods are read at about the same moments."""
+        by_arm = [[(arm, pod, url) for pod, url in self.urls[arm].items()] for arm in ARMS]
+        longest = max(map(len, by_arm))
+        return [row[k] for k in range(longest) for row in by_arm if k < len(row)]
+
+    def _get(self, url: str) -> tuple[float, requests.Response]:
+        """The response and the middle of the time it took (when the pod's counters were read,
+        as near as the client can tell)."""
+        start = time.time()
+        response = requests.get(url + self.path, timeout=self.timeout)
+        return (start + time.time()) / 2, response
+
+
+class _Windows:
+    """The sweeps of ``ServerMetrics.windows``, in a daemon thread, on a fixed cadence (a slow
+    sweep does not stretch the next window; the traffic's workers are never held up)."""
+
+    def __init__(self, server: ServerMetrics, every: float) -> None:
+        self._server, self._every = server, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="canary-windows", daemon=True)
+
+    def _loop(self) -> None:
+        pods = len(self._server._pods())
+        with ThreadPoolExecutor(max_workers=pods, thread_name_prefix="canary-window") as pool:
+            due = time.monotonic() + self._every
+            while not self._stop.wait(max(0.0, due - time.monotonic())):
+                self._server.sweep(pool)
+                # The next sweep on the cadence; one that overran skips to the next slot.
+                due += self._every * max(1, math.ceil((time.monotonic() - due) / self._every))
+
+    def __enter__(self) -> _Windows:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        # A sweep reads every pod at once, each within the request timeout: bounded by that.
+        self._thread.join(timeout=2 * self._server.timeout)
 
 
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:

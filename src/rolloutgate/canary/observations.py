@@ -78,6 +78,22 @@ class PodTiming:
     sum_s: float
 
 
+@dataclass(frozen=True)
+class ServerRead:
+    """One read of one pod's duration metric while the measured traffic ran: its running
+    ``count`` and ``sum_s`` (seconds) at ``t`` (epoch seconds, the middle of the request). All
+    pods are read in one ``sweep`` (numbered from 0, before the traffic) every
+    ``canary.server_window`` seconds: sweep k-1 to k is a window, the same interval on both arms
+    (a node-wide slow spell falls on both; ``latency.windows``)."""
+
+    sweep: int
+    arm: Arm
+    pod: str
+    t: float
+    count: float
+    sum_s: float
+
+
 @dataclass
 class Observations:
     """What a canary run saw. Filled by the arms' lifecycle and the traffic."""
@@ -116,6 +132,8 @@ class Observations:
         default_factory=lambda: {"baseline": [], "canary": []}
     )
     server_metric: str | None = None
+    # Every read of every pod's duration metric, before, during and after the measured traffic.
+    server_reads: list[ServerRead] = field(default_factory=list)
     # Per arm, latencies of a request that does no model work (health): the path's own time.
     path_ms: dict[Arm, list[float]] = field(default_factory=lambda: {"baseline": [], "canary": []})
     # The value judged as the label (``canary.label_output``): a value's name; None: the first.

@@ -5,10 +5,14 @@ Every request goes to both arms, so the data is paired, and the tests are paired
 
 - **latency**: the ratio canary/baseline of typical latencies, as a log-ratio with a
   confidence interval (``RatioEstimate``). Judged on what the servers measured themselves when
-  they export it (``pod_level_ratio``: each pod's mean duration from its own Prometheus metric,
-  read before and after the traffic), else on the paired client-side latencies
-  (``paired_log_ratio``: log(canary) - log(baseline) of the same request). Either way the pod
-  is a unit of variance: two pods of the same image differ by a few per cent (CPU placement,
+  they export it: on time-paired windows (``window_ratio``: the metric read on every pod every
+  second during the traffic; per window the canary arm's mean duration over the baseline
+  arm's in the same interval, so that the node's load swings, which hit both arms alike,
+  cancel; a trimmed mean across windows, so that a stall moves one window, not the estimate),
+  or, with too few windows, on each pod's totals (``pod_level_ratio``: each pod's mean
+  duration, read before and after the traffic); else on the paired client-side latencies
+  (``paired_log_ratio``: log(canary) - log(baseline) of the same request). The pod is a unit
+  of variance for the last two: two pods of the same image differ by a few per cent (CPU placement,
   caches, neighbours), and that difference does not shrink with more requests. Its size is
   calibrated from A/A runs (``Thresholds.server_pod_sd``, ``client_pod_sd``) and moderated
   with what the run itself shows between its pods (Smyth's empirical-Bayes variance, as limma
@@ -205,6 +209,66 @@ def pod_level_ratio(
     log_ratio = float(c.mean() - b.mean())
     se2 = var * (1.0 / b.size + 1.0 / c.size)
     return _estimate(log_ratio, se2, df, n, (int(b.size), int(c.size)), math.sqrt(var), confidence)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What both arms' servers measured over one interval of the traffic (the same interval on
+    both): requests and the seconds they took, summed over the arm's pods."""
+
+    baseline_count: float
+    baseline_sum_s: float
+    canary_count: float
+    canary_sum_s: float
+
+    @property
+    def log_ratio(self) -> float:
+        """log(canary's mean duration / baseline's) over the interval."""
+        return math.log(
+            (self.canary_sum_s / self.canary_count) / (self.baseline_sum_s / self.baseline_count)
+        )
+
+
+def window_ratio(
+    windows: Sequence[Window],
+    *,
+    trim: float,
+    prior_pod_sd: float,
+    prior_df: float,
+    pods: tuple[int, int],
+    confidence: float,
+    observed_pod_var: float = 0.0,
+    observed_pod_df: int = 0,
+) -> RatioEstimate:
+    """The latency ratio from time-paired windows: per window the log of the canary arm's mean
+    server time over the baseline arm's in the same interval, so that what the node does to
+    both (load swings, a busy neighbour) cancels; across windows Yuen's trimmed mean (``trim``
+    of the windows cut from each end: a stall on one pod moves one window, not the estimate),
+    its squared standard error (n-1) s_w^2 / (h (h-1)) from the winsorized windows' variance
+    s_w^2, h = n - 2g windows kept, on h - 1 degrees of freedom.
+
+    A pod's own lasting level (what no pairing in time removes) adds its variance divided by
+    the pods of each arm: the calibrated ``prior_pod_sd`` moderated with what the run's own
+    pods show (``observed_pod_var`` on ``observed_pod_df``, ``lasting_pod_variance``; Smyth's
+    empirical Bayes, as ``pod_level_ratio``); degrees of freedom by Welch-Satterthwaite."""
+    import numpy as np
+
+    d = np.sort(np.asarray([w.log_ratio for w in windows], dtype=float))
+    k = int(d.size)
+    g = math.floor(trim * k)
+    if k - 2 * g < 2:
+        raise ValueError(f"a windowed ratio needs at least {2 + 2 * g} windows, got {k}")
+    h = k - 2 * g
+    trimmed = float(d[g : k - g].mean())
+    winsorized = np.clip(d, d[g], d[k - g - 1])
+    window_part = (k - 1) * float(winsorized.var(ddof=1)) / (h * (h - 1))
+    pod_var, pod_df = moderated_variance(observed_pod_var, observed_pod_df, prior_pod_sd, prior_df)
+    pod_part = pod_var * (1.0 / pods[0] + 1.0 / pods[1])
+    var = window_part + pod_part
+    df_parts = window_part**2 / (h - 1) + (pod_part**2 / pod_df if pod_df > 0 else 0.0)
+    df = var**2 / df_parts if df_parts > 0 else float(h - 1)
+    n = int(sum(min(w.baseline_count, w.canary_count) for w in windows))
+    return _estimate(trimmed, var, df, n, pods, math.sqrt(pod_var), confidence)
 
 
 def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:

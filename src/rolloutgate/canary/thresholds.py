@@ -23,11 +23,17 @@ class Thresholds:
     latency_ratio: float = 1.10
     # The pod is the unit of the latency's variance; how much pods of one image differ is
     # calibrated from A/A runs on our cluster (docs/canary.md, "Calibration") and moderated
-    # with the run's own pods. Server-side: the standard deviation of the log of a pod's mean
-    # duration over a run of the default size (pod effect and sampling noise together): 0.08
-    # pooled over 44 degrees of freedom of counted runs on our busy 2-core node (0.03 when it
-    # was quiet, 0.10 at load average 10-67; docs/canary.md, "Calibration")...
-    server_pod_sd: float = 0.08
+    # with the run's own pods. Server-side on each pod's totals (a run with too few
+    # time-paired windows): the standard deviation of the log of a pod's mean duration over a
+    # run of the default size (pod effect and sampling noise together): 0.141 on 124 degrees
+    # of freedom of counted runs on our busy 2-core node at load average 1-60 (0.03 when it was
+    # quiet); a prior below the node's spread false-alarms (0.08 did: 6.7 % of A/A runs)...
+    server_pod_sd: float = 0.15
+    # ...server-side on time-paired windows (the servers' metric read every
+    # canary.server_window): a pod's own lasting level, what pairing in time leaves: 0.056
+    # on 52 degrees of freedom of windowed runs at load average 20-30, most of a pod's spread
+    # being its requests' stalls...
+    window_pod_sd: float = 0.05
     # ...client-side: the pod's own effect on the paired log-latency (requests add their own)...
     client_pod_sd: float = 0.03
     # ...each worth this many degrees of freedom against the run's own pods.

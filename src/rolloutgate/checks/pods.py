@@ -97,11 +97,29 @@ def _container_failure(cs: Obj, max_restarts: int, exits: int) -> tuple[str, str
         return "CrashLoopBackOff", (
             f"container {name} exited with code {code} ({how.split(',')[0]}) and is not ready "
             f"({exits} exits since the release was applied, {allowed}); the kubelet restarts "
-            "it into CrashLoopBackOff"
+            f"it into CrashLoopBackOff{_killed_hint(code)}"
         )
     return "TooManyRestarts", (
         f"container {name} exited {exits} times since the release was applied (more than "
         f"{allowed}); last exit: {how}"
+    )
+
+
+# Exit codes of a process ended by a signal (128 + its number). The kubelet sends SIGTERM, then
+# SIGKILL after the grace period, to a container whose liveness or startup probe keeps failing:
+# a server still starting on a busy node reads as a crash unless the hint says so.
+_KILLED_BY = {137: "SIGKILL", 143: "SIGTERM"}
+
+
+def _killed_hint(code: int | None) -> str:
+    signal = _KILLED_BY.get(code or 0)
+    if signal is None:
+        return ""
+    return (
+        f"; code {code} is a kill ({signal}), not an exit of its own: the kubelet kills a "
+        "container whose liveness or startup probe keeps failing (the pod's events say "
+        "'Liveness probe failed'); a server slower to start than its liveness probe allows "
+        "wants a startupProbe"
     )
 
 
