@@ -180,10 +180,14 @@ class Observer:
         if ref.kind != "Pod" or event.reason not in FAILING_EVENTS:
             return
         # Only the new release's pods (a pod's ADDED comes before its events); and only the
-        # readiness probe's failures, the one signal an unready pod gives.
+        # readiness probe's failures, the one signal an unready pod gives, or the startup
+        # probe's: with one (the iris example's since 3577fdd) the readiness probe runs only
+        # after it passed, and on a busy node the kubelet's ~25 events per pod were spent on the
+        # startup probe's refusals before any readiness failure was reported (issue 21).
         if ref.name not in self._new_pods:
             return
-        if event.reason == "Unhealthy" and "Readiness" not in (event.message or ""):
+        message = event.message or ""
+        if event.reason == "Unhealthy" and not ("Readiness" in message or "Startup" in message):
             return
         when = _ts(event.first_timestamp) or _ts(event.event_time)
         with self._lock:

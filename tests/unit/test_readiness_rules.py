@@ -172,7 +172,10 @@ def test_without_rights_on_events_ready_grace_is_off_and_the_progress_says_so() 
 # The kubelet's events stop after about 25 per pod (client-go's spam filter): on a busy node a
 # server that refused connections for ~40 s used them up, and its "400"s were never reported.
 # Past the grace without a definite answer, the gate asks the server itself.
-OWN_400 = "the gate's own GET /v2/health/ready on port 8080 ... answered HTTP 400"
+OWN_400 = (
+    "Readiness probe failed: HTTP probe failed with statuscode: 400 (asked by the gate: GET "
+    "/v2/health/ready on port 8080 of container model; ...)"
+)
 
 
 def test_past_the_grace_with_only_refusals_reported_the_gate_asks_and_decides() -> None:

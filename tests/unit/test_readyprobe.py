@@ -45,6 +45,6 @@ def test_the_kubelets_rule_200_to_399_is_ready() -> None:
     assert judged(request, 200) is None
     assert judged(request, 302) is None
     text = judged(request, 400) or ""
-    assert "GET /v2/health/ready on port 8080" in text
-    assert text.endswith("answered HTTP 400")
+    assert text.startswith("Readiness probe failed: HTTP probe failed with statuscode: 400 ")
+    assert "asked by the gate: GET /v2/health/ready on port 8080 of container model" in text
     assert judged(request, 503) is not None

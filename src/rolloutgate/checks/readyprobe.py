@@ -67,10 +67,12 @@ def judged(request: ProbeRequest, status: int) -> str | None:
     """The kubelet's rule on an answer: None when ready (200-399), else the verdict's text."""
     if 200 <= status < 400:
         return None
+    # The kubelet's own words first: what a user (or a test) looks for is the same whoever
+    # asked.
     return (
-        f"the gate's own GET {request.path} on port {request.port} (container "
-        f"{request.container}'s readiness probe, sent by the gate: the kubelet reports only "
-        f"about 25 events per pod) answered HTTP {status}"
+        f"Readiness probe failed: HTTP probe failed with statuscode: {status} (asked by the "
+        f"gate: GET {request.path} on port {request.port} of container {request.container}; "
+        "the kubelet reports only about 25 events per pod)"
     )
 
 
