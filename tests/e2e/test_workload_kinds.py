@@ -113,23 +113,32 @@ def test_on_delete_strategy_is_refused_before_apply(e2e_cluster: None, tmp_path:
         kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
 
 
-def test_a_statefulset_whose_pods_a_quota_refuses_fails_at_once_naming_it(
-    e2e_cluster: None, tmp_path: Path
+@pytest.mark.parametrize(
+    ("kind", "pods", "refused"),
+    [
+        # Two pods created at once under a quota of one: either may be the one refused.
+        ("StatefulSet", "1", r'pods "penguin-[01]" is forbidden: exceeded quota: e2e-pods'),
+        # One pod (one node) under a quota of none.
+        ("DaemonSet", "0", r'pods "penguin-[\w-]*" is forbidden: exceeded quota: e2e-pods'),
+    ],
+)
+def test_a_workload_whose_pods_a_quota_refuses_fails_at_once_naming_it(
+    e2e_cluster: None, tmp_path: Path, kind: str, pods: str, refused: str
 ) -> None:
-    """A StatefulSet sets no condition when the API server refuses its pods: the gate watches
-    its controller's FailedCreate events. One run: a quota of one pod, a first deploy of two.
-    The gate used to wait its whole rollout timeout and advise raising it."""
-    namespace = f"e2e-stsquota-{uuid.uuid4().hex[:6]}"
+    """A StatefulSet or a DaemonSet sets no condition when the API server refuses its pods: the
+    gate watches its controller's FailedCreate events. One run each, a first deploy under a
+    quota without room. The gate used to wait its whole rollout timeout and advise raising it."""
+    namespace = f"e2e-{kind.lower()}quota-{uuid.uuid4().hex[:6]}"
     quota = {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": {"name": "e2e-pods"},
-        "spec": {"hard": {"pods": "1"}},
+        "spec": {"hard": {"pods": pods}},
     }
     kubectl("create", "namespace", namespace)
     try:
         kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(quota))
-        manifests = as_kind("StatefulSet", tmp_path / "manifests")  # two pods, in parallel
+        manifests = as_kind(kind, tmp_path / "manifests")
         result = PENGUIN.run(
             namespace,
             tmp_path / "gate.json",
@@ -139,46 +148,8 @@ def test_a_statefulset_whose_pods_a_quota_refuses_fails_at_once_naming_it(
         )
         assert result.returncode == 1, result.output[-4000:]
         cause = result.report["cause"]
-        assert "statefulset penguin: FailedCreate: the API server refuses its new pods" in cause
-        # Both pods are created at once: either may be the one refused.
-        refused = r'pods "penguin-[01]" is forbidden: exceeded quota: e2e-pods'
+        assert f"{kind.lower()} penguin: FailedCreate: the API server refuses its new pods" in cause
         assert re.search(refused, cause), cause
-        assert f"kubectl describe resourcequota -n {namespace}" in cause, cause
-        assert result.report["phases_s"]["rollout"] < 30, result.report["phases_s"]
-    finally:
-        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
-
-
-def test_a_daemonset_whose_pod_a_quota_refuses_fails_at_once_naming_it(
-    e2e_cluster: None, tmp_path: Path
-) -> None:
-    """A DaemonSet sets no condition either when its pod is refused: its controller's
-    FailedCreate event names the quota. One run: a quota of no pods, a first deploy (one pod,
-    one node)."""
-    namespace = f"e2e-dsquota-{uuid.uuid4().hex[:6]}"
-    quota = {
-        "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": {"name": "e2e-pods"},
-        "spec": {"hard": {"pods": "0"}},
-    }
-    kubectl("create", "namespace", namespace)
-    try:
-        kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(quota))
-        manifests = as_kind("DaemonSet", tmp_path / "manifests")
-        result = PENGUIN.run(
-            namespace,
-            tmp_path / "gate.json",
-            "--image-tag=v1",
-            f"--manifests={manifests}",
-            "--rollout-timeout=120",
-        )
-        assert result.returncode == 1, result.output[-4000:]
-        cause = result.report["cause"]
-        assert "daemonset penguin: FailedCreate: the API server refuses its new pods" in cause
-        assert re.search(r'pods "penguin-[\w-]*" is forbidden: exceeded quota: e2e-pods', cause), (
-            cause
-        )
         assert f"kubectl describe resourcequota -n {namespace}" in cause, cause
         assert result.report["phases_s"]["rollout"] < 30, result.report["phases_s"]
     finally:
