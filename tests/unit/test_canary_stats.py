@@ -21,6 +21,7 @@ from rolloutgate.canary.stats import (
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    pod_variance_two_way,
     window_ratio,
 )
 from rolloutgate.canary.thresholds import Thresholds
@@ -207,3 +208,42 @@ def test_window_ratio_adds_a_pods_lasting_level_by_the_pods_per_arm() -> None:
         window_ratio(
             windows[:3], trim=0.34, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
         )
+
+
+def _windows_of_pods(rng: np.random.Generator, pod_sd: float) -> np.ndarray:
+    """20 windows x 3 pods of one arm: the node's load per window (shared by the pods), each
+    pod's lasting level, each cell's own noise (a few requests: sd 0.6, as measured)."""
+    load = rng.normal(0.0, 0.5, (20, 1))
+    level = rng.normal(0.0, pod_sd, (1, 3))
+    return load + level + rng.normal(0.0, 0.6, (20, 3))
+
+
+def _deviation_estimate(cells: np.ndarray) -> float:
+    """The estimator used until 2026-12-03: each pod's deviation from its arm's level in the
+    same window (a level that holds the pod itself), its mean's spread less its noise."""
+    dev = cells - cells.mean(axis=1, keepdims=True)
+    between = float(dev.mean(axis=0).var(ddof=1))
+    noise = float((dev.var(axis=0, ddof=1) / cells.shape[0]).mean())
+    return between - noise
+
+
+def test_pod_variance_two_way_finds_no_level_where_pods_have_none() -> None:
+    rng = np.random.default_rng(17)
+    runs = [_windows_of_pods(rng, 0.0) for _ in range(3000)]
+    two_way = np.mean([pod_variance_two_way(c.tolist()) for c in runs])
+    old = np.mean([_deviation_estimate(c) for c in runs])
+    # Noise of the mean over 20 windows: 0.6^2 / 20 = 0.018; the old estimator kept a third
+    # of it as a lasting level (sd 0.077 with none there), the two-way analysis none.
+    assert abs(two_way) < 0.0015
+    assert old == pytest.approx(0.018 / 3, rel=0.15)
+
+
+def test_pod_variance_two_way_recovers_a_lasting_level() -> None:
+    rng = np.random.default_rng(18)
+    est = np.mean([pod_variance_two_way(_windows_of_pods(rng, 0.2).tolist()) for _ in range(3000)])
+    assert est == pytest.approx(0.2**2, rel=0.1)
+    # Exact on noiseless cells: the pods' own spread.
+    cells = [[w + 0.1, w - 0.1, w] for w in (0.0, 0.5, -0.3, 1.0)]
+    assert pod_variance_two_way(cells) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="same >= 2 pods"):
+        pod_variance_two_way([[0.0, 1.0], [0.0]])

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import statistics
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -269,6 +270,27 @@ def window_ratio(
     df = var**2 / df_parts if df_parts > 0 else float(h - 1)
     n = int(sum(min(w.baseline_count, w.canary_count) for w in windows))
     return _estimate(trimmed, var, df, n, pods, math.sqrt(pod_var), confidence)
+
+
+def pod_variance_two_way(cells: Sequence[Sequence[float]]) -> float:
+    """The variance of the pods' own levels from ``cells[w][k]``, pod k's value in window w
+    (every pod in every window), under window + pod + noise: (mean square between pods -
+    residual mean square) / windows, each cell weighted equally. Unbiased for independent noise,
+    even when cells differ in their noise (their requests); negative when the pods differ less
+    than their noise explains (the caller decides what to do with that)."""
+    windows, k = len(cells), len(cells[0]) if cells else 0
+    if windows < 2 or k < 2 or any(len(row) != k for row in cells):
+        raise ValueError(f"a two-way analysis needs >= 2 windows of the same >= 2 pods, got {k}")
+    grand = statistics.fmean(x for row in cells for x in row)
+    window_means = [statistics.fmean(row) for row in cells]
+    pod_means = [statistics.fmean(row[j] for row in cells) for j in range(k)]
+    between = windows * sum((m - grand) ** 2 for m in pod_means) / (k - 1)
+    residual = sum(
+        (cells[w][j] - window_means[w] - pod_means[j] + grand) ** 2
+        for w in range(windows)
+        for j in range(k)
+    ) / ((k - 1) * (windows - 1))
+    return (between - residual) / windows
 
 
 def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
