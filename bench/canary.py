@@ -229,10 +229,10 @@ def simulate_latency(cell: LatencyCell, runs: int, t: Thresholds, rng: Any) -> d
             )
         else:
             pods = {arm: rng.normal(0.0, cell.pod_sd, cell.pods) for arm in ("baseline", "canary")}
-            # The traffic's pattern: round-robin on the baseline, a step further each round on
-            # the canary (traffic.Traffic.pods_for).
+            # The traffic's pattern: round-robin on both arms, the canary's a pod further each
+            # round (traffic.Traffic.pods_for; its step with as many pods on each arm, >= 3).
             k = np.arange(cell.requests)
-            which = {"baseline": k % cell.pods, "canary": (k // cell.pods) % cell.pods}
+            which = {"baseline": k % cell.pods, "canary": (k + k // cell.pods) % cell.pods}
             log_ratio = (
                 shift
                 + pods["canary"][which["canary"]]

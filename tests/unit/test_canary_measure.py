@@ -97,6 +97,49 @@ def test_requests_pair_every_baseline_pod_with_every_canary_pod_equally() -> Non
     assert Counter(single.pods_for(i)["canary"] for i in range(10)) == {"c0": 5, "c1": 5}
 
 
+def _traffic_over(baseline: list[str], canary: list[str]) -> Traffic:
+    return Traffic(
+        lambda arm, pod: None,  # type: ignore[arg-type,return-value]
+        Observations(),
+        pods={"baseline": baseline, "canary": canary},
+        concurrency=2,
+        request_timeout=1,
+        max_consecutive_errors=4,
+        seed=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "canary"), [(3, 3), (3, 2), (2, 3), (4, 4), (5, 3), (1, 3), (6, 6)]
+)
+def test_no_pod_gets_two_requests_in_a_row_and_every_pair_comes_up(
+    baseline: int, canary: int
+) -> None:
+    # Two workers send requests next to each other in the plan at the same time: two in a row
+    # on one pod would queue inside it, on one arm more than the other.
+    names = {
+        "baseline": [f"b{k}" for k in range(baseline)],
+        "canary": [f"c{k}" for k in range(canary)],
+    }
+    traffic = _traffic_over(names["baseline"], names["canary"])
+    chosen = [traffic.pods_for(i) for i in range(baseline * canary * 10)]
+    for arm in ("baseline", "canary"):
+        if len(names[arm]) > 1:
+            repeats = [i for i in range(1, len(chosen)) if chosen[i][arm] == chosen[i - 1][arm]]
+            assert repeats == [], (arm, repeats[:5])
+        assert set(Counter(c[arm] for c in chosen).values()) == {len(chosen) // len(names[arm])}
+    pairs = Counter((c["baseline"], c["canary"]) for c in chosen)
+    assert set(pairs.values()) == {10}
+    assert len(pairs) == baseline * canary
+
+
+def test_two_pods_on_each_arm_repeat_a_canary_pod_once_a_round() -> None:
+    # No step both meets every pair and alternates: the pairs win (the pod is the unit).
+    traffic = _traffic_over(["b0", "b1"], ["c0", "c1"])
+    chosen = [traffic.pods_for(i)["canary"] for i in range(8)]
+    assert chosen == ["c0", "c1", "c1", "c0", "c0", "c1", "c1", "c0"]
+
+
 def test_the_warm_up_sizes_the_client_side_traffic() -> None:
     rng = random.Random(2)
     obs = Observations()
