@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rolloutgate.canary.latency import sample_size, server_windows
+from rolloutgate.canary.latency import sample_size, server_power, server_windows
 from rolloutgate.canary.measure import ServerMetrics
 from rolloutgate.canary.observations import Observations, Sample, ServerRead
 from rolloutgate.canary.thresholds import Thresholds
@@ -260,3 +261,15 @@ def test_server_metrics_sweep_every_pod_on_a_cadence_while_the_traffic_runs() ->
         assert all(w.log_ratio == pytest.approx(0.0) for w in windows)  # 2 ms a request each
     finally:
         server.shutdown()
+
+
+def test_the_server_side_power_is_said_before_the_traffic() -> None:
+    text = server_power(Thresholds(), 200)
+    assert text.startswith("server-side: 200 requests per arm make ~13 time-paired windows")
+    powers = [float(x) for x in re.findall(r"(\d\.\d\d) to find", text)]
+    assert len(powers) == 2
+    assert powers[0] < 0.3 < powers[1] < 0.9
+    needed = [int(x) for x in re.findall(r"~(\d+) requests per arm at", text)]
+    assert needed[0] > 5 * needed[1] > 5 * 200
+    more = server_power(Thresholds(), needed[1])
+    assert float(re.findall(r"(\d\.\d\d) to find 1.25x", more)[0]) >= 0.9

@@ -22,7 +22,9 @@ from rolloutgate.canary.stats import (
     pairs_needed,
     pod_level_ratio,
     pod_variance_two_way,
+    ratio_power,
     window_ratio,
+    windows_needed,
 )
 from rolloutgate.canary.thresholds import Thresholds
 
@@ -247,3 +249,31 @@ def test_pod_variance_two_way_recovers_a_lasting_level() -> None:
     assert pod_variance_two_way(cells) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="same >= 2 pods"):
         pod_variance_two_way([[0.0, 1.0], [0.0]])
+
+
+def test_ratio_power_is_alpha_without_a_slow_down_and_grows_with_it() -> None:
+    assert ratio_power(1.0, 0.1, 8, alpha=0.02) == pytest.approx(0.02)
+    powers = [ratio_power(r, 0.087, 8, alpha=0.02) for r in (1.05, 1.1, 1.25, 1.5)]
+    assert powers == sorted(powers)
+    assert 0.1 < powers[1] < 0.2 < 0.5 < powers[2] < 0.7 < 0.95 < powers[3]
+
+
+def test_the_power_said_is_what_the_windowed_rule_does() -> None:
+    # 13 windows, 1.25x slower: how often window_ratio's test finds it, against what
+    # ratio_power says beforehand at the windows' winsorized spread (what WINDOW_SD measures).
+    rng = np.random.default_rng(5)
+    runs, found, spreads = 2000, 0, []
+    for _ in range(runs):
+        logs = rng.normal(math.log(1.25), 0.3, 13)
+        windows = [Window(10, 0.02, 10, 0.02 * math.exp(x)) for x in logs]
+        est = window_ratio(
+            windows, trim=0.2, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
+        )
+        found += est.p_value < 0.02
+        d = np.sort(logs)
+        spreads.append(float(np.clip(d, d[2], d[10]).std(ddof=1)))
+    se = float(np.sqrt(np.mean(np.square(spreads)))) * math.sqrt(12 / (9 * 8))
+    assert found / runs == pytest.approx(ratio_power(1.25, se, 8, alpha=0.02), abs=0.06)
+    # And the windows it takes for power 0.9: more for a smaller slow-down.
+    assert 20 < windows_needed(0.21, ratio=1.25, alpha=0.02, trim=0.2) < 40
+    assert windows_needed(0.21, ratio=1.1, alpha=0.02, trim=0.2) > 120

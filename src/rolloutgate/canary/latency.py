@@ -29,7 +29,9 @@ from rolloutgate.canary.stats import (
     pairs_needed,
     pod_level_ratio,
     pod_variance_two_way,
+    ratio_power,
     window_ratio,
+    windows_needed,
 )
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.latency import percentile
@@ -60,6 +62,12 @@ MIN_WINDOW_REQUESTS = 10
 MIN_WINDOWS = 6
 # The share of windows cut from each end before averaging their log-ratios.
 WINDOW_TRIM = 0.2
+# What the power printed before the traffic assumes (``server_power``), measured on our busy
+# 2-core node (76 recorded runs at load average 4-35, 200 requests per arm): the windows'
+# log-ratios scattered by 0.214 (winsorized sd, median; quartiles 0.16-0.29), and a window
+# held 15 requests per arm (13 windows of 200 requests: short ones are joined).
+WINDOW_SD = 0.21
+REQUESTS_PER_WINDOW = 15
 
 
 def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
@@ -151,6 +159,39 @@ def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> s
     )
 
 
+def server_power(t: Thresholds, requests: int) -> str:
+    """What ``requests`` per arm can find on time-paired windows of the servers' metric, said
+    before the traffic: the power to find the ``latency_ratio`` slow-down and 1.25x, and the
+    requests the ``POWER`` target takes, at the window spread our busy node showed
+    (``WINDOW_SD``; a quieter node's windows scatter less: the run reports its own after)."""
+    windows = max(MIN_WINDOWS, round(requests / REQUESTS_PER_WINDOW))
+    kept = windows - 2 * math.floor(WINDOW_TRIM * windows)
+    se = WINDOW_SD * math.sqrt((windows - 1) / (kept * (kept - 1)))
+    ratios = (t.latency_ratio, 1.25)
+    powers = ", ".join(
+        f"{ratio_power(r, se, kept - 1, alpha=t.alpha):.2f} to find {r:g}x" for r in ratios
+    )
+    needed = {
+        r: windows_needed(WINDOW_SD, ratio=r, alpha=t.alpha, trim=WINDOW_TRIM) for r in ratios
+    }
+    needs = ", ".join(
+        f"~{n * REQUESTS_PER_WINDOW} requests per arm at {r:g}x" for r, n in needed.items()
+    )
+    return (
+        f"server-side: {requests} requests per arm make ~{windows} time-paired windows; at a "
+        f"busy node's window spread ({WINDOW_SD:g}) the latency has power {powers}; power "
+        f"{POWER:g} takes {needs} (canary.requests)"
+    )
+
+
+def latency_power(est: RatioEstimate, t: Thresholds) -> dict[str, float]:
+    """The power this run's interval had to find the ``latency_ratio`` slow-down and 1.25x."""
+    return {
+        f"{r:g}": round(ratio_power(r, est.se, est.df, alpha=t.alpha), 3)
+        for r in (t.latency_ratio, 1.25)
+    }
+
+
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:
     """Canary slower than baseline: the ratio's one-sided test at ``confidence`` AND an
     estimated ratio of at least sqrt(latency_ratio) (half the slow-down to detect, on the log
@@ -210,6 +251,7 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 observed_pod_df=lasting_df,
             )
             figures["windows"] = {
+                "power": latency_power(est, t),
                 "count": len(windows),
                 "trim": WINDOW_TRIM,
                 "log_ratios": [round(w.log_ratio, 4) for w in windows],

@@ -304,6 +304,30 @@ def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
     return (z_a * math.sqrt(q) + z_b * math.sqrt(q - drop**2)) ** 2 / drop**2
 
 
+def ratio_power(ratio: float, se: float, df: float, *, alpha: float) -> float:
+    """The probability that a one-sided t test at ``alpha`` of a log-ratio with standard error
+    ``se`` on ``df`` degrees of freedom finds a true slow-down of ``ratio`` (noncentral t)."""
+    from scipy.stats import nct, t
+
+    if se <= 0:
+        return 1.0 if ratio > 1 else 0.0
+    return float(nct.sf(t.ppf(1 - alpha, df), df, math.log(ratio) / se))
+
+
+def windows_needed(window_sd: float, *, ratio: float, alpha: float, trim: float) -> int:
+    """Time-paired windows needed to find a slow-down of ``ratio`` with power ``POWER`` at
+    ``alpha`` when the windows' log-ratios scatter by ``window_sd`` (winsorized), judged by
+    Yuen's trimmed mean (``window_ratio``'s standard error and degrees of freedom)."""
+    windows = 4
+    while windows < 100_000:
+        kept = windows - 2 * math.floor(trim * windows)
+        se = window_sd * math.sqrt((windows - 1) / (kept * (kept - 1)))
+        if ratio_power(ratio, se, kept - 1, alpha=alpha) >= POWER:
+            return windows
+        windows = max(windows + 1, math.ceil(windows * 1.05))
+    return windows
+
+
 def pairs_needed(sd: float, pod_var_share: float, *, ratio: float, alpha: float) -> float:
     """Pairs needed to detect a slow-down of ``ratio`` with power ``POWER`` at ``alpha``
     (one-sided, normal approximation), given the paired log-ratio's per-request standard
