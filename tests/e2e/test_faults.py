@@ -99,7 +99,8 @@ def test_killed_gate_is_recovered_by_the_next_gate(baseline: str, tmp_path: Path
     assert "is no longer running" in out, out[-4000:]
     assert "taking it over now" in out, out[-4000:]
     assert "found an unfinished release of tag crash" in out, out[-4000:]
-    assert report["phases_s"]["lock"] < 5, report["phases_s"]
+    # Taken over at once, not after the dead gate's 60 s lease ran out.
+    assert report["phases_s"]["lock"] < 30, report["phases_s"]
     figure("lock phase of the next gate (s)", report["phases_s"]["lock"])
     assert report["recovery"]["verified"] is True, report["recovery"]
     assert "tag v1, verified" in report["recovery"]["outcome"]

@@ -387,7 +387,7 @@ class Release:
                     )
                 )
                 clients = {
-                    pod: stack.enter_context(client_for(url, golden, self.cfg))
+                    pod: stack.enter_context(client_for(url, golden, self.cfg, forwarded=True))
                     for pod, url in urls.items()
                 }
                 fanout.each(clients, lambda client: wait_answering(client, deadline=deadline))

@@ -133,7 +133,7 @@ def problems(
             found.append("no pod of the restored release behind the Service")
 
         def verified(pod_url: str) -> list[str]:
-            with client_for(pod_url, golden, cfg) as client:
+            with client_for(pod_url, golden, cfg, forwarded=True) as client:
                 wait_answering(client, deadline=deadline)
                 return cases.verify(client, golden) if golden is not None else health(client)
 
