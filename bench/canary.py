@@ -139,6 +139,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--load-request-sd", type=float, default=0.4, help="a request's log-sd")
     load.add_argument("--load-stall-rate", type=float, default=0.04, help="share of stalls")
     load.add_argument("--load-stall-mean", type=float, default=5.0, help="a stall's mean extra")
+    load.add_argument(
+        "--load-sizes",
+        default="600,1000",
+        help="measured requests per arm of the busy model's extra rows (windows grow with them, "
+        "10 requests each: the traffic's rate kept)",
+    )
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary-sim.json"))
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -223,10 +229,10 @@ def simulate_latency(cell: LatencyCell, runs: int, t: Thresholds, rng: Any) -> d
             )
         else:
             pods = {arm: rng.normal(0.0, cell.pod_sd, cell.pods) for arm in ("baseline", "canary")}
-            # The traffic's pattern: round-robin on the baseline, a step further each round on
-            # the canary (traffic.Traffic.pods_for).
+            # The traffic's pattern: round-robin on both arms, the canary's a pod further each
+            # round (traffic.Traffic.pods_for; its step with as many pods on each arm, >= 3).
             k = np.arange(cell.requests)
-            which = {"baseline": k % cell.pods, "canary": (k // cell.pods) % cell.pods}
+            which = {"baseline": k % cell.pods, "canary": (k + k // cell.pods) % cell.pods}
             log_ratio = (
                 shift
                 + pods["canary"][which["canary"]]
@@ -259,6 +265,8 @@ def simulate_accuracy(cell: AccuracyCell, runs: int, t: Thresholds, rng: Any) ->
 
 # server_pod_sd's default until 2026-12-03 (a quieter node's spread): what it does on a busy one.
 EARLIER_POD_SD = 0.08
+# window_pod_sd's default until 2026-12-03 (a biased estimator's, latency.lasting_pod_variance).
+EARLIER_WINDOW_POD_SD = 0.08
 
 
 @dataclass(frozen=True)
@@ -282,12 +290,20 @@ def load_models(a: argparse.Namespace) -> list[tuple[str, LoadModel]]:
         a.load_stall_rate,
         a.load_stall_mean,
     )
+    # Larger runs at the traffic's rate (10 requests per arm a window): what the busy node's
+    # targets take, the pods having no lasting level to average out.
+    sizes = [int(x) for x in a.load_sizes.split(",") if x.strip()]
     return [
         ("busy (fitted)", busy),
-        # Pods that keep a level of their own (what pairing in time cannot remove).
+        # Pods that keep a level of their own (what pairing in time cannot remove): the 95 %
+        # bound of what the recorded runs allow (docs/canary.md).
         ("busy, lasting pod sd 0.05", replace(busy, pod_sd=0.05)),
         # A quiet node: little load swing, rare stalls.
         ("quiet", replace(busy, time_sd=0.1, stall_rate=0.005, request_sd=0.25)),
+        *(
+            (f"busy, {n} requests", replace(busy, windows=max(1, busy.windows * n // a.requests)))
+            for n in sizes
+        ),
     ]
 
 
@@ -305,7 +321,11 @@ def simulate_load(
         f"pod totals, prior {t.server_pod_sd:g} (default)": t.server_pod_sd,
         f"pod totals, prior {EARLIER_POD_SD:g} (earlier default)": EARLIER_POD_SD,
     }
-    decisions = {way: {"pass": 0, "fail": 0, "critical": 0} for way in [*ways, "windows"]}
+    windowed = {
+        f"windows, prior {t.window_pod_sd:g} (default)": t.window_pod_sd,
+        f"windows, prior {EARLIER_WINDOW_POD_SD:g} (earlier default)": EARLIER_WINDOW_POD_SD,
+    }
+    decisions = {way: {"pass": 0, "fail": 0, "critical": 0} for way in [*ways, *windowed]}
     arms = ("baseline", "canary")
     # The traffic's round-robin over the pods; one-hot (window, request, pod).
     pod_of = np.arange(per * model.windows).reshape(model.windows, per) % pods
@@ -339,17 +359,19 @@ def simulate_load(
             )
             decisions[way][latency_decision(est, t)] += 1
         lasting, lasting_df = lasting_pod_variance(reads)
-        by_windows = window_ratio(
-            server_windows(reads),
-            trim=WINDOW_TRIM,
-            prior_pod_sd=t.window_pod_sd,
-            prior_df=t.pod_sd_df,
-            pods=(pods, pods),
-            confidence=t.confidence,
-            observed_pod_var=lasting,
-            observed_pod_df=lasting_df,
-        )
-        decisions["windows"][latency_decision(by_windows, t)] += 1
+        windows = server_windows(reads)
+        for way, prior in windowed.items():
+            by_windows = window_ratio(
+                windows,
+                trim=WINDOW_TRIM,
+                prior_pod_sd=prior,
+                prior_df=t.pod_sd_df,
+                pods=(pods, pods),
+                confidence=t.confidence,
+                observed_pod_var=lasting,
+                observed_pod_df=lasting_df,
+            )
+            decisions[way][latency_decision(by_windows, t)] += 1
     return decisions
 
 
@@ -425,7 +447,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     loads: list[dict[str, Any]] = []
     for name, model in load_models(a):
         for case, ratio in (("A/A", 1.0), ("+10 %", 1.10), ("+25 %", 1.25)):
-            by_way = simulate_load(model, ratio, a.runs, a.pods, a.requests, t, rng)
+            # The size rows keep the traffic's rate: their windows grow with their requests.
+            requests = a.requests * model.windows // a.load_windows
+            by_way = simulate_load(model, ratio, a.runs, a.pods, requests, t, rng)
             for way, d in by_way.items():
                 fails = d["fail"] + d["critical"]
                 loads.append(

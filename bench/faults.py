@@ -5,9 +5,9 @@ Each row starts from penguin v1 verified by a gate (one replica, a namespace of 
 one gate with `-p bench.faultpoint` so that it pauses at the row's step, puts the fault in
 place (a component of the local cluster stopped, bench/controlplane.py), lets the gate go on
 into it, brings the component back after the row's time, and waits for the gate's end. One
-outage meets every step at once: the rows of a group (the kube-apiserver's 30 s, 90 s, 5 min)
-each have their gate, all paused at their steps before the one outage starts (the 30 s group's
-gates hold a 12 s lease: an outage longer than the lease, as the e2e test has it). It records the
+outage meets every step at once: the rows of a group (the kube-apiserver's 16 s, 90 s, 5 min)
+each have their gate, all paused at their steps before the one outage starts (the 16 s group's
+gates hold a 6 s lease: an outage longer than the lease, as the e2e test has it). It records the
 gate's verdict and exit code, its rollback, whether its output held a traceback, and what the
 cluster was left with: the live tag, whether every pod of it is ready, the release record's step
 and target. A row that leaves the record unfinished is followed by `--recover`, as its verdict
@@ -71,9 +71,9 @@ class Row:
 
 def _rows() -> list[Row]:
     rows = []
-    # The 30 s outage with a 12 s lease is the e2e test's (tests/e2e/test_faults.py): an outage
+    # The 16 s outage with a 6 s lease is the e2e test's (tests/e2e/test_faults.py): an outage
     # longer than the lease, as the 90 s one is with the default 60 s lease, in a third the time.
-    for down, label, lease in ((30, "30 s (lease 12 s)", 12), (90, "90 s", 0), (300, "5 min", 0)):
+    for down, label, lease in ((16, "16 s (lease 6 s)", 6), (90, "90 s", 0), (300, "5 min", 0)):
         # One outage, every step at once: five gates, each paused at its own step.
         what, group = f"kube-apiserver killed, down {label}", f"apiserver-{down}"
         rows += [

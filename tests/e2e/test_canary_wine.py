@@ -169,5 +169,4 @@ def test_a_candidate_that_never_answers_fails_on_its_own_timeouts(
     assert (errors["verdict"], errors["critical"]) == ("fail", True)
     assert "the canary stopped answering: 4 requests in a row" in errors["reason"]
     assert "got no answer within 3 s" in errors["reason"]
-    assert result.report["phases_s"]["traffic"] < 30, result.report["phases_s"]
     assert_untouched(wine_namespace, live_v1)

@@ -99,7 +99,8 @@ def test_killed_gate_is_recovered_by_the_next_gate(baseline: str, tmp_path: Path
     assert "is no longer running" in out, out[-4000:]
     assert "taking it over now" in out, out[-4000:]
     assert "found an unfinished release of tag crash" in out, out[-4000:]
-    assert report["phases_s"]["lock"] < 5, report["phases_s"]
+    # Taken over at once, not after the dead gate's 60 s lease ran out.
+    assert report["phases_s"]["lock"] < 30, report["phases_s"]
     figure("lock phase of the next gate (s)", report["phases_s"]["lock"])
     assert report["recovery"]["verified"] is True, report["recovery"]
     assert "tag v1, verified" in report["recovery"]["outcome"]
@@ -302,8 +303,8 @@ def test_an_apiserver_outage_longer_than_the_lease_meets_every_step_and_each_end
     """The issue's outage, longer than the lease, at every step at once: five gates, each in a
     namespace of its own from penguin v1 verified, each paused at its step (the apply of v2,
     its rollout wait, its endpoint and checks, the rollback of `wrong`, a `--recover`), each
-    with a 12 s lease; the kube-apiserver is killed, the gates let go, and it is started again
-    30 s later. (`python -m bench faults --rows=apiserver-90,apiserver-300` runs the same with
+    with a 6 s lease; the kube-apiserver is killed, the gates let go, and it is started again
+    16 s later. (`python -m bench faults --rows=apiserver-90,apiserver-300` runs the same with
     the default 60 s lease and outages of 90 s and 5 min: minutes, so a benchmark.) Each
     ends as an undisturbed run does — v2 passes, wrong is rolled back to v1 and verified, the
     recovery restores v1 and verifies it — or in a verified rollback to v1 where the outage and
@@ -311,7 +312,7 @@ def test_an_apiserver_outage_longer_than_the_lease_meets_every_step_and_each_end
     outlast a step's deadline (the endpoint's 60 s); with no traceback, no lost lease, no
     release left unfinished, no failed rollback, and the cluster on the last verified release.
     Replaces the two 8 s restart tests (the rollout, the rollback) of issue 10."""
-    rows = [r for r in faults.ROWS if r.outage == "apiserver-30"]
+    rows = [r for r in faults.ROWS if r.outage == "apiserver-16"]
     assert all(r.down_s > r.lease_s > 0 for r in rows)
     assert [r.step.split()[0] for r in rows] == [
         "apply", "rollout", "endpoint", "rollback", "recovery"

@@ -85,15 +85,12 @@ def test_paused_deployment_is_refused_before_anything_is_applied(
 
         kubectl("rollout", "pause", "deployment/penguin", namespace=ns)
         before = get("deployment", "penguin", ns)["metadata"]["resourceVersion"]
-        started = time.monotonic()
         live = PENGUIN.run(ns, tmp_path / "v2.json", "--image-tag=v2", f"--manifests={plain}")
-        took = time.monotonic() - started
         assert live.returncode != 0, live.output[-4000:]
         assert "live: deployment penguin is paused" in live.output, live.output[-4000:]
         assert "kubectl rollout resume deployment/penguin" in live.output
         assert live.report["applied"] is False
         assert get("deployment", "penguin", ns)["metadata"]["resourceVersion"] == before
-        assert took < 30, f"refusing took {took:.0f} s"
 
         kubectl("rollout", "resume", "deployment/penguin", namespace=ns)
         edit_deployment(plain, lambda d: d["spec"].__setitem__("paused", True))

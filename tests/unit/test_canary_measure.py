@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rolloutgate.canary.latency import sample_size, server_windows
+from rolloutgate.canary.latency import sample_size, server_power, server_windows
 from rolloutgate.canary.measure import ServerMetrics
 from rolloutgate.canary.observations import Observations, Sample, ServerRead
 from rolloutgate.canary.thresholds import Thresholds
@@ -95,6 +96,49 @@ def test_requests_pair_every_baseline_pod_with_every_canary_pod_equally() -> Non
         seed=1,
     )
     assert Counter(single.pods_for(i)["canary"] for i in range(10)) == {"c0": 5, "c1": 5}
+
+
+def _traffic_over(baseline: list[str], canary: list[str]) -> Traffic:
+    return Traffic(
+        lambda arm, pod: None,  # type: ignore[arg-type,return-value]
+        Observations(),
+        pods={"baseline": baseline, "canary": canary},
+        concurrency=2,
+        request_timeout=1,
+        max_consecutive_errors=4,
+        seed=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "canary"), [(3, 3), (3, 2), (2, 3), (4, 4), (5, 3), (1, 3), (6, 6)]
+)
+def test_no_pod_gets_two_requests_in_a_row_and_every_pair_comes_up(
+    baseline: int, canary: int
+) -> None:
+    # Two workers send requests next to each other in the plan at the same time: two in a row
+    # on one pod would queue inside it, on one arm more than the other.
+    names = {
+        "baseline": [f"b{k}" for k in range(baseline)],
+        "canary": [f"c{k}" for k in range(canary)],
+    }
+    traffic = _traffic_over(names["baseline"], names["canary"])
+    chosen = [traffic.pods_for(i) for i in range(baseline * canary * 10)]
+    for arm in ("baseline", "canary"):
+        if len(names[arm]) > 1:
+            repeats = [i for i in range(1, len(chosen)) if chosen[i][arm] == chosen[i - 1][arm]]
+            assert repeats == [], (arm, repeats[:5])
+        assert set(Counter(c[arm] for c in chosen).values()) == {len(chosen) // len(names[arm])}
+    pairs = Counter((c["baseline"], c["canary"]) for c in chosen)
+    assert set(pairs.values()) == {10}
+    assert len(pairs) == baseline * canary
+
+
+def test_two_pods_on_each_arm_repeat_a_canary_pod_once_a_round() -> None:
+    # No step both meets every pair and alternates: the pairs win (the pod is the unit).
+    traffic = _traffic_over(["b0", "b1"], ["c0", "c1"])
+    chosen = [traffic.pods_for(i)["canary"] for i in range(8)]
+    assert chosen == ["c0", "c1", "c1", "c0", "c0", "c1", "c1", "c0"]
 
 
 def test_the_warm_up_sizes_the_client_side_traffic() -> None:
@@ -217,3 +261,15 @@ def test_server_metrics_sweep_every_pod_on_a_cadence_while_the_traffic_runs() ->
         assert all(w.log_ratio == pytest.approx(0.0) for w in windows)  # 2 ms a request each
     finally:
         server.shutdown()
+
+
+def test_the_server_side_power_is_said_before_the_traffic() -> None:
+    text = server_power(Thresholds(), 200)
+    assert text.startswith("server-side: 200 requests per arm make ~13 time-paired windows")
+    powers = [float(x) for x in re.findall(r"(\d\.\d\d) to find", text)]
+    assert len(powers) == 2
+    assert powers[0] < 0.3 < powers[1] < 0.9
+    needed = [int(x) for x in re.findall(r"~(\d+) requests per arm at", text)]
+    assert needed[0] > 5 * needed[1] > 5 * 200
+    more = server_power(Thresholds(), needed[1])
+    assert float(re.findall(r"(\d\.\d\d) to find 1.25x", more)[0]) >= 0.9

@@ -21,7 +21,10 @@ from rolloutgate.canary.stats import (
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    pod_variance_two_way,
+    ratio_power,
     window_ratio,
+    windows_needed,
 )
 from rolloutgate.canary.thresholds import Thresholds
 
@@ -207,3 +210,70 @@ def test_window_ratio_adds_a_pods_lasting_level_by_the_pods_per_arm() -> None:
         window_ratio(
             windows[:3], trim=0.34, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
         )
+
+
+def _windows_of_pods(rng: np.random.Generator, pod_sd: float) -> np.ndarray:
+    """20 windows x 3 pods of one arm: the node's load per window (shared by the pods), each
+    pod's lasting level, each cell's own noise (a few requests: sd 0.6, as measured)."""
+    load = rng.normal(0.0, 0.5, (20, 1))
+    level = rng.normal(0.0, pod_sd, (1, 3))
+    return load + level + rng.normal(0.0, 0.6, (20, 3))
+
+
+def _deviation_estimate(cells: np.ndarray) -> float:
+    """The estimator used until 2026-12-03: each pod's deviation from its arm's level in the
+    same window (a level that holds the pod itself), its mean's spread less its noise."""
+    dev = cells - cells.mean(axis=1, keepdims=True)
+    between = float(dev.mean(axis=0).var(ddof=1))
+    noise = float((dev.var(axis=0, ddof=1) / cells.shape[0]).mean())
+    return between - noise
+
+
+def test_pod_variance_two_way_finds_no_level_where_pods_have_none() -> None:
+    rng = np.random.default_rng(17)
+    runs = [_windows_of_pods(rng, 0.0) for _ in range(3000)]
+    two_way = np.mean([pod_variance_two_way(c.tolist()) for c in runs])
+    old = np.mean([_deviation_estimate(c) for c in runs])
+    # Noise of the mean over 20 windows: 0.6^2 / 20 = 0.018; the old estimator kept a third
+    # of it as a lasting level (sd 0.077 with none there), the two-way analysis none.
+    assert abs(two_way) < 0.0015
+    assert old == pytest.approx(0.018 / 3, rel=0.15)
+
+
+def test_pod_variance_two_way_recovers_a_lasting_level() -> None:
+    rng = np.random.default_rng(18)
+    est = np.mean([pod_variance_two_way(_windows_of_pods(rng, 0.2).tolist()) for _ in range(3000)])
+    assert est == pytest.approx(0.2**2, rel=0.1)
+    # Exact on noiseless cells: the pods' own spread.
+    cells = [[w + 0.1, w - 0.1, w] for w in (0.0, 0.5, -0.3, 1.0)]
+    assert pod_variance_two_way(cells) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="same >= 2 pods"):
+        pod_variance_two_way([[0.0, 1.0], [0.0]])
+
+
+def test_ratio_power_is_alpha_without_a_slow_down_and_grows_with_it() -> None:
+    assert ratio_power(1.0, 0.1, 8, alpha=0.02) == pytest.approx(0.02)
+    powers = [ratio_power(r, 0.087, 8, alpha=0.02) for r in (1.05, 1.1, 1.25, 1.5)]
+    assert powers == sorted(powers)
+    assert 0.1 < powers[1] < 0.2 < 0.5 < powers[2] < 0.7 < 0.95 < powers[3]
+
+
+def test_the_power_said_is_what_the_windowed_rule_does() -> None:
+    # 13 windows, 1.25x slower: how often window_ratio's test finds it, against what
+    # ratio_power says beforehand at the windows' winsorized spread (what WINDOW_SD measures).
+    rng = np.random.default_rng(5)
+    runs, found, spreads = 2000, 0, []
+    for _ in range(runs):
+        logs = rng.normal(math.log(1.25), 0.3, 13)
+        windows = [Window(10, 0.02, 10, 0.02 * math.exp(x)) for x in logs]
+        est = window_ratio(
+            windows, trim=0.2, prior_pod_sd=0.0, prior_df=8, pods=(3, 3), confidence=0.98
+        )
+        found += est.p_value < 0.02
+        d = np.sort(logs)
+        spreads.append(float(np.clip(d, d[2], d[10]).std(ddof=1)))
+    se = float(np.sqrt(np.mean(np.square(spreads)))) * math.sqrt(12 / (9 * 8))
+    assert found / runs == pytest.approx(ratio_power(1.25, se, 8, alpha=0.02), abs=0.06)
+    # And the windows it takes for power 0.9: more for a smaller slow-down.
+    assert 20 < windows_needed(0.21, ratio=1.25, alpha=0.02, trim=0.2) < 40
+    assert windows_needed(0.21, ratio=1.1, alpha=0.02, trim=0.2) > 120

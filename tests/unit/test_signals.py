@@ -40,3 +40,29 @@ def test_an_inherited_ignored_sigint_is_handled_while_the_run_lasts_and_put_back
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["interrupted", "ignored", "again"], proc.stdout
+
+
+AFTER_THE_RUN = """
+import os, signal, sys, time
+from rolloutgate.pytest.terminal import SigtermAsInterrupt
+
+signals = SigtermAsInterrupt()
+signals.install()
+signals.note_later(print, "finishing the interrupted run")
+signals.restore()  # pytest unconfigures; the process has not ended yet
+os.kill(os.getpid(), signal.SIGTERM)  # the runner's SIGTERM, seconds after its SIGINT
+time.sleep(0.2)
+print("exited with the rollback's status")
+sys.exit(2)
+"""
+
+
+def test_a_sigterm_after_an_interrupted_run_ended_is_said_and_the_exit_status_kept() -> None:
+    """CI's cancel: SIGINT, then SIGTERM 7.5 s later. When the rollback and the reports are
+    done before it, the SIGTERM can land while pytest exits: it must not turn exit 2 into -15."""
+    proc = subprocess.run(
+        [sys.executable, "-c", AFTER_THE_RUN], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "exited with the rollback's status" in proc.stdout
+    assert "SIGTERM received while exiting" in proc.stderr

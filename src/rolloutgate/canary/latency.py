@@ -28,7 +28,10 @@ from rolloutgate.canary.stats import (
     paired_log_ratio,
     pairs_needed,
     pod_level_ratio,
+    pod_variance_two_way,
+    ratio_power,
     window_ratio,
+    windows_needed,
 )
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.checks.latency import percentile
@@ -59,6 +62,12 @@ MIN_WINDOW_REQUESTS = 10
 MIN_WINDOWS = 6
 # The share of windows cut from each end before averaging their log-ratios.
 WINDOW_TRIM = 0.2
+# What the power printed before the traffic assumes (``server_power``), measured on our busy
+# 2-core node (76 recorded runs at load average 4-35, 200 requests per arm): the windows'
+# log-ratios scattered by 0.214 (winsorized sd, median; quartiles 0.16-0.29), and a window
+# held 15 requests per arm (13 windows of 200 requests: short ones are joined).
+WINDOW_SD = 0.21
+REQUESTS_PER_WINDOW = 15
 
 
 def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
@@ -70,8 +79,11 @@ def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
     last: dict[tuple[Arm, str], ServerRead] = {}
     windows: list[Window] = []
     pending = {arm: [0.0, 0.0] for arm in ARMS}
-    for sweep in sorted({r.sweep for r in reads}):
-        for r in (r for r in reads if r.sweep == sweep):
+    by_sweep: dict[int, list[ServerRead]] = {}
+    for r in reads:
+        by_sweep.setdefault(r.sweep, []).append(r)
+    for sweep in sorted(by_sweep):
+        for r in by_sweep[sweep]:
             before = last.get((r.arm, r.pod))
             last[(r.arm, r.pod)] = r
             if before is not None and r.count >= before.count and r.sum_s >= before.sum_s:
@@ -85,38 +97,41 @@ def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
 
 
 def lasting_pod_variance(reads: Sequence[ServerRead]) -> tuple[float, int]:
-    """How much each arm's pods keep a level of their own, beyond what their windows' scatter
-    explains, pooled over both arms: (variance, degrees of freedom). Per sweep-to-sweep window,
-    a pod's log mean time less its arm's; per pod the mean of those over the windows; their
-    variance within the arm less the mean squared standard error of each (0 when negative)."""
+    """How much each arm's pods keep a level of their own beyond their windows' scatter, pooled
+    over both arms: (variance, degrees of freedom). Per arm, the sweep-to-sweep windows in which
+    every pod of the arm served at least 2 requests; per pod and window the log of its mean
+    server time; a two-way analysis of variance of those (window + pod + noise, each cell
+    weighted equally): (mean square between pods - residual mean square) / windows, on pods - 1
+    degrees of freedom (``stats.pod_variance_two_way``; 0 when negative).
+
+    Not each pod's deviation from its arm's level in the same window: that level holds the pod
+    itself, which takes 1/pods of the pod's noise out of its deviations but none out of the
+    pods' spread, so that pods with no level of their own seemed to keep one (3 pods: the
+    spread 1.5 times what the deviations explained; a lasting sd 0.081 measured on the recorded
+    runs, 0.056 on the same runs with the pods' labels shuffled in every window, where the
+    analysis of variance finds none: docs/canary.md, "What a pod's lasting level was")."""
     by: dict[tuple[Arm, str], dict[int, ServerRead]] = {}
     for r in reads:
         by.setdefault((r.arm, r.pod), {})[r.sweep] = r
     sweeps = sorted({r.sweep for r in reads})
-    deviations: dict[tuple[Arm, str], list[float]] = {}
-    for a, b in itertools.pairwise(sweeps):
-        steps = {
-            key: (v[b].count - v[a].count, v[b].sum_s - v[a].sum_s)
-            for key, v in by.items()
-            if a in v and b in v and v[b].count >= v[a].count
-        }
-        for arm in ARMS:
-            mine = {k: x for k, x in steps.items() if k[0] == arm}
-            count, total = sum(x[0] for x in mine.values()), sum(x[1] for x in mine.values())
-            if count < MIN_WINDOW_REQUESTS // 2 or total <= 0:
-                continue
-            level = math.log(total / count)
-            for key, (n, s) in mine.items():
-                if n >= 2 and s > 0:
-                    deviations.setdefault(key, []).append(math.log(s / n) - level)
     excess, df = 0.0, 0
     for arm in ARMS:
-        pods = [d for k, d in deviations.items() if k[0] == arm and len(d) >= 4]
+        pods = [v for k, v in sorted(by.items(), key=lambda kv: kv[0]) if k[0] == arm]
         if len(pods) < 2:
             continue
-        between = statistics.variance([statistics.mean(d) for d in pods])
-        noise = statistics.mean(statistics.variance(d) / len(d) for d in pods)
-        excess += (between - noise) * (len(pods) - 1)
+        cells: list[list[float]] = []  # [window][pod]: log mean server time
+        for a, b in itertools.pairwise(sweeps):
+            row = []
+            for v in pods:
+                if a in v and b in v:
+                    n, s = v[b].count - v[a].count, v[b].sum_s - v[a].sum_s
+                    if n >= 2 and s > 0:
+                        row.append(math.log(s / n))
+            if len(row) == len(pods):
+                cells.append(row)
+        if len(cells) < 4:
+            continue
+        excess += pod_variance_two_way(cells) * (len(pods) - 1)
         df += len(pods) - 1
     return (max(0.0, excess / df) if df else 0.0), df
 
@@ -142,6 +157,39 @@ def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> s
         f"{t.latency_ratio:g}x slow-down client-side with power {POWER:g} at alpha "
         f"{t.alpha:.2g} with {pods} pod(s) per arm takes {size}; sending {requests}"
     )
+
+
+def server_power(t: Thresholds, requests: int) -> str:
+    """What ``requests`` per arm can find on time-paired windows of the servers' metric, said
+    before the traffic: the power to find the ``latency_ratio`` slow-down and 1.25x, and the
+    requests the ``POWER`` target takes, at the window spread our busy node showed
+    (``WINDOW_SD``; a quieter node's windows scatter less: the run reports its own after)."""
+    windows = max(MIN_WINDOWS, round(requests / REQUESTS_PER_WINDOW))
+    kept = windows - 2 * math.floor(WINDOW_TRIM * windows)
+    se = WINDOW_SD * math.sqrt((windows - 1) / (kept * (kept - 1)))
+    ratios = (t.latency_ratio, 1.25)
+    powers = ", ".join(
+        f"{ratio_power(r, se, kept - 1, alpha=t.alpha):.2f} to find {r:g}x" for r in ratios
+    )
+    needed = {
+        r: windows_needed(WINDOW_SD, ratio=r, alpha=t.alpha, trim=WINDOW_TRIM) for r in ratios
+    }
+    needs = ", ".join(
+        f"~{n * REQUESTS_PER_WINDOW} requests per arm at {r:g}x" for r, n in needed.items()
+    )
+    return (
+        f"server-side: {requests} requests per arm make ~{windows} time-paired windows; at a "
+        f"busy node's window spread ({WINDOW_SD:g}) the latency has power {powers}; power "
+        f"{POWER:g} takes {needs} (canary.requests)"
+    )
+
+
+def latency_power(est: RatioEstimate, t: Thresholds) -> dict[str, float]:
+    """The power this run's interval had to find the ``latency_ratio`` slow-down and 1.25x."""
+    return {
+        f"{r:g}": round(ratio_power(r, est.se, est.df, alpha=t.alpha), 3)
+        for r in (t.latency_ratio, 1.25)
+    }
 
 
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:
@@ -203,6 +251,7 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
                 observed_pod_df=lasting_df,
             )
             figures["windows"] = {
+                "power": latency_power(est, t),
                 "count": len(windows),
                 "trim": WINDOW_TRIM,
                 "log_ratios": [round(w.log_ratio, 4) for w in windows],

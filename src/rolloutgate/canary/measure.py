@@ -21,7 +21,7 @@ from kubernetes.client import ApiClient
 from rolloutgate.canary.arms import pod_restarts
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
-from rolloutgate.canary.latency import sample_size
+from rolloutgate.canary.latency import sample_size, server_power
 from rolloutgate.canary.observations import ARMS, Arm, PodTiming, ServerRead
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
@@ -111,6 +111,10 @@ def measure(
             )
             write(f"canary {size}")
             run.notes.append(size)
+            if server:
+                power = server_power(ccfg.thresholds, ccfg.requests)
+                write(f"canary {power}")
+                run.notes.append(power)
             first = server.read(write) if server else None
             # A canary that failed the warm-up's streak has failed: nothing more to measure.
             if not run.obs.stopped and run.obs.canary_failing is None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import statistics
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -271,6 +272,27 @@ def window_ratio(
     return _estimate(trimmed, var, df, n, pods, math.sqrt(pod_var), confidence)
 
 
+def pod_variance_two_way(cells: Sequence[Sequence[float]]) -> float:
+    """The variance of the pods' own levels from ``cells[w][k]``, pod k's value in window w
+    (every pod in every window), under window + pod + noise: (mean square between pods -
+    residual mean square) / windows, each cell weighted equally. Unbiased for independent noise,
+    even when cells differ in their noise (their requests); negative when the pods differ less
+    than their noise explains (the caller decides what to do with that)."""
+    windows, k = len(cells), len(cells[0]) if cells else 0
+    if windows < 2 or k < 2 or any(len(row) != k for row in cells):
+        raise ValueError(f"a two-way analysis needs >= 2 windows of the same >= 2 pods, got {k}")
+    grand = statistics.fmean(x for row in cells for x in row)
+    window_means = [statistics.fmean(row) for row in cells]
+    pod_means = [statistics.fmean(row[j] for row in cells) for j in range(k)]
+    between = windows * sum((m - grand) ** 2 for m in pod_means) / (k - 1)
+    residual = sum(
+        (cells[w][j] - window_means[w] - pod_means[j] + grand) ** 2
+        for w in range(windows)
+        for j in range(k)
+    ) / ((k - 1) * (windows - 1))
+    return (between - residual) / windows
+
+
 def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
     """Labelled rows for the exact McNemar test to find an accuracy ``drop`` with power
     ``POWER`` at ``alpha`` (one-sided; Connor's normal approximation), when each row is newly
@@ -280,6 +302,30 @@ def labelled_rows_needed(churn: float, drop: float, *, alpha: float) -> float:
     q = 2 * churn + drop  # the probability that the arms disagree on a row
     z_a, z_b = float(norm.ppf(1 - alpha)), float(norm.ppf(POWER))
     return (z_a * math.sqrt(q) + z_b * math.sqrt(q - drop**2)) ** 2 / drop**2
+
+
+def ratio_power(ratio: float, se: float, df: float, *, alpha: float) -> float:
+    """The probability that a one-sided t test at ``alpha`` of a log-ratio with standard error
+    ``se`` on ``df`` degrees of freedom finds a true slow-down of ``ratio`` (noncentral t)."""
+    from scipy.stats import nct, t
+
+    if se <= 0:
+        return 1.0 if ratio > 1 else 0.0
+    return float(nct.sf(t.ppf(1 - alpha, df), df, math.log(ratio) / se))
+
+
+def windows_needed(window_sd: float, *, ratio: float, alpha: float, trim: float) -> int:
+    """Time-paired windows needed to find a slow-down of ``ratio`` with power ``POWER`` at
+    ``alpha`` when the windows' log-ratios scatter by ``window_sd`` (winsorized), judged by
+    Yuen's trimmed mean (``window_ratio``'s standard error and degrees of freedom)."""
+    windows = 4
+    while windows < 100_000:
+        kept = windows - 2 * math.floor(trim * windows)
+        se = window_sd * math.sqrt((windows - 1) / (kept * (kept - 1)))
+        if ratio_power(ratio, se, kept - 1, alpha=alpha) >= POWER:
+            return windows
+        windows = max(windows + 1, math.ceil(windows * 1.05))
+    return windows
 
 
 def pairs_needed(sd: float, pod_var_share: float, *, ratio: float, alpha: float) -> float:

@@ -30,10 +30,12 @@ class Thresholds:
     # quiet); a prior below the node's spread false-alarms (0.08 did: 6.7 % of A/A runs)...
     server_pod_sd: float = 0.15
     # ...server-side on time-paired windows (the servers' metric read every
-    # canary.server_window): a pod's own lasting level, what pairing in time leaves: 0.081
-    # on 216 degrees of freedom of windowed runs at load average 4-35, most of a pod's spread
-    # being its requests' stalls...
-    window_pod_sd: float = 0.08
+    # canary.server_window): a pod's own lasting level, what pairing in time leaves: none
+    # measurable on our node (-0.0018 in variance on 280 degrees of freedom of windowed runs at
+    # load average 4-35, 95 % bootstrap bound sd 0.051; A/A runs' ratios scatter less than
+    # their windows alone say). 0.08 until 2026-12-03 came from an estimator that held each
+    # pod in the level it was compared with (latency.lasting_pod_variance)...
+    window_pod_sd: float = 0.0
     # ...client-side: the pod's own effect on the paired log-latency (requests add their own)...
     client_pod_sd: float = 0.03
     # ...each worth this many degrees of freedom against the run's own pods.

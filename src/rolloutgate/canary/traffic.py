@@ -24,6 +24,7 @@ spread over at least ``min_duration`` seconds.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -286,10 +287,19 @@ class Traffic:
 
     def pods_for(self, index: int) -> dict[Arm, str]:
         """The pods of both arms the ``index``-th request goes to: round-robin on the baseline,
-        and on the canary a step further every full round, so that each pair of pods comes up
-        equally often."""
+        and on the canary round-robin too but ``_canary_step`` pods further every full round of
+        the baseline, so that each pair of pods comes up equally often and neither arm sends
+        two requests in a row to one pod (the workers send requests next to each other in the
+        plan at the same time: a pod that got them together would queue one behind the other
+        and measure that; canary17e's pattern sent 3 in a row to each canary pod, and 37 % of
+        the canary pods' requests overlapped another on the same pod, 0.1 % on the
+        baseline's)."""
         base, can = self.pods["baseline"], self.pods["canary"]
-        return {"baseline": base[index % len(base)], "canary": can[(index // len(base)) % len(can)]}
+        rounds, slot = divmod(index, len(base))
+        return {
+            "baseline": base[slot],
+            "canary": can[(slot + rounds * _canary_step(len(base), len(can))) % len(can)],
+        }
 
     def _probe(self, client: HttpClient, arm: Arm) -> None:
         """Time a request that does no model work: the path's share of a prediction's time."""
@@ -378,6 +388,18 @@ class Traffic:
                     f"were answered by the canary (last: {_said(base)})"
                 )
                 self.stop.set()
+
+
+def _canary_step(base: int, canary: int) -> int:
+    """How many canary pods further each round of the baseline's moves: one that meets every
+    canary pod with every baseline pod (coprime with ``canary``) and does not give the last
+    request of a round and the first of the next the same canary pod (a step of ``base`` - 1);
+    1 when no step does both (2 pods on each arm: a pod then gets two in a row once a
+    round)."""
+    for step in range(1, canary + 1):
+        if math.gcd(step, canary) == 1 and (step - (base - 1)) % canary != 0:
+            return step
+    return 1
 
 
 def _said(sample: Sample) -> str:

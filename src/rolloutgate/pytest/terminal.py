@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ class SigtermAsInterrupt:
 
     def __init__(self) -> None:
         self._saved: dict[int, Any] = {}
+        self._noting = False  # an interrupt was handled: only the clean-up is left
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -59,11 +61,26 @@ class SigtermAsInterrupt:
         def note(signum: int, _frame: FrameType | None) -> None:
             write(f"rolloutgate: {signal.Signals(signum).name} received while {doing}")
 
+        self._noting = True
+
         self._replace(signal.SIGINT, note)
         self._replace(signal.SIGTERM, note)
 
     def restore(self) -> None:
+        """Put back the replaced handlers, except after an interrupt: then the run has ended
+        but the process has not (pytest's exit, the interpreter's shutdown), and the runner's
+        SIGTERM that follows its SIGINT by seconds would end it with -15 in place of the exit
+        status the rollback earned. Until the process ends a signal is said, not obeyed."""
         if threading.current_thread() is not threading.main_thread():
+            return
+        if self._noting:
+
+            def exiting(signum: int, _frame: FrameType | None) -> None:
+                said = f"rolloutgate: {signal.Signals(signum).name} received while exiting\n"
+                os.write(2, said.encode())
+
+            for signum in self._saved:
+                signal.signal(signum, exiting)
             return
         for signum, handler in self._saved.items():
             signal.signal(signum, handler)
