@@ -84,24 +84,13 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 # one module per worker); the end-to-end modules mostly wait on the cluster, hence more workers
 # than the two cores. What restarts or stops cluster components is marked `disruptive` and runs
 # alone afterwards. Both runs always run; either failing fails the target.
-# The order is given, not xdist's (--no-loadscope-reorder): xdist's own puts modules with many
-# tests first, which left the long one- to three-test end-to-end modules (kind, waves, gRPC, the
-# promotion) to the end of the run, one or two workers busy. LONGEST: each module's summed test
-# times, most first (a run at load 20 on 2026-12-03); the rest follows in directory order.
-LONGEST := $(addprefix tests/e2e/test_,canary_arms.py wine.py canary_broken.py releases.py \
-    workload_kinds.py first_try.py bad_releases.py) tests/cluster_layer/test_rollout.py \
-    tests/e2e/test_canary_promotion.py tests/kind $(addprefix tests/e2e/test_,canary_wine.py \
-    secrets.py least_privilege.py) tests/examples/test_iris_images.py tests/e2e/test_waves.py \
-    tests/devcluster/test_workloads.py $(addprefix tests/e2e/test_,workload_rules.py sources.py \
-    bad_input.py) tests/examples/test_wine_images.py $(addprefix tests/e2e/test_,release_objects.py \
-    grpc.py verify.py)
-TEST_PATHS := $(LONGEST) tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
+TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
 TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 
 test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind); prints the 25 slowest
 	@rc=0; \
-	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 -m "not disruptive" \
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not disruptive" \
 	    $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
 	$(PYTHON) -m pytest --durations=25 -m disruptive $(PYTEST_ARGS) tests/devcluster tests/e2e || rc=$$?; \
 	exit $$rc
