@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -70,17 +69,14 @@ class SigtermAsInterrupt:
         """Put back the replaced handlers, except after an interrupt: then the run has ended
         but the process has not (pytest's exit, the interpreter's shutdown), and the runner's
         SIGTERM that follows its SIGINT by seconds would end it with -15 in place of the exit
-        status the rollback earned. Until the process ends a signal is said, not obeyed."""
+        status the rollback earned. So until the process ends both are ignored (SIG_IGN: a
+        handler of ours would not do, the interpreter's shutdown puts back the default before
+        the process is gone); SIGKILL still ends it."""
         if threading.current_thread() is not threading.main_thread():
             return
         if self._noting:
-
-            def exiting(signum: int, _frame: FrameType | None) -> None:
-                said = f"rolloutgate: {signal.Signals(signum).name} received while exiting\n"
-                os.write(2, said.encode())
-
             for signum in self._saved:
-                signal.signal(signum, exiting)
+                signal.signal(signum, signal.SIG_IGN)
             return
         for signum, handler in self._saved.items():
             signal.signal(signum, handler)
