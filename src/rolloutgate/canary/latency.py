@@ -30,6 +30,7 @@ from rolloutgate.canary.stats import (
     pod_level_ratio,
     pod_variance_two_way,
     ratio_power,
+    trimmed_windows_se,
     window_ratio,
     windows_needed,
 )
@@ -165,11 +166,10 @@ def server_power(t: Thresholds, requests: int) -> str:
     requests the ``POWER`` target takes, at the window spread our busy node showed
     (``WINDOW_SD``; a quieter node's windows scatter less: the run reports its own after)."""
     windows = max(MIN_WINDOWS, round(requests / REQUESTS_PER_WINDOW))
-    kept = windows - 2 * math.floor(WINDOW_TRIM * windows)
-    se = WINDOW_SD * math.sqrt((windows - 1) / (kept * (kept - 1)))
+    se, df = trimmed_windows_se(WINDOW_SD, windows, trim=WINDOW_TRIM)
     ratios = (t.latency_ratio, 1.25)
     powers = ", ".join(
-        f"{ratio_power(r, se, kept - 1, alpha=t.alpha):.2f} to find {r:g}x" for r in ratios
+        f"{ratio_power(r, se, df, alpha=t.alpha):.2f} to find {r:g}x" for r in ratios
     )
     needed = {
         r: windows_needed(WINDOW_SD, ratio=r, alpha=t.alpha, trim=WINDOW_TRIM) for r in ratios

@@ -314,15 +314,21 @@ def ratio_power(ratio: float, se: float, df: float, *, alpha: float) -> float:
     return float(nct.sf(t.ppf(1 - alpha, df), df, math.log(ratio) / se))
 
 
+def trimmed_windows_se(window_sd: float, windows: int, *, trim: float) -> tuple[float, int]:
+    """The standard error and degrees of freedom of Yuen's trimmed mean of ``windows``
+    log-ratios that scatter by ``window_sd`` (winsorized), as ``window_ratio`` judges them."""
+    kept = windows - 2 * math.floor(trim * windows)
+    return window_sd * math.sqrt((windows - 1) / (kept * (kept - 1))), kept - 1
+
+
 def windows_needed(window_sd: float, *, ratio: float, alpha: float, trim: float) -> int:
     """Time-paired windows needed to find a slow-down of ``ratio`` with power ``POWER`` at
     ``alpha`` when the windows' log-ratios scatter by ``window_sd`` (winsorized), judged by
     Yuen's trimmed mean (``window_ratio``'s standard error and degrees of freedom)."""
     windows = 4
     while windows < 100_000:
-        kept = windows - 2 * math.floor(trim * windows)
-        se = window_sd * math.sqrt((windows - 1) / (kept * (kept - 1)))
-        if ratio_power(ratio, se, kept - 1, alpha=alpha) >= POWER:
+        se, df = trimmed_windows_se(window_sd, windows, trim=trim)
+        if ratio_power(ratio, se, df, alpha=alpha) >= POWER:
             return windows
         windows = max(windows + 1, math.ceil(windows * 1.05))
     return windows
