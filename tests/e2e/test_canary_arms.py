@@ -69,9 +69,7 @@ def test_retrained_model_is_marginal_naming_its_flips(
     # runtime, timed alike): its latency is weighed and passes, on time-paired windows of the
     # servers' own metric, 3 pods per arm (judged on each pod's totals with the 0.08 prior, 3
     # of its real runs failed latency on a busy node: false alarms, issue 17).
-    result = run_canary(
-        e2e_namespace, tmp_path, "--image-tag=retrained", "--canary-requests=200"
-    )
+    result = run_canary(e2e_namespace, tmp_path, "--image-tag=retrained", "--canary-requests=200")
     assert result.returncode == 6, result.output[-5000:]
     assert result.report["verdict"] == "marginal"
     agreement = metric(result, "agreement")
