@@ -49,9 +49,11 @@ def e2e_cluster() -> None:
 
 
 @pytest.fixture(scope="module")
-def e2e_namespace(e2e_cluster: None) -> Iterator[str]:
-    """Module: a fresh namespace, labelled, deleted afterwards (the gate creates it)."""
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
+def e2e_namespace(e2e_cluster: None, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Module: a fresh namespace, labelled, deleted afterwards (the gate creates it). Its name
+    says which module made it (a leftover, or a pod's CPU in a measurement, points to a file)."""
+    module = request.module.__name__.rpartition(".")[2].removeprefix("test_").replace("_", "-")
+    name = f"e2e-{module[:40]}-{uuid.uuid4().hex[:6]}"
     yield name
     kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
 
