@@ -5,7 +5,7 @@ Run from the repository root on the local cluster (`make cluster-up load-images`
 namespace it deploys v1 with the gate, then runs the canary as a user would
 (`python -m pytest --cluster=local --canary --image-tag=TAG`), each run with fresh arms:
 
-- ``v2`` (a good new model): time from start to verdict at 200 measured requests per arm;
+- ``v2`` (a good new model): time from start to verdict at the canary's default size;
 - ``v1`` against live v1 (A/A): how often a run that should pass does not (false alarms);
 - ``slower`` (~25 % slower than v1): how often the latency metric catches it;
 - ``retrained`` (an equally good retrain, 4 of 150 rows differ): its verdicts.
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rolloutgate.canary.config import RunDefaults
+
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE_PREFIX = "bench-canary"
 
@@ -41,7 +43,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--tags", default="v1,slower,retrained", help="tags judged against live v1, alternating"
     )
     p.add_argument("--verdict-runs", type=int, default=3, help="v2 runs timed (default 3)")
-    p.add_argument("--requests", type=int, default=200, help="measured requests per arm")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=RunDefaults.requests,
+        help=f"measured requests per arm (default {RunDefaults.requests}, the canary's)",
+    )
     p.add_argument("--namespace", help="reuse this namespace (v1 must be live there)")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary.json"))
     args = p.parse_args(argv)

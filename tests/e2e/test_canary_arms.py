@@ -3,8 +3,8 @@ candidates are judged against it side by side (tests/e2e/canaryrun.py). Every ru
 arm behind and the live release as it was.
 
 Pass and latency at the default three pods per arm; the verdicts on predictions and sample size
-at one pod per arm, with runs kept small where the verdict does not need 200 requests (2-core
-machines)."""
+at one pod per arm. Runs are kept small (2-core machines): 200 requests per arm where the
+verdict does not need the default's 720 (its latency power), fewer where it needs fewer."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("canary_images", "iris_canary_manifests")
 def test_v2_against_v1_passes_and_touches_nothing_live(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
-    result = run_canary(e2e_namespace, tmp_path, "--image-tag=v2")
+    result = run_canary(e2e_namespace, tmp_path, "--image-tag=v2", "--canary-requests=200")
     assert result.returncode == 0, result.output[-5000:]
     report = result.report
     assert report["verdict"] == "pass"
@@ -69,7 +69,7 @@ def test_retrained_model_is_marginal_naming_its_flips(
     # runtime, timed alike): its latency is weighed and passes, on time-paired windows of the
     # servers' own metric, 3 pods per arm (judged on each pod's totals with the 0.08 prior, 3
     # of its real runs failed latency on a busy node: false alarms, issue 17).
-    result = run_canary(e2e_namespace, tmp_path, "--image-tag=retrained")
+    result = run_canary(e2e_namespace, tmp_path, "--image-tag=retrained", "--canary-requests=200")
     assert result.returncode == 6, result.output[-5000:]
     assert result.report["verdict"] == "marginal"
     agreement = metric(result, "agreement")
@@ -101,8 +101,9 @@ def test_slower_tag_fails_on_latency_as_the_servers_measured_it(
     # 500 requests per arm, not 200: measured fairly (no canary pod gets two requests at once
     # more than a baseline pod) the tag is ~1.29x at load 25-45, where 200 requests' ~13
     # windows find it with power ~0.7 and 500's ~33 with ~0.97 (the canary says so before
-    # its traffic; docs/canary.md, "What a pod's lasting level was"). Their traffic takes
-    # 50-150 s on a busy node: more time for it than the default 180 s.
+    # its traffic; docs/canary.md, "What a pod's lasting level was"). 500, not the default
+    # 720: the test's time. Their traffic takes 50-150 s on a busy node; 300 s for it, above
+    # the 260 s the size would get by default.
     result = run_canary(
         e2e_namespace,
         tmp_path,

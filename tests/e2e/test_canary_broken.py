@@ -43,6 +43,8 @@ def test_broken_candidates_fail_with_both_arms_removed(
         # was met by six once).
         env={
             "ROLLOUTGATE_CANARY_WARMUP": "2",
+            # Not the default's 720: these end on an arm or a streak, not on latency power.
+            "ROLLOUTGATE_CANARY_REQUESTS": "200",
             "ROLLOUTGATE_REQUEST_TIMEOUT": "3",
             **ONE_POD,
         },

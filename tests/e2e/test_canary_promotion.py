@@ -111,6 +111,7 @@ def test_promote_on_pass_releases_the_candidate_with_the_gate(
         tmp_path,
         "--image-tag=v2",
         "--promote",
+        "--canary-requests=200",  # latency is not weighed: the default's 720 buy nothing here
         env={**ONE_POD, "ROLLOUTGATE_CANARY_WEIGHTS_LATENCY": "0"},
     )
     assert result.returncode == 0, result.output[-5000:]

@@ -22,6 +22,7 @@ import workflow
 from gaterun import PENGUIN, REPO, kubectl
 
 import rolloutgate
+from rolloutgate.canary.config import RunDefaults, traffic_deadline
 
 GATE = ("release-gate.yml", "gate", "Release gate")
 CANARY = ("nightly-canary.yml", "canary", "Canary")
@@ -98,9 +99,11 @@ def test_workflows_install_the_gate_keep_apart_and_outlast_its_timeouts() -> Non
         install = next(s for s in steps if s.get("name") == "Install the gate")
         assert install["run"] == 'pip install "$ROLLOUTGATE"'
     # The staging profile (pyproject.toml): lock 120, rollout 600, endpoint 60, rollback 600;
-    # the canary adds its arms' rollout, traffic (180) and clean-up (120).
+    # the canary adds its arms' rollout, traffic (its default deadline: 370 s at 720 requests)
+    # and clean-up (120).
     release_s = 120 + 600 + 60 + 600
-    canary_s = 120 + 600 + 180 + 120
+    traffic_s = traffic_deadline(RunDefaults.requests, RunDefaults.warmup)
+    canary_s = 120 + 600 + traffic_s + 120
     assert gate["jobs"]["gate"]["timeout-minutes"] * 60 > release_s
     assert canary["jobs"]["canary"]["timeout-minutes"] * 60 > canary_s + release_s
 

@@ -26,7 +26,7 @@ def test_unreachable_cluster_is_inconclusive_with_a_report_per_metric(
     assert result.ret == 7, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "rolloutgate canary: candidate v2 against the live release; 200 measured*",
+            "rolloutgate canary: candidate v2 against the live release; 720 measured*",
             "*1 deselected*",
             "*canary verdict: INCONCLUSIVE*ClusterUnreachable*",
         ]

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from rolloutgate.canary.config import RunDefaults
 from rolloutgate.canary.latency import sample_size, server_power, server_windows
 from rolloutgate.canary.measure import ServerMetrics
 from rolloutgate.canary.observations import Observations, Sample, ServerRead
@@ -269,7 +270,11 @@ def test_the_server_side_power_is_said_before_the_traffic() -> None:
     powers = [float(x) for x in re.findall(r"(\d\.\d\d) to find", text)]
     assert len(powers) == 2
     assert powers[0] < 0.3 < powers[1] < 0.9
-    needed = [int(x) for x in re.findall(r"~(\d+) requests per arm at", text)]
-    assert needed[0] > 5 * needed[1] > 5 * 200
-    more = server_power(Thresholds(), needed[1])
-    assert float(re.findall(r"(\d\.\d\d) to find 1.25x", more)[0]) >= 0.9
+    # The requests each target takes: power 0.9 at the ratio to detect, 0.99 at 1.25x.
+    needed = {float(r): int(n) for r, n in re.findall(r"at (\d\.\d+)x ~(\d+)", text)}
+    assert list(needed) == [1.1, 1.25]
+    assert needed[1.1] > 3 * needed[1.25] > 3 * 200
+    more = server_power(Thresholds(), needed[1.25])
+    assert float(re.findall(r"(\d\.\d\d) to find 1.25x", more)[0]) >= 0.99
+    # The default size is that of the 1.25x target: a run says it has the power it was sized for.
+    assert RunDefaults().requests == needed[1.25]

@@ -188,6 +188,24 @@ def test_canary_settings_resolve_with_defaults_and_sources(tmp_path: Path) -> No
         )
 
 
+def test_the_traffic_deadline_follows_the_requests_unless_it_is_set(tmp_path: Path) -> None:
+    def resolve(options: dict[str, object], env: dict[str, str]) -> canary_config.CanaryConfig:
+        return canary_config.resolve(
+            options, env=env, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+        )
+
+    default = resolve({}, {})
+    assert default.requests == 720
+    # 0.5 s per request per arm, warm-up (20) included: the fixed 180 s cut a 720-request run.
+    assert default.traffic_timeout == 370
+    assert default.sources["canary.traffic_timeout"].startswith("default (0.5 s per request")
+    assert resolve({"rolloutgate_canary_requests": 2000}, {}).traffic_timeout == 1010
+    assert resolve({"rolloutgate_canary_requests": 80}, {}).traffic_timeout == 180  # the floor
+    given = resolve({}, {"ROLLOUTGATE_CANARY_TRAFFIC_TIMEOUT": "120"})
+    assert given.traffic_timeout == 120
+    assert given.sources["canary.traffic_timeout"] == "env ROLLOUTGATE_CANARY_TRAFFIC_TIMEOUT"
+
+
 def test_every_threshold_is_a_setting_with_the_default_of_thresholds(tmp_path: Path) -> None:
     # With nothing configured, the resolved thresholds are Thresholds' own defaults, field by
     # field (a setting paired with another field's default would differ here).

@@ -23,6 +23,7 @@ from rolloutgate.canary.stats import (
     pod_level_ratio,
     pod_variance_two_way,
     ratio_power,
+    trimmed_windows_se,
     window_ratio,
     windows_needed,
 )
@@ -277,3 +278,16 @@ def test_the_power_said_is_what_the_windowed_rule_does() -> None:
     # And the windows it takes for power 0.9: more for a smaller slow-down.
     assert 20 < windows_needed(0.21, ratio=1.25, alpha=0.02, trim=0.2) < 40
     assert windows_needed(0.21, ratio=1.1, alpha=0.02, trim=0.2) > 120
+
+
+@pytest.mark.parametrize(("ratio", "power"), [(1.25, 0.9), (1.25, 0.99), (1.1, 0.9)])
+def test_windows_needed_is_the_fewest_windows_with_that_power(ratio: float, power: float) -> None:
+    # The default canary size is read off this (0.99 at 1.25x): one window fewer must fall
+    # short of the power, or the default asks for requests it does not need.
+    n = windows_needed(0.21, ratio=ratio, alpha=0.02, trim=0.2, power=power)
+
+    def power_at(windows: int) -> float:
+        se, df = trimmed_windows_se(0.21, windows, trim=0.2)
+        return ratio_power(ratio, se, df, alpha=0.02)
+
+    assert power_at(n) >= power > power_at(n - 1)

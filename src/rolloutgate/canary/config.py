@@ -27,10 +27,14 @@ class RunDefaults:
     # Pods per arm: the pod is the unit of latency variance, and one pod per arm cannot tell a
     # slow candidate from a slow pod (docs/canary.md, "Error rates").
     replicas: int = 3
-    requests: int = 200  # measured requests per arm
+    # Measured requests per arm: what power 0.99 to find a 1.25x slow-down takes on a busy node
+    # (latency.server_power says so before each run; simulated 99 % from 600, docs/canary.md).
+    requests: int = 720
     warmup: int = 20  # per arm, discarded
     concurrency: int = 2  # requests in flight per arm at most
-    traffic_timeout: float = 180.0  # the traffic stops here; what was measured is judged
+    # The traffic stops here; what was measured is judged. None: it follows the requests
+    # (``traffic_deadline``), so a larger run is not cut short on a busy node.
+    traffic_timeout: float | None = None
     # The traffic is spread over at least this long (noise comes in bursts; see traffic).
     min_duration: float = 20.0
     # The servers' duration metric is read on every pod this often during the traffic: the
@@ -40,6 +44,19 @@ class RunDefaults:
     report: str = "reports/canary.json"
     html: str = "reports/canary.html"
     history: str = "reports/canary-history.jsonl"
+
+
+# The traffic's deadline when none is set: this long per request per arm (warm-up included), and
+# never less than the fixed 180 s it replaces. The slowest traffic counted on our 2-core node ran
+# 3.8 requests a second per arm (688 in 182 s at load average 49, where 180 s cut a 720-request
+# run); 2 a second leaves room for a node twice as slow: 720 requests get 370 s.
+TRAFFIC_S_PER_REQUEST = 0.5
+MIN_TRAFFIC_TIMEOUT = 180.0
+
+
+def traffic_deadline(requests: int, warmup: int) -> float:
+    """Seconds the traffic of ``requests`` measured and ``warmup`` requests per arm may take."""
+    return max(MIN_TRAFFIC_TIMEOUT, TRAFFIC_S_PER_REQUEST * (requests + warmup))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,4 +313,11 @@ def resolve(
         weights=weights,
     )
     run = {f.name: c(f.name) for f in fields(CanaryConfig) if f.name not in _NOT_SETTINGS}
+    if run["traffic_timeout"] is None:
+        run["traffic_timeout"] = traffic_deadline(run["requests"], run["warmup"])
+        sources = {
+            **sources,
+            "canary.traffic_timeout": f"default ({TRAFFIC_S_PER_REQUEST:g} s per request per arm, "
+            f"at least {MIN_TRAFFIC_TIMEOUT:g} s)",
+        }
     return CanaryConfig(thresholds=thresholds, sources=sources, **run)

@@ -69,6 +69,9 @@ WINDOW_TRIM = 0.2
 # held 15 requests per arm (13 windows of 200 requests: short ones are joined).
 WINDOW_SD = 0.21
 REQUESTS_PER_WINDOW = 15
+# The power wanted at 1.25x (issue 17's target; ``POWER`` is the one at ``latency_ratio``): the
+# default ``canary.requests`` is what it takes at ``WINDOW_SD``.
+BIG_SLOWDOWN_POWER = 0.99
 
 
 def server_windows(reads: Sequence[ServerRead]) -> list[Window]:
@@ -167,20 +170,20 @@ def server_power(t: Thresholds, requests: int) -> str:
     (``WINDOW_SD``; a quieter node's windows scatter less: the run reports its own after)."""
     windows = max(MIN_WINDOWS, round(requests / REQUESTS_PER_WINDOW))
     se, df = trimmed_windows_se(WINDOW_SD, windows, trim=WINDOW_TRIM)
-    ratios = (t.latency_ratio, 1.25)
+    targets = ((t.latency_ratio, POWER), (1.25, BIG_SLOWDOWN_POWER))
     powers = ", ".join(
-        f"{ratio_power(r, se, df, alpha=t.alpha):.2f} to find {r:g}x" for r in ratios
+        f"{ratio_power(r, se, df, alpha=t.alpha):.2f} to find {r:g}x" for r, _ in targets
     )
     needed = {
-        r: windows_needed(WINDOW_SD, ratio=r, alpha=t.alpha, trim=WINDOW_TRIM) for r in ratios
+        (r, power): REQUESTS_PER_WINDOW
+        * windows_needed(WINDOW_SD, ratio=r, alpha=t.alpha, trim=WINDOW_TRIM, power=power)
+        for r, power in targets
     }
-    needs = ", ".join(
-        f"~{n * REQUESTS_PER_WINDOW} requests per arm at {r:g}x" for r, n in needed.items()
-    )
+    needs = ", ".join(f"{power:g} at {r:g}x ~{n}" for (r, power), n in needed.items())
     return (
         f"server-side: {requests} requests per arm make ~{windows} time-paired windows; at a "
-        f"busy node's window spread ({WINDOW_SD:g}) the latency has power {powers}; power "
-        f"{POWER:g} takes {needs} (canary.requests)"
+        f"busy node's window spread ({WINDOW_SD:g}) the latency has power {powers}; requests "
+        f"per arm for power {needs} (canary.requests)"
     )
 
 

@@ -84,7 +84,8 @@ def measure(
             f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
             f"arm over {', '.join(f'{len(urls[a])} {a}' for a in ARMS)} pod(s), "
             f"{len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over at "
-            f"least {ccfg.min_duration:g} s"
+            f"least {ccfg.min_duration:g} s and at most {ccfg.traffic_timeout:g} s "
+            "(canary.traffic_timeout)"
         )
 
         def traffic(min_duration: float, path_every: int) -> Traffic:

@@ -321,16 +321,20 @@ def trimmed_windows_se(window_sd: float, windows: int, *, trim: float) -> tuple[
     return window_sd * math.sqrt((windows - 1) / (kept * (kept - 1))), kept - 1
 
 
-def windows_needed(window_sd: float, *, ratio: float, alpha: float, trim: float) -> int:
-    """Time-paired windows needed to find a slow-down of ``ratio`` with power ``POWER`` at
+def windows_needed(
+    window_sd: float, *, ratio: float, alpha: float, trim: float, power: float = POWER
+) -> int:
+    """Time-paired windows needed to find a slow-down of ``ratio`` with ``power`` at
     ``alpha`` when the windows' log-ratios scatter by ``window_sd`` (winsorized), judged by
     Yuen's trimmed mean (``window_ratio``'s standard error and degrees of freedom)."""
     windows = 4
     while windows < 100_000:
         se, df = trimmed_windows_se(window_sd, windows, trim=trim)
-        if ratio_power(ratio, se, df, alpha=alpha) >= POWER:
+        if ratio_power(ratio, se, df, alpha=alpha) >= power:
             return windows
-        windows = max(windows + 1, math.ceil(windows * 1.05))
+        # One at a time where a window is a user's default size (a 5 % step overshot 0.99 at
+        # 1.25x by 5 windows, 75 requests); faster beyond, where only the order matters.
+        windows = windows + 1 if windows < 200 else math.ceil(windows * 1.05)
     return windows
 
 
