@@ -43,6 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ready else 503, {"model_version_status": [{"state": state}]})
         elif self.path in ("/v2/health/live", "/v2/health/ready", "/v2/models/wine/ready"):
             self._send(200 if ready or self.path.endswith("live") else 400, {})
+        elif self.path == "/moved":
+            # A redirect, as a server's trailing-slash rule answers: clients follow it.
+            self.send_response(307)
+            self.send_header("Location", "/healthz")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/v2" and self.state.get("v2"):
             self._send(200, {"name": "stub", "version": "1.0", "extensions": []})
         elif self.path == "/v2/models/wine" and self.state.get("v2"):
@@ -91,7 +97,8 @@ def serve() -> Iterator[tuple[str, dict[str, Any]]]:
     """(base URL, state) of a server on 127.0.0.1; ``state`` switches failures: ``wrong``
     (labels rotated), ``ready`` (False: health checks fail), ``hang`` (a POST is never
     answered), ``reset`` (a POST's connection is closed unanswered); and ``v2`` (True: the V2
-    server and model metadata and repository index answer, as a V2 server's do)."""
+    server and model metadata and repository index answer, as a V2 server's do). ``GET
+    /moved`` redirects to ``/healthz``."""
     state: dict[str, Any] = {"closing": threading.Event()}
     handler = type("Handler", (_Handler,), {"state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

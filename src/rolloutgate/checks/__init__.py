@@ -3,6 +3,8 @@
     cases        golden cases for any HTTP JSON server: requests, expectations, ``HttpClient``
                  (the one golden/request stack: the gate, recording and the canary)
     httpclient   the request of a case and ``HttpClient``, which sends it; ``client_for``
+    loopback     requests to the gate's own forwards straight through urllib3 (``requests``'
+                 answers and errors, without the session's per-request work)
     protocols    the presets (v2, v1, plain): prediction path, health checks
     client       the V2 client, ``EndpointUnreachable``, ``describe``, ``wait_answering``
     latency      the one ``percentile``, the golden file's latency budget, ``measure_latency``

@@ -18,6 +18,7 @@ import requests
 
 from rolloutgate.checks import credentials, protocols
 from rolloutgate.checks.client import no_answer, resend_if_stale, retry_unrouted
+from rolloutgate.checks.loopback import LoopbackSender
 
 if TYPE_CHECKING:
     from rolloutgate.checks.cases import Golden
@@ -53,7 +54,8 @@ class HttpClient:
     """Sends cases and health checks to one base URL; every request has a timeout.
 
     ``health`` maps check names (``protocols.HEALTH_CHECKS``) to paths; ``{model}`` in a path
-    is replaced by ``model``.
+    is replaced by ``model``. ``forwarded``: ``base_url`` is the gate's own port-forward on
+    127.0.0.1 (plain HTTP), asked through ``loopback.LoopbackSender``.
     """
 
     def __init__(
@@ -65,12 +67,16 @@ class HttpClient:
         health: Mapping[str, str],
         session: requests.Session | None = None,
         unrouted_retry_s: float = 0.0,
+        forwarded: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
         self.health = dict(health)
         self.session = session or requests.Session()
+        # The gate's own forward: straight through urllib3, without the session's per-request
+        # merging (``loopback``); the same answers and errors.
+        self._loopback = LoopbackSender(self.base_url, self.session, timeout) if forwarded else None
         # Through the Service: a request that met no pod is retried for this long.
         self.unrouted_retry_s = unrouted_retry_s
         # Whether a connection may be waiting in the session's pool (an answer came before).
@@ -98,17 +104,22 @@ class HttpClient:
 
     def _send(self, request: Request) -> requests.Response:
         url = self.url(request.path)
-        try:
-            response = resend_if_stale(
-                lambda: self.session.request(
-                    request.method,
-                    url,
-                    headers=dict(request.headers),
-                    json=request.body,
-                    timeout=self.timeout,
-                ),
-                pooled=self._answered,
+
+        def send() -> requests.Response:
+            if self._loopback is not None:
+                return self._loopback.request(
+                    request.method, url, headers=dict(request.headers), json=request.body
+                )
+            return self.session.request(
+                request.method,
+                url,
+                headers=dict(request.headers),
+                json=request.body,
+                timeout=self.timeout,
             )
+
+        try:
+            response = resend_if_stale(send, pooled=self._answered)
         except requests.RequestException as e:
             # from None: pytest would print the chained transport error's frames with their
             # arguments, the request's headers (credentials) among them.
@@ -178,9 +189,10 @@ def client_for(
     # The configured headers and the endpoint URL's credentials, never shown.
     session = credentials.session(cfg)
     # To the gate's own forward the environment's proxies and netrc do not apply: an
-    # HTTP_PROXY without a NO_PROXY for 127.0.0.1 would send loopback requests to the proxy,
-    # and reading them on every request was ~0.4 of the ~2 ms of CPU a request cost (issue
-    # 21: ~1500 requests in a row at 100 replicas x 10 golden cases).
+    # HTTP_PROXY without a NO_PROXY for 127.0.0.1 would send loopback requests to the proxy
+    # (and a redirect, which the session follows, must not go there either). Its requests go
+    # straight through urllib3 (``loopback``): ~1500 in a row at 100 replicas x 10 golden
+    # cases, CPU-bound in the gate (issue 21).
     session.trust_env = not forwarded
     return HttpClient(
         base_url,
@@ -189,6 +201,7 @@ def client_for(
         health=health_paths(golden, cfg),
         session=session,
         unrouted_retry_s=unrouted_retry_s,
+        forwarded=forwarded,
     )
 
 
