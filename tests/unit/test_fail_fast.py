@@ -12,7 +12,7 @@ from rolloutgate.checks import pods
 from rolloutgate.checks.podjudge import PodJudge
 from rolloutgate.errors import RolloutFailed
 from rolloutgate.kube import WatchEvent
-from rolloutgate.release import ending, rollout
+from rolloutgate.release import ending, refusals, rollout
 from rolloutgate.workloads import DeploymentViewer, Revision
 
 from .k8s_objects import container, deployment, pod
@@ -38,7 +38,7 @@ def test_a_crash_is_judged_on_its_status_without_asking_the_kubelet(
         raise AssertionError("the verdict asked for a log")
 
     monkeypatch.setattr(pods, "log_tail", no_log)
-    target = rollout._Target(DeploymentViewer(), "iris", 2, obj=deployment())
+    target = refusals.Target(DeploymentViewer(), "iris", 2, obj=deployment())
     target.revision = Revision("2", {"pod-template-hash": "7c9f"})
     judge = PodJudge(None, "ml", max_restarts=0)
     item = rollout._Event(target.key, "pod", WatchEvent("MODIFIED", _crashed()))

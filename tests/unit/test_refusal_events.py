@@ -12,7 +12,7 @@ from rolloutgate import kube
 from rolloutgate.checks.podjudge import PodJudge
 from rolloutgate.errors import ClusterError, Forbidden, RolloutFailed
 from rolloutgate.objects import Obj
-from rolloutgate.release import rollout
+from rolloutgate.release import refusals, rollout
 from rolloutgate.workloads import viewer_for
 
 STS: Obj = {
@@ -52,15 +52,15 @@ WEBHOOK: Obj = {
 }
 
 
-def _target(obj: Obj) -> rollout._Target:
-    t = rollout._Target(viewer_for(obj), obj["metadata"]["name"], 2, since=rollout.applied_at(obj))
+def _target(obj: Obj) -> refusals.Target:
+    t = refusals.Target(viewer_for(obj), obj["metadata"]["name"], 2, since=refusals.applied_at(obj))
     t.obj = obj
     return t
 
 
 def test_the_apply_time_is_the_latest_managed_fields_entry() -> None:
-    assert rollout.applied_at(STS) == datetime(2026, 12, 3, 5, 10, tzinfo=UTC)
-    assert rollout.applied_at(DS) is None
+    assert refusals.applied_at(STS) == datetime(2026, 12, 3, 5, 10, tzinfo=UTC)
+    assert refusals.applied_at(DS) is None
     assert viewer_for(STS).refusal_events()
     assert viewer_for(DS).refusal_events()
 
@@ -68,7 +68,7 @@ def test_the_apply_time_is_the_latest_managed_fields_entry() -> None:
 def test_an_admission_denial_is_the_verdict_at_once_with_the_events_message() -> None:
     t = _target(DS)
     with pytest.raises(RolloutFailed) as e:
-        rollout.on_refusal(t, WEBHOOK, synced=True, now=10.0)
+        refusals.on_refusal(t, WEBHOOK, synced=True, now=10.0)
     assert e.value.reason == "FailedCreate"
     assert str(e.value).startswith(
         "daemonset agent: FailedCreate: the API server refuses its new pods: Error creating: "
@@ -82,15 +82,15 @@ def test_a_quota_refusal_is_the_verdict_once_it_stands_a_second(
 ) -> None:
     monkeypatch.setattr(kube, "get", lambda *a, **k: None)  # penguin-2 was never created
     t = _target(STS)
-    rollout.on_refusal(t, QUOTA, synced=False, now=10.0)
+    refusals.on_refusal(t, QUOTA, synced=False, now=10.0)
     assert t.refusal is not None
     assert t.refusal[0] == 10.0
     assert t.refused is not None
     assert "exceeded quota: pods" in t.refused
-    rollout.on_refusal(t, {**QUOTA, "count": 2}, synced=True, now=10.4)  # a retry: same clock
+    refusals.on_refusal(t, {**QUOTA, "count": 2}, synced=True, now=10.4)  # a retry: same clock
     assert t.refusal[0] == 10.0
     with pytest.raises(RolloutFailed) as e:
-        rollout._confirm_refusal(object(), "ml", t, deadline=1e12)  # type: ignore[arg-type]
+        refusals.confirm_refusal(object(), "ml", t, deadline=1e12)  # type: ignore[arg-type]
     text = str(e.value)
     assert text.startswith("statefulset penguin: FailedCreate: the API server refuses its new pods")
     assert "used: pods=2, limited: pods=2" in text
@@ -103,15 +103,15 @@ def test_a_quota_refusal_that_a_created_pod_follows_was_passing(
     """The controller deleted penguin-2 and created it again before the quota had seen the old
     one go: refused once, then created. No verdict."""
     t = _target(STS)
-    rollout.on_refusal(t, QUOTA, synced=True, now=10.0)
+    refusals.on_refusal(t, QUOTA, synced=True, now=10.0)
     old = {"metadata": {"name": "penguin-1", "creationTimestamp": "2026-12-03T05:09:40Z"}}
-    rollout.on_new_pod(t, old)
+    refusals.on_new_pod(t, old)
     assert t.refusal is not None  # created before the refusal: says nothing
     created = {"metadata": {"name": "penguin-2", "creationTimestamp": "2026-12-03T05:10:01Z"}}
-    rollout.on_new_pod(t, created)
+    refusals.on_new_pod(t, created)
     assert t.refusal is None
     # Its ADDED not here yet when the second is up: the pod the refusal names is asked for.
-    rollout.on_refusal(t, QUOTA, synced=True, now=20.0)
+    refusals.on_refusal(t, QUOTA, synced=True, now=20.0)
     asked: list[str] = []
 
     def get(api: object, version: str, kind: str, name: str, ns: str | None) -> Obj:
@@ -119,20 +119,20 @@ def test_a_quota_refusal_that_a_created_pod_follows_was_passing(
         return created
 
     monkeypatch.setattr(kube, "get", get)
-    rollout._confirm_refusal(object(), "ml", t, deadline=1e12)  # type: ignore[arg-type]
+    refusals.confirm_refusal(object(), "ml", t, deadline=1e12)  # type: ignore[arg-type]
     assert (t.refusal, asked) == (None, ["Pod ml/penguin-2"])
 
 
 def test_refusals_from_before_the_apply_are_not_held_against_it() -> None:
     t = _target(STS)
     stale = {**QUOTA, "lastTimestamp": "2026-12-03T05:09:59Z"}
-    rollout.on_refusal(t, stale, synced=True, now=10.0)
+    refusals.on_refusal(t, stale, synced=True, now=10.0)
     assert (t.refusal, t.refused) == (None, None)
     # No apply time known: only events that came after the first listing count.
     t = _target(DS)
-    rollout.on_refusal(t, {**WEBHOOK, "message": QUOTA["message"]}, synced=False, now=10.0)
+    refusals.on_refusal(t, {**WEBHOOK, "message": QUOTA["message"]}, synced=False, now=10.0)
     assert t.refusal is None
-    rollout.on_refusal(t, {**WEBHOOK, "message": QUOTA["message"]}, synced=True, now=10.0)
+    refusals.on_refusal(t, {**WEBHOOK, "message": QUOTA["message"]}, synced=True, now=10.0)
     assert t.refusal is not None
 
 
@@ -140,7 +140,7 @@ def test_a_refusal_waiting_cannot_be_sure_of_is_named_by_the_timeout_only() -> N
     t = _target(STS)
     other = {**QUOTA, "message": 'create Pod penguin-2 in StatefulSet penguin failed error: '
              'etcdserver: request timed out'}  # fmt: skip
-    rollout.on_refusal(t, other, synced=True, now=10.0)
+    refusals.on_refusal(t, other, synced=True, now=10.0)
     assert t.refusal is None
     assert t.refused is not None
     assert "etcdserver: request timed out" in t.refused

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from kubernetes.client import ApiClient
 
@@ -28,13 +26,19 @@ from rolloutgate.objects import (
     Obj,
     as_int,
     at,
-    event_instant,
-    is_deleting,
     is_ready,
     name_of,
-    parse_time,
 )
-from rolloutgate.workloads import Revision, RolloutStatus, StatusViewer, viewer_for
+from rolloutgate.release.refusals import (
+    REFUSAL_CONFIRM_S,
+    Target,
+    applied_at,
+    confirm_refusal,
+    on_new_pod,
+    on_refusal,
+    refusals_of,
+)
+from rolloutgate.workloads import RolloutStatus, viewer_for
 
 # How often a long wait reports progress when nothing changes.
 PROGRESS_EVERY_S = 5.0
@@ -42,58 +46,11 @@ PROGRESS_EVERY_S = 5.0
 TICK_S = 1.0
 # The feed's target for the namespace's pod events (they belong to no one workload).
 EVENTS = ""
-# How long a quota's refusal of a StatefulSet's or DaemonSet's new pod must stand (no pod of the
-# revision created since) before it is the verdict: the controller deletes a pod before creating
-# its replacement, and the quota may count the deleted pod until its controller has seen it go
-# (the controller retries within milliseconds, then backs off).
-REFUSAL_CONFIRM_S = 1.0
-
-
-@dataclass
-class _Target:
-    """One workload being waited on, and what has been seen of it."""
-
-    viewer: StatusViewer
-    name: str
-    generation: int | None
-    obj: Obj = field(default_factory=dict)
-    revision: Revision | None = None
-    pods: dict[str, Obj] = field(default_factory=dict)
-    status: RolloutStatus = field(default_factory=lambda: RolloutStatus(False, "no status seen"))
-    done: bool = False
-    since: datetime | None = None  # when our apply changed it (the server's clock), if known
-    refused: str | None = None  # the last FailedCreate event's message since the apply
-    # A refusal that is the verdict once it stands REFUSAL_CONFIRM_S: (seen at, event, verdict).
-    refusal: tuple[float, Obj, str] | None = None
-    refusals_synced: bool = False  # the refusal events' first listing was delivered
-
-    @property
-    def key(self) -> str:
-        return f"{self.viewer.kind}/{self.name}"
-
-    def new_pods(self) -> list[Obj]:
-        if self.revision is None:
-            return []
-        labels = self.revision.pod_labels
-        return [
-            p
-            for p in self.pods.values()
-            if all(at(p, "metadata", "labels", k) == v for k, v in labels.items())
-            and not is_deleting(p)
-        ]
-
-    def progress(self, notes: dict[str, str] | None = None) -> str:
-        new = self.new_pods()
-        ready = sum(1 for p in new if is_ready(p))
-        state = "done" if self.done else self.status.message
-        waiting = sorted({(notes or {}).get(name_of(p), "") for p in new} - {""})
-        why = f"; {'; '.join(waiting)}" if waiting and not self.done else ""
-        return f"{ready}/{self.viewer.replicas(self.obj)} ready ({state}{why})"
 
 
 @dataclass
 class _Event:
-    target: str  # _Target.key
+    target: str  # Target.key
     source: str  # "workload" | "pod" | "event" | "refusal" | "error"
     event: kube.WatchEvent | None = None
     error: BaseException | None = None
@@ -172,7 +129,7 @@ def wait(
     targets = {
         t.key: t
         for t in (
-            _Target(
+            Target(
                 viewer_for(o),
                 name_of(o),
                 as_int(at(o, "metadata", "generation")) or None if pinned else None,
@@ -214,7 +171,7 @@ def wait(
                 feed.start(
                     t.key,
                     "refusal",
-                    _events_watch(api, namespace, _refusals_of(t), deadline, on_retry),
+                    _events_watch(api, namespace, refusals_of(t), deadline, on_retry),
                 )
         last_report = last_tick = 0.0
         events_watched = False
@@ -247,7 +204,7 @@ def wait(
             now = time.monotonic()
             for t in targets.values():
                 if t.refusal is not None and now - t.refusal[0] >= REFUSAL_CONFIRM_S:
-                    _confirm_refusal(api, namespace, t, deadline)
+                    confirm_refusal(api, namespace, t, deadline)
             if judge.pending() and now - last_tick >= TICK_S:
                 last_tick = now
                 for t in targets.values():
@@ -305,76 +262,8 @@ def _events_watch(
 POD_EVENTS = "involvedObject.kind=Pod"
 
 
-def _refusals_of(t: _Target) -> str:
-    """The selector of the FailedCreate events of one workload's controller."""
-    return f"involvedObject.kind={t.viewer.kind},involvedObject.name={t.name},reason=FailedCreate"
-
-
-def applied_at(obj: Obj) -> datetime | None:
-    """When the object was last changed, by the server's clock: the latest time of its
-    managedFields (the apply's entry, second precision); None without them."""
-    times = [
-        parse_time(str(e.get("time") or "")) for e in at(obj, "metadata", "managedFields") or []
-    ]
-    found = [t for t in times if t is not None]
-    return max(found) if found else None
-
-
-def on_refusal(t: _Target, event: Obj, synced: bool, now: float) -> None:
-    """A FailedCreate event of the target's controller: the verdict at once (an admission
-    denial), or once it stands REFUSAL_CONFIRM_S (a quota: ``_Target.refusal``), or only named
-    by the timeout. Events from before our apply do not count: with no apply time known, only
-    those that came after the watch's first listing (``synced``)."""
-    if t.since is not None:
-        if event_instant(event) < t.since:
-            return
-    elif not synced:
-        return
-    message = str(event.get("message") or "").strip()
-    t.refused = message
-    verdict = t.viewer.event_refusal(t.obj or {"metadata": {"name": t.name}}, message)
-    if verdict is None:
-        return
-    if not verdict.confirm:
-        raise RolloutFailed(verdict.message, reason="FailedCreate")
-    if t.refusal is None:
-        t.refusal = (now, event, verdict.message)
-
-
-def _confirm_refusal(api: ApiClient, namespace: str, t: _Target, deadline: float) -> None:
-    """The refusal stood REFUSAL_CONFIRM_S: the verdict, unless the pod it names exists by now
-    (a StatefulSet's pod has its name before it is created; its ADDED may not be here yet)."""
-    assert t.refusal is not None
-    _, event, verdict = t.refusal
-    named = _REFUSED_POD.search(str(event.get("message") or ""))
-    if named is not None:
-        found = kube.retry(
-            functools.partial(kube.get, api, "v1", "Pod", named.group(1), namespace),
-            deadline=deadline,
-        )
-        if found is not None and not is_deleting(found):
-            t.refusal = None
-            return
-    raise RolloutFailed(verdict, reason="FailedCreate")
-
-
-# The pod an API server refusal names: `pods "web-1" is forbidden: ...`.
-_REFUSED_POD = re.compile(r'pods "([^"]+)" is forbidden')
-
-
-def on_new_pod(t: _Target, pod: Obj) -> None:
-    """A pod of the new revision created since the refusal: it was passing (the quota had not
-    yet seen a deleted pod go); a new refusal starts its own confirmation."""
-    if t.refusal is None:
-        return
-    created = parse_time(str(at(pod, "metadata", "creationTimestamp") or ""))
-    # Second precision both: a pod of the same second as the refusal may have come after it.
-    if created is not None and created >= event_instant(t.refusal[1]):
-        t.refusal = None
-
-
 def _handle_event(
-    namespace: str, targets: dict[str, _Target], item: _Event, judge: PodJudge
+    namespace: str, targets: dict[str, Target], item: _Event, judge: PodJudge
 ) -> None:
     """A pod event (probe answer, autoscaler decision): judge that pod again."""
     if isinstance(item.error, ApiError) and item.error.status in (401, 403):
@@ -394,7 +283,7 @@ def _handle_event(
             _judge(t, pod, judge)
 
 
-def _judge(t: _Target, pod: Obj, judge: PodJudge) -> None:
+def _judge(t: Target, pod: Obj, judge: PodJudge) -> None:
     selector = t.viewer.pod_selector(t.obj) if t.obj else None
     failure = judge.judge(pod, selector, makes_room=t.viewer.makes_room(t.obj) if t.obj else True)
     if failure:
@@ -404,7 +293,7 @@ def _judge(t: _Target, pod: Obj, judge: PodJudge) -> None:
 def _handle(
     api: ApiClient,
     namespace: str,
-    t: _Target,
+    t: Target,
     item: _Event,
     feed: _Feed,
     judge: PodJudge,
@@ -481,7 +370,7 @@ def _handle(
     t.done = t.status.done
 
 
-def _pod_failed(t: _Target, pod: Obj, reason: str, message: str) -> RolloutFailed:
+def _pod_failed(t: Target, pod: Obj, reason: str, message: str) -> RolloutFailed:
     """The verdict, from the status the watch delivered and nothing else: the log tail, events
     and pod states are gathered in parallel with the rollback (``ending.gather``). Waiting for
     the crashed container's log here held the verdict, and the rollback, for up to 4 s: the
@@ -503,7 +392,7 @@ def _failing_container(pod: Obj) -> str | None:
 def _timeout(
     api: ApiClient,
     namespace: str,
-    targets: dict[str, _Target],
+    targets: dict[str, Target],
     started: float,
     api_trouble: str | None,
 ) -> RolloutTimeout:
