@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutgate.release import apply, ending, plan, rollback
+from rolloutgate.release import apply, diagnostics, ending, plan, rollback
 from rolloutgate.release.engine import Release
 from rolloutgate.errors import ClusterError, RollbackFailed, RolloutFailed
 from rolloutgate.pytest.hooks import PHASE_REPORTS, STATE
@@ -85,7 +85,7 @@ def _fake_cluster():
         mp.setattr(plan, "make", lambda api, ns, objs, *a, **k: plan.Plan(objs))
         mp.setattr(ending, "roll_back", fake_roll_back)
         mp.setattr(rollback, "restore", lambda api, ns, snap, *, deadline: log("restore") or [])
-        mp.setattr(ending, "diagnostics", lambda release: "EVENTS: pod iris-abc crashed")
+        mp.setattr(diagnostics, "of_release", lambda release: "EVENTS: pod iris-abc crashed")
         yield
 
 

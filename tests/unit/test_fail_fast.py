@@ -12,7 +12,7 @@ from rolloutgate.checks import pods
 from rolloutgate.checks.podjudge import PodJudge
 from rolloutgate.errors import RolloutFailed
 from rolloutgate.kube import WatchEvent
-from rolloutgate.release import ending, refusals, rollout
+from rolloutgate.release import diagnostics, ending, refusals, rollout
 from rolloutgate.workloads import DeploymentViewer, Revision
 
 from .k8s_objects import container, deployment, pod
@@ -69,7 +69,9 @@ def test_the_failing_containers_log_is_asked_before_the_restore_and_joins_the_di
         order.append("restore")
 
     monkeypatch.setattr(pods, "log_tail", log_tail)
-    monkeypatch.setattr(ending, "diagnostics", lambda rel: "== diagnostics: deployment ml/iris ==")
+    monkeypatch.setattr(
+        diagnostics, "of_release", lambda rel: "== diagnostics: deployment ml/iris =="
+    )
     monkeypatch.setattr(ending, "_restore_early", restore)
     rel = SimpleNamespace(
         gathering=None, api=None, cfg=SimpleNamespace(namespace="ml"), run=SimpleNamespace(notes=[])

@@ -7,16 +7,22 @@ recorded in `errors`, since diagnostics run while something is already going wro
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import ApiClient
 
 from rolloutgate import kube
+from rolloutgate.checks import pods
 from rolloutgate.checks.pods import log_tail, statuses
 from rolloutgate.errors import ClusterError
-from rolloutgate.objects import Obj, event_instant, event_time, name_of
+from rolloutgate.objects import Obj, event_instant, event_time, name_of, ref
 from rolloutgate.objects import at as _g
-from rolloutgate.workloads import viewer_for
+from rolloutgate.workloads import viewer_for, workloads
+
+if TYPE_CHECKING:
+    from rolloutgate.release.engine import Release
 
 MAX_EVENTS = 30
 
@@ -228,3 +234,110 @@ def _render_events(events: list[Obj]) -> list[str]:
         count = f" x{e['count']}" if e.get("count", 1) > 1 else ""
         out.append(f"  {e['time']} {e['type']} {e['reason']} {e['object']}{count}: {e['message']}")
     return out
+
+
+# How long the diagnostics of a failure wait for a restarting API server, all calls together.
+DIAGNOSTICS_PATIENCE_S = 20.0
+# How long the end of a failed run waits for the diagnostics gathered beside it (their own
+# requests are bounded by DIAGNOSTICS_PATIENCE_S and the log timeout).
+DIAGNOSTICS_WAIT_S = DIAGNOSTICS_PATIENCE_S + 10.0
+# Lines of the failing container's log in the diagnostics.
+LOG_LINES = 50
+
+
+def done(rel: Release) -> None:
+    """The diagnostics gathered beside the run, into the report (waited for, bounded)."""
+    if rel.run.diagnostics is None:
+        rel.run.diagnostics = gather(rel).result(DIAGNOSTICS_WAIT_S)
+
+
+class Gathering:
+    """The diagnostics of a failure, collected in threads of their own (``diagnostics``): the
+    verdict and the rollback never wait for a log the kubelet holds.
+
+    ``pod``/``container``: the container the verdict names. Its log is asked for first, both
+    instances at once, before the restore is submitted: the restore deletes the failing pod,
+    and with it the log (a diagnostics pass that lists the pods first came too late for it).
+    """
+
+    def __init__(self, rel: Release, pod: str | None = None, container: str | None = None) -> None:
+        self.text: str | None = None
+        self._done = threading.Event()
+        self._logs: dict[bool, str] = {}  # previous? → tail
+        readers = []
+        if pod and container:
+            for previous in (False, True):
+                readers.append(
+                    threading.Thread(
+                        target=self._read_log,
+                        args=(rel, pod, container, previous),
+                        name="rolloutgate-log",
+                        daemon=True,
+                    )
+                )
+        for reader in readers:
+            reader.start()
+        threading.Thread(
+            target=self._run,
+            args=(rel, pod, container, readers),
+            name="rolloutgate-diagnostics",
+            daemon=True,
+        ).start()
+
+    def _read_log(self, rel: Release, pod: str, container: str, previous: bool) -> None:
+        self._logs[previous] = pods.log_tail(
+            rel.api, rel.cfg.namespace, pod, container, previous=previous, lines=LOG_LINES
+        )
+
+    def _run(
+        self, rel: Release, pod: str | None, container: str | None, readers: list[threading.Thread]
+    ) -> None:
+        try:
+            text = of_release(rel)
+            for reader in readers:  # each bounded by the log request's own timeout
+                reader.join(timeout=kube.LOG_TIMEOUT_S + 1)
+            found = [
+                f"-- log of container {container} of pod {pod}, read at the verdict "
+                f"({'previous' if previous else 'current'} instance) --\n"
+                + "\n".join(f"| {line}" for line in tail.splitlines())
+                for previous, tail in sorted(self._logs.items())
+                if pods.is_log(tail)
+            ]
+            self.text = "\n".join([text, *found]) if found else text
+        finally:
+            self._done.set()
+
+    def ready(self) -> str | None:
+        """The text if gathered already; never waits."""
+        return self.text if self._done.is_set() else None
+
+    def result(self, timeout: float) -> str:
+        if not self._done.wait(timeout):
+            return f"(diagnostics still being gathered after {timeout:.0f} s: left out)"
+        return self.text or ""
+
+
+def gather(rel: Release, pod: str | None = None, container: str | None = None) -> Gathering:
+    """Start gathering the diagnostics (once per release) and return the gathering."""
+    if rel.gathering is None:
+        rel.gathering = Gathering(rel, pod, container)
+    return rel.gathering
+
+
+def of_release(rel: Release) -> str:
+    """Events, pod states, logs, rollout history of each workload, as text.
+
+    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
+    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
+    """
+    parts = []
+    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
+        for workload in workloads(rel.objects):
+            try:
+                parts.append(render(collect(rel.api, rel.cfg.namespace, workload)))
+            except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
+                parts.append(
+                    f"diagnostics of {ref(workload)} in {rel.cfg.namespace} unavailable: "
+                    f"{type(e).__name__}: {e}"
+                )
+    return "\n".join(parts)

@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from rolloutgate import kube
-from rolloutgate.checks import pods
 from rolloutgate.errors import (
     ClusterError,
     ClusterUnreachable,
@@ -40,13 +38,6 @@ if TYPE_CHECKING:
     from rolloutgate.checks.cases import Golden
     from rolloutgate.release.engine import Release
 
-# How long the diagnostics of a failure wait for a restarting API server, all calls together.
-DIAGNOSTICS_PATIENCE_S = 20.0
-# How long the end of a failed run waits for the diagnostics gathered beside it (their own
-# requests are bounded by DIAGNOSTICS_PATIENCE_S and the log timeout).
-DIAGNOSTICS_WAIT_S = DIAGNOSTICS_PATIENCE_S + 10.0
-# Lines of the failing container's log in the diagnostics.
-LOG_LINES = 50
 # How long a cluster's passed release waits for the wave runner's word (later waves release
 # meanwhile; a runner that dies is noticed at once, see handoff).
 HANDOFF_WAIT_S = 3600.0
@@ -86,7 +77,7 @@ def finish(rel: Release) -> None:
         _lock_lost(rel)
     if run.early_restore is None and run.interrupted is None and run.aborted is None:
         # Before the failing pods are replaced: gathered since the first failure, in a thread.
-        _diagnostics_done(rel)
+        diag.done(rel)
     if not cfg.rollback:
         rb.enabled = False
         rb.outcome = (
@@ -130,86 +121,7 @@ def finish(rel: Release) -> None:
         finally:
             rel.say(f"rolloutgate: {rb.outcome}")
             if run.interrupted is None and run.aborted is None:
-                _diagnostics_done(rel)  # gathered beside the restore: done by now, mostly
-
-
-def _diagnostics_done(rel: Release) -> None:
-    """The diagnostics gathered beside the run, into the report (waited for, bounded)."""
-    if rel.run.diagnostics is None:
-        rel.run.diagnostics = gather(rel).result(DIAGNOSTICS_WAIT_S)
-
-
-class Gathering:
-    """The diagnostics of a failure, collected in threads of their own (``diagnostics``): the
-    verdict and the rollback never wait for a log the kubelet holds.
-
-    ``pod``/``container``: the container the verdict names. Its log is asked for first, both
-    instances at once, before the restore is submitted: the restore deletes the failing pod,
-    and with it the log (a diagnostics pass that lists the pods first came too late for it).
-    """
-
-    def __init__(self, rel: Release, pod: str | None = None, container: str | None = None) -> None:
-        self.text: str | None = None
-        self._done = threading.Event()
-        self._logs: dict[bool, str] = {}  # previous? → tail
-        readers = []
-        if pod and container:
-            for previous in (False, True):
-                readers.append(
-                    threading.Thread(
-                        target=self._read_log,
-                        args=(rel, pod, container, previous),
-                        name="rolloutgate-log",
-                        daemon=True,
-                    )
-                )
-        for reader in readers:
-            reader.start()
-        threading.Thread(
-            target=self._run,
-            args=(rel, pod, container, readers),
-            name="rolloutgate-diagnostics",
-            daemon=True,
-        ).start()
-
-    def _read_log(self, rel: Release, pod: str, container: str, previous: bool) -> None:
-        self._logs[previous] = pods.log_tail(
-            rel.api, rel.cfg.namespace, pod, container, previous=previous, lines=LOG_LINES
-        )
-
-    def _run(
-        self, rel: Release, pod: str | None, container: str | None, readers: list[threading.Thread]
-    ) -> None:
-        try:
-            text = diagnostics(rel)
-            for reader in readers:  # each bounded by the log request's own timeout
-                reader.join(timeout=kube.LOG_TIMEOUT_S + 1)
-            found = [
-                f"-- log of container {container} of pod {pod}, read at the verdict "
-                f"({'previous' if previous else 'current'} instance) --\n"
-                + "\n".join(f"| {line}" for line in tail.splitlines())
-                for previous, tail in sorted(self._logs.items())
-                if pods.is_log(tail)
-            ]
-            self.text = "\n".join([text, *found]) if found else text
-        finally:
-            self._done.set()
-
-    def ready(self) -> str | None:
-        """The text if gathered already; never waits."""
-        return self.text if self._done.is_set() else None
-
-    def result(self, timeout: float) -> str:
-        if not self._done.wait(timeout):
-            return f"(diagnostics still being gathered after {timeout:.0f} s: left out)"
-        return self.text or ""
-
-
-def gather(rel: Release, pod: str | None = None, container: str | None = None) -> Gathering:
-    """Start gathering the diagnostics (once per release) and return the gathering."""
-    if rel.gathering is None:
-        rel.gathering = Gathering(rel, pod, container)
-    return rel.gathering
+                diag.done(rel)  # gathered beside the restore: done by now, mostly
 
 
 def fail_fast(rel: Release, error: GateError) -> None:
@@ -217,7 +129,7 @@ def fail_fast(rel: Release, error: GateError) -> None:
     them (``finish`` waits for it and verifies). The verdict needs nothing more than the status
     the watch saw; the failing pods' logs and events are read while the old release comes back.
     A failure to submit is only noted: ``finish`` restores again and reports its own failure."""
-    gather(rel, getattr(error, "pod", None), getattr(error, "container", None))
+    diag.gather(rel, getattr(error, "pod", None), getattr(error, "container", None))
     why = f"at the rollout's verdict ({getattr(error, 'reason', type(error).__name__)})"
     try:
         _restore_early(rel, why)
@@ -409,25 +321,6 @@ def recover(rel: Release) -> None:
     rec.outcome = f"restored {what}; verified ({done} passed)"
     rel.say(f"rolloutgate: recovery: {rec.outcome}")
     _obey_deferred(rel, interrupts)
-
-
-def diagnostics(rel: Release) -> str:
-    """Events, pod states, logs, rollout history of each workload, as text.
-
-    Never raises: diagnostics accompany a failure and must not replace it. A restarting API
-    server is waited for DIAGNOSTICS_PATIENCE_S at most: the rollback comes next.
-    """
-    parts = []
-    with kube.patience(time.monotonic() + DIAGNOSTICS_PATIENCE_S):
-        for workload in workloads(rel.objects):
-            try:
-                parts.append(diag.render(diag.collect(rel.api, rel.cfg.namespace, workload)))
-            except Exception as e:  # a hook calls this: an error here would be an INTERNALERROR
-                parts.append(
-                    f"diagnostics of {ref(workload)} in {rel.cfg.namespace} unavailable: "
-                    f"{type(e).__name__}: {e}"
-                )
-    return "\n".join(parts)
 
 
 @contextmanager

@@ -17,7 +17,6 @@ what failed; callers turn that into a test failure once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -30,7 +29,7 @@ from rolloutgate import kube
 from rolloutgate.checks import fanout, inpod, loadtime, warmup
 from rolloutgate.checks.client import wait_answering
 from rolloutgate.checks.httpclient import client_for
-from rolloutgate.checks.inpod import InPod, InPodUnavailable
+from rolloutgate.checks.inpod import InPod
 from rolloutgate.checks.podhistory import Baseline
 from rolloutgate.config import GateConfig
 from rolloutgate.errors import (
@@ -42,7 +41,7 @@ from rolloutgate.errors import (
 )
 from rolloutgate.kube import kindcluster
 from rolloutgate.manifests import Rendered
-from rolloutgate.objects import MANAGED_BY, Obj, name_of, ref
+from rolloutgate.objects import MANAGED_BY, Obj, ref
 from rolloutgate.release import (
     change,
     ending,
@@ -52,10 +51,12 @@ from rolloutgate.release import (
     record,
     rollout,
 )
+from rolloutgate.release import diagnostics as diag
 from rolloutgate.release import verify as checks
 from rolloutgate.release.handoff import Handoff
 from rolloutgate.release.lock import Lease
 from rolloutgate.release.report import GateRun
+from rolloutgate.release.shells import Shells
 from rolloutgate.release.snapshot import Snapshot
 from rolloutgate.workloads import viewer_for, workloads
 
@@ -110,10 +111,9 @@ class Release:
         self.live: list[Obj] = []  # the workloads once rolled out
         self.found: Obj | None = None  # --verify: the release record as read (never written)
         # The in-pod checks' way into each (pod, container), or why there is none: found once.
-        self._in_pod: dict[tuple[str, str], InPod | InPodUnavailable] = {}
-        self._prefetch: threading.Thread | None = None  # prefetch_in_pod's, until in_pod joins it
-        # The diagnostics of a failure, gathered in a thread beside the rest (ending.gather).
-        self.gathering: ending.Gathering | None = None
+        self.shells = Shells(self)
+        # The diagnostics of a failure, gathered in a thread beside the rest (diagnostics.gather).
+        self.gathering: diag.Gathering | None = None
 
     # -- what the steps share -----------------------------------------------------------------
 
@@ -413,81 +413,12 @@ class Release:
 
     def in_pod(self, pods: list[Obj], container: str | None = None) -> InPod:
         """A shell next to the serving process of a running pod of the release, for the in-pod
-        checks: in the serving ``container`` (default ``serving_container()``), else, when its
-        image has no shell, in an ephemeral container of ``debug_image`` sharing its process
-        namespace. InPodUnavailable says why the checks cannot run here (a property of the
-        set-up, never of the release). Found once per pod and container (``prefetch_in_pod``
-        may have found it already). Deadline: ``timeouts.endpoint``."""
-        cfg = self.cfg
-        name = container or self.serving_container()
-        inpod.check_container(pods, name)
-        pod = inpod.running_pod(pods, name)
-        if pod is None:
-            raise GateError(
-                f"no pod of the new release in {cfg.namespace} has container {name} running "
-                f"(pods: {', '.join(name_of(p) for p in pods)})"
-            )
-        if self._prefetch is not None:
-            self._prefetch.join(timeout=cfg.timeouts.endpoint)
-            self._prefetch = None
-        key = (name_of(pod), name)
-        if key not in self._in_pod:
-            with self.step(None, cfg.timeouts.endpoint) as deadline:
-                self._in_pod[key] = self._open_in_pod(pod, name, deadline)
-        found = self._in_pod[key]
-        if isinstance(found, InPodUnavailable):
-            raise found
-        return found
+        checks (``shells.Shells.get``). Deadline: ``timeouts.endpoint``."""
+        return self.shells.get(pods, container or self.serving_container())
 
     def prefetch_in_pod(self) -> None:
-        """Find the in-pod checks' way in (``in_pod``'s, for the serving container of the pod
-        it would pick) in a thread, beside the checks that ask every replica: it is a
-        ``kubectl exec`` or more, and testinfra's system detection three more, 0.6-3.8 s that
-        waited for nothing else (issue 21). For a suite whose in-pod checks will run; any error
-        is left for ``in_pod`` to meet again."""
-
-        def find() -> None:
-            try:
-                # Not self.pods(): a step's lease guard belongs to the main thread's steps.
-                pods = [
-                    p
-                    for w in self.live
-                    for p in checks.release_pods(self.api, self.cfg.namespace, w)
-                ]
-                name = self.serving_container()
-                inpod.check_container(pods, name)
-                pod = inpod.running_pod(pods, name)
-                if pod is None:
-                    return
-                deadline = time.monotonic() + self.cfg.timeouts.endpoint
-                found = self._open_in_pod(pod, name, deadline)
-                if isinstance(found, InPod):
-                    # testinfra learns the system on its first file check: `uname -s`, `cat
-                    # /etc/os-release`, `uname -m`, three more execs the first check paid.
-                    _ = found.host.file
-                self._in_pod[(name_of(pod), name)] = found
-            except Exception:  # a head start must never break the run:
-                return  # in_pod finds it again and says what went wrong where a check needs it
-
-        if self._prefetch is None:
-            self._prefetch = threading.Thread(target=find, name="rolloutgate-in-pod", daemon=True)
-            self._prefetch.start()
-
-    def _open_in_pod(self, pod: Obj, name: str, deadline: float) -> InPod | InPodUnavailable:
-        kubectl = inpod.Kubectl(*self.connection, self.cfg.namespace)
-        try:
-            return inpod.open_in_pod(
-                self.api,
-                kubectl,
-                pod,
-                name,
-                debug_image=self.cfg.debug_image,
-                deadline=deadline,
-                timeout_s=self.cfg.timeouts.endpoint,
-                say=self.tell,
-            )
-        except InPodUnavailable as e:
-            return e
+        """Find ``in_pod``'s way in, in a thread, beside the checks that ask every replica."""
+        self.shells.prefetch()
 
     def pod_baseline(self, objs: list[Obj]) -> Baseline:
         """The workloads' pods (every revision) as they are now: taken just before the apply or
@@ -519,12 +450,12 @@ class Release:
 
     def diagnostics(self) -> str:
         """Events, pod states, logs, rollout history of each workload, as text; never raises."""
-        return ending.diagnostics(self)
+        return diag.of_release(self)
 
     def gather_diagnostics(self) -> str | None:
         """Start gathering the diagnostics in a thread (once); their text if already there.
         Never waits: the run goes on, and ``finish`` puts them in the report."""
-        return ending.gather(self).ready()
+        return diag.gather(self).ready()
 
 
 def _namespace_exists(api: ApiClient, name: str) -> bool:

@@ -372,7 +372,7 @@ def _handle(
 
 def _pod_failed(t: Target, pod: Obj, reason: str, message: str) -> RolloutFailed:
     """The verdict, from the status the watch delivered and nothing else: the log tail, events
-    and pod states are gathered in parallel with the rollback (``ending.gather``). Waiting for
+    and pod states are gathered in parallel with the rollback (``diagnostics.gather``). Waiting for
     the crashed container's log here held the verdict, and the rollback, for up to 4 s: the
     kubelet holds log requests while it restarts a container (issue 21)."""
     revision = t.revision.name if t.revision else "?"
