@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from model_server import serve
 
 from rolloutgate.checks.client import AnswerTimedOut, EndpointRefused, EndpointUnreachable
@@ -146,3 +147,28 @@ def test_a_refused_connection_is_refused() -> None:
         kind, message = failure(forwarded, CASE)
         assert (kind, message) == failure(plain, CASE)
         assert kind is EndpointRefused
+
+
+def test_a_request_leaves_in_one_write_the_bytes_the_session_sends(
+    server: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through a port-forward every write is a websocket frame: head and body in one (OneWrite).
+    url, _ = server
+    writes: list[bytes] = []
+    send = urllib3.connection.HTTPConnection.send
+
+    def recorded(conn: urllib3.connection.HTTPConnection, data: bytes) -> None:
+        writes.append(bytes(data))
+        send(conn, data)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "send", recorded)
+    sent = {}
+    for forwarded in (False, True):
+        with client(url, forwarded=forwarded) as c:
+            writes.clear()
+            assert c.send(CASE).json()["predictions"] == [2]
+            assert c.get("/healthz").status_code == 200
+            sent[forwarded] = list(writes)
+    head, body, get = sent[False]  # the session's: the POST's head, its body, the GET
+    assert body == b'{"instances": [[5.1, 3.5]]}'
+    assert sent[True] == [head + body, get]

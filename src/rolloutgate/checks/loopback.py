@@ -8,7 +8,8 @@ every request, and finding the pool per URL. ``LoopbackSender`` sends straight t
 (the pool requests' own adapter keeps for the URL) and builds the answer with that adapter's
 ``build_response``: a ``requests.Response`` as before (``status_code``, ``headers``, ``json()``,
 ``text``, ``elapsed``, ``request``), its errors the same ``requests`` exceptions, a redirect
-followed by the session as ``Session.request`` follows it.
+followed by the session as ``Session.request`` follows it. Its connections write a request's
+head and body in one ``send`` (``OneWrite``): through a forward, one websocket frame.
 
 Left out on purpose: cookies a server sets are not kept for later requests (the forwards'
 servers are model servers; the session's jar is still sent on a redirect), and the session's
@@ -25,6 +26,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection
 from urllib3.exceptions import (
     ClosedPoolError,
     ConnectTimeoutError,
@@ -33,6 +35,45 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
+
+
+class OneWrite(HTTPConnection):
+    """urllib3's connection, sending a request's head and its body in one write.
+
+    urllib3 writes the head (request line and headers) and then the body, two ``send``s. Through
+    the gate's port-forward each write the relay reads becomes a websocket frame of its own,
+    which the client's proxy thread masks and sends and the API server and kubelet relay one by
+    one (on the same two cores as the pods at 100 replicas): a POST of a golden case cost 1.4-1.7
+    frames up instead of one (issue 21). The bytes on the wire are the same.
+    """
+
+    _holding = False  # within request(): the head waits for the write that follows it
+    _head = b""
+
+    def __str__(self) -> str:
+        # As urllib3's (its errors name the connection so): the same messages as before.
+        return f"HTTPConnection(host={self.host!r}, port={self.port!r})"
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._holding = True
+        try:
+            super().request(*args, **kwargs)
+            if self._head:  # no body followed
+                self.send(b"")
+        finally:
+            self._holding, self._head = False, b""
+
+    def send(self, data: Any) -> None:
+        if self._holding and not self._head and isinstance(data, bytes):
+            self._head = data  # the head, from endheaders()
+            return
+        if self._head:
+            head, self._head, self._holding = self._head, b"", False
+            if isinstance(data, bytes):
+                data = head + data  # the head and the body (or its first chunk) in one write
+            else:
+                super().send(head)
+        super().send(data)
 
 
 class LoopbackSender:
@@ -50,6 +91,8 @@ class LoopbackSender:
         # The pool requests would use for this URL, so a redirect the session follows and
         # ``session.close()`` share and close its connections.
         self._pool = adapter.poolmanager.connection_from_url(base_url)
+        # Its new connections send a request's head and body in one write (``OneWrite``).
+        self._pool.ConnectionCls = OneWrite
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
 
     def request(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import select
 import socket
 import threading
 import time
@@ -23,7 +22,6 @@ from rolloutgate.errors import ClusterError
 from rolloutgate.objects import Obj, is_deleting, is_ready, name_of, selector_string
 
 LOCALHOST = "127.0.0.1"
-_CHUNK = 64 * 1024
 # How long one relayed connection waits for the API server to open its port-forward stream.
 FORWARD_RETRY_S = 10.0
 # How long the stream a relay opened at its start is kept for its first connection.
@@ -184,38 +182,20 @@ class _Relay:
             self.errors.append(f"port-forward to pod {pod}:{port}: {e}")
             conn.close()
             return
-        remote = stream.socket()
         with self._lock:
-            self._open.update((conn, remote))
+            self._open.add(conn)
         try:
-            self._pipe(conn, remote)
+            # The client's proxy thread relays ``conn`` itself (``PortForwardStream.relay``).
+            stream.relay(conn, self.closed)
         finally:
             error = stream.error()
             if error:
                 self.errors.append(f"pod {pod}:{port}: {error.strip()}")
             with self._lock:
-                self._open.difference_update((conn, remote))
-            for s in (conn, remote):
-                with contextlib.suppress(OSError):
-                    s.close()
+                self._open.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.close()
             stream.close()
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        peers = {a: b, b: a}
-        while not self.closed.is_set():
-            # The timeout only lets the loop notice `closed`; data wakes select at once.
-            readable, _, _ = select.select([a, b], [], [], 0.5)
-            for src in readable:
-                try:
-                    data = src.recv(_CHUNK)
-                except OSError:
-                    return
-                if not data:
-                    return
-                try:
-                    peers[src].sendall(data)
-                except OSError:  # the other side closed (a pod's port refused the stream)
-                    return
 
     def close(self) -> None:
         self.closed.set()
