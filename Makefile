@@ -79,9 +79,9 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 	$(PYTHON) -m pytest --cluster=local --image-tag=v1
 	$(PYTHON) -m pytest --cluster=local --image-tag=v2
 
-# The project's own tests, longest modules first so that the parallel run ends evenly. Each
-# module keeps its objects in namespaces of its own, so modules run side by side (pytest-xdist,
-# one module per worker); the end-to-end modules mostly wait on the cluster, hence more workers
+# The project's own tests. Each module keeps its objects in namespaces of its own, so modules
+# run side by side (pytest-xdist, one module per worker, in xdist's order: the longest first
+# measured no different); the end-to-end modules mostly wait on the cluster, hence more workers
 # than the two cores. What restarts or stops cluster components is marked `disruptive` and runs
 # alone afterwards. Both runs always run; either failing fails the target.
 TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit

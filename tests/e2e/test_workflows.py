@@ -28,8 +28,11 @@ GATE = ("release-gate.yml", "gate", "Release gate")
 CANARY = ("nightly-canary.yml", "canary", "Canary")
 
 # A stand-in for pytest on PATH: says it started, then each signal it gets, and ends on SIGTERM.
+# "started" is written beside and renamed into place: the test signals as soon as the file
+# exists, and a signal's line appended while write_text was still writing was overwritten by it
+# (seen once on a busy machine: only SIGTERM recorded).
 STAND_IN = """#!{python}
-import pathlib, signal, sys, time
+import os, pathlib, signal, sys, time
 out = pathlib.Path({out!r})
 def said(signum, _frame):
     with out.open("a") as f:
@@ -38,7 +41,8 @@ def said(signum, _frame):
         sys.exit(2)
 signal.signal(signal.SIGINT, said)
 signal.signal(signal.SIGTERM, said)
-out.write_text("started " + " ".join(sys.argv[1:]) + "\\n")
+out.with_name("starting").write_text("started " + " ".join(sys.argv[1:]) + "\\n")
+os.replace(out.with_name("starting"), out)
 time.sleep(60)
 """
 

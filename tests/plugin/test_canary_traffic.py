@@ -18,11 +18,12 @@ import pytest
 from model_server import serve
 
 from rolloutgate import config
+from rolloutgate.canary import measure
 from rolloutgate.canary.judge import Judgement, judge
 from rolloutgate.canary.observations import ARMS, Arm, Observations
 from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import Traffic, items_of, load_request_set, plan
-from rolloutgate.checks import cases, httpclient
+from rolloutgate.checks import cases
 
 GOLDEN = {
     "protocol": "plain",
@@ -81,7 +82,8 @@ def run_canary(
     obs = Observations()
     obs.items = items_of(golden, load_request_set(request_set, golden.protocol))
     traffic = Traffic(
-        lambda arm, _pod: httpclient.client_for(
+        # The canary's own client of a pod's forward (``measure.arm_client``).
+        lambda arm, _pod: measure.arm_client(
             urls[arm], golden, replace(cfg, request_timeout=request_timeout)
         ),
         obs,
@@ -119,6 +121,22 @@ def test_requests_go_out_as_the_gate_sends_them(
     assert (accuracy.figures["output"], accuracy.figures["canary"]) == ("predictions", 1.0)
     # probabilities[0] has a tolerance and floats: numbers, not labels.
     assert result.metric("numeric").figures["compared"] > 0
+
+
+def test_the_environments_proxy_never_takes_the_arms_requests(
+    servers: dict[Arm, tuple[str, dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The arms are the canary's own forwards on 127.0.0.1: an HTTP_PROXY without a NO_PROXY
+    for it (a CI runner's) must not take their requests (port 9, discard: answers nothing)."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    obs, result = run_canary(
+        tmp_path, monkeypatch, {arm: servers[arm][0] for arm in ARMS}, request_timeout=2
+    )
+    assert [s for s in obs.samples if s.outcome in ("transport", "timeout")] == []
+    assert len(obs.measured("canary")) == 30
+    assert result.metric("golden").verdict == "pass"
 
 
 def test_a_wrong_candidate_fails_naming_cases_and_flipped_lines(

@@ -90,7 +90,7 @@ def measure(
 
         def traffic(min_duration: float, path_every: int) -> Traffic:
             return Traffic(
-                lambda arm, pod: cases.client_for(urls[arm][pod], golden, cfg),
+                lambda arm, pod: arm_client(urls[arm][pod], golden, cfg),
                 run.obs,
                 pods={arm: list(urls[arm]) for arm in ARMS},
                 path_every=path_every,
@@ -282,10 +282,19 @@ class _Windows:
         self._thread.join(timeout=2 * self._server.timeout)
 
 
+def arm_client(url: str, golden: Golden, cfg: GateConfig) -> cases.HttpClient:
+    """The client of one pod of an arm at ``url``, the canary's own port-forward on 127.0.0.1:
+    the gate's client (protocol, health paths, configured headers and the endpoint URL's
+    credentials) as the gate's replica checks make it, so the environment's proxy and netrc
+    never concern it (an HTTP_PROXY without a NO_PROXY for 127.0.0.1 took every request to
+    the proxy) and its requests go straight through urllib3 (``checks.loopback``)."""
+    return cases.client_for(url, golden, cfg, forwarded=True)
+
+
 def _health(url: str, golden: Golden, cfg: GateConfig, deadline: float) -> str | None:
     """What is wrong with the health of the arm at ``url`` (None: healthy): the gate's health
     checks (settings, then the golden file's, then its protocol's), with its credentials."""
-    with cases.client_for(url, golden, cfg) as client:
+    with arm_client(url, golden, cfg) as client:
         try:
             wait_answering(client, deadline=deadline)
             problems = cases.check_health(client)
