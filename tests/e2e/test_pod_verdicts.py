@@ -115,15 +115,33 @@ def test_rollback_onto_pods_with_old_restarts_is_verified(
     assert PENGUIN.ready_with(namespace, "v1")
 
 
+def _ready_after_10_s(dep: dict[str, Any]) -> None:
+    [server] = dep["spec"]["template"]["spec"]["containers"]
+    server["readinessProbe"]["initialDelaySeconds"] = 10
+
+
 def test_one_restart_while_loading_passes_under_max_restarts_1(
     v1: None, namespace: str, tmp_path: Path
 ) -> None:
-    gate = PENGUIN.start(namespace, tmp_path / "gate.json", "--image-tag=v2", "--max-restarts=1")
+    # Penguin is ready about a second after it starts: the stop must come while the container
+    # runs and is not yet ready, before the gate's rollout verdict (stopped after it, the
+    # container restarted under the gate's checks: seen once in a CI run at 18:21 UTC). The
+    # readiness probe waits 10 s here, so "running, not ready" lasts long enough to be seen.
+    target = manifests(tmp_path / "manifests")
+    edit_deployment(target, _ready_after_10_s)
+    gate = PENGUIN.start(
+        namespace, tmp_path / "gate.json", "--image-tag=v2", "--max-restarts=1",
+        f"--manifests={target}",
+    )  # fmt: skip
 
     def loading_v2() -> dict[str, Any] | None:
         for p in _pods(namespace):
             cs = (p["status"].get("containerStatuses") or [{}])[0]
-            if cs.get("image", "").endswith(":v2") and "running" in cs.get("state", {}):
+            if (
+                cs.get("image", "").endswith(":v2")
+                and "running" in cs.get("state", {})
+                and not cs.get("ready")
+            ):
                 return p
         return None
 
