@@ -161,3 +161,18 @@ def test_a_refusal_watch_the_api_refuses_is_a_warning_not_a_failed_rollout() -> 
     item = rollout._Event(t.key, "error", error=denied, origin="workload")
     with pytest.raises(ClusterError, match="watching StatefulSet/penguin in ml failed"):
         rollout._handle(object(), "ml", t, item, rollout._Feed(), judge, True, 1e12, None)  # type: ignore[arg-type]
+
+
+def test_a_refusal_before_the_workload_itself_was_seen_names_its_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The events' watch may deliver the refusal before the workload's watch delivers the
+    DaemonSet (seen in CI 2026-12-03): the fix-it command still names the namespace."""
+    monkeypatch.setattr(kube, "get", lambda *a, **k: None)
+    t = refusals.Target(viewer_for(DS), "agent", 2)  # nothing seen of it yet
+    quota = {**WEBHOOK, "message": 'Error creating: pods "agent-57ntv" is forbidden: exceeded '
+             "quota: e2e-pods, requested: pods=1, used: pods=0, limited: pods=0"}  # fmt: skip
+    refusals.on_refusal(t, quota, synced=True, now=10.0)
+    with pytest.raises(RolloutFailed) as e:
+        refusals.confirm_refusal(object(), "ml", t, deadline=1e12)  # type: ignore[arg-type]
+    assert "kubectl describe resourcequota -n ml`" in str(e.value)

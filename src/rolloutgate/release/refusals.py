@@ -95,7 +95,12 @@ def on_refusal(t: Target, event: Obj, synced: bool, now: float) -> None:
         return
     message = str(event.get("message") or "").strip()
     t.refused = message
-    verdict = t.viewer.event_refusal(t.obj or {"metadata": {"name": t.name}}, message)
+    # The event may come before the workload's own watch has delivered it: the event's
+    # involvedObject names its namespace (the fix-it command in the verdict needs it).
+    seen = t.obj or {
+        "metadata": {"name": t.name, "namespace": at(event, "involvedObject", "namespace")}
+    }
+    verdict = t.viewer.event_refusal(seen, message)
     if verdict is None:
         return
     if not verdict.confirm:
