@@ -23,9 +23,11 @@ from rolloutgate.canary.thresholds import Thresholds
 from rolloutgate.canary.traffic import load_request_set, plan
 from rolloutgate.checks import cases, protocols
 from rolloutgate.checks.httpclient import Request
-from rolloutgate.errors import ConfigError
+from rolloutgate.errors import ClusterError, ConfigError
 from rolloutgate.kube.portforward import selects as endpoint_selects
 from rolloutgate.manifests import load
+
+from .k8s_objects import gate_config
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = load(REPO / "fixtures" / "manifests")
@@ -378,3 +380,45 @@ def test_a_refused_promotion_is_reported_with_its_reason_and_exit_status(tmp_pat
     )
     assert "it ran v1 when the canary started and runs v3" in canary_report.markdown(data)
     assert "refused" in canary_page.html_report(data)
+
+
+def test_the_arms_are_reached_at_their_pod_ips_in_a_pod_of_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``canary.reach``: auto is the pods' IPs where the gate runs with the in-cluster
+    configuration (the pod network reaches them), else a port-forward; a bad value names the
+    accepted ones."""
+    from rolloutgate.canary import measure
+    from rolloutgate.kube import connection
+
+    def resolve(env: dict[str, str]) -> canary_config.CanaryConfig:
+        return canary_config.resolve(
+            {}, env=env, tool={}, cluster=None, rootdir=tmp_path, invocation_dir=tmp_path
+        )
+
+    assert resolve({}).reach == "auto"
+    assert resolve({"ROLLOUTGATE_CANARY_REACH": "Pod-IP"}).reach == "pod-ip"
+    with pytest.raises(ConfigError, match=r"invalid reach 'ip'.*auto, port-forward, pod-ip"):
+        resolve({"ROLLOUTGATE_CANARY_REACH": "ip"})
+
+    # Outside the cluster (a kubeconfig): a port-forward; in a pod: the pod IPs.
+    cfg = gate_config(kubeconfig=None)
+    token = tmp_path / "token"
+    monkeypatch.setattr(connection, "IN_CLUSTER_TOKEN", token)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    assert measure.resolved_reach("auto", cfg) == "port-forward"  # no token: not in a pod
+    token.write_text("t")
+    assert measure.resolved_reach("auto", cfg) == "pod-ip"
+    assert measure.resolved_reach("port-forward", cfg) == "port-forward"
+    assert measure.resolved_reach("auto", gate_config(kubeconfig=tmp_path / "k")) == (
+        "port-forward"
+    )
+
+    pod = {"metadata": {"name": "iris-canary-0"}, "status": {"podIP": "10.244.0.7"}}
+    assert measure.pod_ip_url(pod, 8080) == "http://10.244.0.7:8080"
+    assert measure.pod_ip_url({**pod, "status": {"podIP": "fd00::7"}}, 8082) == (
+        "http://[fd00::7]:8082"
+    )
+    with pytest.raises(ClusterError, match="pod iris-canary-0 has no pod IP"):
+        measure.pod_ip_url({**pod, "status": {}}, 8080)

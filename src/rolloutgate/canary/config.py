@@ -40,6 +40,9 @@ class RunDefaults:
     # The servers' duration metric is read on every pod this often during the traffic: the
     # latency is judged window by window, both arms over the same interval (docs/canary.md).
     server_window: float = 1.0
+    # How the traffic reaches the arms' pods: "auto" is their pod IPs when the gate runs in a
+    # pod of the cluster (in-cluster configuration), else a port-forward to each (``REACHES``).
+    reach: str = "auto"
     cleanup_timeout: float = 120.0  # deleting both arms
     report: str = "reports/canary.json"
     html: str = "reports/canary.html"
@@ -100,6 +103,25 @@ def score(value: object) -> float:
     if not 0 <= number <= 100:
         raise argparse.ArgumentTypeError(f"invalid score {value!r}: expected 0 to 100, e.g. 95")
     return number
+
+
+# How the canary's requests reach an arm's pod. Through a port-forward every request also costs
+# the gate's relay, the API server and the kubelet CPU on a busy node: ~1 ms of node CPU of the
+# 2.9 a request to the example cost through the forward, 1.8 to its pod IP (measured
+# 2026-12-03 on our node, docs/canary.md, "How the traffic reaches the pods").
+REACHES = ("auto", "port-forward", "pod-ip")
+
+
+def reach(value: object) -> str:
+    """One of ``REACHES``."""
+    text = str(value).strip().lower()
+    if text not in REACHES:
+        raise argparse.ArgumentTypeError(
+            f"invalid reach {value!r}: expected one of {', '.join(REACHES)} (pod-ip where the "
+            "gate can route to the pods' IPs: in a pod of the cluster, on a node, or where the "
+            "network routes the pod range)"
+        )
+    return text
 
 
 def positive_count(value: object) -> int:
@@ -192,6 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
     _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
     _c("min_duration", non_negative, _R.min_duration),
     _c("server_window", cfgmod.seconds, _R.server_window),
+    _c("reach", reach, _R.reach),
     _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
     _c(
         "request_set",
@@ -256,6 +279,7 @@ class CanaryConfig:
     traffic_timeout: float
     min_duration: float
     server_window: float
+    reach: str
     cleanup_timeout: float
     request_set: Path | None
     label_output: str | None

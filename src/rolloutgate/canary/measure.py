@@ -1,7 +1,8 @@
-"""The measurement on two running arms: health on every pod of both, a port-forward to each, the
-traffic spread over all of them (warm-up, then the measured requests with requests that do no
-model work among them), the servers' own duration metric read per pod before, every
-``canary.server_window`` seconds during and after the traffic, and the restarts the traffic saw."""
+"""The measurement on two running arms: health on every pod of both, each reached at its pod IP
+or through a port-forward (``canary.reach``), the traffic spread over all of them (warm-up,
+then the measured requests with requests that do no model work among them), the servers' own
+duration metric read per pod before, every ``canary.server_window`` seconds during and after
+the traffic, and the restarts the traffic saw."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from kubernetes.client import ApiClient
 
+from rolloutgate import kube
 from rolloutgate.canary.arms import pod_restarts
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
@@ -29,6 +31,7 @@ from rolloutgate.checks.cases import Golden
 from rolloutgate.checks.client import EndpointUnreachable, wait_answering
 from rolloutgate.checks.metrics import duration_totals
 from rolloutgate.config import GateConfig
+from rolloutgate.errors import ClusterError
 from rolloutgate.kube import portforward
 from rolloutgate.objects import is_deleting, is_ready, name_of
 from rolloutgate.release import verify
@@ -56,6 +59,7 @@ def measure(
     port-forward to each; the servers' own duration metric read per pod before and after."""
     ns = cfg.namespace
     port, golden = inputs.port, inputs.golden
+    reach = resolved_reach(ccfg.reach, cfg)
     with ExitStack() as stack:
         urls: dict[Arm, dict[str, str]] = {}
         pods: dict[Arm, list[Obj]] = {}
@@ -69,20 +73,28 @@ def measure(
                     return
                 urls[arm] = {}
                 for pod in ready:
-                    number = portforward.container_port(pod, port)
-                    url = stack.enter_context(portforward.pod_forward(api, ns, pod, number))
+                    url = pod_url(api, ns, pod, port, reach, stack)
                     problem = _health(url, golden, cfg, deadline)
                     if problem:
+                        if reach == "pod-ip":
+                            problem += (
+                                f" (reached at its pod IP, {url}: canary.reach=port-forward "
+                                "goes through the API server instead)"
+                            )
                         run.obs.arm_failure[arm] = f"health of pod {name_of(pod)}: {problem}"
                         return
                     urls[arm][name_of(pod)] = url
-        server = ServerMetrics.open(api, cfg, ccfg, ready_pods=pods, urls=urls, stack=stack)
+        server = ServerMetrics.open(
+            api, cfg, ccfg, ready_pods=pods, urls=urls, stack=stack, reach=reach
+        )
         before = {arm: pod_restarts(pods[arm]) for arm in ARMS}
         rng = random.Random(ccfg.seed)
         schedule = plan(run.obs.items, requests=ccfg.requests, warmup=ccfg.warmup, rng=rng)
         write(
             f"canary traffic: {ccfg.warmup} warm-up + {ccfg.requests} measured requests per "
             f"arm over {', '.join(f'{len(urls[a])} {a}' for a in ARMS)} pod(s), "
+            f"{'at their pod IPs' if reach == 'pod-ip' else 'through a port-forward each'} "
+            f"(canary.reach={ccfg.reach}), "
             f"{len(run.obs.items)} distinct inputs, concurrency {ccfg.concurrency}, over at "
             f"least {ccfg.min_duration:g} s and at most {ccfg.traffic_timeout:g} s "
             "(canary.traffic_timeout)"
@@ -165,6 +177,7 @@ class ServerMetrics:
         ready_pods: dict[Arm, list[Obj]],
         urls: dict[Arm, dict[str, str]],
         stack: ExitStack,
+        reach: str = "port-forward",
     ) -> ServerMetrics | None:
         if not ccfg.latency_metric:
             return None
@@ -178,9 +191,8 @@ class ServerMetrics:
                 if check is None or check.port is None:
                     metric_urls[arm][name] = urls[arm][name]  # the serving port itself
                 else:
-                    number = portforward.container_port(pod, check.port)
-                    metric_urls[arm][name] = stack.enter_context(
-                        portforward.pod_forward(api, cfg.namespace, pod, number)
+                    metric_urls[arm][name] = pod_url(
+                        api, cfg.namespace, pod, check.port, reach, stack
                     )
         return cls(
             ccfg.latency_metric,
@@ -282,8 +294,42 @@ class _Windows:
         self._thread.join(timeout=2 * self._server.timeout)
 
 
+def resolved_reach(reach: str, cfg: GateConfig) -> str:
+    """``port-forward`` or ``pod-ip``: ``auto`` is the pods' IPs when the gate runs in a pod of
+    the cluster (the in-cluster configuration: the pod network reaches them), else a
+    port-forward (a CI runner outside the cluster reaches nothing else)."""
+    if reach != "auto":
+        return reach
+    kubeconfig = str(cfg.kubeconfig) if cfg.kubeconfig else None
+    return "pod-ip" if kube.in_cluster(kubeconfig) else "port-forward"
+
+
+def pod_url(
+    api: ApiClient, namespace: str, pod: Obj, port: int | str, reach: str, stack: ExitStack
+) -> str:
+    """The base URL of ``port`` (number or container port name) of one pod: its pod IP, or a
+    port-forward to it on 127.0.0.1 that ``stack`` closes."""
+    number = portforward.container_port(pod, port)
+    if reach != "pod-ip":
+        return stack.enter_context(portforward.pod_forward(api, namespace, pod, number))
+    return pod_ip_url(pod, number)
+
+
+def pod_ip_url(pod: Obj, number: int) -> str:
+    """``http://<pod IP>:<port>`` (an IPv6 address in brackets). Pure. ClusterError when the
+    pod has no IP (not yet, or no longer, on the pod network)."""
+    ip = str((pod.get("status") or {}).get("podIP") or "")
+    if not ip:
+        raise ClusterError(
+            f"pod {name_of(pod)} has no pod IP to reach (canary.reach=pod-ip): it is not on "
+            "the pod network yet; canary.reach=port-forward goes through the API server"
+        )
+    return f"http://[{ip}]:{number}" if ":" in ip else f"http://{ip}:{number}"
+
+
 def arm_client(url: str, golden: Golden, cfg: GateConfig) -> cases.HttpClient:
-    """The client of one pod of an arm at ``url``, the canary's own port-forward on 127.0.0.1:
+    """The client of one pod of an arm at ``url``, the canary's own port-forward on 127.0.0.1
+    or the pod's IP (``canary.reach``), never through the environment's proxy:
     the gate's client (protocol, health paths, configured headers and the endpoint URL's
     credentials) as the gate's replica checks make it, so the environment's proxy and netrc
     never concern it (an HTTP_PROXY without a NO_PROXY for 127.0.0.1 took every request to
