@@ -23,9 +23,19 @@ pytestmark = pytest.mark.usefixtures("canary_images", "iris_canary_manifests")
 def test_v2_against_v1_passes_and_touches_nothing_live(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
-    result = run_canary(e2e_namespace, tmp_path, "--image-tag=v2", "--canary-requests=200")
+    # From the node, the pods' IPs are routed (as from a pod of the cluster, where `auto` picks
+    # them): no port-forward, the traffic straight to each pod.
+    result = run_canary(
+        e2e_namespace,
+        tmp_path,
+        "--image-tag=v2",
+        "--canary-requests=200",
+        env={"ROLLOUTGATE_CANARY_REACH": "pod-ip"},
+    )
     assert result.returncode == 0, result.output[-5000:]
     report = result.report
+    assert "3 baseline, 3 canary pod(s), at their pod IPs (canary.reach=pod-ip)" in result.output
+    assert report["traffic"]["reach"] == "pod-ip"
     assert report["verdict"] == "pass"
     assert report["score"] >= 95
     assert report["baseline_tag"] == "v1"

@@ -59,7 +59,7 @@ def measure(
     port-forward to each; the servers' own duration metric read per pod before and after."""
     ns = cfg.namespace
     port, golden = inputs.port, inputs.golden
-    reach = resolved_reach(ccfg.reach, cfg)
+    reach = run.reach = resolved_reach(ccfg.reach, cfg)
     with ExitStack() as stack:
         urls: dict[Arm, dict[str, str]] = {}
         pods: dict[Arm, list[Obj]] = {}

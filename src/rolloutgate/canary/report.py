@@ -79,6 +79,7 @@ def to_json(run: CanaryRun) -> dict[str, Any]:
             "per_arm": traffic,
             "distinct_inputs": len(obs.items),
             "concurrency": ccfg.concurrency,
+            "reach": run.reach,
             "stopped": obs.stopped,
         },
         "metrics": [

@@ -69,6 +69,7 @@ class CanaryRun:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     promotion: dict[str, Any] | None = None
+    reach: str | None = None  # how the arms' pods were reached: "pod-ip" or "port-forward"
     # A ConfigError met on the cluster before any arm was created: exit status 4.
     usage_error: str | None = None
     _t0: float = field(default_factory=time.monotonic)
