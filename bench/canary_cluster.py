@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,24 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=RunDefaults.requests,
         help=f"measured requests per arm (default {RunDefaults.requests}, the canary's)",
     )
+    p.add_argument(
+        "--reach",
+        choices=("auto", "pod-ip", "port-forward"),
+        help="canary.reach of every run (default: the canary's, auto: port-forwards from here)",
+    )
+    p.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep N CPU-bound processes running on this machine for the whole benchmark "
+        "(a busy node: on 2 cores, N=8 holds the load average near 10)",
+    )
     p.add_argument("--namespace", help="reuse this namespace (v1 must be live there)")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary.json"))
     args = p.parse_args(argv)
-    if args.runs < 0 or args.verdict_runs < 0:
-        p.error("--runs and --verdict-runs must be >= 0")
+    if args.runs < 0 or args.verdict_runs < 0 or args.busy < 0:
+        p.error("--runs, --verdict-runs and --busy must be >= 0")
     return args
 
 
@@ -110,6 +125,26 @@ def deploy_v1(namespace: str, out: Path, attempts: int = 3) -> None:
     raise SystemExit(f"deploying v1 failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
 
+REACH: str | None = None  # --reach: ROLLOUTGATE_CANARY_REACH of every canary run
+
+
+@contextmanager
+def busy(processes: int) -> Iterator[None]:
+    """``processes`` CPU-bound local processes for as long as the context is open: the node as
+    busy as other jobs made it when the targets were set (load average >= 8), reproducibly.
+    They touch nothing but their own CPU time."""
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
+    ]
+    try:
+        yield
+    finally:
+        for b in burners:
+            b.kill()
+        for b in burners:
+            b.wait(timeout=30)
+
+
 def canary(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
     """One judged canary run. A run the cluster could not serve (an arm unschedulable on the
     shared node, the API server down) is not a sample of the canary's judgement: it is retried
@@ -136,6 +171,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         **os.environ,
         "ROLLOUTGATE_CANARY_HTML": str(out / f"{tag}-{k}.html"),
         "ROLLOUTGATE_CANARY_HISTORY": str(out / "history.jsonl"),
+        **({"ROLLOUTGATE_CANARY_REACH": REACH} if REACH else {}),
     }
     load_before = os.getloadavg()[0]
     start = time.monotonic()
@@ -167,6 +203,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "seconds_to_verdict": data.get("seconds_to_verdict"),
         "wall_s": round(wall, 2),
         "phases_s": data.get("phases_s"),
+        "reach": (data.get("traffic") or {}).get("reach"),
         "latency_verdict": latency.get("verdict"),
         "median_ratio": (latency.get("figures") or {}).get("median_ratio"),
         "p_value": (latency.get("figures") or {}).get("p_value"),
@@ -247,8 +284,9 @@ def main(argv: list[str]) -> None:
     args = parse(argv)
     out = args.output.with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
-    global MANIFESTS
+    global MANIFESTS, REACH
     MANIFESTS = one_replica(out)
+    REACH = args.reach
     namespace = args.namespace or f"{NAMESPACE_PREFIX}-{os.getpid()}"
     if not args.namespace:
         print(f"deploying v1 with the gate in {namespace}", flush=True)
@@ -256,20 +294,31 @@ def main(argv: list[str]) -> None:
     runs: list[dict[str, Any]] = []
     tags = [t for t in args.tags.split(",") if t]
     plan = ["v2"] * args.verdict_runs + [t for _ in range(args.runs) for t in tags]
+    if args.busy:
+        print(f"{args.busy} CPU-bound processes keep this machine busy throughout", flush=True)
     try:
-        for k, tag in enumerate(plan):
-            r = canary(namespace, tag, args.requests, out, k)
-            runs.append(r)
-            print(
-                f"[{k + 1}/{len(plan)}] {tag}: {r['verdict']} (exit {r['exit_status']}), "
-                f"latency {r['latency_verdict']} ratio {r['median_ratio']} p {r['p_value']}, "
-                f"verdict after {r['seconds_to_verdict']} s, wall {r['wall_s']} s, "
-                f"load {r['load_average']}",
-                flush=True,
-            )
-            # Partial results survive an interrupted benchmark.
-            data = {"machine": machine(), "runs": runs, "summary": summarise(runs)}
-            args.output.write_text(json.dumps(data, indent=2) + "\n")
+        with busy(args.busy):
+            for k, tag in enumerate(plan):
+                r = canary(namespace, tag, args.requests, out, k)
+                runs.append(r)
+                print(
+                    f"[{k + 1}/{len(plan)}] {tag}: {r['verdict']} (exit {r['exit_status']}), "
+                    f"latency {r['latency_verdict']} ratio {r['median_ratio']} "
+                    f"p {r['p_value']}, verdict after {r['seconds_to_verdict']} s "
+                    f"(rollout {(r['phases_s'] or {}).get('rollout')} s, traffic "
+                    f"{(r['phases_s'] or {}).get('traffic')} s), wall {r['wall_s']} s, "
+                    f"load {r['load_average']}, reach {r['reach']}",
+                    flush=True,
+                )
+                # Partial results survive an interrupted benchmark.
+                data = {
+                    "machine": machine(),
+                    "reach": args.reach,
+                    "busy": args.busy,
+                    "runs": runs,
+                    "summary": summarise(runs),
+                }
+                args.output.write_text(json.dumps(data, indent=2) + "\n")
     finally:
         if not args.namespace:
             kubectl("delete", "namespace", namespace, "--wait=false")
