@@ -133,9 +133,9 @@ def busy(processes: int) -> Iterator[None]:
     """``processes`` CPU-bound local processes for as long as the context is open: the node as
     busy as other jobs made it when the targets were set (load average >= 8), reproducibly.
     They touch nothing but their own CPU time."""
-    burners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
-    ]
+    # Each ends by itself once its parent is gone (a benchmark killed without its finally).
+    burn = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(processes)]
     try:
         yield
     finally:

@@ -1,6 +1,6 @@
 """The arms of a canary run: their objects (copies of the release's Deployment with their own
-name, labels, replicas and tag), the live tag they start from, their start one after the other
-under the gate's rollout rules, and their deletion.
+name, labels, replicas and tag), the live tag they start from, their start side by side under
+the gate's rollout rules, and their deletion.
 
 The arms are built from the same manifests as the release: same pod spec and resources; only
 the name, the labels (so that no Service selects them), the replica count and the image tag
@@ -10,6 +10,7 @@ differ.
 from __future__ import annotations
 
 import copy
+import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,9 +35,9 @@ RUN_LABEL = "rolloutgate.io/canary-run"  # this run's id (not in the selector: i
 CANDIDATE_ANNOTATION = "rolloutgate.io/canary-tag"
 # Exits per container an arm's rollout forgives: on a busy node a model server's start can miss
 # its liveness probe's minute and be killed once (exit 137; seen on both arms of A/A runs at
-# load average 13-18, three canaries starting at once). A crashing candidate still fails on its
-# second exit, ~10 s later (the kubelet's first back-off); restarts during the traffic still
-# fail the run (stability).
+# load average 13-18, three canaries starting at once; both arms' six start at once since
+# 2026-12-03). A crashing candidate still fails on its second exit, ~10 s later (the kubelet's
+# first back-off); restarts during the traffic still fail the run (stability).
 ARM_START_RESTARTS = 1
 # Rollout failures that are the cluster's, not the candidate's: both arms ask for the same
 # resources, so a full node says nothing about the candidate (inconclusive, not fail).
@@ -94,37 +95,56 @@ def start_arms(
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> dict[Arm, Obj] | None:
-    """Apply and wait for one arm after the other, canary first (a broken candidate fails in
-    seconds, and no baseline is started for it). One at a time: a model server's start takes
-    CPU, and six starting at once on a busy 2-core node did not open their port within the
-    liveness probe's minute — the kubelet killed them (exit 137) and an A/A run failed on it."""
+    """Apply both arms, in a random order, and wait for both at once: their pods start side by
+    side. One arm after the other made the arms differ: on our node the arm started first
+    served 3-12 % slower through the whole traffic, whichever arm it was (A/A runs at load
+    8-11: canary first, ratio 1.036 mean over 10 runs, 2 false alarms; baseline first, 0.942
+    over 8; both at once, 0.981 over 8; docs/canary.md, "Which arm starts first"). A broken
+    candidate still fails in seconds: the wait ends at the first arm that cannot come up."""
     deadline = time.monotonic() + cfg.timeouts.rollout
-    finals: dict[Arm, Obj] = {}
-    for arm in ("canary", "baseline"):
-        with run.phase("apply"):
-            (applied,) = apply.apply(
+    order: list[Arm] = list(ARMS)
+    random.Random(run.ccfg.seed).shuffle(order)
+    applied: dict[Arm, Obj] = {}
+    with run.phase("apply"):
+        for arm in order:
+            (applied[arm],) = apply.apply(
                 api,
                 cfg.namespace,
                 [bodies[arm]],
                 change_cause=f"rolloutgate canary run {run.run_id}",
             )
-        with run.phase("rollout"):
-            try:
-                (finals[arm],) = rollout.wait(
-                    api,
-                    cfg.namespace,
-                    [applied],
-                    deadline=deadline,
-                    max_restarts=max(cfg.max_restarts, ARM_START_RESTARTS),
-                    on_progress=write,
-                )
-            except RolloutFailed as e:
-                if e.reason in ENVIRONMENT_REASONS:
-                    run.obs.environment.append(f"the {arm} arm could not be scheduled: {e}")
-                else:
-                    run.obs.arm_failure[arm] = f"{e.reason}: {e}"
-                return None
-    return finals
+    with run.phase("rollout"):
+        try:
+            waited = rollout.wait(
+                api,
+                cfg.namespace,
+                [applied[arm] for arm in ARMS],
+                deadline=deadline,
+                max_restarts=max(cfg.max_restarts, ARM_START_RESTARTS),
+                on_progress=write,
+            )
+        except RolloutFailed as e:
+            arm = failed_arm(e, run.arms)
+            if e.reason in ENVIRONMENT_REASONS:
+                run.obs.environment.append(f"the {arm} arm could not be scheduled: {e}")
+            else:
+                run.obs.arm_failure[arm] = f"{e.reason}: {e}"
+            return None
+    return dict(zip(ARMS, waited, strict=True))
+
+
+def failed_arm(e: RolloutFailed, names: dict[Arm, str]) -> Arm:
+    """The arm a rollout failure of both arms' wait is about: the one whose pod failed, else
+    the one its message names first (a timeout names every arm not ready: the canary's is
+    named first when both are, as the candidate is what the run is about). Pure."""
+    text = str(e)
+    for arm in ("canary", "baseline"):
+        if e.pod is not None and e.pod.startswith(f"{names[arm]}-"):
+            return arm
+    found = {arm: text.find(names[arm]) for arm in ARMS if names[arm] in text}
+    if "canary" in found or not found:
+        return "canary"
+    return "baseline"
 
 
 def remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: float) -> None:
