@@ -98,7 +98,7 @@ def start_arms(
     """Apply both arms, in a random order, and wait for both at once: their pods start side by
     side. One arm after the other made the arms differ: on our node the arm started first
     served 3-12 % slower through the whole traffic, whichever arm it was (A/A runs at load
-    8-11: canary first, ratio 1.036 mean over 10 runs, 2 false alarms; baseline first, 0.942
+    8-11: canary first, ratio 1.038 mean over 11 runs, 2 false alarms; baseline first, 0.937
     over 8; both at once, 0.981 over 8; docs/canary.md, "Which arm starts first"). A broken
     candidate still fails in seconds: the wait ends at the first arm that cannot come up."""
     deadline = time.monotonic() + cfg.timeouts.rollout
