@@ -134,17 +134,14 @@ def start_arms(
 
 
 def failed_arm(e: RolloutFailed, names: dict[Arm, str]) -> Arm:
-    """The arm a rollout failure of both arms' wait is about: the one whose pod failed, else
-    the one its message names first (a timeout names every arm not ready: the canary's is
-    named first when both are, as the candidate is what the run is about). Pure."""
-    text = str(e)
-    for arm in ("canary", "baseline"):
+    """The arm a failure of the wait for both arms is about: the one whose pod failed, else the
+    baseline only when the message names it and not the canary (a timeout names every arm not
+    ready; with both, the candidate is what the run is about). Pure."""
+    for arm in ARMS:
         if e.pod is not None and e.pod.startswith(f"{names[arm]}-"):
             return arm
-    found = {arm: text.find(names[arm]) for arm in ARMS if names[arm] in text}
-    if "canary" in found or not found:
-        return "canary"
-    return "baseline"
+    text = str(e)
+    return "baseline" if names["baseline"] in text and names["canary"] not in text else "canary"
 
 
 def remove_arms(api: ApiClient, namespace: str, run: CanaryRun, *, deadline: float) -> None:

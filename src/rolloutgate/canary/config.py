@@ -108,7 +108,7 @@ def score(value: object) -> float:
 # How the canary's requests reach an arm's pod. Through a port-forward every request also costs
 # the gate's relay, the API server and the kubelet CPU on a busy node: ~1 ms of node CPU of the
 # 2.9 a request to the example cost through the forward, 1.8 to its pod IP (measured
-# 2026-12-03 on our node, docs/canary.md, "How the traffic reaches the pods").
+# 2026-12-03 on our node, docs/canary.md, "Which arm starts first, and pod IPs").
 REACHES = ("auto", "port-forward", "pod-ip")
 
 

@@ -55,8 +55,9 @@ def measure(
     write: Callable[[str], None],
     run: CanaryRun,
 ) -> None:
-    """Health on every pod of both arms, then the traffic, spread over all of them through a
-    port-forward to each; the servers' own duration metric read per pod before and after."""
+    """Health on every pod of both arms, then the traffic, spread over all of them, each pod
+    reached as ``canary.reach`` says; the servers' own duration metric read per pod before,
+    during and after."""
     ns = cfg.namespace
     port, golden = inputs.port, inputs.golden
     reach = run.reach = resolved_reach(ccfg.reach, cfg)
