@@ -330,11 +330,11 @@ def pod_ip_url(pod: Obj, number: int) -> str:
 
 def arm_client(url: str, golden: Golden, cfg: GateConfig) -> cases.HttpClient:
     """The client of one pod of an arm at ``url``, the canary's own port-forward on 127.0.0.1
-    or the pod's IP (``canary.reach``), never through the environment's proxy:
-    the gate's client (protocol, health paths, configured headers and the endpoint URL's
-    credentials) as the gate's replica checks make it, so the environment's proxy and netrc
-    never concern it (an HTTP_PROXY without a NO_PROXY for 127.0.0.1 took every request to
-    the proxy) and its requests go straight through urllib3 (``checks.loopback``)."""
+    or the pod's IP (``canary.reach``): the gate's client (protocol, health paths, configured
+    headers and the endpoint URL's credentials) as the gate's replica checks make it, so the
+    environment's proxy and netrc never concern it (an HTTP_PROXY without a NO_PROXY for
+    127.0.0.1 took every request to the proxy) and its requests go straight through urllib3
+    (``checks.loopback``)."""
     return cases.client_for(url, golden, cfg, forwarded=True)
 
 
