@@ -37,6 +37,10 @@ class RunDefaults:
     traffic_timeout: float | None = None
     # The traffic is spread over at least this long (noise comes in bursts; see traffic).
     min_duration: float = 20.0
+    # The measured traffic goes on past ``requests``, at the same pace, while the latency's
+    # interval is too wide for power 0.9 at ``latency_ratio`` (the run's own scatter says how
+    # many more; ``latency.requests_for_power``), for at most this long in all. 0: never.
+    max_duration: float = 60.0
     # The servers' duration metric is read on every pod this often during the traffic: the
     # latency is judged window by window, both arms over the same interval (docs/canary.md).
     server_window: float = 1.0
@@ -213,6 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
     _c("concurrency", positive_count, _R.concurrency),
     _c("traffic_timeout", cfgmod.seconds, _R.traffic_timeout),
     _c("min_duration", non_negative, _R.min_duration),
+    _c("max_duration", non_negative, _R.max_duration),
     _c("server_window", cfgmod.seconds, _R.server_window),
     _c("reach", reach, _R.reach),
     _c("cleanup_timeout", cfgmod.seconds, _R.cleanup_timeout),
@@ -278,6 +283,7 @@ class CanaryConfig:
     concurrency: int
     traffic_timeout: float
     min_duration: float
+    max_duration: float
     server_window: float
     reach: str
     cleanup_timeout: float

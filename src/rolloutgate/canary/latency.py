@@ -30,6 +30,7 @@ from rolloutgate.canary.stats import (
     pod_level_ratio,
     pod_variance_two_way,
     ratio_power,
+    se_for_power,
     trimmed_windows_se,
     window_ratio,
     windows_needed,
@@ -163,7 +164,7 @@ def sample_size(obs: Observations, t: Thresholds, pods: int, requests: int) -> s
     )
 
 
-def server_power(t: Thresholds, requests: int) -> str:
+def server_power(t: Thresholds, requests: int, max_duration: float = 0.0) -> str:
     """What ``requests`` per arm can find on time-paired windows of the servers' metric, said
     before the traffic: the power to find the ``latency_ratio`` slow-down and 1.25x, and the
     requests the ``POWER`` target takes, at the window spread our busy node showed
@@ -184,6 +185,11 @@ def server_power(t: Thresholds, requests: int) -> str:
         f"server-side: {requests} requests per arm make ~{windows} time-paired windows; at a "
         f"busy node's window spread ({WINDOW_SD:g}) the latency has power {powers}; requests "
         f"per arm for power {needs} (canary.requests)"
+    ) + (
+        f"; more follow while this run's own scatter leaves less than {POWER:g} at "
+        f"{t.latency_ratio:g}x, within canary.max_duration {max_duration:g} s"
+        if max_duration > 0
+        else ""
     )
 
 
@@ -193,6 +199,26 @@ def latency_power(est: RatioEstimate, t: Thresholds) -> dict[str, float]:
         f"{r:g}": round(ratio_power(r, est.se, est.df, alpha=t.alpha), 3)
         for r in (t.latency_ratio, 1.25)
     }
+
+
+def requests_for_power(est: RatioEstimate, t: Thresholds, sent: int) -> float:
+    """Measured requests per arm, in all, that the scatter of a run so far (``sent`` requests
+    per arm, estimate ``est``) says the latency needs for power ``POWER`` to find
+    ``latency_ratio``; infinite when the pods' own levels alone leave too wide an interval
+    (more pods per arm, not more requests, would help). The estimate's variance is the pods'
+    part, pod_sd^2 (1/pods_b + 1/pods_c), which no number of requests shrinks, and the rest
+    (windows or pairs), which falls as 1/requests. The degrees of freedom are the run's so far:
+    more requests only add to them, so this errs towards a few requests too many.
+
+    Only the scatter decides, never the ratio: sizing a run on its own nuisance variance (an
+    internal pilot, Wittes and Brittain 1990) leaves the test's false-alarm rate as it was
+    (bench/canary.py simulates this very rule)."""
+    pod_part = est.pod_sd**2 * (1 / est.pods[0] + 1 / est.pods[1])
+    rest = max(est.se**2 - pod_part, 0.0)
+    target = se_for_power(t.latency_ratio, est.df, alpha=t.alpha)
+    if target**2 <= pod_part:
+        return math.inf
+    return sent * rest / (target**2 - pod_part)
 
 
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:

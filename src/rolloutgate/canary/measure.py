@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -23,8 +23,14 @@ from rolloutgate import kube
 from rolloutgate.canary.arms import pod_restarts
 from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
-from rolloutgate.canary.latency import sample_size, server_power
-from rolloutgate.canary.observations import ARMS, Arm, PodTiming, ServerRead
+from rolloutgate.canary.judge import judge
+from rolloutgate.canary.latency import (
+    requests_for_power,
+    sample_size,
+    server_power,
+)
+from rolloutgate.canary.observations import ARMS, Arm, Observations, PodTiming, ServerRead
+from rolloutgate.canary.stats import POWER, RatioEstimate, ratio_power
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
@@ -126,34 +132,141 @@ def measure(
             write(f"canary {size}")
             run.notes.append(size)
             if server:
-                power = server_power(ccfg.thresholds, ccfg.requests)
+                power = server_power(ccfg.thresholds, ccfg.requests, ccfg.max_duration)
                 write(f"canary {power}")
                 run.notes.append(power)
             first = server.read(write) if server else None
             # A canary that failed the warm-up's streak has failed: nothing more to measure.
             if not run.obs.stopped and run.obs.canary_failing is None:
                 with server.windows(ccfg.server_window) if server and first else ExitStack():
+                    started = time.monotonic()
                     traffic(ccfg.min_duration, PATH_EVERY).run(
                         [e for e in schedule if not e[1]], deadline=end
+                    )
+
+                    def so_far() -> Observations:
+                        if not (server and first):
+                            return run.obs
+                        now = latest_totals(list(server.reads))
+                        return replace(
+                            run.obs,
+                            server_reads=list(server.reads),
+                            server_metric=server.metric,
+                            server=pod_timings(first, now),
+                        )
+
+                    extend(
+                        run, ccfg, so_far, traffic, write, started=started, deadline=end, rng=rng
                     )
             last = server.read(write) if server and first else None
             if server:
                 run.obs.server_reads = server.reads
             if server and first and last:
                 run.obs.server_metric = server.metric
-                run.obs.server = {
-                    arm: [
-                        PodTiming(pod, last[arm][pod][0] - c0, last[arm][pod][1] - s0)
-                        for pod, (c0, s0) in first[arm].items()
-                        if pod in last[arm]
-                    ]
-                    for arm in ARMS
-                }
+                run.obs.server = pod_timings(first, last)
         if run.obs.late:
             run.notes.append(f"{run.obs.late} answers came after the traffic had ended: not judged")
         for arm in ARMS:
             now = verify.release_pods(api, ns, finals[arm])
             run.obs.restarts[arm] = max(0, pod_restarts(now) - before[arm])
+
+
+Totals = dict[Arm, dict[str, tuple[float, float]]]  # per arm, per pod: (count, sum seconds)
+
+# An extension is at least this share of ``canary.requests`` (and 50 requests): sized on the
+# scatter so far, the first one fell short by a few requests and took two more looks (a real
+# run: +50 asked at power 0.89, then +334 and +372 as the scatter grew); fewer, larger steps.
+MIN_EXTENSION_SHARE = 0.25
+MIN_EXTENSION = 50
+# Extensions at most: each is sized on the scatter so far, which a longer run knows better.
+MAX_EXTENSIONS = 4
+
+
+def extend(
+    run: CanaryRun,
+    ccfg: CanaryConfig,
+    so_far: Callable[[], Observations],
+    traffic: Callable[[float, int], Traffic],
+    write: Callable[[str], None],
+    *,
+    started: float,
+    deadline: float,
+    rng: random.Random,
+) -> None:
+    """More measured requests, at the first run's pace, while the latency's interval is too
+    wide for power ``POWER`` to find ``latency_ratio``: as many as the run's own scatter asks
+    for (``latency.requests_for_power``), within ``canary.max_duration`` of measured traffic
+    and the traffic's deadline. Said on the terminal and in the report's notes, and why not
+    when the power is not reached."""
+    t = ccfg.thresholds
+    pace = ccfg.min_duration / ccfg.requests  # seconds per request per arm, at least
+    sent = ccfg.requests
+    until = min(deadline, started + ccfg.max_duration)
+    for _ in range(MAX_EXTENSIONS):
+        if run.obs.stopped or run.obs.canary_failing is not None:
+            return
+        now = judge(so_far(), t)
+        decided = [m.name for m in now.metrics if m.critical and m.verdict == "fail"]
+        figures = next(m.figures for m in now.metrics if m.name == "latency").get("estimate")
+        if decided or not figures:
+            # Failed already (a wrong or hanging candidate waits no longer: a critical failure
+            # stands whatever follows; under the same model one is rarer than alpha), or no
+            # latency to size (nodata: the path dominates, too few answers).
+            return
+        est = RatioEstimate(**{**figures, "pods": tuple(figures["pods"])})
+        power = ratio_power(t.latency_ratio, est.se, est.df, alpha=t.alpha)
+        if power >= POWER:
+            return
+        said = (
+            f"canary latency after {sent} requests per arm: power {power:.2f} to find "
+            f"{t.latency_ratio:g}x (standard error {est.se:.3f}, pod sd {est.pod_sd:.3f})"
+        )
+        needed = requests_for_power(est, t, sent)
+        more = 0
+        if math.isinf(needed):
+            note = (
+                f"{said}: the pods alone vary that much; more pods per arm (canary.replicas) "
+                "would narrow it, more requests would not"
+            )
+        else:
+            rate = sent / max(1e-9, time.monotonic() - started)
+            room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
+            step = max(MIN_EXTENSION, math.ceil(MIN_EXTENSION_SHARE * ccfg.requests))
+            more = min(max(step, math.ceil(needed) - sent), room)
+            note = f"{said}: ~{math.ceil(needed)} in all would reach {POWER:g}; " + (
+                f"sending {more} more"
+                if more >= MIN_EXTENSION
+                else f"no time for them within canary.max_duration {ccfg.max_duration:g} s"
+            )
+        write(note)
+        run.notes.append(note)
+        if more < MIN_EXTENSION:
+            return
+        extra = plan(run.obs.items, requests=more, warmup=0, rng=rng)
+        # Sized to end within max_duration at the pace so far; only the traffic's deadline
+        # stops it (a stop there is the run's, as for the first requests).
+        traffic(more * pace, PATH_EVERY).run(extra, deadline=deadline)
+        sent += more
+
+
+def latest_totals(reads: list[ServerRead]) -> Totals:
+    """Each pod's latest (count, sum) among ``reads``."""
+    totals: Totals = {arm: {} for arm in ARMS}
+    for r in sorted(reads, key=lambda r: r.sweep):
+        totals[r.arm][r.pod] = (r.count, r.sum_s)
+    return totals
+
+
+def pod_timings(first: Totals, last: Totals) -> dict[Arm, list[PodTiming]]:
+    """Each pod's requests and server seconds from ``first`` to ``last``."""
+    return {
+        arm: [
+            PodTiming(pod, last[arm][pod][0] - c0, last[arm][pod][1] - s0)
+            for pod, (c0, s0) in first[arm].items()
+            if pod in last[arm]
+        ]
+        for arm in ARMS
+    }
 
 
 @dataclass

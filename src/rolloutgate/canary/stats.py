@@ -314,6 +314,17 @@ def ratio_power(ratio: float, se: float, df: float, *, alpha: float) -> float:
     return float(nct.sf(t.ppf(1 - alpha, df), df, math.log(ratio) / se))
 
 
+def se_for_power(ratio: float, df: float, *, alpha: float, power: float = POWER) -> float:
+    """The largest standard error of a log-ratio on ``df`` degrees of freedom at which a
+    one-sided t test at ``alpha`` finds a true slow-down of ``ratio`` with ``power``
+    (``ratio_power`` falls as the error grows: bisection)."""
+    low, high = 1e-9, math.log(ratio)
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if ratio_power(ratio, mid, df, alpha=alpha) >= power else (low, mid)
+    return low
+
+
 def trimmed_windows_se(window_sd: float, windows: int, *, trim: float) -> tuple[float, int]:
     """The standard error and degrees of freedom of Yuen's trimmed mean of ``windows``
     log-ratios that scatter by ``window_sd`` (winsorized), as ``window_ratio`` judges them."""
