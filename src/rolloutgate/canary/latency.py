@@ -10,6 +10,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rolloutgate.canary.metrics import Metric
@@ -219,6 +220,46 @@ def requests_for_power(est: RatioEstimate, t: Thresholds, sent: int) -> float:
     if target**2 <= pod_part:
         return math.inf
     return sent * rest / (target**2 - pod_part)
+
+
+# An extension is at least this share of ``canary.requests`` (and ``MIN_EXTENSION`` requests):
+# sized on the scatter so far, a first one fell short by a few requests and took two more looks
+# (a real run: +50 asked at power 0.89, then +334 and +372 as the scatter grew).
+MIN_EXTENSION_SHARE = 0.25
+MIN_EXTENSION = 50
+# Extensions at most: each is sized on the scatter so far, which a longer run knows better.
+MAX_EXTENSIONS = 4
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What a look at a run's latency so far asks of its traffic."""
+
+    power: float  # to find latency_ratio, as the interval stands
+    needed: float  # measured requests per arm in all for POWER (inf: the pods alone prevent it)
+    more: int  # to send now: 0 when the power is there, cannot be had, or has no room
+
+    @property
+    def reached(self) -> bool:
+        return self.power >= POWER
+
+
+def extension(
+    est: RatioEstimate, t: Thresholds, *, requests: int, sent: int, room: int
+) -> Extension:
+    """Whether and how far to extend a run that has sent ``sent`` measured requests per arm
+    (``requests`` was its planned size) and has room for ``room`` more: what its scatter asks
+    (``requests_for_power``), in steps of at least a quarter of the planned size, never fewer
+    than ``MIN_EXTENSION``. ``measure.extend`` and bench/canary.py's simulation call this."""
+    power = ratio_power(t.latency_ratio, est.se, est.df, alpha=t.alpha)
+    if power >= POWER:
+        return Extension(power, sent, 0)
+    needed = requests_for_power(est, t, sent)
+    if math.isinf(needed):
+        return Extension(power, needed, 0)
+    step = max(MIN_EXTENSION, math.ceil(MIN_EXTENSION_SHARE * requests))
+    more = min(max(step, math.ceil(needed) - sent), room)
+    return Extension(power, needed, more if more >= MIN_EXTENSION else 0)
 
 
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:

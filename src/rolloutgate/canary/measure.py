@@ -25,12 +25,13 @@ from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.judge import judge
 from rolloutgate.canary.latency import (
-    requests_for_power,
+    MAX_EXTENSIONS,
+    extension,
     sample_size,
     server_power,
 )
 from rolloutgate.canary.observations import ARMS, Arm, Observations, PodTiming, ServerRead
-from rolloutgate.canary.stats import POWER, RatioEstimate, ratio_power
+from rolloutgate.canary.stats import POWER, RatioEstimate
 from rolloutgate.canary.traffic import Traffic, plan
 from rolloutgate.checks import cases
 from rolloutgate.checks.cases import Golden
@@ -173,14 +174,6 @@ def measure(
 
 Totals = dict[Arm, dict[str, tuple[float, float]]]  # per arm, per pod: (count, sum seconds)
 
-# An extension is at least this share of ``canary.requests`` (and 50 requests): sized on the
-# scatter so far, the first one fell short by a few requests and took two more looks (a real
-# run: +50 asked at power 0.89, then +334 and +372 as the scatter grew); fewer, larger steps.
-MIN_EXTENSION_SHARE = 0.25
-MIN_EXTENSION = 50
-# Extensions at most: each is sized on the scatter so far, which a longer run knows better.
-MAX_EXTENSIONS = 4
-
 
 def extend(
     run: CanaryRun,
@@ -214,34 +207,31 @@ def extend(
             # latency to size (nodata: the path dominates, too few answers).
             return
         est = RatioEstimate(**{**figures, "pods": tuple(figures["pods"])})
-        power = ratio_power(t.latency_ratio, est.se, est.df, alpha=t.alpha)
-        if power >= POWER:
+        rate = sent / max(1e-9, time.monotonic() - started)
+        room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
+        ext = extension(est, t, requests=ccfg.requests, sent=sent, room=max(0, room))
+        if ext.reached:
             return
         said = (
-            f"canary latency after {sent} requests per arm: power {power:.2f} to find "
+            f"canary latency after {sent} requests per arm: power {ext.power:.2f} to find "
             f"{t.latency_ratio:g}x (standard error {est.se:.3f}, pod sd {est.pod_sd:.3f})"
         )
-        needed = requests_for_power(est, t, sent)
-        more = 0
-        if math.isinf(needed):
+        if math.isinf(ext.needed):
             note = (
                 f"{said}: the pods alone vary that much; more pods per arm (canary.replicas) "
                 "would narrow it, more requests would not"
             )
         else:
-            rate = sent / max(1e-9, time.monotonic() - started)
-            room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
-            step = max(MIN_EXTENSION, math.ceil(MIN_EXTENSION_SHARE * ccfg.requests))
-            more = min(max(step, math.ceil(needed) - sent), room)
-            note = f"{said}: ~{math.ceil(needed)} in all would reach {POWER:g}; " + (
-                f"sending {more} more"
-                if more >= MIN_EXTENSION
+            note = f"{said}: ~{math.ceil(ext.needed)} in all would reach {POWER:g}; " + (
+                f"sending {ext.more} more"
+                if ext.more
                 else f"no time for them within canary.max_duration {ccfg.max_duration:g} s"
             )
         write(note)
         run.notes.append(note)
-        if more < MIN_EXTENSION:
+        if not ext.more:
             return
+        more = ext.more
         extra = plan(run.obs.items, requests=more, warmup=0, rng=rng)
         # Sized to end within max_duration at the pace so far; only the traffic's deadline
         # stops it (a stop there is the run's, as for the first requests).
