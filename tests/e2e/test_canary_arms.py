@@ -24,13 +24,14 @@ def test_v2_against_v1_passes_and_touches_nothing_live(
     live_v1: dict[str, Any], e2e_namespace: str, tmp_path: Path
 ) -> None:
     # From the node, the pods' IPs are routed (as from a pod of the cluster, where `auto` picks
-    # them): no port-forward, the traffic straight to each pod.
+    # them): no port-forward, the traffic straight to each pod. 200 requests over 20 s leave the
+    # latency short of power 0.9 at 1.1x: the traffic goes on, for at most 40 s in all.
     result = run_canary(
         e2e_namespace,
         tmp_path,
         "--image-tag=v2",
         "--canary-requests=200",
-        env={"ROLLOUTGATE_CANARY_REACH": "pod-ip"},
+        env={"ROLLOUTGATE_CANARY_REACH": "pod-ip", "ROLLOUTGATE_CANARY_MAX_DURATION": "40"},
     )
     assert result.returncode == 0, result.output[-5000:]
     report = result.report
@@ -40,7 +41,16 @@ def test_v2_against_v1_passes_and_touches_nothing_live(
     assert report["score"] >= 95
     assert report["baseline_tag"] == "v1"
     assert report["candidate_tag"] == "v2"
-    assert report["traffic"]["per_arm"]["canary"]["measured"] == 200
+    looks = [n for n in report["notes"] if n.startswith("canary latency after 200 requests")]
+    assert looks, report["notes"]
+    assert looks[0] in result.output
+    measured = report["traffic"]["per_arm"]["canary"]["measured"]
+    if "sending" in looks[0]:
+        assert measured >= 200 + int(looks[0].rsplit("sending ", 1)[1].split()[0])
+    else:  # a pod of an arm far from its others: more requests would not narrow the interval
+        assert "the pods alone vary that much" in looks[0]
+        assert measured == 200
+    assert report["phases_s"]["traffic"] < 60, report["phases_s"]  # warm-up, 40 s, last answers
     assert metric(result, "golden")["verdict"] == "pass"
     assert metric(result, "latency")["verdict"] == "pass"
     # v2 (C=10) disagrees with v1 on one iris row: reported, within the 5 % allowed.

@@ -106,21 +106,27 @@ def _extend(
     return run, said
 
 
-def test_a_run_too_noisy_for_its_power_sends_what_its_scatter_asks_at_the_same_pace(
+def test_a_run_too_noisy_for_its_power_sends_what_its_scatter_asks_once_at_the_same_pace(
     tmp_path: Path,
 ) -> None:
     servers = Servers(window_sd=0.12)
     run, said = _extend(tmp_path, servers, observations())
-    assert servers.sent, said
-    first, pace = servers.sent[0]
-    assert 50 <= first <= 1440  # 40 s left of max_duration's 60, at 36 requests a second
-    assert pace == pytest.approx(first * 20 / 720)  # the first 720's pace
-    assert "sending" in said[0]
+    assert len(servers.sent) == 1, said  # one look
+    more, pace = servers.sent[0]
+    assert 50 <= more <= 1440  # 40 s left of max_duration's 60, at 36 requests a second
+    assert pace == pytest.approx(more * 20 / 720)  # the first 720's pace
+    assert len(said) == 1
+    assert said[0].startswith("canary latency after 720 requests per arm: power 0.")
+    assert said[0].endswith(f"sending {more} more")
     assert said == run.notes
-    # After the extensions the interval has the power, or the time ran out (said so).
+    # The look is the last sweep before the extension: the first 20 windows set the variance.
+    assert run.obs.latency_look == 20
     latency = judge(servers.observations(run.obs)).metric("latency")
-    power = latency.figures["windows"]["power"]["1.1"]
-    assert power >= POWER or "no time" in said[-1], (power, said)
+    windows = latency.figures["windows"]
+    assert windows["variance_from"] == 20
+    assert windows["count"] == 20 + more // PER_WINDOW
+    # Sized for it: the interval now has about the power it was extended for.
+    assert windows["power"]["1.1"] >= POWER - 0.05, (windows["power"], said)
 
 
 def test_a_run_with_the_power_already_sends_nothing_more(tmp_path: Path) -> None:

@@ -183,6 +183,34 @@ def test_window_ratio_is_yuens_trimmed_mean_of_the_windows_log_ratios() -> None:
     assert est.n == 100
 
 
+def test_an_extended_runs_window_variance_is_its_first_windows_on_their_df() -> None:
+    # Stein's two-stage test: ten first windows scattered widely (that is why the run went on),
+    # twenty more narrowly; the estimate is all thirty's, the variance the first ten's.
+    rng = np.random.default_rng(4)
+    first = [Window(30, 0.03, 30, 0.03 * math.exp(x)) for x in rng.normal(0, 0.2, 10)]
+    later = [Window(30, 0.03, 30, 0.03 * math.exp(x)) for x in rng.normal(0, 0.05, 20)]
+
+    def ratio(variance_of: list[Window] | None) -> RatioEstimate:
+        return window_ratio(
+            first + later,
+            trim=0.2,
+            prior_pod_sd=0.0,
+            prior_df=8,
+            pods=(3, 3),
+            confidence=0.98,
+            variance_of=variance_of,
+        )
+
+    stein, pooled = ratio(first), ratio(None)
+    assert stein.ratio == pooled.ratio  # the same estimate: every window's trimmed mean
+    d = np.sort([w.log_ratio for w in first])
+    spread = np.clip(d, d[2], d[7]).var(ddof=1)
+    assert stein.se == pytest.approx(math.sqrt(29 * spread / (18 * 17)))  # 30 windows, 18 kept
+    assert stein.df == pytest.approx(5)  # the first ten's: 6 kept - 1
+    assert stein.se > pooled.se
+    assert pooled.df == pytest.approx(17)
+
+
 def test_window_ratio_adds_a_pods_lasting_level_by_the_pods_per_arm() -> None:
     windows = [Window(10, 0.02, 10, 0.02 * r) for r in (1.1, 1.0, 1.2, 1.05, 1.15, 1.1, 1.12)]
 

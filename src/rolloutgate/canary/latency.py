@@ -208,12 +208,9 @@ def requests_for_power(est: RatioEstimate, t: Thresholds, sent: int) -> float:
     ``latency_ratio``; infinite when the pods' own levels alone leave too wide an interval
     (more pods per arm, not more requests, would help). The estimate's variance is the pods'
     part, pod_sd^2 (1/pods_b + 1/pods_c), which no number of requests shrinks, and the rest
-    (windows or pairs), which falls as 1/requests. The degrees of freedom are the run's so far:
-    more requests only add to them, so this errs towards a few requests too many.
-
-    Only the scatter decides, never the ratio: sizing a run on its own nuisance variance (an
-    internal pilot, Wittes and Brittain 1990) leaves the test's false-alarm rate as it was
-    (bench/canary.py simulates this very rule)."""
+    (the windows'), which falls as 1/requests; on the look's degrees of freedom, which the
+    extended run is judged on (``windowed_estimate``). Only the scatter decides, never the
+    ratio."""
     pod_part = est.pod_sd**2 * (1 / est.pods[0] + 1 / est.pods[1])
     rest = max(est.se**2 - pod_part, 0.0)
     target = se_for_power(t.latency_ratio, est.df, alpha=t.alpha)
@@ -222,13 +219,8 @@ def requests_for_power(est: RatioEstimate, t: Thresholds, sent: int) -> float:
     return sent * rest / (target**2 - pod_part)
 
 
-# An extension is at least this share of ``canary.requests`` (and ``MIN_EXTENSION`` requests):
-# sized on the scatter so far, a first one fell short by a few requests and took two more looks
-# (a real run: +50 asked at power 0.89, then +334 and +372 as the scatter grew).
-MIN_EXTENSION_SHARE = 0.25
+# An extension of fewer requests per arm is rounded up to this (a window or two more).
 MIN_EXTENSION = 50
-# Extensions at most: each is sized on the scatter so far, which a longer run knows better.
-MAX_EXTENSIONS = 4
 
 
 @dataclass(frozen=True)
@@ -244,22 +236,54 @@ class Extension:
         return self.power >= POWER
 
 
-def extension(
-    est: RatioEstimate, t: Thresholds, *, requests: int, sent: int, room: int
-) -> Extension:
+def extension(est: RatioEstimate, t: Thresholds, *, sent: int, room: int) -> Extension:
     """Whether and how far to extend a run that has sent ``sent`` measured requests per arm
-    (``requests`` was its planned size) and has room for ``room`` more: what its scatter asks
-    (``requests_for_power``), in steps of at least a quarter of the planned size, never fewer
-    than ``MIN_EXTENSION``. ``measure.extend`` and bench/canary.py's simulation call this."""
+    and has room for ``room`` more: what its scatter asks (``requests_for_power``; at least
+    ``MIN_EXTENSION``), once: the run is then judged with the interval's variance of this look
+    (``windowed_estimate``'s ``look``), so that its size, not its test, depends on it.
+    ``measure.extend`` and bench/canary.py's simulation call this."""
     power = ratio_power(t.latency_ratio, est.se, est.df, alpha=t.alpha)
     if power >= POWER:
         return Extension(power, sent, 0)
     needed = requests_for_power(est, t, sent)
     if math.isinf(needed):
         return Extension(power, needed, 0)
-    step = max(MIN_EXTENSION, math.ceil(MIN_EXTENSION_SHARE * requests))
-    more = min(max(step, math.ceil(needed) - sent), room)
+    more = min(max(MIN_EXTENSION, math.ceil(needed) - sent), room)
     return Extension(power, needed, more if more >= MIN_EXTENSION else 0)
+
+
+def windowed_estimate(
+    reads: Sequence[ServerRead],
+    t: Thresholds,
+    pods: tuple[int, int],
+    *,
+    look: int | None = None,
+    prior_pod_sd: float | None = None,
+) -> tuple[RatioEstimate, int]:
+    """The latency ratio on the time-paired windows of ``reads`` (``stats.window_ratio``), and
+    how many windows set its variance. ``look``: the last sweep a run extended its traffic on
+    (``measure.extend``): the windows up to it set the windows' variance and the pods' lasting
+    level, all windows the estimate (Stein's two-stage test; ``window_ratio``); fewer than
+    ``MIN_WINDOWS`` there, all windows set both. ``prior_pod_sd``: the calibration
+    (``t.window_pod_sd`` unless given: the simulation tries others)."""
+    windows = server_windows(reads)
+    first_reads = [r for r in reads if look is None or r.sweep <= look]
+    first = server_windows(first_reads)
+    if look is None or len(first) < MIN_WINDOWS:
+        first_reads, first = list(reads), windows
+    lasting, lasting_df = lasting_pod_variance(first_reads)
+    est = window_ratio(
+        windows,
+        trim=WINDOW_TRIM,
+        prior_pod_sd=t.window_pod_sd if prior_pod_sd is None else prior_pod_sd,
+        prior_df=t.pod_sd_df,
+        pods=pods,
+        confidence=t.confidence,
+        observed_pod_var=lasting,
+        observed_pod_df=lasting_df,
+        variance_of=None if first is windows else first,
+    )
+    return est, len(first)
 
 
 def judge_latency(obs: Observations, t: Thresholds) -> Metric:
@@ -309,20 +333,12 @@ def judge_latency(obs: Observations, t: Thresholds) -> Metric:
         pods = (len(levels["baseline"]), len(levels["canary"]))
         if len(windows) >= MIN_WINDOWS:
             # Time-paired: a node-wide slow spell lands on both arms of a window and cancels.
-            lasting, lasting_df = lasting_pod_variance(obs.server_reads)
-            est = window_ratio(
-                windows,
-                trim=WINDOW_TRIM,
-                prior_pod_sd=t.window_pod_sd,
-                prior_df=t.pod_sd_df,
-                pods=pods,
-                confidence=t.confidence,
-                observed_pod_var=lasting,
-                observed_pod_df=lasting_df,
-            )
+            est, first = windowed_estimate(obs.server_reads, t, pods, look=obs.latency_look)
             figures["windows"] = {
                 "power": latency_power(est, t),
                 "count": len(windows),
+                # An extended run's interval is as wide as its first windows' scatter says.
+                "variance_from": first,
                 "trim": WINDOW_TRIM,
                 "log_ratios": [round(w.log_ratio, 4) for w in windows],
                 "requests": [[w.baseline_count, w.canary_count] for w in windows],

@@ -25,7 +25,6 @@ from rolloutgate.canary.config import CanaryConfig
 from rolloutgate.canary.inputs import Inputs
 from rolloutgate.canary.judge import judge
 from rolloutgate.canary.latency import (
-    MAX_EXTENSIONS,
     extension,
     sample_size,
     server_power,
@@ -186,57 +185,55 @@ def extend(
     deadline: float,
     rng: random.Random,
 ) -> None:
-    """More measured requests, at the first run's pace, while the latency's interval is too
-    wide for power ``POWER`` to find ``latency_ratio``: as many as the run's own scatter asks
-    for (``latency.requests_for_power``), within ``canary.max_duration`` of measured traffic
-    and the traffic's deadline. Said on the terminal and in the report's notes, and why not
-    when the power is not reached."""
+    """More measured requests, at the first requests' pace, when the latency's interval on the
+    servers' windows is too wide for power ``POWER`` to find ``latency_ratio``: as many as the
+    run's own scatter asks for (``latency.extension``), within ``canary.max_duration`` of
+    measured traffic. One look: the run is then judged with this look's variance
+    (``obs.latency_look``), so that the extension changes its size and not its test's level.
+    Said on the terminal and in the report's notes, and why not when the power is not had."""
     t = ccfg.thresholds
+    if run.obs.stopped or run.obs.canary_failing is not None:
+        return
+    now = so_far()
+    judged = judge(now, t)
+    latency = next(m.figures for m in judged.metrics if m.name == "latency")
+    if any(m.critical and m.verdict == "fail" for m in judged.metrics) or "windows" not in latency:
+        # Failed already (a wrong or hanging candidate waits no longer: a critical failure
+        # stands whatever follows; under the same model one is rarer than alpha), or no
+        # windows of the servers' own metric to size on (client-side, nodata): as planned.
+        return
+    est = RatioEstimate(**{**latency["estimate"], "pods": tuple(latency["estimate"]["pods"])})
     pace = ccfg.min_duration / ccfg.requests  # seconds per request per arm, at least
-    sent = ccfg.requests
+    rate = ccfg.requests / max(1e-9, time.monotonic() - started)
     until = min(deadline, started + ccfg.max_duration)
-    for _ in range(MAX_EXTENSIONS):
-        if run.obs.stopped or run.obs.canary_failing is not None:
-            return
-        now = judge(so_far(), t)
-        decided = [m.name for m in now.metrics if m.critical and m.verdict == "fail"]
-        figures = next(m.figures for m in now.metrics if m.name == "latency").get("estimate")
-        if decided or not figures:
-            # Failed already (a wrong or hanging candidate waits no longer: a critical failure
-            # stands whatever follows; under the same model one is rarer than alpha), or no
-            # latency to size (nodata: the path dominates, too few answers).
-            return
-        est = RatioEstimate(**{**figures, "pods": tuple(figures["pods"])})
-        rate = sent / max(1e-9, time.monotonic() - started)
-        room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
-        ext = extension(est, t, requests=ccfg.requests, sent=sent, room=max(0, room))
-        if ext.reached:
-            return
-        said = (
-            f"canary latency after {sent} requests per arm: power {ext.power:.2f} to find "
-            f"{t.latency_ratio:g}x (standard error {est.se:.3f}, pod sd {est.pod_sd:.3f})"
+    room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
+    ext = extension(est, t, sent=ccfg.requests, room=max(0, room))
+    if ext.reached:
+        return
+    said = (
+        f"canary latency after {ccfg.requests} requests per arm: power {ext.power:.2f} to find "
+        f"{t.latency_ratio:g}x (standard error {est.se:.3f}, pod sd {est.pod_sd:.3f})"
+    )
+    if math.isinf(ext.needed):
+        note = (
+            f"{said}: the pods alone vary that much; more pods per arm (canary.replicas) would "
+            "narrow it, more requests would not"
         )
-        if math.isinf(ext.needed):
-            note = (
-                f"{said}: the pods alone vary that much; more pods per arm (canary.replicas) "
-                "would narrow it, more requests would not"
-            )
-        else:
-            note = f"{said}: ~{math.ceil(ext.needed)} in all would reach {POWER:g}; " + (
-                f"sending {ext.more} more"
-                if ext.more
-                else f"no time for them within canary.max_duration {ccfg.max_duration:g} s"
-            )
-        write(note)
-        run.notes.append(note)
-        if not ext.more:
-            return
-        more = ext.more
-        extra = plan(run.obs.items, requests=more, warmup=0, rng=rng)
-        # Sized to end within max_duration at the pace so far; only the traffic's deadline
-        # stops it (a stop there is the run's, as for the first requests).
-        traffic(more * pace, PATH_EVERY).run(extra, deadline=deadline)
-        sent += more
+    else:
+        note = f"{said}: ~{math.ceil(ext.needed)} in all would reach {POWER:g}; " + (
+            f"sending {ext.more} more"
+            if ext.more
+            else f"no time for them within canary.max_duration {ccfg.max_duration:g} s"
+        )
+    write(note)
+    run.notes.append(note)
+    if not ext.more:
+        return
+    run.obs.latency_look = max(r.sweep for r in now.server_reads)
+    extra = plan(run.obs.items, requests=ext.more, warmup=0, rng=rng)
+    # Sized to end within max_duration at the pace so far; only the traffic's deadline stops
+    # it (a stop there is the run's, as for the first requests).
+    traffic(ext.more * pace, PATH_EVERY).run(extra, deadline=deadline)
 
 
 def latest_totals(reads: list[ServerRead]) -> Totals:

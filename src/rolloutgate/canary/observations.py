@@ -138,6 +138,9 @@ class Observations:
     path_ms: dict[Arm, list[float]] = field(default_factory=lambda: {"baseline": [], "canary": []})
     # The value judged as the label (``canary.label_output``): a value's name; None: the first.
     label_output: str | None = None
+    # The last sweep of the servers' metric when the traffic was extended for the latency's
+    # power (``measure.extend``): the windows up to it set the interval's width. None: not.
+    latency_look: int | None = None
 
     def measured(self, arm: Arm) -> list[Sample]:
         return [s for s in self.samples if s.arm == arm and not s.warmup]
