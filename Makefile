@@ -6,7 +6,7 @@ SYSTEM_PYTHON ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEV := devcluster
-TAGS := v1 v2 crash unready wrong slow retrained slower hang
+TAGS := v1 v2 crash unready wrong slow retrained slower heavier hang
 IMAGE_REPO := rolloutgate/iris
 # The second example (examples/wine): FastAPI, plain POST /predict.
 WINE_TAGS := v1 v2 crash unready wrong hang

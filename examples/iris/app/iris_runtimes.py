@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mlserver.types import InferenceRequest, InferenceResponse
 from mlserver_sklearn import SKLearnModel
@@ -25,6 +26,20 @@ class SlowSKLearnModel(SKLearnModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         extra = self.settings.parameters.extra if self.settings.parameters else None
         await asyncio.sleep(float((extra or {}).get("delay_seconds", 1.5)))
+        return await super().predict(payload)
+
+
+class HeavierSKLearnModel(SKLearnModel):
+    """Correct predictions, each after parameters.extra.cpu_seconds of extra CPU work: a model
+    that costs more to run. Unlike a sleep (``SlowSKLearnModel``), the extra is CPU time, so it
+    waits for the CPU as the rest of the server's work does and stays about the same share of
+    the server's time on a busy node as on a quiet one."""
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        extra = self.settings.parameters.extra if self.settings.parameters else None
+        until = time.thread_time() + float((extra or {}).get("cpu_seconds", 0.0))
+        while time.thread_time() < until:
+            pass
         return await super().predict(payload)
 
 
