@@ -70,6 +70,7 @@ def suite(target: Path, namespace: str, manifests: Path) -> Path:
         shutil.copytree(REPO / part, target / part)
     shutil.copytree(REPO / "fixtures" / "golden", target / "golden")
     shutil.copytree(manifests, target / "manifests")
+    shutil.copytree(REPO / "fixtures" / "requests", target / "requests")
     (target / "pyproject.toml").write_text(
         f"""\
 [tool.pytest.ini_options]
@@ -80,6 +81,9 @@ manifests = "manifests"
 golden = "golden/iris.json"
 images = ["rolloutgate/iris"]
 
+[tool.rolloutgate.canary]
+request_set = "requests/iris.jsonl"
+
 [tool.rolloutgate.clusters.incluster]
 namespace = "{namespace}"
 """
@@ -88,7 +92,13 @@ namespace = "{namespace}"
 
 
 def runner_pod(
-    namespace: str, deps: Path, project: Path, out: Path, *args: str, name: str = "gate"
+    namespace: str,
+    deps: Path,
+    project: Path,
+    out: Path,
+    *args: str,
+    name: str = "gate",
+    env: dict[str, str] | None = None,
 ) -> str:
     """The pod that runs the gate in `namespace` as the shipped ServiceAccount (whose token it
     mounts: the ServiceAccount itself does not automount it): the example image's Python, the
@@ -98,6 +108,7 @@ def runner_pod(
         "--cluster=incluster", "--gate-report=/out/gate.json", *args,
     )  # fmt: skip
     argv = ", ".join(f'"{a}"' for a in command)
+    extra = "".join(f'    - {{name: {k}, value: "{v}"}}\n' for k, v in (env or {}).items())
     return f"""\
 apiVersion: v1
 kind: Pod
@@ -120,7 +131,7 @@ spec:
     - {{name: PYTEST_DISABLE_PLUGIN_AUTOLOAD, value: "1"}}
     - {{name: PATH, value: "/opt/tools:/opt/iris/venv/bin:/usr/bin:/bin"}}
     - {{name: HOME, value: /tmp}}
-    resources: {{requests: {{cpu: 25m, memory: 128Mi}}, limits: {{memory: 512Mi}}}}
+{extra}    resources: {{requests: {{cpu: 25m, memory: 128Mi}}, limits: {{memory: 512Mi}}}}
     volumeMounts:
     - {{name: deps, mountPath: /opt/deps, readOnly: true}}
     - {{name: src, mountPath: /opt/rolloutgate/src, readOnly: true}}

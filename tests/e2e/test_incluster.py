@@ -15,11 +15,11 @@ from manifestkit import fresh_namespace, get
 from rbac_kubeconfig import apply_rbac
 
 
-def _phase(namespace: str) -> str:
-    """The gate pod's phase; "" while the API server does not answer (other tests on this
+def _phase(namespace: str, pod: str = "gate") -> str:
+    """The runner pod's phase; "" while the API server does not answer (other tests on this
     cluster restart it)."""
     proc = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "-n", namespace, "get", "pod", "gate",
+        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "-n", namespace, "get", "pod", pod,
          "-o", "jsonpath={.status.phase}"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -65,3 +65,35 @@ def test_gate_runs_from_a_pod_with_the_in_cluster_configuration(
         dep = get("deployment", "iris", target)
         assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "rolloutgate/iris:v1"
         assert dep["status"].get("availableReplicas") == 1
+
+        # The nightly canary as a CronJob's pod would run it: canary.reach left at `auto`, so
+        # the in-cluster configuration sends the traffic to the arms' pod IPs (no port-forward).
+        small = {
+            "ROLLOUTGATE_CANARY_REPLICAS": "1",
+            "ROLLOUTGATE_CANARY_WARMUP": "5",
+            "ROLLOUTGATE_CANARY_MIN_DURATION": "5",
+            "ROLLOUTGATE_CANARY_MAX_DURATION": "0",
+            "ROLLOUTGATE_CANARY_HTML": "/out/canary.html",
+            "ROLLOUTGATE_CANARY_HISTORY": "/out/history.jsonl",
+        }
+        args = ("--canary", "--image-tag=v2", "--canary-requests=100",
+                "--canary-report=/out/canary.json")  # fmt: skip
+        pod = incluster.runner_pod(target, deps, project, out, *args, name="canary", env=small)
+        (tmp_path / "canary.yaml").write_text(pod)
+        kubectl("apply", "-f", str(tmp_path / "canary.yaml"))
+        deadline = time.monotonic() + 600
+        while _phase(target, "canary") not in ("Succeeded", "Failed"):
+            assert time.monotonic() < deadline, kubectl("logs", "canary", namespace=target)
+            time.sleep(2)
+        log = kubectl("logs", "canary", namespace=target)
+        canary = json.loads((out / "canary.json").read_text())
+        assert canary["traffic"]["reach"] == "pod-ip", log[-6000:]
+        assert "at their pod IPs (canary.reach=auto)" in log
+        # v2 against v1 on 100 of the labelled rows: a pass, or marginal when 100 rows cannot
+        # show the accuracy within 1 point; never a failure, and every request answered.
+        assert canary["verdict"] in ("pass", "marginal"), canary["reason"]
+        assert canary["traffic"]["per_arm"]["canary"]["valid"] == 100
+        assert not kubectl(
+            "get", "deployments", "-l", "rolloutgate.io/canary-of=iris", "-o", "name",
+            namespace=target,
+        ).strip()  # fmt: skip
