@@ -398,7 +398,7 @@ def simulate_load(
         # The canary's one look after the planned requests; extended, judged with its variance.
         k = planned
         est = judged(upto(k), t.window_pod_sd)
-        ext = extension(est, t, sent=k * per, room=(total - k) * per)
+        ext = extension(est, t, sent=k * per, windows=k, room=(total - k) * per)
         if ext.more:
             k = min(total, k + math.ceil(ext.more / per))
             est = judged(upto(k), t.window_pod_sd, look=planned)

@@ -18,7 +18,13 @@ from rolloutgate.canary.latency import requests_for_power
 from rolloutgate.canary.measure import extend
 from rolloutgate.canary.observations import ARMS, Observations, PodTiming, ServerRead
 from rolloutgate.canary.run import CanaryRun
-from rolloutgate.canary.stats import POWER, RatioEstimate, ratio_power, se_for_power
+from rolloutgate.canary.stats import (
+    POWER,
+    RatioEstimate,
+    ratio_power,
+    se_for_power,
+    trimmed_windows_se,
+)
 from rolloutgate.canary.thresholds import Thresholds
 
 from .k8s_objects import gate_config
@@ -161,17 +167,29 @@ def test_max_duration_0_never_extends(tmp_path: Path) -> None:
     assert "no time" in said[0]
 
 
-def test_requests_for_power_scale_the_part_that_requests_shrink() -> None:
+def test_requests_for_power_are_the_fewest_windows_whose_interval_has_it() -> None:
     t = Thresholds()
-    target = se_for_power(t.latency_ratio, 20, alpha=t.alpha)
-    assert ratio_power(t.latency_ratio, target, 20, alpha=t.alpha) == pytest.approx(POWER, 1e-6)
+    target = se_for_power(t.latency_ratio, 12, alpha=t.alpha)
+    assert ratio_power(t.latency_ratio, target, 12, alpha=t.alpha) == pytest.approx(POWER, 1e-6)
 
     def est(se: float, pod_sd: float) -> RatioEstimate:
-        return RatioEstimate(1.0, 0.9, 1.1, 0.5, se, 20.0, 720, (3, 3), pod_sd)
+        return RatioEstimate(1.0, 0.9, 1.1, 0.5, se, 12.0, 720, (3, 3), pod_sd)
 
-    # No pod part: twice the variance takes twice the requests.
-    assert requests_for_power(est(target * math.sqrt(2), 0.0), t, 720) == pytest.approx(1440)
-    # Already enough: fewer than sent.
-    assert requests_for_power(est(target / 2, 0.0), t, 720) < 720
+    # 20 windows of 36 requests scattering by 0.2: Yuen's error at k windows is
+    # 0.2 sqrt((k-1)/(h(h-1))); the size asked is the fewest k with the power, plus a window.
+    se20, _ = trimmed_windows_se(0.2, 20, trim=0.2)
+    needed = requests_for_power(est(se20, 0.0), t, 720, 20)
+    k = round(needed / 36) - 1
+    assert (
+        trimmed_windows_se(0.2, k, trim=0.2)[0]
+        <= target
+        < trimmed_windows_se(0.2, k - 1, trim=0.2)[0]
+    )
+    # At 19 windows (the look of a real run: the last sweep comes after it) more than
+    # 1/requests would say: a fifth cut from each end rounded down keeps 13 of 19, 36 of 58.
+    se19, _ = trimmed_windows_se(0.2, 19, trim=0.2)
+    assert requests_for_power(est(se19, 0.0), t, 684, 19) > 1.2 * 684 * (se19 / target) ** 2
+    # Already enough: no more than sent.
+    assert requests_for_power(est(target / 2, 0.0), t, 720, 20) == 720
     # The pods alone too wide: no number of requests does it.
-    assert math.isinf(requests_for_power(est(0.05, 1.3 * target), t, 720))  # 1.13 target^2
+    assert math.isinf(requests_for_power(est(0.05, 1.3 * target), t, 720, 20))  # 1.13 target^2

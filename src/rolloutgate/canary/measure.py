@@ -207,7 +207,9 @@ def extend(
     rate = ccfg.requests / max(1e-9, time.monotonic() - started)
     until = min(deadline, started + ccfg.max_duration)
     room = int((until - time.monotonic()) * (min(rate, 1 / pace) if pace else rate))
-    ext = extension(est, t, sent=ccfg.requests, room=max(0, room))
+    ext = extension(
+        est, t, sent=ccfg.requests, windows=latency["windows"]["count"], room=max(0, room)
+    )
     if ext.reached:
         return
     said = (
