@@ -29,8 +29,12 @@ request's own lognormal noise (``--load-request-sd``) and stalls (with probabili
 ``--load-stall-rate`` a request takes 1 + Exp(``--load-stall-mean``) times as long: descheduled on
 a busy node). The same simulated runs are judged both ways the canary can: on each pod's totals
 (``pod_level_ratio``, the prior ``server_pod_sd``) and on time-paired windows
-(``latency.server_windows`` of simulated sweeps, ``window_ratio``). The defaults are fitted to the
-windowed reads of real A/A runs at load average ~30 (docs/canary.md, "Calibration").
+(``latency.server_windows`` of simulated sweeps, ``window_ratio``), and as the canary runs by
+default: windows extended once when their scatter leaves the power at ``latency_ratio`` short
+(``latency.extension``, up to three times the planned windows: ``canary.max_duration`` 60 s over
+``min_duration`` 20 s), judged with the look's variance (``latency.windowed_estimate``). The
+defaults are fitted to the windowed reads of real A/A runs at load average ~30 (docs/canary.md,
+"Calibration"); the model "this node, --busy=8" to those of 2026-12-03/04.
 
 A second table sweeps the server side over pod spreads and pods per arm (``--sweep-spreads``,
 ``--sweep-pods``; the calibration right): which of the targets (A/A <= 2 %, power >= 0.9 at

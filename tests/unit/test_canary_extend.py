@@ -135,6 +135,17 @@ def test_a_run_too_noisy_for_its_power_sends_what_its_scatter_asks_once_at_the_s
     assert windows["power"]["1.1"] >= POWER - 0.05, (windows["power"], said)
 
 
+def test_an_extension_cut_by_max_duration_says_so(tmp_path: Path) -> None:
+    # Scattered so widely that 10 s more (of max_duration's 30) cannot buy the power.
+    servers = Servers(window_sd=0.4)
+    _, said = _extend(tmp_path, servers, observations(), max_duration="30")
+    more, _ = servers.sent[0]
+    assert more <= 360  # 10 s at 36 a second
+    assert said[0].endswith(
+        f"sending {more} more, all that canary.max_duration 30 s leaves room for"
+    )
+
+
 def test_a_run_with_the_power_already_sends_nothing_more(tmp_path: Path) -> None:
     servers = Servers(window_sd=0.02)
     run, said = _extend(tmp_path, servers, observations())

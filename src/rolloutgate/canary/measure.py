@@ -222,11 +222,15 @@ def extend(
             "narrow it, more requests would not"
         )
     else:
-        note = f"{said}: ~{math.ceil(ext.needed)} in all would reach {POWER:g}; " + (
-            f"sending {ext.more} more"
-            if ext.more
-            else f"no time for them within canary.max_duration {ccfg.max_duration:g} s"
-        )
+        wanted = math.ceil(ext.needed)
+        room_for = f"canary.max_duration {ccfg.max_duration:g} s"
+        if not ext.more:
+            then = f"no time for them within {room_for}"
+        elif ccfg.requests + ext.more < wanted:
+            then = f"sending {ext.more} more, all that {room_for} leaves room for"
+        else:
+            then = f"sending {ext.more} more"
+        note = f"{said}: ~{wanted} in all would reach {POWER:g}; {then}"
     write(note)
     run.notes.append(note)
     if not ext.more:
