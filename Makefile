@@ -82,8 +82,8 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 # The project's own tests. Each module keeps its objects in namespaces of its own, so modules
 # run side by side (pytest-xdist, one module per worker, in xdist's order: the longest first
 # measured no different); the end-to-end modules mostly wait on the cluster, hence more workers
-# than the two cores. What restarts or stops cluster components is marked `disruptive` and runs
-# alone afterwards. Both runs always run; either failing fails the target.
+# than the two cores. What restarts or stops cluster components is marked `disruptive`, what
+# measures the canary arms' latency at their defaults `alone`: both run alone afterwards. Both runs always run; either failing fails the target.
 TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
 TEST_WORKERS ?= 4
 # Python keeps its compiled modules: every gate a test starts is a new interpreter, and with
@@ -94,9 +94,9 @@ PYTEST_ARGS ?=
 
 test: cluster-up load-images python-deps helm kind-image  ## the project's own tests (unit, plugin, cluster, images, end-to-end, kind); prints the 25 slowest
 	@rc=0; \
-	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not disruptive" \
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 -m "not disruptive and not alone" \
 	    $(PYTEST_ARGS) $(TEST_PATHS) || rc=$$?; \
-	$(PYTHON) -m pytest --durations=25 -m disruptive $(PYTEST_ARGS) tests/devcluster tests/e2e || rc=$$?; \
+	$(PYTHON) -m pytest --durations=25 -m "disruptive or alone" $(PYTEST_ARGS) tests/devcluster tests/e2e || rc=$$?; \
 	exit $$rc
 
 test-fast: python-deps  ## the inner loop: unit and plugin tests, no cluster (under a minute)

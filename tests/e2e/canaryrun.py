@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,29 @@ class RunningCanary(RunningGate):
 
 def metric(result: Result, name: str) -> dict[str, Any]:
     return next(m for m in result.report["metrics"] if m["name"] == name)
+
+
+def again_on_a_latency_alarm(run: Callable[[], Result], out: Path) -> Result:
+    """``run()``, and once more if its latency failed (not critically): the result to judge.
+
+    For the tests whose claim is a candidate as fast as the live release (a pass, a marginal
+    on predictions). The latency rule false-alarms on such a candidate in about 1 run in 50 by
+    design (alpha 0.02, docs/canary.md "Error rates"), and more often while other modules'
+    pods start beside the arms, as under `make test` (CI of 2026-12-04: v2 against v1, ratio
+    1.267, p 0.001; a run of 2026-12-03: p 0.0199). One run asserting a pass would fail CI
+    that often; two false alarms in a row are ~1 in 2500 by design, and a real slow-down
+    fails both runs. The first run's files are kept in ``out/first-run``."""
+    first = run()
+    latency = next((m for m in first.report.get("metrics", []) if m["name"] == "latency"), None)
+    if latency is None or latency["verdict"] != "fail" or latency.get("critical"):
+        return first
+    print(f"latency failed the first run, judged again: {latency['reason']}")
+    aside = out / "first-run"
+    aside.mkdir()
+    for path in list(out.iterdir()):
+        if path != aside:
+            path.rename(aside / path.name)
+    return run()
 
 
 def assert_no_arm(namespace: str) -> None:

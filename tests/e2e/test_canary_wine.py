@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canaryrun import again_on_a_latency_alarm
 from gaterun import KUBECONFIG, REPO, WINE, Result, gate_argv, kubectl, loaded_tags
 
 TAGS = ("v1", "v2", "wrong", "hang")
@@ -117,7 +118,9 @@ def test_v2_against_v1_passes_on_the_plain_protocol(
     # the servers' own histogram read in time-paired windows (it failed 2 busy runs of
     # 2026-12-03 judged on each pod's totals with the 0.08 prior: ratio 1.28 in CI, 1.77 at
     # load 59 — false alarms, issue 17).
-    result = run_canary(wine_namespace, wine_manifests, tmp_path, "v2")
+    result = again_on_a_latency_alarm(
+        lambda: run_canary(wine_namespace, wine_manifests, tmp_path, "v2"), tmp_path
+    )
     assert result.returncode == 0, result.output[-5000:]
     assert result.report["verdict"] == "pass"
     assert (result.report["baseline_tag"], result.report["candidate_tag"]) == ("v1", "v2")
