@@ -12,7 +12,9 @@ namespace it deploys v1 with the gate, then runs the canary as a user would
 
 ``--tags`` chooses (default v1,slower,retrained), alternating, ``--runs`` each. The machine's
 load average is recorded before and after every run (the target holds "even while the machine
-is busy": the table says how busy it was).
+is busy": the table says how busy it was). ``--busy`` keeps CPU-bound processes beside the
+cluster; ``--churn`` keeps model servers starting beside the arms, as other modules' gates and
+canaries do under `make test`.
 
 Prints a table and writes JSON (default reports/bench-canary.json); docs/canary.md has figures.
 """
@@ -26,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +39,9 @@ from rolloutgate.canary.config import RunDefaults
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE_PREFIX = "bench-canary"
+# A restart of the churn Deployment this often: MLServer takes 5-15 s to start on the busy
+# 2-core node, so its pods are starting most of the time.
+CHURN_PERIOD_S = 20.0
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,11 +70,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="keep N CPU-bound processes running on this machine for the whole benchmark "
         "(a busy node: on 2 cores, N=8 holds the load average near 10)",
     )
+    p.add_argument(
+        "--churn",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"keep N pods of the example's v1 image restarting every {CHURN_PERIOD_S:g} s in a "
+        "namespace of their own for the whole benchmark (pods starting beside the arms)",
+    )
     p.add_argument("--namespace", help="reuse this namespace (v1 must be live there)")
     p.add_argument("--output", type=Path, default=Path("reports/bench-canary.json"))
     args = p.parse_args(argv)
-    if args.runs < 0 or args.verdict_runs < 0 or args.busy < 0:
-        p.error("--runs, --verdict-runs and --busy must be >= 0")
+    if min(args.runs, args.verdict_runs, args.busy, args.churn) < 0:
+        p.error("--runs, --verdict-runs, --busy and --churn must be >= 0")
     return args
 
 
@@ -145,6 +159,49 @@ def busy(processes: int) -> Iterator[None]:
             b.wait(timeout=30)
 
 
+@contextmanager
+def churn(pods: int, namespace: str, out: Path) -> Iterator[None]:
+    """``pods`` model servers (the example's Deployment, renamed) in ``namespace``, restarted
+    every ``CHURN_PERIOD_S`` for as long as the context is open; the namespace is deleted
+    after. They share the node's CPU with the arms as other tests' pods do under `make test`,
+    and start while the arms start and serve."""
+    if not pods:
+        yield
+        return
+    import yaml
+
+    (deployment,) = [
+        d
+        for d in yaml.safe_load_all(
+            (REPO / "fixtures" / "manifests" / "deployment.yaml").read_text()
+        )
+        if isinstance(d, dict) and d.get("kind") == "Deployment"
+    ]
+    labels = {"app.kubernetes.io/name": "churn"}
+    deployment["metadata"] = {"name": "churn", "namespace": namespace, "labels": labels}
+    deployment["spec"]["replicas"] = pods
+    deployment["spec"]["selector"] = {"matchLabels": labels}
+    deployment["spec"]["template"]["metadata"]["labels"] = labels
+    manifest = out / "churn.yaml"
+    manifest.write_text(yaml.safe_dump(deployment))
+    kubectl("create", "namespace", namespace)
+    kubectl("apply", "-f", str(manifest))
+    stop = threading.Event()
+
+    def restart() -> None:
+        while not stop.wait(CHURN_PERIOD_S):
+            kubectl("-n", namespace, "rollout", "restart", "deployment/churn")
+
+    thread = threading.Thread(target=restart, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=150)
+        kubectl("delete", "namespace", namespace, "--wait=false")
+
+
 def canary(namespace: str, tag: str, requests: int, out: Path, k: int) -> dict[str, Any]:
     """One judged canary run. A run the cluster could not serve (an arm unschedulable on the
     shared node, the API server down) is not a sample of the canary's judgement: it is retried
@@ -211,6 +268,15 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "median_canary_ms": (latency.get("figures") or {}).get("median_canary_ms"),
         "ratio_low": (latency.get("figures") or {}).get("ratio_low"),
         "latency_source": (latency.get("figures") or {}).get("source"),
+        # The traffic's extension for the latency's power (canary.max_duration): the look's
+        # note, the requests measured per arm in all, the power at 1.1x of the judged windows.
+        "latency_look": next(
+            (n for n in data.get("notes", []) if n.startswith("canary latency after")), None
+        ),
+        "measured_per_arm": (
+            ((data.get("traffic") or {}).get("per_arm") or {}).get("canary") or {}
+        ).get("measured"),
+        "latency_power": ((latency.get("figures") or {}).get("windows") or {}).get("power"),
         "load_average": [round(load_before, 2), round(load_after, 2)],
         "metrics": {n: m["verdict"] for n, m in metrics.items()},
     }
@@ -224,6 +290,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for tag, rs in by_tag.items():
         ratios = [r["median_ratio"] for r in rs if r["median_ratio"] is not None]
         verdict_s = [r["seconds_to_verdict"] for r in rs if r["seconds_to_verdict"] is not None]
+        measured = [r["measured_per_arm"] for r in rs if r.get("measured_per_arm")]
+        powers = [
+            r["latency_power"]["1.1"] for r in rs if (r.get("latency_power") or {}).get("1.1")
+        ]
         out[tag] = {
             "runs": len(rs),
             "verdicts": {
@@ -242,6 +312,16 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "max": max(verdict_s) if verdict_s else None,
             },
             "wall_s_median": statistics.median(r["wall_s"] for r in rs),
+            "extended": sum(1 for r in rs if "sending" in (r.get("latency_look") or "")),
+            "measured_per_arm": {
+                "median": statistics.median(measured) if measured else None,
+                "max": max(measured) if measured else None,
+            },
+            "power_at_1.1": {
+                "median": statistics.median(powers) if powers else None,
+                "at_least_0.9": sum(1 for x in powers if x >= 0.9),
+                "of": len(powers),
+            },
             "load_average": {
                 "min": min(min(r["load_average"]) for r in rs),
                 "max": max(max(r["load_average"]) for r in rs),
@@ -296,8 +376,12 @@ def main(argv: list[str]) -> None:
     plan = ["v2"] * args.verdict_runs + [t for _ in range(args.runs) for t in tags]
     if args.busy:
         print(f"{args.busy} CPU-bound processes keep this machine busy throughout", flush=True)
+    if args.churn:
+        print(
+            f"{args.churn} model servers restart every {CHURN_PERIOD_S:g} s throughout", flush=True
+        )
     try:
-        with busy(args.busy):
+        with busy(args.busy), churn(args.churn, f"{namespace}-churn", out):
             for k, tag in enumerate(plan):
                 r = canary(namespace, tag, args.requests, out, k)
                 runs.append(r)
@@ -315,6 +399,7 @@ def main(argv: list[str]) -> None:
                     "machine": machine(),
                     "reach": args.reach,
                     "busy": args.busy,
+                    "churn": args.churn,
                     "runs": runs,
                     "summary": summarise(runs),
                 }
