@@ -83,7 +83,8 @@ gate: cluster-up load-images python-deps  ## run the gate on the example model: 
 # run side by side (pytest-xdist, one module per worker, in xdist's order: the longest first
 # measured no different); the end-to-end modules mostly wait on the cluster, hence more workers
 # than the two cores. What restarts or stops cluster components is marked `disruptive`, what
-# measures the canary arms' latency at their defaults `alone`: both run alone afterwards. Both runs always run; either failing fails the target.
+# measures the canary arms' latency at their defaults `alone`: both run alone afterwards. Both
+# runs always run; either failing fails the target.
 TEST_PATHS := tests/kind tests/e2e tests/cluster_layer tests/examples tests/devcluster tests/plugin tests/unit
 TEST_WORKERS ?= 4
 # Python keeps its compiled modules: every gate a test starts is a new interpreter, and with

@@ -251,6 +251,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
     data = json.loads(report.read_text()) if report.exists() else {}
     metrics = {m["name"]: m for m in data.get("metrics", [])}
     latency = metrics.get("latency", {})
+    figures = latency.get("figures") or {}
     return {
         "tag": tag,
         "exit_status": proc.returncode,
@@ -262,12 +263,12 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "phases_s": data.get("phases_s"),
         "reach": (data.get("traffic") or {}).get("reach"),
         "latency_verdict": latency.get("verdict"),
-        "median_ratio": (latency.get("figures") or {}).get("median_ratio"),
-        "p_value": (latency.get("figures") or {}).get("p_value"),
-        "median_baseline_ms": (latency.get("figures") or {}).get("median_baseline_ms"),
-        "median_canary_ms": (latency.get("figures") or {}).get("median_canary_ms"),
-        "ratio_low": (latency.get("figures") or {}).get("ratio_low"),
-        "latency_source": (latency.get("figures") or {}).get("source"),
+        "median_ratio": figures.get("median_ratio"),
+        "p_value": figures.get("p_value"),
+        "median_baseline_ms": figures.get("median_baseline_ms"),
+        "median_canary_ms": figures.get("median_canary_ms"),
+        "ratio_low": figures.get("ratio_low"),
+        "latency_source": figures.get("source"),
         # The traffic's extension for the latency's power (canary.max_duration): the look's
         # note, the requests measured per arm in all, the power at 1.1x of the judged windows.
         "latency_look": next(
@@ -276,7 +277,7 @@ def canary_once(namespace: str, tag: str, requests: int, out: Path, k: int) -> d
         "measured_per_arm": (
             ((data.get("traffic") or {}).get("per_arm") or {}).get("canary") or {}
         ).get("measured"),
-        "latency_power": ((latency.get("figures") or {}).get("windows") or {}).get("power"),
+        "latency_power": (figures.get("windows") or {}).get("power"),
         "load_average": [round(load_before, 2), round(load_after, 2)],
         "metrics": {n: m["verdict"] for n, m in metrics.items()},
     }
